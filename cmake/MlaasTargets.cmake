@@ -1,0 +1,47 @@
+# Helpers that create every mlaas target the same way: warnings, sanitizers, include root, alias.
+
+# Interface target carrying the project-wide compile options (never CMAKE_CXX_FLAGS).
+add_library(mlaas_options INTERFACE)
+target_compile_options(mlaas_options INTERFACE
+  $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+    -Wno-missing-field-initializers>
+  $<$<BOOL:${MLAAS_WERROR}>:-Werror>)
+if(MLAAS_SANITIZE STREQUAL "address")
+  target_compile_options(mlaas_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+                         -fno-sanitize-recover=undefined)
+  target_link_options(mlaas_options INTERFACE -fsanitize=address,undefined)
+  target_compile_definitions(mlaas_options INTERFACE MLAAS_SANITIZE_ADDRESS=1)
+elseif(MLAAS_SANITIZE STREQUAL "thread")
+  target_compile_options(mlaas_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(mlaas_options INTERFACE -fsanitize=thread)
+  target_compile_definitions(mlaas_options INTERFACE MLAAS_SANITIZE_THREAD=1)
+elseif(MLAAS_SANITIZE)
+  message(FATAL_ERROR "MLAAS_SANITIZE must be '', 'address' or 'thread', not '${MLAAS_SANITIZE}'")
+endif()
+
+# mlaas_add_library(<module> [DEPS <public targets>...] [PRIVATE_DEPS <targets>...])
+# Creates target mlaas_<module> (alias mlaas::<module>) from src/<module>/*.cpp. Headers are
+# included as "<module>/header.hpp" from the src/ root.
+function(mlaas_add_library module)
+  cmake_parse_arguments(ARG "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp
+                                      ${CMAKE_CURRENT_SOURCE_DIR}/detail/*.cpp)
+  list(FILTER sources EXCLUDE REGEX "/main\\.cpp$")
+  add_library(mlaas_${module} STATIC ${sources})
+  add_library(mlaas::${module} ALIAS mlaas_${module})
+  target_include_directories(mlaas_${module} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/src> $<BUILD_INTERFACE:${CMAKE_BINARY_DIR}/src>)
+  target_link_libraries(mlaas_${module} PUBLIC mlaas_options ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# mlaas_add_gtest(<name> SOURCES ... DEPS ... [LABELS ...])
+# One GoogleTest executable; each TEST becomes its own ctest entry.
+function(mlaas_add_gtest name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE mlaas_options mlaas_test_common ${ARG_DEPS}
+                        GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120
+    PROPERTIES LABELS "${ARG_LABELS}"
+               ENVIRONMENT "MLAAS_TESTDATA=${MLAAS_TESTDATA};MLAAS_BIN_DIR=${CMAKE_BINARY_DIR}/bin;MLAAS_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,39 @@
+#include <iostream>
+#include <map>
+
+#include "cli/command.hpp"
+#include "core/result.hpp"
+
+namespace mlaas::cli {
+namespace {
+std::map<std::string, CommandSetup>& registry() {
+  static std::map<std::string, CommandSetup> commands;  // sorted: stable help output
+  return commands;
+}
+}  // namespace
+
+Registrar::Registrar(std::string name, CommandSetup setup) { registry().emplace(std::move(name), std::move(setup)); }
+
+}  // namespace mlaas::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"mlaas: machine learning as a service for high-energy physics", "mlaas"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("mlaas ") + MLAAS_VERSION);
+  for (auto& [name, setup] : mlaas::cli::registry()) setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const mlaas::cli::ExitError& e) {
+    if (!e.message.empty()) std::cerr << "mlaas: " << e.message << "\n";
+    return e.code;
+  } catch (const mlaas::core::Exception& e) {
+    std::cerr << "mlaas: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "mlaas: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,80 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "io/source.hpp"
+
+namespace mlaas::io {
+namespace {
+
+class LocalSource final : public Source {
+ public:
+  LocalSource(std::string path, int fd, std::uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
+  ~LocalSource() override { ::close(fd_); }
+
+  const std::string& name() const noexcept override { return path_; }
+  std::uint64_t size() const noexcept override { return size_; }
+  SourceStats stats() const noexcept override {
+    const auto n = requests_.load(std::memory_order_relaxed);
+    return {n, n, bytes_.load(std::memory_order_relaxed)};
+  }
+
+  core::Result<void> read(std::span<const ReadRequest> requests) override {
+    requests_.fetch_add(1, std::memory_order_relaxed);
+    for (const auto& request : requests) {
+      const std::uint64_t want = request.dest.size();
+      if (request.offset > size_ || want > size_ - request.offset) {
+        return core::fail(core::Errc::corrupt, path_ + ": range [" + std::to_string(request.offset) + ", " +
+                                                   std::to_string(request.offset + want) +
+                                                   ") is beyond the end of the file (" + std::to_string(size_) +
+                                                   " bytes)");
+      }
+      std::uint64_t done = 0;
+      while (done < want) {
+        const ssize_t n = ::pread(fd_, request.dest.data() + done, want - done,
+                                  static_cast<off_t>(request.offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          return core::fail(core::Errc::io, path_ + ": read of " + std::to_string(want) + " bytes at offset " +
+                                                std::to_string(request.offset) + " failed: " +
+                                                (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+        }
+        done += static_cast<std::uint64_t>(n);
+      }
+      bytes_.fetch_add(want, std::memory_order_relaxed);
+    }
+    return {};
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  std::uint64_t size_;
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+};
+
+}  // namespace
+
+core::Result<SourcePtr> openLocal(const std::string& path) {
+  std::string local = path;
+  if (local.rfind("file://", 0) == 0) local = local.substr(7);
+  const int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return core::fail(err == ENOENT ? core::Errc::not_found : core::Errc::io,
+                      local + ": cannot open: " + std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return core::fail(core::Errc::invalid_argument, local + ": not a regular file");
+  }
+  return SourcePtr(std::make_shared<LocalSource>(local, fd, static_cast<std::uint64_t>(st.st_size)));
+}
+
+}  // namespace mlaas::io
