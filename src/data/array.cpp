@@ -1,0 +1,101 @@
+#include "data/array.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace mlaas::data {
+namespace {
+
+template <class T>
+void appendAsDouble(const std::byte* data, std::size_t first, std::size_t count, std::vector<double>& out) {
+  const std::size_t base = out.size();
+  out.resize(base + count);
+  for (std::size_t i = 0; i < count; ++i) {
+    T value;
+    std::memcpy(&value, data + (first + i) * sizeof(T), sizeof(T));  // no alignment assumption
+    out[base + i] = static_cast<double>(value);
+  }
+}
+
+core::Result<void> convertValues(const root::Column& column, std::size_t first, std::size_t count,
+                                 std::vector<double>& out) {
+  if ((first + count) * root::dtypeSize(column.type) > column.data.size())
+    return core::fail(core::Errc::corrupt, fmt::format("branch '{}': offsets point past its {} bytes of values",
+                                                       column.name, column.data.size()));
+  const std::byte* data = column.data.data();
+  using root::DType;
+  switch (column.type) {
+    case DType::boolean: appendAsDouble<std::uint8_t>(data, first, count, out); break;
+    case DType::int8: appendAsDouble<std::int8_t>(data, first, count, out); break;
+    case DType::uint8: appendAsDouble<std::uint8_t>(data, first, count, out); break;
+    case DType::int16: appendAsDouble<std::int16_t>(data, first, count, out); break;
+    case DType::uint16: appendAsDouble<std::uint16_t>(data, first, count, out); break;
+    case DType::int32: appendAsDouble<std::int32_t>(data, first, count, out); break;
+    case DType::uint32: appendAsDouble<std::uint32_t>(data, first, count, out); break;
+    case DType::int64: appendAsDouble<std::int64_t>(data, first, count, out); break;
+    case DType::uint64: appendAsDouble<std::uint64_t>(data, first, count, out); break;
+    case DType::float32: appendAsDouble<float>(data, first, count, out); break;
+    case DType::float64: appendAsDouble<double>(data, first, count, out); break;
+    case DType::string:
+      return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
+  }
+  if (column.type == DType::boolean)
+    for (std::size_t i = out.size() - count; i < out.size(); ++i) out[i] = out[i] != 0 ? 1.0 : 0.0;
+  return {};
+}
+
+}  // namespace
+
+core::Result<Array> toArray(const root::Column& column, const std::shared_ptr<const Offsets>& sharedOffsets) {
+  Array array;
+  const std::size_t inner = column.innerSize();
+  const auto entries = static_cast<std::size_t>(column.entries);
+  if (column.type == root::DType::string)
+    return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
+  if (column.offsets.empty()) {
+    if (inner == 1) {
+      array.values.reserve(entries);
+      MLAAS_TRY(convertValues(column, 0, entries, array.values));
+      return array;
+    }
+    // A fixed-size array x[k] per event: a list of k objects per event.
+    auto offsets = std::make_shared<Offsets>(entries + 1);
+    for (std::size_t e = 0; e <= entries; ++e) (*offsets)[e] = e * inner;
+    array.values.reserve(entries * inner);
+    MLAAS_TRY(convertValues(column, 0, entries * inner, array.values));
+    array.offsets = std::move(offsets);
+    return array;
+  }
+  if (column.offsets.size() > 1)
+    return core::fail(core::Errc::unsupported,
+                      fmt::format("branch '{}': nested lists ({} jagged levels) cannot be features yet", column.name,
+                                  column.offsets.size()));
+  if (inner != 1)
+    return core::fail(core::Errc::unsupported,
+                      fmt::format("branch '{}': lists of fixed-size arrays cannot be features yet", column.name));
+  const auto& source = column.offsets[0];
+  if (source.size() != entries + 1)
+    return core::fail(core::Errc::corrupt, fmt::format("branch '{}': {} offsets for {} entries", column.name,
+                                                       source.size(), entries));
+  const std::uint64_t base = source.front();
+  for (std::size_t e = 0; e < entries; ++e)
+    if (source[e + 1] < source[e])
+      return core::fail(core::Errc::corrupt, fmt::format("branch '{}': decreasing offsets at entry {}", column.name, e));
+  const std::size_t total = static_cast<std::size_t>(source.back() - base);
+  array.values.reserve(total);
+  MLAAS_TRY(convertValues(column, static_cast<std::size_t>(base), total, array.values));
+  bool reuse = sharedOffsets && sharedOffsets->size() == source.size();
+  if (reuse)
+    for (std::size_t e = 0; e <= entries && reuse; ++e) reuse = (*sharedOffsets)[e] == source[e] - base;
+  if (reuse) {
+    array.offsets = sharedOffsets;
+  } else {
+    auto offsets = std::make_shared<Offsets>(source.size());
+    for (std::size_t e = 0; e <= entries; ++e) (*offsets)[e] = source[e] - base;
+    array.offsets = std::move(offsets);
+  }
+  return array;
+}
+
+}  // namespace mlaas::data
