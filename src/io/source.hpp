@@ -32,7 +32,10 @@ struct ReadRequest {
 struct SourceStats {
   std::uint64_t requests = 0;     ///< calls to read()
   std::uint64_t roundTrips = 0;   ///< network exchanges (== requests for local files)
-  std::uint64_t bytesRead = 0;
+  std::uint64_t bytesRead = 0;    ///< bytes delivered to callers
+  std::uint64_t bytesFetched = 0; ///< bytes moved over the network (remote sources only)
+  std::uint64_t cacheHits = 0;    ///< requests served from the head/tail/prefetch cache
+  std::uint64_t retries = 0;      ///< transient failures that were retried
 };
 
 class Source {
@@ -50,6 +53,11 @@ class Source {
   [[nodiscard]] virtual core::Result<void> read(std::span<const ReadRequest> requests) = 0;
   [[nodiscard]] virtual SourceStats stats() const noexcept = 0;
 
+  /// A hint that these ranges will be read soon: remote sources start fetching them now (the
+  /// reader calls it for the next chunk's baskets while the current one decompresses) and serve
+  /// the later read() from memory. Local files ignore it. Never fails: errors surface in read().
+  virtual void prefetch(std::span<const ByteRange> ranges) { (void)ranges; }
+
   /// Convenience: one range into a new buffer.
   [[nodiscard]] core::Result<std::vector<std::byte>> readRange(std::uint64_t offset, std::uint64_t size);
 };
@@ -64,13 +72,30 @@ struct SourceOptions {
   /// Remote sources: per-request timeout and retries of transient failures.
   double timeoutSeconds = 60;
   int retries = 3;
+  /// Remote sources: first wait after a transient failure; doubles per retry, capped at 4 s.
+  double retryBackoffSeconds = 0.25;
+  /// Remote sources: bytes fetched and cached at open from the start and from the end of the
+  /// file, so that a ROOT file's header, directory, keys, streamers and (usually) its trees are
+  /// read in at most two round trips. 0 disables that block.
+  std::uint64_t headBytes = 256 * 1024;
+  std::uint64_t tailBytes = 1024 * 1024;
+  /// Remote sources: requests in flight at once (HTTP connections / XRootD requests).
+  int maxParallelRequests = 8;
+  /// Remote sources: bytes that prefetch() may hold; the oldest blocks go first.
+  std::uint64_t prefetchLimitBytes = 256 * 1024 * 1024;
+  /// HTTP: ask for several ranges in one multipart/byteranges request (falls back to parallel
+  /// single ranges when the server answers otherwise), at most this many ranges per request.
+  bool httpMultiRange = true;
+  int httpMaxRangesPerRequest = 200;
+  /// XRootD: vector read limits (the server's defaults: readv_iov_max, readv_ior_max).
+  int xrootdMaxChunks = 1024;
+  std::uint64_t xrootdMaxChunkSize = 2097136;
 };
 
-/// Opens a local path (or file:// URL); remote schemes are dispatched by io::open in remote.hpp
-/// once that module part exists. Fails with not_found / io, naming the path.
+/// Opens a local path (or file:// URL). Fails with not_found / io, naming the path.
 [[nodiscard]] core::Result<SourcePtr> openLocal(const std::string& path);
 
-/// Opens a path or URL (local, root://, http://, https://).
+/// Opens a path or URL (local, root://, roots://, http://, https://; see docs/remote.md).
 [[nodiscard]] core::Result<SourcePtr> open(const std::string& pathOrUrl, const SourceOptions& options = {});
 
 /// Sorts and merges ranges whose gap is <= maxGap, keeping each merged range <= maxSize (a single
