@@ -80,12 +80,19 @@ std::size_t rawDeflateBlock(int level, std::span<const std::byte> src, std::byte
   return libdeflate_deflate_compress(c, src.data(), src.size(), dst, cap);
 }
 
+// The streaming encoder, as ROOT uses it: its block header carries no sizes (12 bytes), which is
+// what JSROOT's LZMA decoder expects.
 std::size_t lzmaBlock(int level, std::span<const std::byte> src, std::byte* dst, std::size_t cap) {
-  std::size_t written = 0;
-  auto rc = lzma_easy_buffer_encode(static_cast<std::uint32_t>(level), LZMA_CHECK_CRC32, nullptr,
-                                    reinterpret_cast<const std::uint8_t*>(src.data()), src.size(),
-                                    reinterpret_cast<std::uint8_t*>(dst), &written, cap);
-  return rc == LZMA_OK ? written : 0;
+  lzma_stream stream = LZMA_STREAM_INIT;
+  if (lzma_easy_encoder(&stream, static_cast<std::uint32_t>(level), LZMA_CHECK_CRC32) != LZMA_OK) return 0;
+  stream.next_in = reinterpret_cast<const std::uint8_t*>(src.data());
+  stream.avail_in = src.size();
+  stream.next_out = reinterpret_cast<std::uint8_t*>(dst);
+  stream.avail_out = cap;
+  const lzma_ret rc = lzma_code(&stream, LZMA_FINISH);
+  const std::size_t written = cap - stream.avail_out;
+  lzma_end(&stream);
+  return rc == LZMA_STREAM_END ? written : 0;
 }
 
 // ROOT's LZ4 block: 8-byte big-endian xxhash64 of the LZ4 data, then the data; ROOT uses the HC
