@@ -1,0 +1,68 @@
+// Events in memory as the network sees them: named float32 inputs (event-major, row-major) with
+// optional uint8 masks, labels and weights. This is the training core's own interface: the dataset
+// layer's batches are copied into it (train/from_dataset.hpp), tests build it directly.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mlaas::train {
+
+/// How the network treats an input (the representation it came from).
+enum class InputKind {
+  vector,  ///< per event {features}; mask per feature (1 = present); masked values are zeroed
+  group,   ///< per event {objects, features}; mask per object (padding = 0)
+  image,   ///< per event {channels, height, width}; no mask
+};
+
+struct InputSpec {
+  std::string name;                  ///< ONNX input name: "features", the group name, "image"
+  InputKind kind = InputKind::vector;
+  std::vector<std::int64_t> shape;   ///< per-event shape (without the batch dimension)
+  bool masked = false;               ///< vector and group inputs may carry a mask
+  std::vector<std::string> featureNames;  ///< optional: documentation in model.json
+
+  [[nodiscard]] std::string maskName() const { return name + "_mask"; }
+  [[nodiscard]] std::int64_t valuesPerEvent() const noexcept;
+  /// vector: features; group: objects; image: 0.
+  [[nodiscard]] std::int64_t maskPerEvent() const noexcept;
+  /// Throws core::Exception when the shape does not fit the kind.
+  void validate() const;
+};
+
+/// The input specs fix the network's input layer; labels are one float per event for binary
+/// (0/1) and multiclass (the class index), labelWidth floats per event for regression.
+struct TensorSet {
+  std::vector<InputSpec> inputs;
+  std::vector<std::vector<float>> values;        ///< per input: events * valuesPerEvent
+  std::vector<std::vector<std::uint8_t>> masks;  ///< per input: events * maskPerEvent, or empty if unmasked
+  std::vector<float> labels;                     ///< events * labelWidth
+  std::int64_t labelWidth = 1;
+  std::vector<float> weights;                    ///< events, or empty (all 1)
+  std::int64_t events = 0;
+
+  /// Empty set with the same inputs and label width.
+  [[nodiscard]] TensorSet emptyLike() const;
+  /// Appends events [begin, end) of other (same layout).
+  void appendRange(const TensorSet& other, std::int64_t begin, std::int64_t end);
+  /// Appends the listed events of other, in that order.
+  void appendEvents(const TensorSet& other, std::span<const std::int64_t> indices);
+  /// Throws core::Exception when sizes disagree (names the input).
+  void validate() const;
+};
+
+/// Splits into (train, validation): a seeded shuffle of events, the last `fraction` of which
+/// become the validation set.
+struct SplitSets {
+  TensorSet train;
+  TensorSet validation;
+};
+SplitSets splitTrainValidation(const TensorSet& all, double fraction, std::uint64_t seed);
+
+/// The permutation of [0, n) used for a given seed (std::mt19937_64, Fisher-Yates): the same on
+/// every platform, unlike std::shuffle.
+std::vector<std::int64_t> seededPermutation(std::int64_t n, std::uint64_t seed);
+
+}  // namespace mlaas::train
