@@ -1,7 +1,10 @@
 #include "io/remote_source.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -22,6 +25,25 @@ std::string describeRanges(std::span<const ReadRequest> requests) {
 }
 
 namespace {
+
+/// MLAAS_IO_TRACE=1 prints every network fetch to stderr: the tool for finding round trips.
+bool tracing() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("MLAAS_IO_TRACE");
+    return value != nullptr && *value != '\0' && std::string_view(value) != "0";
+  }();
+  return enabled;
+}
+
+void trace(const std::string& url, std::string_view what, std::span<const ReadRequest> requests) {
+  if (!tracing()) return;
+  std::string text = fmt::format("mlaas io: {}: {} {} range(s):", url, what, requests.size());
+  for (std::size_t i = 0; i < requests.size() && i < 8; ++i) {
+    text += fmt::format(" [{}, {})", requests[i].offset, requests[i].offset + requests[i].dest.size());
+  }
+  if (requests.size() > 8) text += " ...";
+  std::fprintf(stderr, "%s\n", text.c_str());
+}
 
 std::uint64_t totalBytes(std::span<const ReadRequest> requests) {
   std::uint64_t total = 0;
@@ -137,6 +159,7 @@ std::shared_future<core::Result<void>> RemoteSource::startAsync(std::vector<Read
 
 core::Result<void> RemoteSource::fetchWithRetries(std::vector<ReadRequest> requests) {
   for (int attempt = 0;; ++attempt) {
+    trace(url_, attempt == 0 ? "fetch" : "retry", requests);
     auto result = startAsync(requests).get();
     if (result) return {};
     if (!isTransient(result.error()) || attempt >= options_.retries) {
@@ -208,10 +231,17 @@ core::Result<void> RemoteSource::read(std::span<const ReadRequest> requests) {
     } else if (auto block = findPrefetched(request)) {
       waiting.emplace_back(request, std::move(block));
     } else {
-      network.push_back(request);
+      if (auto rest = uncachedPart(request); !rest.dest.empty()) network.push_back(rest);
     }
   }
-  if (!network.empty()) MLAAS_TRY(fetchCoalesced(network));
+  if (!network.empty()) {
+    std::uint64_t wanted = totalBytes(network);
+    if (network.size() == 1 && options_.smallReadBlockBytes > 0 && wanted <= options_.smallReadBlockBytes / 4) {
+      MLAAS_TRY(readAround(network.front()));
+    } else {
+      MLAAS_TRY(fetchCoalesced(network));
+    }
+  }
 
   std::vector<ReadRequest> failedPrefetch;
   for (auto& [request, block] : waiting) {
@@ -226,6 +256,81 @@ core::Result<void> RemoteSource::read(std::span<const ReadRequest> requests) {
   if (!failedPrefetch.empty()) MLAAS_TRY(fetchCoalesced(failedPrefetch));
   bytesRead_.fetch_add(totalBytes(requests), std::memory_order_relaxed);
   return {};
+}
+
+ReadRequest RemoteSource::uncachedPart(const ReadRequest& request) {
+  // The head block is a prefix of the file and the tail block a suffix; kept blocks that have
+  // arrived may hold either end of the range too. Copy what they hold, leave the middle.
+  std::uint64_t begin = request.offset;
+  std::uint64_t end = request.offset + request.dest.size();
+  auto copy = [&](std::uint64_t from, std::uint64_t to, const std::byte* source, std::uint64_t sourceOffset) {
+    std::memcpy(request.dest.data() + (from - request.offset), source + (from - sourceOffset), to - from);
+  };
+  if (begin < head_.size()) {
+    const auto upto = std::min<std::uint64_t>(end, head_.size());
+    copy(begin, upto, head_.data(), 0);
+    begin = upto;
+  }
+  if (!tail_.empty() && end > tailOffset_ && begin < end) {
+    const auto from = std::max(begin, tailOffset_);
+    copy(from, end, tail_.data(), tailOffset_);
+    end = from;
+  }
+  std::lock_guard lock(prefetchMutex_);
+  for (bool progress = true; progress && begin < end;) {
+    progress = false;
+    for (const auto& block : prefetched_) {
+      using namespace std::chrono_literals;
+      const auto& r = block->range;
+      if (block->ready.wait_for(0s) != std::future_status::ready || !block->ready.get()) continue;
+      if (r.offset <= begin && begin < r.end()) {
+        const auto upto = std::min(end, r.end());
+        copy(begin, upto, block->bytes.data(), r.offset);
+        begin = upto;
+        progress = true;
+      } else if (r.offset < end && end <= r.end() && begin < end) {
+        const auto from = std::max(begin, r.offset);
+        copy(from, end, block->bytes.data(), r.offset);
+        end = from;
+        progress = true;
+      }
+      if (begin >= end) break;
+    }
+  }
+  if (begin >= end) return {begin, {}};
+  return {begin, request.dest.subspan(begin - request.offset, end - begin)};
+}
+
+core::Result<void> RemoteSource::readAround(const ReadRequest& request) {
+  // A lone small read is usually metadata (a key, then the object after it): fetch a block from
+  // there on and keep it, so that the next few small reads cost no round trip.
+  const std::uint64_t limit = (!tail_.empty() && request.offset < tailOffset_) ? tailOffset_ : size_;
+  const std::uint64_t end = std::max(request.offset + request.dest.size(),
+                                     std::min(limit, request.offset + options_.smallReadBlockBytes));
+  auto block = std::make_shared<Block>();
+  block->range = {request.offset, end - request.offset};
+  block->bytes.resize(block->range.size);
+  if (auto fetched = fetchWithRetries({ReadRequest{block->range.offset, block->bytes}}); !fetched) {
+    auto error = std::move(fetched).error();
+    error.message += fmt::format(" (reading range [{}, {}))", request.offset, request.offset + request.dest.size());
+    return core::fail(std::move(error));
+  }
+  std::memcpy(request.dest.data(), block->bytes.data(), request.dest.size());
+  std::promise<core::Result<void>> done;
+  done.set_value({});
+  block->ready = done.get_future().share();
+  std::lock_guard lock(prefetchMutex_);
+  remember(std::move(block), 1);
+  return {};
+}
+
+void RemoteSource::remember(std::shared_ptr<Block> block, std::size_t keepNewest) {
+  prefetchedBytes_ += block->range.size;
+  prefetched_.push_back(std::move(block));
+  while (prefetchedBytes_ > options_.prefetchLimitBytes && prefetched_.size() > keepNewest) {
+    prefetchedBytes_ -= prefetched_.front()->range.size;
+    prefetched_.pop_front();
+  }
 }
 
 void RemoteSource::prefetch(std::span<const ByteRange> ranges) {
@@ -260,14 +365,10 @@ void RemoteSource::prefetch(std::span<const ByteRange> ranges) {
   auto ready = promise->get_future().share();
   for (auto& block : blocks) {
     block->ready = ready;
-    prefetchedBytes_ += block->range.size;
-    prefetched_.push_back(block);
-  }
-  while (prefetchedBytes_ > options_.prefetchLimitBytes && prefetched_.size() > blocks.size()) {
-    prefetchedBytes_ -= prefetched_.front()->range.size;
-    prefetched_.pop_front();
+    remember(block, blocks.size());
   }
   bytesFetched_.fetch_add(totalBytes(requests), std::memory_order_relaxed);
+  trace(url_, "prefetch", requests);
   transport_->start(std::move(requests), [promise, blocks](core::Result<void> result) {
     promise->set_value(std::move(result));
   });

@@ -107,6 +107,13 @@ class RemoteSource final : public Source {
   /// Copies from the head/tail cache when the range lies inside it.
   bool serveFromCache(const ReadRequest& request) const;
   std::shared_ptr<Block> findPrefetched(const ReadRequest& request);
+  /// Copies the parts of request inside the head/tail blocks; returns the rest (may be empty).
+  ReadRequest uncachedPart(const ReadRequest& request);
+  /// Reads a small request by fetching smallReadBlockBytes from its offset and keeping them.
+  core::Result<void> readAround(const ReadRequest& request);
+  /// Adds a block to the prefetch store (prefetchMutex_ held), dropping the oldest beyond the
+  /// limit but never the newest keepNewest.
+  void remember(std::shared_ptr<Block> block, std::size_t keepNewest);
 
   std::string url_;
   std::unique_ptr<Transport> transport_;

@@ -79,6 +79,9 @@ struct SourceOptions {
   /// read in at most two round trips. 0 disables that block.
   std::uint64_t headBytes = 256 * 1024;
   std::uint64_t tailBytes = 1024 * 1024;
+  /// Remote sources: a lone small read that misses the caches (metadata: a key, then its object)
+  /// fetches this many bytes from its offset and keeps them for the next small reads. 0 disables.
+  std::uint64_t smallReadBlockBytes = 256 * 1024;
   /// Remote sources: requests in flight at once (HTTP connections / XRootD requests).
   int maxParallelRequests = 8;
   /// Remote sources: bytes that prefetch() may hold; the oldest blocks go first.

@@ -92,6 +92,7 @@ io::SourceOptions noCache() {
   io::SourceOptions options;
   options.headBytes = 0;
   options.tailBytes = 0;
+  options.smallReadBlockBytes = 0;
   return options;
 }
 
@@ -264,6 +265,7 @@ void expectClearReadFailure(Misbehaviour how, const std::string& expectedWords) 
   auto options = quickFailing();
   options.headBytes = 100;
   options.tailBytes = 0;
+  options.smallReadBlockBytes = 0;
   const auto url = server.url("file.bin");
   auto remote = io::open(url, options);
   ASSERT_TRUE(remote) << remote.error().message;
