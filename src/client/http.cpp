@@ -219,6 +219,14 @@ struct HttpTransport::Impl {
     parser.body_limit(options.maxResponseBytes);
     parser.header_limit(64 * 1024);
     connection->stream.expires_at(deadline);
+    ec = runOperation(*connection, [&](auto handler) {
+      http::async_read_header(connection->stream, connection->buffer, parser, handler);
+    });
+    if (ec) return failure(ec, "reading the response header");
+    // Beast 1.74 skips body_limit for a Content-Length body that arrives with the header in
+    // eager mode, so check the declared length here before reading the body.
+    if (const auto length = parser.content_length(); length && *length > options.maxResponseBytes)
+      return failure(http::error::body_limit, "reading the response");
     ec = runOperation(*connection,
                       [&](auto handler) { http::async_read(connection->stream, connection->buffer, parser, handler); });
     if (ec) return failure(ec, "reading the response");
