@@ -86,12 +86,18 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
   Lists lists;
   for (const auto& group : config.groups) {
     std::string first;
+    bool firstIsOwnList = false;
     for (const auto& pattern : group.branches) {
       for (const auto& branch : schema) {
         if (branch.list.empty() || !branch.unsupported.empty()) continue;
         if (pattern.text == branch.name || (isGlob(pattern.text) && matches(pattern.text, branch.name))) {
-          if (first.empty()) first = branch.list;
-          lists.unite(first, branch.list);
+          // Only lists without a counter branch (std::vector<T>, named after the branch itself) are
+          // tied by the group; two different counters are two different lists, an error below.
+          if (first.empty()) {
+            first = branch.list;
+            firstIsOwnList = branch.list == branch.name;
+          }
+          if (firstIsOwnList || branch.list == branch.name) lists.unite(first, branch.list);
         }
       }
     }
@@ -156,7 +162,10 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
     }
     if (!any) throwConfigError(pattern.at, fmt::format("'{}' matches no event-level branch or variable in {}", pattern.text, treeWhere));
   }
-  for (const auto& name : plan->flat_) needed.insert(name);
+  auto needName = [&](const std::string& name) {
+    if (branches.count(name) != 0) needed.insert(name);
+  };
+  for (const auto& name : plan->flat_) needName(name);
 
   // Groups.
   std::set<std::string> featureNames(plan->flat_.begin(), plan->flat_.end());
@@ -195,10 +204,11 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
         if (list != out.list)
           throwConfigError(pattern.at, fmt::format("'{}' belongs to list '{}' but group '{}' holds objects of '{}' (from '{}')", name, list,
                                                    group.name, out.list, out.members.front()));
-        if (seen.insert(name).second) out.members.push_back(name);
-        if (!featureNames.insert(name).second && seen.count(name) == 0)
-          throwConfigError(pattern.at, fmt::format("'{}' is already a feature elsewhere", name));
-        needed.insert(name);
+        if (seen.count(name) != 0) continue;
+        if (!featureNames.insert(name).second) throwConfigError(pattern.at, fmt::format("'{}' is already a feature elsewhere", name));
+        seen.insert(name);
+        out.members.push_back(name);
+        needName(name);
       }
     }
     if (!group.sortBy.empty()) {
@@ -207,7 +217,7 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
       if (it->second.list != out.list)
         throwConfigError(group.sortAt, fmt::format("'{}' ({}) is not per object of the group's list '{}'", group.sortBy,
                                                    describeBranch(group.sortBy), out.list));
-      needed.insert(group.sortBy);
+      needName(group.sortBy);
     }
     plan->groups_.push_back(std::move(out));
   }
@@ -224,7 +234,7 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
       if (it->second.list != group->list)
         throwConfigError(channel.at, fmt::format("'{}' ({}) is not per object of group '{}' (list '{}')", *name, describe(it->second),
                                                  group->name, group->list));
-      needed.insert(*name);
+      needName(*name);
     }
   }
 

@@ -1,0 +1,617 @@
+#include "data/dataset.hpp"
+
+#include <fmt/format.h>
+#include <glob.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "core/thread_pool.hpp"
+#include "root/file.hpp"
+#include "root/tree.hpp"
+
+namespace mlaas::data {
+
+// ---- Tree sources -----------------------------------------------------------------------------
+
+namespace {
+
+class MemoryTree final : public TreeSource {
+ public:
+  MemoryTree(std::string name, TreeSchema schema, std::vector<root::Column> columns)
+      : name_(std::move(name)), schema_(std::move(schema)), columns_(std::move(columns)) {
+    entries_ = columns_.empty() ? 0 : columns_.front().entries;
+  }
+  const std::string& name() const noexcept override { return name_; }
+  std::uint64_t entries() const noexcept override { return entries_; }
+  TreeSchema schema() const override { return schema_; }
+  std::vector<std::uint64_t> clusterBoundaries() const override { return {0, entries_}; }
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
+    end = std::min(end, entries_);
+    begin = std::min(begin, end);
+    std::vector<root::Column> out;
+    for (const auto& name : branches) {
+      auto it = std::find_if(columns_.begin(), columns_.end(), [&](const root::Column& c) { return c.name == name; });
+      if (it == columns_.end()) throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch '{}'", name_, name));
+      out.push_back(slice(*it, begin, end));
+    }
+    return out;
+  }
+
+ private:
+  static root::Column slice(const root::Column& column, std::uint64_t begin, std::uint64_t end) {
+    root::Column out;
+    out.name = column.name;
+    out.type = column.type;
+    out.firstEntry = begin;
+    out.entries = end - begin;
+    out.innerShape = column.innerShape;
+    const std::size_t width = root::dtypeSize(column.type) * column.innerSize();
+    std::uint64_t first = begin, last = end;
+    for (const auto& level : column.offsets) {
+      out.offsets.emplace_back(level.begin() + static_cast<std::ptrdiff_t>(first), level.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+      first = level[first];
+      last = level[last];
+    }
+    out.data.assign(column.data.begin() + static_cast<std::ptrdiff_t>(first * width),
+                    column.data.begin() + static_cast<std::ptrdiff_t>(last * width));
+    return out;
+  }
+
+  std::string name_;
+  TreeSchema schema_;
+  std::vector<root::Column> columns_;
+  std::uint64_t entries_ = 0;
+};
+
+class NativeTree final : public TreeSource {
+ public:
+  NativeTree(std::shared_ptr<const root::File> file, root::Tree tree, std::string name)
+      : file_(std::move(file)), tree_(std::move(tree)), name_(std::move(name)) {}
+  const std::string& name() const noexcept override { return name_; }
+  std::uint64_t entries() const noexcept override { return tree_.entries(); }
+  TreeSchema schema() const override {
+    TreeSchema schema;
+    for (const auto& branch : tree_.branches()) {
+      BranchInfo info;
+      info.name = branch.name;
+      info.type = branch.type;
+      std::size_t inner = 1;
+      for (auto d : branch.innerShape) inner *= d;
+      if (!branch.supported) {
+        info.unsupported = branch.unsupportedReason;
+      } else if (branch.type == root::DType::string) {
+        info.unsupported = "strings cannot be features";
+      } else if (branch.jaggedLevels == 0) {
+        if (inner > 1) info.list = branch.name;  // x[k]: a list of k per event
+      } else if (branch.jaggedLevels == 1 && inner == 1) {
+        info.list = branch.counterBranch.empty() ? branch.name : branch.counterBranch;
+      } else {
+        info.unsupported = fmt::format("{}: nested lists cannot be features yet", branch.typeName);
+      }
+      schema.push_back(std::move(info));
+    }
+    return schema;
+  }
+  std::vector<std::uint64_t> clusterBoundaries() const override { return tree_.clusterBoundaries(); }
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
+    return tree_.read(branches, root::EntryRange{begin, end});
+  }
+
+ private:
+  std::shared_ptr<const root::File> file_;
+  root::Tree tree_;
+  std::string name_;
+};
+
+bool isUrl(const std::string& path) { return path.find("://") != std::string::npos; }
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return hash;
+}
+
+std::string baseName(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+TreeSourcePtr memoryTree(std::string name, TreeSchema schema, std::vector<root::Column> columns) {
+  return std::make_shared<MemoryTree>(std::move(name), std::move(schema), std::move(columns));
+}
+
+TreeSourcePtr openTree(const std::string& pathOrUrl, const std::string& treePath) {
+  auto file = root::File::open(pathOrUrl);
+  auto tree = file->tree(treePath);
+  return std::make_shared<NativeTree>(std::move(file), std::move(tree), pathOrUrl);
+}
+
+Inputs makeInputs(std::vector<TreeSourcePtr> trees, std::vector<std::optional<double>> labels) {
+  Inputs inputs;
+  if (labels.size() != trees.size()) labels.resize(trees.size());
+  for (const auto& tree : trees) inputs.records.push_back(describeInput(tree->name(), tree->entries()));
+  if (!trees.empty()) inputs.schema = trees.front()->schema();
+  inputs.trees = std::move(trees);
+  inputs.labels = std::move(labels);
+  return inputs;
+}
+
+Inputs openInputs(const DatasetConfig& config) {
+  std::vector<TreeSourcePtr> trees;
+  std::vector<std::optional<double>> labels;
+  for (const auto& file : config.files) {
+    std::vector<std::string> paths;
+    if (!isUrl(file.path) && file.path.find_first_of("*?[") != std::string::npos) {
+      glob_t matches{};
+      int status = ::glob(file.path.c_str(), 0, nullptr, &matches);
+      for (std::size_t i = 0; status == 0 && i < matches.gl_pathc; ++i) paths.emplace_back(matches.gl_pathv[i]);
+      globfree(&matches);
+      if (paths.empty()) throwConfigError(file.at, fmt::format("'{}' matches no file", file.path));
+      std::sort(paths.begin(), paths.end());
+    } else {
+      paths.push_back(file.path);
+    }
+    for (const auto& path : paths) {
+      try {
+        trees.push_back(openTree(path, config.tree));
+      } catch (const core::Exception& e) {
+        throw core::Exception(e.code(), fmt::format("{}: {}", toString(file.at), e.what()));
+      }
+      labels.push_back(file.label);
+    }
+  }
+  return makeInputs(std::move(trees), std::move(labels));
+}
+
+// ---- Work units ---------------------------------------------------------------------------------
+
+namespace {
+
+struct Unit {
+  std::uint32_t file = 0;
+  std::uint64_t begin = 0, end = 0;
+};
+
+// Ranges of about chunkEntries entries, ending on cluster boundaries when the clusters allow.
+std::vector<Unit> unitsOfFile(const TreeSource& tree, std::uint32_t file, std::size_t chunkEntries) {
+  std::vector<Unit> units;
+  auto boundaries = tree.clusterBoundaries();
+  const std::uint64_t entries = tree.entries();
+  if (boundaries.empty() || boundaries.back() != entries) boundaries = {0, entries};
+  std::uint64_t begin = 0;
+  for (std::size_t i = 1; i < boundaries.size(); ++i) {
+    std::uint64_t boundary = boundaries[i];
+    // A cluster longer than a chunk is split evenly.
+    while (boundary - begin > 2 * chunkEntries) {
+      units.push_back({file, begin, begin + chunkEntries});
+      begin += chunkEntries;
+    }
+    if (boundary - begin >= chunkEntries || i + 1 == boundaries.size()) {
+      if (boundary > begin) units.push_back({file, begin, boundary});
+      begin = boundary;
+    }
+  }
+  return units;
+}
+
+struct ProcessedUnit {
+  std::uint64_t entries = 0;
+  std::uint64_t selected = 0;
+  double readSeconds = 0;
+};
+
+// Reads a unit and returns the prepared chunk plus the indices of the events of `split`.
+core::Result<std::pair<Chunk, std::vector<std::uint32_t>>> loadUnit(const Plan& plan, const Inputs& inputs, const Unit& unit,
+                                                                    Split split, ProcessedUnit& info,
+                                                                    std::vector<root::Column>* keepColumns = nullptr) {
+  const auto& tree = *inputs.trees[unit.file];
+  std::vector<root::Column> columns;
+  auto started = std::chrono::steady_clock::now();
+  try {
+    columns = tree.read(plan.branches(), unit.begin, unit.end);
+  } catch (const core::Exception& e) {
+    return core::fail(e.error().withContext(tree.name()));
+  } catch (const std::exception& e) {
+    return core::fail(core::Errc::internal, fmt::format("{}: {}", tree.name(), e.what()));
+  }
+  info.readSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto chunk = plan.prepare(columns);
+  if (!chunk) return core::fail(std::move(chunk).error().withContext(fmt::format("{}, entries {}..{}", tree.name(), unit.begin, unit.end)));
+  auto selected = plan.select(*chunk);
+  if (!selected) return core::fail(std::move(selected).error().withContext(tree.name()));
+  auto keys = plan.splitKeys(columns, fnv1a(baseName(tree.name())), unit.begin, chunk->entries);
+  std::vector<std::uint32_t> events;
+  for (std::size_t e = 0; e < chunk->entries; ++e)
+    if ((*selected)[e] != 0 && splitOf(keys[e], plan.config().split) == split) events.push_back(static_cast<std::uint32_t>(e));
+  info.entries += chunk->entries;
+  info.selected += events.size();
+  if (keepColumns != nullptr) *keepColumns = std::move(columns);
+  return std::pair{std::move(*chunk), std::move(events)};
+}
+
+std::size_t resolveThreads(std::size_t requested, const DatasetConfig& config) {
+  if (requested != 0) return requested;
+  if (config.batch.threads != 0) return config.batch.threads;
+  return core::ThreadPool::hardwareThreads();
+}
+
+}  // namespace
+
+// ---- Pass 1: statistics ---------------------------------------------------------------------------
+
+Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& options) {
+  const auto& config = plan.config();
+  std::vector<Unit> units;
+  for (std::uint32_t f = 0; f < inputs.trees.size(); ++f) {
+    auto fileUnits = unitsOfFile(*inputs.trees[f], f, config.batch.chunkEntries);
+    units.insert(units.end(), fileUnits.begin(), fileUnits.end());
+  }
+  struct Partial {
+    std::map<std::string, FeatureStats> features;
+    std::map<std::string, GroupStats> groups;
+    ProcessedUnit info;
+  };
+  Specs specs;
+  specs.configHash = config.statsHash();
+  specs.tree = config.tree;
+  specs.inputs = inputs.records;
+  for (const auto& branch : inputs.schema)
+    if (std::binary_search(plan.branches().begin(), plan.branches().end(), branch.name)) specs.schema.push_back(branch);
+
+  // Partials are merged in unit order as they complete: the result does not depend on timing,
+  // and at most about `threads` partials wait in memory.
+  std::mutex mergeMutex;
+  std::map<std::size_t, Partial> pending;
+  std::size_t nextMerge = 0;
+  auto mergeReady = [&] {
+    for (auto it = pending.find(nextMerge); it != pending.end(); it = pending.find(nextMerge)) {
+      for (auto& [name, stats] : it->second.features) specs.features[name].merge(stats);
+      for (auto& [name, stats] : it->second.groups) specs.groups[name].merge(stats);
+      specs.entries += it->second.info.entries;
+      specs.selected += it->second.info.selected;
+      pending.erase(it);
+      ++nextMerge;
+    }
+  };
+
+  const std::size_t threads = resolveThreads(options.threads, config);
+  core::ThreadPool pool(threads > 1 ? threads - 1 : 0);
+  pool.parallelFor(units.size(), [&](std::size_t u) {
+    Partial partial;
+    auto loaded = loadUnit(plan, inputs, units[u], Split::train, partial.info);
+    if (!loaded) throw core::Exception(std::move(loaded).error());
+    const auto& [chunk, events] = *loaded;
+    std::vector<double> values;
+    for (const auto& name : plan.flatFeatures()) {
+      const Array& array = *chunk.find(name);
+      values.clear();
+      for (auto e : events) values.push_back(array.values[e]);
+      partial.features[name].add(values);
+    }
+    for (const auto& group : plan.groups()) {
+      auto& groupStats = partial.groups[group.name];
+      groupStats.list = group.list;
+      if (group.members.empty()) continue;
+      const Array& first = *chunk.find(group.members.front());
+      for (auto e : events) groupStats.add(first.count(e));
+      for (const auto& member : group.members) {
+        const Array& array = *chunk.find(member);
+        values.clear();
+        for (auto e : events)
+          values.insert(values.end(), array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e]),
+                        array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e + 1]));
+        partial.features[member].add(values);
+      }
+    }
+    std::lock_guard lock(mergeMutex);
+    pending.emplace(u, std::move(partial));
+    mergeReady();
+  });
+  for (const auto& name : plan.flatFeatures()) (void)specs.features[name];
+  for (const auto& group : plan.groups()) {
+    specs.groups[group.name].list = group.list;
+    for (const auto& member : group.members) (void)specs.features[member];
+  }
+  return specs;
+}
+
+// ---- Pass 2: the pipeline ----------------------------------------------------------------------
+
+struct Dataset::Impl {
+  std::shared_ptr<const Plan> plan;
+  std::shared_ptr<const Transform> transform;
+  Inputs inputs;
+  DatasetOptions options;
+  bool shuffle = true;
+  std::size_t threads = 1;
+  std::size_t prefetch = 4;
+
+  // Epoch state, guarded by mutex.
+  std::mutex mutex;
+  std::condition_variable workChanged;    // workers and assembler
+  std::condition_variable outputChanged;  // assembler and consumer
+  std::vector<Unit> units;
+  std::size_t nextUnit = 0;
+  std::size_t nextToAssemble = 0;
+  std::map<std::size_t, core::Result<std::shared_ptr<Batch>>> done;
+  std::deque<std::unique_ptr<Batch>> ready;
+  std::vector<std::unique_ptr<Batch>> spare;
+  std::unique_ptr<Batch> current;
+  std::optional<core::Error> error;
+  bool finished = false;
+  bool stopping = false;
+  bool started = false;
+  std::size_t epoch = 0;
+  DatasetCounters counters;
+
+  std::vector<std::thread> workers;
+  std::thread assembler;
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    workChanged.notify_all();
+    outputChanged.notify_all();
+    for (auto& worker : workers) worker.join();
+    workers.clear();
+    if (assembler.joinable()) assembler.join();
+  }
+
+  std::vector<Unit> epochUnits(std::size_t forEpoch) const {
+    const auto& config = plan->config();
+    std::vector<std::size_t> files(inputs.trees.size());
+    std::iota(files.begin(), files.end(), 0);
+    std::mt19937_64 rng(mix64(config.shuffle.seed) ^ mix64(forEpoch + 0x51ed));
+    if (shuffle && config.shuffle.files) std::shuffle(files.begin(), files.end(), rng);
+    std::vector<Unit> all;
+    // Interleave chunks of `interleave` files at a time, round-robin.
+    const std::size_t width = shuffle ? config.shuffle.interleave : 1;
+    for (std::size_t start = 0; start < files.size(); start += width) {
+      std::vector<std::vector<Unit>> group;
+      for (std::size_t f = start; f < std::min(files.size(), start + width); ++f)
+        group.push_back(unitsOfFile(*inputs.trees[files[f]], static_cast<std::uint32_t>(files[f]), config.batch.chunkEntries));
+      for (std::size_t k = 0;; ++k) {
+        bool any = false;
+        for (const auto& fileUnits : group)
+          if (k < fileUnits.size()) {
+            all.push_back(fileUnits[k]);
+            any = true;
+          }
+        if (!any) break;
+      }
+    }
+    std::vector<Unit> mine;
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (i % options.shards == options.shard) mine.push_back(all[i]);
+    return mine;
+  }
+
+  core::Result<std::shared_ptr<Batch>> process(const Unit& unit) {
+    ProcessedUnit info;
+    auto loaded = loadUnit(*plan, inputs, unit, options.split, info);
+    if (!loaded) return core::fail(std::move(loaded).error());
+    const auto& [chunk, events] = *loaded;
+    auto batch = std::make_shared<Batch>(transform->makeBatch());
+    MLAAS_TRY(transform->apply(chunk, events, *batch));
+    auto labels = plan->labels(chunk, inputs.labels[unit.file]);
+    if (!labels) return core::fail(std::move(labels).error());
+    auto weights = plan->weights(chunk);
+    if (!weights) return core::fail(std::move(weights).error());
+    for (std::size_t r = 0; r < events.size(); ++r) {
+      batch->labels[r] = (*labels)[events[r]];
+      batch->weights[r] = (*weights)[events[r]];
+      batch->events[r] = EventRef{unit.file, unit.begin + events[r]};
+    }
+    std::lock_guard lock(mutex);
+    counters.entriesRead += info.entries;
+    counters.selected += info.selected;
+    counters.readSeconds += info.readSeconds;
+    return batch;
+  }
+
+  void workerLoop() {
+    while (true) {
+      std::size_t index = 0;
+      {
+        std::unique_lock lock(mutex);
+        workChanged.wait(lock, [&] { return stopping || nextUnit >= units.size() || nextUnit < nextToAssemble + prefetch; });
+        if (stopping || nextUnit >= units.size()) return;
+        index = nextUnit++;
+      }
+      auto result = process(units[index]);
+      {
+        std::lock_guard lock(mutex);
+        done.emplace(index, std::move(result));
+      }
+      workChanged.notify_all();
+    }
+  }
+
+  std::unique_ptr<Batch> acquire() {
+    std::lock_guard lock(mutex);
+    std::unique_ptr<Batch> batch;
+    if (!spare.empty()) {
+      batch = std::move(spare.back());
+      spare.pop_back();
+    } else {
+      batch = std::make_unique<Batch>(transform->makeBatch());
+    }
+    batch->clear();
+    return batch;
+  }
+
+  // Queues a full batch; false when stopping.
+  bool publish(std::unique_ptr<Batch> batch) {
+    std::unique_lock lock(mutex);
+    outputChanged.wait(lock, [&] { return stopping || ready.size() < prefetch; });
+    if (stopping) return false;
+    counters.rows += batch->rows;
+    ready.push_back(std::move(batch));
+    lock.unlock();
+    outputChanged.notify_all();
+    return true;
+  }
+
+  void finish(std::optional<core::Error> failure) {
+    {
+      std::lock_guard lock(mutex);
+      if (failure && !error) error = std::move(failure);
+      finished = true;
+      stopping = true;  // workers still prefetching (after a limit or an error) stop early
+    }
+    workChanged.notify_all();
+    outputChanged.notify_all();
+  }
+
+  void assemblerLoop(std::size_t forEpoch) {
+    const auto& config = plan->config();
+    const std::size_t batchSize = config.batch.size;
+    const std::size_t bufferSize = shuffle ? config.shuffle.buffer : 0;
+    std::mt19937_64 rng(mix64(config.shuffle.seed + 0x9e37) ^ mix64(forEpoch) ^ mix64(options.shard + 0x77));
+    std::vector<std::pair<std::shared_ptr<const Batch>, std::uint32_t>> buffer;
+    buffer.reserve(std::min<std::size_t>(bufferSize, 1 << 20));
+    std::unique_ptr<Batch> out = acquire();
+    std::uint64_t emitted = 0;
+    const std::uint64_t limit = options.limit;
+    auto emit = [&](const Batch& chunk, std::size_t row) -> bool {
+      out->appendRow(chunk, row);
+      ++emitted;
+      if (out->rows == batchSize) {
+        if (!publish(std::move(out))) return false;
+        out = acquire();
+      }
+      return limit == 0 || emitted < limit;
+    };
+    bool more = true;
+    for (std::size_t i = 0; more && i < units.size(); ++i) {
+      std::shared_ptr<const Batch> chunk;
+      {
+        std::unique_lock lock(mutex);
+        workChanged.wait(lock, [&] { return stopping || done.count(i) != 0; });
+        if (stopping) return;
+        auto node = done.extract(i);
+        nextToAssemble = i + 1;
+        lock.unlock();
+        workChanged.notify_all();
+        if (!node.mapped()) {
+          finish(std::move(node.mapped()).error());
+          return;
+        }
+        chunk = std::move(*node.mapped());
+      }
+      for (std::size_t r = 0; more && r < chunk->rows; ++r) {
+        if (bufferSize <= 1) {
+          more = emit(*chunk, r);
+        } else if (buffer.size() < bufferSize) {
+          buffer.emplace_back(chunk, static_cast<std::uint32_t>(r));
+        } else {
+          std::size_t j = static_cast<std::size_t>(rng() % bufferSize);
+          more = emit(*buffer[j].first, buffer[j].second);
+          buffer[j] = {chunk, static_cast<std::uint32_t>(r)};
+        }
+      }
+    }
+    // Drain the buffer in random order.
+    for (std::size_t k = buffer.size(); more && k > 0; --k) {
+      std::size_t j = static_cast<std::size_t>(rng() % k);
+      std::swap(buffer[j], buffer[k - 1]);
+      more = emit(*buffer[k - 1].first, buffer[k - 1].second);
+    }
+    if (out && out->rows != 0 && !(config.batch.dropLast && out->rows < batchSize)) {
+      if (!publish(std::move(out))) return;
+    }
+    finish(std::nullopt);
+  }
+};
+
+Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transform> transform, Inputs inputs, DatasetOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  if (options.shards == 0 || options.shard >= options.shards)
+    throw core::Exception(core::Errc::invalid_argument, fmt::format("shard {} of {}: need 0 <= shard < shards", options.shard, options.shards));
+  impl_->plan = std::move(plan);
+  impl_->transform = std::move(transform);
+  impl_->inputs = std::move(inputs);
+  impl_->options = options;
+  const auto& config = impl_->plan->config();
+  impl_->shuffle = options.shuffle.value_or(config.shuffle.enabled);
+  impl_->threads = resolveThreads(options.threads, config);
+  impl_->prefetch = std::max<std::size_t>(config.batch.prefetch, 1);
+}
+
+Dataset::~Dataset() { impl_->stop(); }
+
+void Dataset::start(std::size_t epoch) {
+  auto& d = *impl_;
+  d.stop();
+  d.units = d.epochUnits(epoch);
+  d.nextUnit = 0;
+  d.nextToAssemble = 0;
+  d.done.clear();
+  while (!d.ready.empty()) {
+    d.spare.push_back(std::move(d.ready.front()));
+    d.ready.pop_front();
+  }
+  if (d.current) d.spare.push_back(std::move(d.current));
+  d.error.reset();
+  d.finished = false;
+  d.stopping = false;
+  d.started = true;
+  d.epoch = epoch;
+  d.counters = {};
+  for (std::size_t t = 0; t < d.threads; ++t) d.workers.emplace_back([&d] { d.workerLoop(); });
+  d.assembler = std::thread([&d, epoch] { d.assemblerLoop(epoch); });
+}
+
+core::Result<const Batch*> Dataset::next() {
+  auto& d = *impl_;
+  if (!d.started) start(0);
+  std::unique_lock lock(d.mutex);
+  if (d.current) d.spare.push_back(std::move(d.current));
+  d.outputChanged.wait(lock, [&] { return !d.ready.empty() || d.finished || d.error.has_value(); });
+  if (d.error) return core::fail(*d.error);
+  if (!d.ready.empty()) {
+    d.current = std::move(d.ready.front());
+    d.ready.pop_front();
+    lock.unlock();
+    d.outputChanged.notify_all();
+    return static_cast<const Batch*>(d.current.get());
+  }
+  return static_cast<const Batch*>(nullptr);
+}
+
+const Transform& Dataset::transform() const noexcept { return *impl_->transform; }
+
+DatasetCounters Dataset::counters() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->counters;
+}
+
+double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& branches, std::size_t chunkEntries, std::size_t threads) {
+  std::vector<Unit> units;
+  for (std::uint32_t f = 0; f < inputs.trees.size(); ++f) {
+    auto fileUnits = unitsOfFile(*inputs.trees[f], f, chunkEntries);
+    units.insert(units.end(), fileUnits.begin(), fileUnits.end());
+  }
+  auto started = std::chrono::steady_clock::now();
+  core::ThreadPool pool(threads > 1 ? threads - 1 : 0);
+  pool.parallelFor(units.size(), [&](std::size_t u) {
+    auto columns = inputs.trees[units[u].file]->read(branches, units[u].begin, units[u].end);
+    (void)columns;
+  });
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+}  // namespace mlaas::data
