@@ -190,6 +190,7 @@ std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user) 
     } else if (ex.multipart) {
       // Part headers cost ~100 bytes each; anything far beyond that is not what we asked for.
       ex.bodyLimit = wanted + 1024 * ex.wants.size() + 64 * 1024;
+      ex.multipartBody.reserve(wanted + 128 * ex.wants.size() + 1024);
     } else {  // 200: the whole file from offset 0; we keep what we need and stop
       ex.bodyOffset = 0;
       ex.bodyLimit = UINT64_MAX;
@@ -381,11 +382,18 @@ class HttpTransport final : public detail::Transport {
         pieces.push_back({r.offset + at, r.dest.subspan(at, n)});
       }
     }
+    // Separate small ranges share a multipart request (one round trip); a request carries at
+    // most `piece` bytes, so big reads spread over parallel connections instead.
     std::vector<std::vector<ReadRequest>> groups;
     const std::size_t perRequest = multiRange_ ? static_cast<std::size_t>(std::max(1, options_.httpMaxRangesPerRequest)) : 1;
-    for (std::size_t i = 0; i < pieces.size(); i += perRequest) {
-      groups.emplace_back(pieces.begin() + static_cast<std::ptrdiff_t>(i),
-                          pieces.begin() + static_cast<std::ptrdiff_t>(std::min(pieces.size(), i + perRequest)));
+    std::uint64_t groupBytes = 0;
+    for (const auto& p : pieces) {
+      if (groups.empty() || groups.back().size() >= perRequest || groupBytes + p.dest.size() > piece) {
+        groups.emplace_back();
+        groupBytes = 0;
+      }
+      groups.back().push_back(p);
+      groupBytes += p.dest.size();
     }
     auto gather = std::make_shared<detail::Gather>(groups.size(), std::move(done));
     for (auto& group : groups) {
