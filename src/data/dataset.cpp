@@ -57,7 +57,10 @@ class MemoryTree final : public TreeSource {
     const std::size_t width = root::dtypeSize(column.type) * column.innerSize();
     std::uint64_t first = begin, last = end;
     for (const auto& level : column.offsets) {
-      out.offsets.emplace_back(level.begin() + static_cast<std::ptrdiff_t>(first), level.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+      // Offsets index the sliced data: rebase them to start at 0, as the reader does.
+      auto& rebased = out.offsets.emplace_back(level.begin() + static_cast<std::ptrdiff_t>(first),
+                                               level.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+      for (auto& offset : rebased) offset -= level[first];
       first = level[first];
       last = level[last];
     }

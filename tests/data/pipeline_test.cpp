@@ -1,0 +1,432 @@
+// Transforms, statistics and the pipeline on synthetic trees held in memory (no reader needed).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "data/dataset.hpp"
+#include "data_test_util.hpp"
+
+namespace mlaas::data {
+namespace {
+
+using testing::flatColumn;
+using testing::intColumn;
+using testing::jaggedColumn;
+
+struct Synthetic {
+  std::vector<std::vector<float>> jetPt, jetEta, jetPhi;
+  std::vector<float> met;
+  std::vector<std::int32_t> nJet, event;
+  TreeSourcePtr tree;
+};
+
+// Events with 0..7 jets (pt, eta, phi), MET and an event number; deterministic.
+Synthetic makeSynthetic(std::size_t events, std::uint32_t seed, const std::string& name = "synthetic.root") {
+  Synthetic s;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> count(0, 7);
+  std::uniform_real_distribution<float> pt(20, 200), eta(-3, 3), phi(-3.14159F, 3.14159F), met(0, 100);
+  for (std::size_t e = 0; e < events; ++e) {
+    int n = count(rng);
+    std::vector<float> pts, etas, phis;
+    for (int j = 0; j < n; ++j) {
+      pts.push_back(pt(rng));
+      etas.push_back(eta(rng));
+      phis.push_back(phi(rng));
+    }
+    s.jetPt.push_back(pts);
+    s.jetEta.push_back(etas);
+    s.jetPhi.push_back(phis);
+    s.nJet.push_back(n);
+    s.met.push_back(met(rng));
+    s.event.push_back(static_cast<std::int32_t>(seed * 100000 + e));
+  }
+  TreeSchema schema{{"nJet", root::DType::int32, "", ""},
+                    {"Jet_pt", root::DType::float32, "nJet", ""},
+                    {"Jet_eta", root::DType::float32, "nJet", ""},
+                    {"Jet_phi", root::DType::float32, "nJet", ""},
+                    {"MET_pt", root::DType::float32, "", ""},
+                    {"event", root::DType::int32, "", ""}};
+  std::vector<root::Column> columns{intColumn("nJet", s.nJet),          jaggedColumn("Jet_pt", s.jetPt),
+                                    jaggedColumn("Jet_eta", s.jetEta),  jaggedColumn("Jet_phi", s.jetPhi),
+                                    flatColumn("MET_pt", s.met),        intColumn("event", s.event)};
+  s.tree = memoryTree(name, schema, columns);
+  return s;
+}
+
+std::shared_ptr<const Plan> planFor(const std::string& yaml, const Inputs& inputs) {
+  auto config = DatasetConfig::parse("inputs: {tree: t, files: [unused.root]}\n" + yaml, "test.yaml", "/tmp");
+  return Plan::build(config, inputs.schema);
+}
+
+// Straightforward two-pass statistics over a list of values.
+struct Reference {
+  double count = 0, min = INFINITY, max = -INFINITY, mean = 0, variance = 0;
+};
+Reference reference(const std::vector<double>& values) {
+  Reference r;
+  for (double v : values) {
+    r.count += 1;
+    r.mean += v;
+    r.min = std::min(r.min, v);
+    r.max = std::max(r.max, v);
+  }
+  r.mean /= r.count;
+  for (double v : values) r.variance += (v - r.mean) * (v - r.mean);
+  r.variance /= r.count;
+  return r;
+}
+
+TEST(Stats, EqualTwoPassReferenceAndIgnoreSplitting) {
+  auto s = makeSynthetic(5000, 1);
+  auto inputs = makeInputs({s.tree}, {std::nullopt});
+  auto plan = planFor("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta]}}}\nselection: MET_pt > 10\n"
+                      "batch: {chunk_entries: 333, threads: 2}\n",
+                      inputs);
+  auto specs = computeSpecs(*plan, inputs);
+  std::vector<double> met, jetPt;
+  std::vector<std::uint64_t> multiplicity(8, 0);
+  for (std::size_t e = 0; e < s.met.size(); ++e) {
+    if (!(s.met[e] > 10)) continue;
+    met.push_back(s.met[e]);
+    jetPt.insert(jetPt.end(), s.jetPt[e].begin(), s.jetPt[e].end());
+    ++multiplicity[s.jetPt[e].size()];
+  }
+  for (auto [name, values] : {std::pair{"MET_pt", &met}, std::pair{"Jet_pt", &jetPt}}) {
+    auto ref = reference(*values);
+    const auto& stats = specs.features.at(name);
+    EXPECT_EQ(static_cast<double>(stats.count), ref.count) << name;
+    EXPECT_EQ(stats.min, ref.min) << name;
+    EXPECT_EQ(stats.max, ref.max) << name;
+    EXPECT_NEAR(stats.mean, ref.mean, 1e-9 * std::fabs(ref.mean)) << name;
+    EXPECT_NEAR(stats.variance(), ref.variance, 1e-9 * ref.variance) << name;
+    // Quantiles within the sketch's relative accuracy of the exact order statistic.
+    auto sorted = *values;
+    std::sort(sorted.begin(), sorted.end());
+    for (double q : {0.16, 0.5, 0.84}) {
+      double exact = sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))];
+      EXPECT_NEAR(stats.sketch.quantile(q), exact, 0.0051 * std::fabs(exact)) << name << " q=" << q;
+    }
+  }
+  while (!multiplicity.empty() && multiplicity.back() == 0) multiplicity.pop_back();
+  EXPECT_EQ(specs.groups.at("jets").multiplicity, multiplicity);
+  EXPECT_EQ(specs.selected, met.size());
+  EXPECT_EQ(specs.entries, 5000u);
+
+  // Another chunking gives the same counts, extremes and (to rounding) moments.
+  auto plan2 = planFor("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta]}}}\nselection: MET_pt > 10\n"
+                       "batch: {chunk_entries: 4096, threads: 1}\n",
+                       inputs);
+  auto specs2 = computeSpecs(*plan2, inputs);
+  EXPECT_EQ(specs2.features.at("Jet_pt").count, specs.features.at("Jet_pt").count);
+  EXPECT_EQ(specs2.features.at("Jet_pt").sketch.quantile(0.5), specs.features.at("Jet_pt").sketch.quantile(0.5));
+  EXPECT_NEAR(specs2.features.at("Jet_pt").m2, specs.features.at("Jet_pt").m2, 1e-9 * specs.features.at("Jet_pt").m2);
+}
+
+TEST(Stats, SketchMergesExactlyAndHandlesSigns) {
+  QuantileSketch a, b, all;
+  std::mt19937 rng(3);
+  std::normal_distribution<double> normal(0, 10);
+  std::vector<double> values;
+  for (int i = 0; i < 20000; ++i) values.push_back(normal(rng));
+  values.push_back(0);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    (i % 3 == 0 ? a : b).add(values[i]);
+    all.add(values[i]);
+  }
+  a.merge(b);
+  std::sort(values.begin(), values.end());
+  for (double q : {0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0}) {
+    EXPECT_EQ(a.quantile(q), all.quantile(q));
+    double exact = values[static_cast<std::size_t>(q * static_cast<double>(values.size() - 1))];
+    EXPECT_NEAR(all.quantile(q), exact, 0.0051 * std::fabs(exact) + 1e-12) << q;
+  }
+  EXPECT_TRUE(std::isnan(QuantileSketch().quantile(0.5)));
+}
+
+struct Built {
+  Synthetic s;
+  Inputs inputs;
+  std::shared_ptr<const Plan> plan;
+  Specs specs;
+  std::shared_ptr<const Transform> transform;
+};
+
+Built build(const std::string& yaml, std::size_t events = 400) {
+  Built b;
+  b.s = makeSynthetic(events, 2);
+  b.inputs = makeInputs({b.s.tree}, {std::nullopt});
+  b.plan = planFor(yaml, b.inputs);
+  b.specs = computeSpecs(*b.plan, b.inputs);
+  b.transform = std::make_shared<const Transform>(b.plan, b.specs);
+  return b;
+}
+
+double s_met(const Built& b, std::size_t e) { return b.s.met[e]; }
+
+// Every row of an epoch, in delivery order, plus the batches themselves flattened.
+Batch collect(Dataset& dataset, std::size_t epoch = 0) {
+  dataset.start(epoch);
+  Batch all = dataset.transform().makeBatch();
+  while (const Batch* batch = dataset.next().value())
+    for (std::size_t r = 0; r < batch->rows; ++r) all.appendRow(*batch, r);
+  return all;
+}
+
+TEST(Transform, VectorLayoutEqualsReferenceWithMaskOnPaddingOnly) {
+  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -9, sort_by: Jet_pt}}}\n"
+                 "normalization: {default: none, features: {MET_pt: minmax}}\nshuffle: false\n");
+  EXPECT_EQ(b.transform->vectorColumns(),
+            (std::vector<std::string>{"MET_pt", "Jet_pt_0", "Jet_pt_1", "Jet_pt_2", "Jet_eta_0", "Jet_eta_1", "Jet_eta_2"}));
+  Dataset dataset(b.plan, b.transform, b.inputs, {});
+  Batch all = collect(dataset);
+  ASSERT_EQ(all.rows, 400u);
+  const auto metStats = b.specs.features.at("MET_pt");
+  for (std::size_t r = 0; r < all.rows; ++r) {
+    const std::size_t e = all.events[r].entry;
+    ASSERT_EQ(e, r);  // no shuffling: file order
+    const float* row = all.tensors[0].data() + r * 7;
+    const std::uint8_t* mask = all.masks[0].data() + r * 7;
+    EXPECT_FLOAT_EQ(row[0], static_cast<float>((s_met(b, e) - metStats.min) / (metStats.max - metStats.min)));
+    EXPECT_EQ(mask[0], 1);
+    // Jets sorted by pt, descending: the reference sorts (pt, eta) pairs.
+    std::vector<std::pair<float, float>> jets;
+    for (std::size_t j = 0; j < b.s.jetPt[e].size(); ++j) jets.emplace_back(b.s.jetPt[e][j], b.s.jetEta[e][j]);
+    std::stable_sort(jets.begin(), jets.end(), [](auto x, auto y) { return x.first > y.first; });
+    for (std::size_t slot = 0; slot < 3; ++slot) {
+      bool real = slot < jets.size();
+      EXPECT_EQ(mask[1 + slot], real ? 1 : 0);
+      EXPECT_EQ(mask[4 + slot], real ? 1 : 0);
+      EXPECT_EQ(row[1 + slot], real ? jets[slot].first : -9.0F);
+      EXPECT_EQ(row[4 + slot], real ? jets[slot].second : -9.0F);
+    }
+  }
+}
+
+TEST(Transform, GroupsLayoutStandardizedAndPadded) {
+  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_phi], length: auto, pad: nan}}}\n"
+                 "representation: groups\nshuffle: false\n");
+  const auto& jetStats = b.specs.features.at("Jet_pt");
+  const auto& phiStats = b.specs.features.at("Jet_phi");
+  std::size_t maxJets = 0;
+  for (const auto& jets : b.s.jetPt) maxJets = std::max(maxJets, jets.size());
+  ASSERT_EQ(b.transform->groupLengths(), (std::vector<std::size_t>{maxJets}));
+  Dataset dataset(b.plan, b.transform, b.inputs, {});
+  Batch all = collect(dataset);
+  const std::size_t jets = all.tensorIndex("jets"), mask = all.maskIndex("jets_mask");
+  ASSERT_NE(jets, static_cast<std::size_t>(-1));
+  ASSERT_NE(mask, static_cast<std::size_t>(-1));
+  for (std::size_t r = 0; r < all.rows; ++r) {
+    const std::size_t e = all.events[r].entry;
+    for (std::size_t slot = 0; slot < maxJets; ++slot) {
+      const float* object = all.tensors[jets].data() + (r * maxJets + slot) * 2;
+      bool real = slot < b.s.jetPt[e].size();
+      EXPECT_EQ(all.masks[mask][r * maxJets + slot], real ? 1 : 0);
+      if (real) {
+        EXPECT_FLOAT_EQ(object[0], static_cast<float>((b.s.jetPt[e][slot] - jetStats.mean) / jetStats.stddev()));
+        EXPECT_FLOAT_EQ(object[1], static_cast<float>((b.s.jetPhi[e][slot] - phiStats.mean) / phiStats.stddev()));
+      } else {
+        EXPECT_TRUE(std::isnan(object[0]) && std::isnan(object[1]));
+      }
+    }
+  }
+}
+
+TEST(Transform, QuantileLengthCoversTheFraction) {
+  auto b = build("features: {groups: {jets: {branches: [Jet_pt], length: 0.5}}}\n", 2000);
+  std::vector<std::size_t> counts;
+  for (const auto& jets : b.s.jetPt) counts.push_back(jets.size());
+  std::sort(counts.begin(), counts.end());
+  std::size_t length = b.transform->groupLengths()[0];
+  auto covered = static_cast<double>(std::upper_bound(counts.begin(), counts.end(), length) - counts.begin());
+  auto coveredShorter = static_cast<double>(std::upper_bound(counts.begin(), counts.end(), length - 1) - counts.begin());
+  EXPECT_GE(covered, 0.5 * 2000);
+  EXPECT_LT(coveredShorter, 0.5 * 2000);
+}
+
+TEST(Transform, ImagePutsEachObjectInItsCell) {
+  auto b = build(R"(features: {groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi]}}}
+representation: image
+image:
+  bins: [10, 8]
+  x_range: [-2.5, 2.5]
+  y_range: [-3.2, 3.2]
+  channels:
+    - {group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}
+    - {group: jets, x: Jet_eta, y: Jet_phi}
+shuffle: false
+)");
+  Dataset dataset(b.plan, b.transform, b.inputs, {});
+  Batch all = collect(dataset);
+  const std::size_t image = all.tensorIndex("image");
+  ASSERT_EQ(all.tensorSpecs[image].shape, (std::vector<std::size_t>{2, 10, 8}));
+  for (std::size_t r = 0; r < all.rows; ++r) {
+    const std::size_t e = all.events[r].entry;
+    std::vector<float> expected(2 * 80, 0);
+    for (std::size_t j = 0; j < b.s.jetPt[e].size(); ++j) {
+      double eta = b.s.jetEta[e][j], phi = b.s.jetPhi[e][j];
+      if (eta < -2.5 || eta >= 2.5) continue;  // outside the x range: dropped
+      int ix = static_cast<int>(std::floor((eta + 2.5) / 0.5));
+      int iy = static_cast<int>(std::floor((phi + 3.2) / 0.8));
+      expected[static_cast<std::size_t>(ix * 8 + iy)] += b.s.jetPt[e][j];
+      expected[static_cast<std::size_t>(80 + ix * 8 + iy)] += 1;
+    }
+    for (std::size_t k = 0; k < expected.size(); ++k) ASSERT_FLOAT_EQ(all.tensors[image][r * 160 + k], expected[k]) << r << " " << k;
+  }
+}
+
+TEST(Dataset, EverySelectedEventOnceAcrossShardsAndSplits) {
+  std::vector<Synthetic> files;
+  std::vector<TreeSourcePtr> trees;
+  for (std::uint32_t f = 0; f < 3; ++f) {
+    files.push_back(makeSynthetic(700 + 100 * f, 10 + f, fmt::format("f{}.root", f)));
+    trees.push_back(files.back().tree);
+  }
+  auto inputs = makeInputs(trees, {1.0, 0.0, 1.0});
+  auto config = DatasetConfig::parse(R"(inputs: {tree: t, files: [{path: a, label: 1}, {path: b, label: 0}, {path: c, label: 1}]}
+features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt], length: 2}}}
+selection: count(Jet_pt > 50) >= 1
+split: {train: 0.6, validation: 0.2, test: 0.2, by: entry}
+shuffle: {seed: 5, buffer: 300, interleave: 2}
+batch: {size: 37, chunk_entries: 128, threads: 2, prefetch: 2}
+)",
+                                     "t.yaml", "/tmp");
+  auto plan = Plan::build(config, inputs.schema);
+  auto transform = std::make_shared<const Transform>(plan, computeSpecs(*plan, inputs));
+  std::set<EventRef> expected;
+  for (std::uint32_t f = 0; f < 3; ++f)
+    for (std::size_t e = 0; e < files[f].jetPt.size(); ++e)
+      if (std::any_of(files[f].jetPt[e].begin(), files[f].jetPt[e].end(), [](float pt) { return pt > 50; })) expected.insert({f, e});
+  std::multiset<EventRef> seen;
+  std::map<Split, std::size_t> perSplit;
+  for (auto split : {Split::train, Split::validation, Split::test}) {
+    for (std::size_t shard = 0; shard < 3; ++shard) {
+      Dataset dataset(plan, transform, inputs, {.split = split, .shard = shard, .shards = 3});
+      for (std::size_t epoch = 0; epoch < 2; ++epoch) {
+        Batch all = collect(dataset, epoch);
+        for (std::size_t r = 0; r < all.rows; ++r) {
+          if (epoch == 0) seen.insert(all.events[r]);
+          EXPECT_EQ(all.labels[r], all.events[r].file == 1 ? 0.0F : 1.0F);
+          EXPECT_EQ(all.weights[r], 1.0F);
+        }
+        if (epoch == 0) perSplit[split] += all.rows;
+      }
+    }
+  }
+  EXPECT_EQ(seen.size(), expected.size());
+  EXPECT_EQ(std::set<EventRef>(seen.begin(), seen.end()), expected);  // and no duplicates (multiset size equal)
+  const double total = static_cast<double>(expected.size());
+  EXPECT_NEAR(static_cast<double>(perSplit[Split::train]) / total, 0.6, 0.05);
+  EXPECT_NEAR(static_cast<double>(perSplit[Split::test]) / total, 0.2, 0.05);
+}
+
+std::vector<EventRef> order(const Built& b, std::uint64_t seed, std::size_t epoch) {
+  auto config = b.plan->config();
+  config.shuffle.seed = seed;
+  auto plan = Plan::build(config, b.inputs.schema);
+  Dataset dataset(plan, std::make_shared<const Transform>(plan, b.specs), b.inputs, {});
+  Batch all = collect(dataset, epoch);
+  return {all.events.begin(), all.events.begin() + static_cast<std::ptrdiff_t>(all.rows)};
+}
+
+TEST(Dataset, SameSeedSameOrderOtherSeedOrEpochAnother) {
+  auto b = build("features: {flat: [MET_pt]}\nshuffle: {seed: 1, buffer: 64}\nbatch: {size: 16, chunk_entries: 50, threads: 2}\n", 1000);
+  auto first = order(b, 1, 0);
+  EXPECT_EQ(first.size(), 1000u);
+  EXPECT_EQ(order(b, 1, 0), first);
+  EXPECT_NE(order(b, 2, 0), first);
+  EXPECT_NE(order(b, 1, 1), first);
+  auto sorted = first;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_NE(sorted, first);  // actually shuffled
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end());
+}
+
+class FailingTree final : public TreeSource {
+ public:
+  explicit FailingTree(TreeSourcePtr inner) : inner_(std::move(inner)) {}
+  const std::string& name() const noexcept override { return inner_->name(); }
+  std::uint64_t entries() const noexcept override { return inner_->entries(); }
+  TreeSchema schema() const override { return inner_->schema(); }
+  std::vector<std::uint64_t> clusterBoundaries() const override { return inner_->clusterBoundaries(); }
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
+    if (begin >= 500) throw core::Exception(core::Errc::corrupt, fmt::format("basket of entries {}..{} is damaged", begin, end));
+    return inner_->read(branches, begin, end);
+  }
+
+ private:
+  TreeSourcePtr inner_;
+};
+
+TEST(Dataset, WorkerErrorsReachTheConsumer) {
+  auto b = build("features: {flat: [MET_pt]}\nshuffle: false\nbatch: {size: 10, chunk_entries: 100, threads: 2}\n", 1000);
+  auto inputs = makeInputs({std::make_shared<FailingTree>(b.s.tree)}, {std::nullopt});
+  Dataset dataset(b.plan, b.transform, inputs, {});
+  std::size_t rows = 0;
+  core::Result<const Batch*> next = dataset.next();
+  for (; next.hasValue() && *next != nullptr; next = dataset.next()) rows += (*next)->rows;
+  ASSERT_FALSE(next.hasValue());
+  EXPECT_EQ(next.error().message, "synthetic.root: basket of entries 500..600 is damaged");
+  EXPECT_LE(rows, 500u);
+  // Destroying a dataset mid-epoch stops and joins its threads (no hang, no leak under ASan/TSan).
+  Dataset unfinished(b.plan, b.transform, b.inputs, {});
+  ASSERT_TRUE(unfinished.next().hasValue());
+}
+
+TEST(Dataset, LimitStopsEarly) {
+  auto b = build("features: {flat: [MET_pt]}\nbatch: {size: 64, chunk_entries: 100}\n", 1000);
+  Dataset dataset(b.plan, b.transform, b.inputs, {.limit = 130});
+  Batch all = collect(dataset);
+  EXPECT_EQ(all.rows, 130u);
+}
+
+TEST(Specs, RoundTripAndStalenessIsAnError) {
+  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt], length: 0.9}}}\n");
+  auto text = b.specs.toJson(*b.plan);
+  auto loaded = Specs::fromJson(text, "specs.json");
+  EXPECT_EQ(loaded.features.at("Jet_pt").count, b.specs.features.at("Jet_pt").count);
+  EXPECT_EQ(loaded.features.at("Jet_pt").mean, b.specs.features.at("Jet_pt").mean);
+  EXPECT_EQ(loaded.features.at("Jet_pt").sketch.quantile(0.3), b.specs.features.at("Jet_pt").sketch.quantile(0.3));
+  EXPECT_EQ(loaded.groupLength(b.plan->groups()[0]), b.specs.groupLength(b.plan->groups()[0]));
+  loaded.checkMatches(b.plan->config(), b.inputs.records, "specs.json");
+
+  auto changed = DatasetConfig::parse("inputs: {tree: t, files: [unused.root]}\nfeatures: {flat: [MET_pt]}\n", "other.yaml", "/tmp");
+  try {
+    loaded.checkMatches(changed, b.inputs.records, "specs.json");
+    FAIL() << "stale specs accepted";
+  } catch (const core::Exception& e) {
+    EXPECT_EQ(e.code(), core::Errc::conflict);
+    EXPECT_NE(std::string(e.what()).find("specs.json: these specs do not match other.yaml: the config changed"), std::string::npos) << e.what();
+  }
+  auto records = b.inputs.records;
+  records[0].entries += 1;
+  EXPECT_THROW(loaded.checkMatches(b.plan->config(), records, "specs.json"), core::Exception);
+
+  // MLaaS4HEP keys are written, and a file with only them loads as compat specs.
+  const auto& json = text;
+  EXPECT_TRUE(json.find("\"jdim\"") != std::string::npos && json.find("\"minv\"") != std::string::npos &&
+              json.find("\"fkeys\"") != std::string::npos && json.find("\"nans\"") != std::string::npos);
+  auto compat = Specs::fromJson(R"({"fkeys": ["MET_pt"], "jkeys": ["Jet_pt"], "jdim": {"Jet_pt": 4},
+    "minv": {"MET_pt": 0, "Jet_pt": 20}, "maxv": {"MET_pt": 100, "Jet_pt": 200}, "nans": {},
+    "events": {"synthetic.root": 400, "total": 400}})",
+                                "global-specs.json");
+  EXPECT_TRUE(compat.compat);
+  EXPECT_EQ(compat.groupLength(b.plan->groups()[0]), 4u);
+  compat.checkMatches(b.plan->config(), b.inputs.records, "global-specs.json");
+  EXPECT_THROW(Transform(b.plan, compat), core::Exception);  // standard normalization needs more than min/max
+  try {
+    (void)Specs::fromJson(R"({"mlaas_specs": 1, "config_hash": 3})", "bad.json");
+    FAIL();
+  } catch (const core::Exception& e) {
+    EXPECT_EQ(std::string(e.what()).substr(0, 26), "bad.json: key 'config_hash");
+  }
+}
+
+}  // namespace
+}  // namespace mlaas::data
