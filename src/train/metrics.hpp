@@ -51,7 +51,7 @@ RocCurve rocCurve(std::span<const float> scores, std::span<const std::uint8_t> p
 /// Exact weighted AUC (the probability that a positive scores above a negative, ties half).
 double rocAuc(std::span<const float> scores, std::span<const std::uint8_t> positive, std::span<const float> weights);
 
-/// The history as JSON (NaN written as null); classNames label the ROC curves.
+/// The history as JSON (NaN written as null), with the final ROC curves.
 std::string historyJson(const TrainHistory& history, const TrainConfig& config);
 /// An SVG with the train and validation loss per epoch and, when present, the ROC curves.
 std::string historySvg(const TrainHistory& history, const std::string& title);

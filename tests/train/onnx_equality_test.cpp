@@ -65,11 +65,11 @@ struct Case {
 class OnnxEquality : public ::testing::TestWithParam<Case> {};
 
 TensorSet problemFor(const Case& c) {
-  if (c.kind == ModelKind::deepsets) return test::groupProblem(600, 11);
-  if (c.kind == ModelKind::cnn) return test::imageProblem(300, 12);
-  if (c.task == Task::multiclass) return test::multiclassProblem(600, 13);
-  if (c.task == Task::regression) return test::regressionProblem(600, 14);
-  return test::vectorProblem(600, 15);
+  if (c.kind == ModelKind::deepsets) return synthetic::groupProblem(600, 11);
+  if (c.kind == ModelKind::cnn) return synthetic::imageProblem(300, 12);
+  if (c.task == Task::multiclass) return synthetic::multiclassProblem(600, 13);
+  if (c.task == Task::regression) return synthetic::regressionProblem(600, 14);
+  return synthetic::vectorProblem(600, 15);
 }
 
 TEST_P(OnnxEquality, OnnxRuntimeMatchesLibtorch) {
@@ -120,7 +120,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(OnnxExport, RejectsWeightsThatDoNotFitTheInputs) {
   TrainConfig config;
-  const auto all = test::vectorProblem(10, 1);
+  const auto all = synthetic::vectorProblem(10, 1);
   Trainer trainer(config, all.inputs, 1);
   auto weights = trainer.weights();
   weights.head.back().bias.push_back(0.0F);

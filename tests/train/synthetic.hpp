@@ -9,7 +9,7 @@
 
 #include "train/tensor_set.hpp"
 
-namespace mlaas::train::test {
+namespace mlaas::train::synthetic {
 
 inline constexpr float kGarbage = -999.0F;
 
@@ -146,4 +146,4 @@ inline TensorSet imageProblem(std::int64_t events, std::uint64_t seed) {
   return set;
 }
 
-}  // namespace mlaas::train::test
+}  // namespace mlaas::train::synthetic
