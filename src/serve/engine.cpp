@@ -1,0 +1,298 @@
+#include "serve/engine.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace mlaas::serve {
+
+// ---- ModelCache ------------------------------------------------------------------------------
+
+ModelCache::ModelCache(const Repository& repository, std::size_t budgetBytes)
+    : repository_(repository), budgetBytes_(budgetBytes) {}
+
+std::string ModelCache::keyOf(const VersionRecord& version) {
+  // The digest makes a re-created model with a reused version number a different entry.
+  return fmt::format("{}/{}#{}", version.name, version.version, version.sha256);
+}
+
+core::Result<std::shared_ptr<const LoadedModel>> ModelCache::get(const VersionRecord& version) {
+  std::string key = keyOf(version);
+  std::promise<core::Result<std::shared_ptr<const LoadedModel>>> promise;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      auto future = it->second.model;
+      if (future.wait_for(std::chrono::seconds(0)) == std::future_status::ready) return future.get();
+      // another thread is loading it: wait outside the lock
+      mutex_.unlock();
+      auto result = future.get();
+      mutex_.lock();
+      return result;
+    }
+    Entry entry;
+    entry.name = version.name;
+    entry.version = version.version;
+    entry.model = promise.get_future().share();
+    lru_.push_front(key);
+    entry.lru = lru_.begin();
+    entries_.emplace(key, std::move(entry));
+  }
+  core::Result<std::shared_ptr<const LoadedModel>> result = [&]() -> core::Result<std::shared_ptr<const LoadedModel>> {
+    auto bytes = repository_.readModelFile(version);
+    if (!bytes) return core::fail(bytes.error());
+    return LoadedModel::load(*bytes, version.label());
+  }();
+  promise.set_value(result);
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    if (!result) {
+      lru_.erase(it->second.lru);
+      entries_.erase(it);
+    } else {
+      it->second.bytes = (*result)->memoryBytes();
+      bytes_ += it->second.bytes;
+      evictLocked(key);
+    }
+  }
+  return result;
+}
+
+void ModelCache::evictLocked(const std::string& keep) {
+  while (bytes_ > budgetBytes_ && lru_.size() > 1) {
+    auto victim = std::prev(lru_.end());
+    if (*victim == keep) break;
+    auto it = entries_.find(*victim);
+    bytes_ -= it->second.bytes;
+    entries_.erase(it);
+    lru_.erase(victim);
+  }
+}
+
+bool ModelCache::isLoaded(const VersionRecord& version) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(keyOf(version));
+  return it != entries_.end() && it->second.bytes > 0;
+}
+
+void ModelCache::unload(std::string_view name, std::int64_t version) {
+  std::lock_guard lock(mutex_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.name == name && (version == 0 || it->second.version == version) && it->second.bytes > 0) {
+      bytes_ -= it->second.bytes;
+      lru_.erase(it->second.lru);
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::size_t ModelCache::loadedCount() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return e.second.bytes > 0; }));
+}
+
+std::size_t ModelCache::loadedBytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+// ---- Scheduler -------------------------------------------------------------------------------
+
+Scheduler::Scheduler(std::size_t threads, std::size_t maxQueuePerModel) : maxQueue_(std::max<std::size_t>(1, maxQueuePerModel)) {
+  workers_.reserve(threads);
+  for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+namespace {
+bool batchableModel(const ModelSignature& signature) {
+  auto dynamicFirst = [](const TensorSpec& s) { return !s.shape.empty() && s.shape[0] == -1; };
+  return !signature.inputs.empty() && std::all_of(signature.inputs.begin(), signature.inputs.end(), dynamicFirst) &&
+         std::all_of(signature.outputs.begin(), signature.outputs.end(), dynamicFirst);
+}
+}  // namespace
+
+bool Scheduler::compatible(const Job& a, const Job& b) {
+  if (a.rows < 0 || b.rows < 0) return false;
+  for (std::size_t i = 0; i < a.inputs.size(); ++i)
+    if (!std::equal(a.inputs[i].shape.begin() + 1, a.inputs[i].shape.end(), b.inputs[i].shape.begin() + 1,
+                    b.inputs[i].shape.end()))
+      return false;
+  return true;
+}
+
+core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
+                                     std::vector<Tensor> inputs, InferenceCallback done) {
+  Job job;
+  job.enqueued = Clock::now();
+  if (workers_.empty()) {
+    std::vector<Job> batch;
+    job.inputs = std::move(inputs);
+    job.done = std::move(done);
+    batch.push_back(std::move(job));
+    execute(*model, batch, Clock::now());
+    return {};
+  }
+  std::unique_lock lock(mutex_);
+  auto& queue = queues_[model.get()];
+  if (!queue) {
+    queue = std::make_shared<Queue>();
+    queue->model = model;
+    queue->batchable = batchableModel(model->signature());
+  }
+  queue->policy = policy;
+  if (stopping_) return core::fail(core::Errc::unavailable, "the server is shutting down");
+  if (queue->jobs.size() >= maxQueue_)
+    return core::fail(core::Errc::resource_exhausted,
+                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later", model->label(),
+                                  queue->jobs.size()));
+  job.rows = -1;
+  if (queue->batchable && !inputs.empty()) {
+    job.rows = inputs[0].shape[0];
+    for (const auto& t : inputs)
+      if (t.shape.empty() || t.shape[0] != job.rows) job.rows = -1;
+  }
+  job.inputs = std::move(inputs);
+  job.done = std::move(done);
+  queue->jobs.push_back(std::move(job));
+  if (!queue->scheduled) {
+    queue->scheduled = true;
+    ready_.push_back(queue);
+  }
+  lock.unlock();
+  wake_.notify_all();
+  return {};
+}
+
+void Scheduler::workerLoop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+    if (ready_.empty()) {
+      if (stopping_) return;
+      continue;
+    }
+    auto queue = ready_.front();
+    ready_.pop_front();
+    std::vector<Job> batch;
+    std::int64_t rows = 0;
+    const std::int64_t maxRows = queue->batchable ? std::max<std::int64_t>(1, queue->policy.maxBatchSize) : 1;
+    auto collect = [&] {
+      while (!queue->jobs.empty()) {
+        Job& next = queue->jobs.front();
+        if (!batch.empty() && (!compatible(batch.front(), next) || rows + next.rows > maxRows)) return true;  // full
+        rows += std::max<std::int64_t>(next.rows, 1);
+        batch.push_back(std::move(next));
+        queue->jobs.pop_front();
+        if (batch.front().rows < 0 || rows >= maxRows) return true;
+      }
+      return false;
+    };
+    bool full = collect();
+    if (!full && queue->policy.maxQueueDelayUs > 0 && maxRows > 1) {
+      auto deadline = batch.front().enqueued + std::chrono::microseconds(queue->policy.maxQueueDelayUs);
+      while (!full && !stopping_ && Clock::now() < deadline) {
+        wake_.wait_until(lock, deadline);
+        full = collect();
+      }
+    }
+    if (!queue->jobs.empty())
+      ready_.push_back(queue);
+    else
+      queue->scheduled = false;
+    lock.unlock();
+    if (!ready_.empty()) wake_.notify_one();
+    execute(*queue->model, batch, Clock::now());
+    batch.clear();  // callbacks and tensors released outside the lock
+    lock.lock();
+  }
+}
+
+void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started) {
+  auto finish = [&](Job& job, core::Result<std::vector<Tensor>> result, Clock::time_point end, std::size_t batchRows) {
+    InferenceTiming timing;
+    timing.queue = started - job.enqueued;
+    timing.compute = end - started;
+    timing.batchRows = batchRows;
+    job.done(std::move(result), timing);
+  };
+  if (batch.size() == 1) {
+    auto result = model.run(batch[0].inputs);
+    finish(batch[0], std::move(result), Clock::now(), static_cast<std::size_t>(std::max<std::int64_t>(batch[0].rows, 1)));
+    return;
+  }
+  // Merge along the first dimension.
+  std::int64_t totalRows = 0;
+  for (const auto& job : batch) totalRows += job.rows;
+  std::vector<Tensor> merged(batch.front().inputs.size());
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    const Tensor& first = batch.front().inputs[i];
+    merged[i].name = first.name;
+    merged[i].type = first.type;
+    merged[i].shape = first.shape;
+    merged[i].shape[0] = totalRows;
+    std::size_t bytes = 0;
+    for (const auto& job : batch) bytes += job.inputs[i].data.size();
+    merged[i].data.reserve(bytes);
+    for (auto& job : batch) {
+      auto& t = job.inputs[i];
+      merged[i].data.insert(merged[i].data.end(), t.data.begin(), t.data.end());
+      for (auto& s : t.strings) merged[i].strings.push_back(std::move(s));
+    }
+  }
+  auto result = model.run(merged);
+  auto end = Clock::now();
+  if (!result) {
+    for (auto& job : batch) finish(job, core::fail(result.error()), end, static_cast<std::size_t>(totalRows));
+    return;
+  }
+  for (const auto& out : *result) {
+    if (out.shape.empty() || out.shape[0] != totalRows) {
+      // The model does not map rows to rows: fall back to one run per request.
+      for (auto& job : batch) {
+        auto single = model.run(job.inputs);
+        finish(job, std::move(single), Clock::now(), static_cast<std::size_t>(job.rows));
+      }
+      return;
+    }
+  }
+  std::int64_t offset = 0;
+  for (auto& job : batch) {
+    std::vector<Tensor> outputs;
+    outputs.reserve(result->size());
+    for (const auto& out : *result) {
+      Tensor part;
+      part.name = out.name;
+      part.type = out.type;
+      part.shape = out.shape;
+      part.shape[0] = job.rows;
+      std::int64_t perRow = 1;
+      for (std::size_t d = 1; d < out.shape.size(); ++d) perRow *= out.shape[d];
+      if (out.type == DataType::bytes) {
+        part.strings.assign(out.strings.begin() + offset * perRow, out.strings.begin() + (offset + job.rows) * perRow);
+      } else {
+        auto rowBytes = static_cast<std::size_t>(perRow) * elementSize(out.type);
+        part.data.assign(out.data.begin() + static_cast<std::ptrdiff_t>(offset * rowBytes),
+                         out.data.begin() + static_cast<std::ptrdiff_t>((offset + job.rows) * rowBytes));
+      }
+      outputs.push_back(std::move(part));
+    }
+    offset += job.rows;
+    finish(job, std::move(outputs), end, static_cast<std::size_t>(totalRows));
+  }
+}
+
+}  // namespace mlaas::serve

@@ -1,0 +1,111 @@
+// Inference execution: the cache of loaded ONNX Runtime sessions (memory budget, LRU) and the
+// scheduler that owns the inference threads and merges concurrent requests into batches.
+// These two are the only owners of inference work; I/O threads only decode and encode.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.hpp"
+#include "serve/repository.hpp"
+#include "serve/runtime.hpp"
+
+namespace mlaas::serve {
+
+class ModelCache {
+ public:
+  ModelCache(const Repository& repository, std::size_t budgetBytes);
+
+  /// The loaded session of a version, loading it on a miss (concurrent callers share one load).
+  /// Evicts least recently used sessions beyond the budget; evicted sessions stay alive while
+  /// requests hold them.
+  core::Result<std::shared_ptr<const LoadedModel>> get(const VersionRecord& version);
+  [[nodiscard]] bool isLoaded(const VersionRecord& version) const;
+  /// Drops a version (or, with version == 0, every version of the name) from memory.
+  void unload(std::string_view name, std::int64_t version = 0);
+  [[nodiscard]] std::size_t loadedCount() const;
+  [[nodiscard]] std::size_t loadedBytes() const;
+
+ private:
+  struct Entry {
+    std::string name;
+    std::int64_t version = 0;
+    std::shared_future<core::Result<std::shared_ptr<const LoadedModel>>> model;
+    std::size_t bytes = 0;
+    std::list<std::string>::iterator lru;
+  };
+  static std::string keyOf(const VersionRecord& version);
+  void evictLocked(const std::string& keep);
+
+  const Repository& repository_;
+  std::size_t budgetBytes_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;  // front = most recently used
+  std::size_t bytes_ = 0;
+};
+
+struct InferenceTiming {
+  std::chrono::nanoseconds queue{0};
+  std::chrono::nanoseconds compute{0};
+  std::size_t batchRows = 0;  ///< rows in the batch this request ran in
+};
+using InferenceCallback = std::function<void(core::Result<std::vector<Tensor>>, const InferenceTiming&)>;
+
+class Scheduler {
+ public:
+  /// threads == 0 runs every request inline in the caller's thread (no batching).
+  Scheduler(std::size_t threads, std::size_t maxQueuePerModel);
+  ~Scheduler();  // finishes queued work, then joins
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  /// Queues a request whose inputs already match the model's signature (matchInputs). Fails
+  /// with resource_exhausted when the model's queue is full; otherwise `done` is called exactly
+  /// once, on an inference thread (or inline).
+  core::Result<void> submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
+                            std::vector<Tensor> inputs, InferenceCallback done);
+
+  [[nodiscard]] std::size_t threads() const noexcept { return workers_.size(); }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Job {
+    std::vector<Tensor> inputs;
+    InferenceCallback done;
+    Clock::time_point enqueued;
+    std::int64_t rows = 0;  ///< first dimension, -1 when not batchable
+  };
+  struct Queue {
+    std::shared_ptr<const LoadedModel> model;
+    BatchingPolicy policy;
+    bool batchable = false;
+    std::deque<Job> jobs;
+    bool scheduled = false;  // in ready_ or being collected by a worker
+  };
+  void workerLoop();
+  static void execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started);
+  static bool compatible(const Job& a, const Job& b);
+
+  std::size_t maxQueue_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::unordered_map<const LoadedModel*, std::shared_ptr<Queue>> queues_;
+  std::deque<std::shared_ptr<Queue>> ready_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace mlaas::serve

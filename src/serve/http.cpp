@@ -1,0 +1,290 @@
+#include "serve/http.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/result.hpp"
+#include "serve/json_util.hpp"
+
+namespace mlaas::serve {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+std::string_view HttpRequest::header(std::string_view lowerName) const noexcept {
+  for (const auto& [k, v] : headers)
+    if (k == lowerName) return v;
+  return {};
+}
+
+namespace {
+class Connection;
+}
+
+struct HttpServer::Impl {
+  // Declared first so they outlive the io_context, whose destructor may destroy connections.
+  std::mutex mutex;
+  std::condition_variable drained;
+  std::set<Connection*> connections;
+  HttpOptions options;
+  HttpHandler handler;
+  asio::io_context ioc;
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  int boundPort = 0;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+
+  void accept();
+  void add(Connection* c) {
+    std::lock_guard lock(mutex);
+    connections.insert(c);
+  }
+  void remove(Connection* c) {
+    std::lock_guard lock(mutex);
+    connections.erase(c);
+    drained.notify_all();
+  }
+};
+
+namespace {
+
+HttpResponse errorResponse(int status, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = detail::errorBody(message);
+  return r;
+}
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    server_.add(this);
+  }
+  ~Connection() { server_.remove(this); }
+
+  void start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readHeader(); }); }
+
+  /// Called on shutdown: closes the connection now if it waits for a request.
+  void closeIfIdle() {
+    auto self = weak_from_this().lock();
+    if (!self) return;  // already being destroyed
+    asio::post(stream_.get_executor(), [self] {
+      if (!self->busy_) {
+        beast::error_code ec;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  void readHeader() {
+    if (server_.stopping) return close();
+    busy_ = false;
+    parser_.emplace();
+    parser_->body_limit(server_.options.maxBodyBytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(server_.options.headerTimeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec) {
+      if (ec == bhttp::error::header_limit) return fail(431, "request headers larger than 64 KiB");
+      if (ec == bhttp::error::body_limit) return fail(413, tooLarge());
+      if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset || ec == asio::error::bad_descriptor)
+        return close();
+      return fail(400, fmt::format("malformed HTTP request: {}", ec.message()));
+    }
+    busy_ = true;
+    started_ = std::chrono::steady_clock::now();
+    auto& req = parser_->get();
+    if (auto length = parser_->content_length(); length && *length > server_.options.maxBodyBytes)
+      return fail(413, tooLarge());
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      asio::async_write(stream_, asio::buffer(*cont), [self = shared_from_this(), cont](beast::error_code e, std::size_t) {
+        if (e) return self->close();
+        self->readBody();
+      });
+      return;
+    }
+    readBody();
+  }
+
+  void readBody() {
+    stream_.expires_after(server_.options.bodyTimeout);
+    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec == bhttp::error::body_limit) return self->fail(413, self->tooLarge());
+      if (ec == beast::error::timeout) return self->fail(408, "request body not received in time");
+      if (ec) return self->close();
+      self->dispatchRequest();
+    });
+  }
+
+  std::string tooLarge() const {
+    return fmt::format("request body larger than the limit of {} bytes (limits.max_body_bytes)", server_.options.maxBodyBytes);
+  }
+
+  void dispatchRequest() {
+    stream_.expires_never();
+    auto message = parser_->release();
+    keepAlive_ = message.keep_alive();
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    std::string_view target(message.target().data(), message.target().size());
+    auto q = target.find('?');
+    request.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
+    request.headers.reserve(8);
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.remote = remote_;
+    method_ = request.method;
+    target_ = std::string(target.substr(0, 200));
+    auto self = shared_from_this();
+    try {
+      server_.handler(std::move(request), [self](HttpResponse response) {
+        asio::post(self->stream_.get_executor(),
+                   [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+      });
+    } catch (const std::exception& e) {
+      write(errorResponse(500, fmt::format("internal error: {}", e.what())));
+    }
+  }
+
+  void fail(int status, std::string message) {
+    keepAlive_ = false;  // the rest of the stream cannot be trusted
+    busy_ = true;
+    method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "-";
+    target_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().target().substr(0, 200)) : "-";
+    started_ = std::chrono::steady_clock::now();
+    write(errorResponse(status, message));
+  }
+
+  void write(HttpResponse response) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->result(static_cast<unsigned>(response.status));
+    res->version(11);
+    res->set(bhttp::field::server, "mlaas");
+    res->set(bhttp::field::content_type, response.contentType);
+    for (auto& [k, v] : response.headers) res->set(k, v);
+    bool keep = keepAlive_ && !server_.stopping;
+    res->keep_alive(keep);
+    res->body() = std::move(response.body);
+    res->prepare_payload();
+    if (server_.options.accessLog) {
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+      spdlog::info("{} \"{} {}\" {} {} {}us", remote_, method_, target_, response.status, res->body().size(), micros);
+    }
+    stream_.expires_after(server_.options.bodyTimeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+      if (ec || !keep) return self->close();
+      self->readHeader();
+    });
+  }
+
+  void close() {
+    busy_ = false;
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::string remote_ = "-", method_, target_;
+  std::chrono::steady_clock::time_point started_;
+  bool keepAlive_ = true;
+  bool busy_ = false;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping || !acceptor->is_open()) return;
+    if (!ec) std::make_shared<Connection>(std::move(socket), *this)->start();
+    accept();
+  });
+}
+
+HttpServer::HttpServer(HttpOptions options, HttpHandler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+}
+
+HttpServer::~HttpServer() {
+  if (!impl_->threads.empty()) shutdown(std::chrono::milliseconds(0));
+}
+
+void HttpServer::start() {
+  auto& impl = *impl_;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(impl.options.host, ec);
+  if (ec) throw core::Exception(core::Errc::invalid_argument, fmt::format("listen address '{}' is not an IP address", impl.options.host));
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(impl.options.port));
+  impl.acceptor.emplace(impl.ioc);
+  impl.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) impl.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl.acceptor->bind(endpoint, ec);
+  if (!ec) impl.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw core::Exception(core::Errc::io, fmt::format("cannot listen on {}:{}: {}", impl.options.host, impl.options.port, ec.message()));
+  impl.boundPort = impl.acceptor->local_endpoint().port();
+  impl.work.emplace(impl.ioc.get_executor());
+  impl.accept();
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, impl.options.ioThreads); ++i)
+    impl.threads.emplace_back([&impl] { impl.ioc.run(); });
+}
+
+int HttpServer::port() const noexcept { return impl_->boundPort; }
+bool HttpServer::stopping() const noexcept { return impl_->stopping; }
+
+void HttpServer::shutdown(std::chrono::milliseconds grace) {
+  auto& impl = *impl_;
+  if (impl.threads.empty()) return;
+  impl.stopping = true;
+  asio::post(impl.ioc, [&impl] {
+    beast::error_code ec;
+    impl.acceptor->close(ec);
+  });
+  {
+    std::unique_lock lock(impl.mutex);
+    for (Connection* c : impl.connections) c->closeIfIdle();
+    impl.drained.wait_for(lock, grace, [&] { return impl.connections.empty(); });
+  }
+  impl.work.reset();
+  impl.ioc.stop();
+  for (auto& t : impl.threads) t.join();
+  impl.threads.clear();
+}
+
+}  // namespace mlaas::serve
