@@ -1,0 +1,85 @@
+// `mlaas serve`: the inference server (docs/serving.md, docs/http-api.md).
+#include <csignal>
+#include <iostream>
+#include <optional>
+#include <pthread.h>
+
+#include "cli/command.hpp"
+#include "core/result.hpp"
+#include "serve/server.hpp"
+
+namespace {
+
+struct ServeOptions {
+  std::string config, listen, dataDir, tokenFile;
+  std::optional<std::size_t> ioThreads, inferenceThreads, intraOp, maxBodyBytes, maxQueue;
+  std::optional<std::int64_t> maxBatchSize, maxQueueDelayUs;
+  bool inlineInference = false, noAccessLog = false, requireTokenForRead = false, requireTokenForInference = false;
+};
+
+void runServe(const ServeOptions& o) {
+  using namespace mlaas::serve;
+  ServerConfig config = o.config.empty() ? ServerConfig{} : loadServerConfig(o.config);
+  if (!o.listen.empty()) parseListen(config, o.listen);
+  if (!o.dataDir.empty()) config.dataDir = o.dataDir;
+  if (!o.tokenFile.empty()) {
+    auto tokens = readTokenFile(o.tokenFile);
+    config.tokens.insert(config.tokens.end(), tokens.begin(), tokens.end());
+  }
+  if (o.ioThreads) config.ioThreads = *o.ioThreads;
+  if (o.inferenceThreads) config.inferenceThreads = *o.inferenceThreads;
+  if (o.intraOp) config.intraOpThreads = *o.intraOp;
+  if (o.maxBodyBytes) config.maxBodyBytes = *o.maxBodyBytes;
+  if (o.maxQueue) config.maxQueue = *o.maxQueue;
+  if (o.maxBatchSize) config.batching.maxBatchSize = *o.maxBatchSize;
+  if (o.maxQueueDelayUs) config.batching.maxQueueDelayUs = *o.maxQueueDelayUs;
+  if (o.inlineInference) config.inlineInference = true;
+  if (o.noAccessLog) config.accessLog = false;
+  if (o.requireTokenForRead) config.requireTokenForRead = true;
+  if (o.requireTokenForInference) config.requireTokenForInference = true;
+
+  // Block the stop signals before any thread starts so every thread inherits the mask and this
+  // thread alone receives them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Server server(std::move(config));
+  server.start();
+  std::cout << "mlaas serve: listening on http://" << server.config().host << ":" << server.port() << std::endl;
+  int received = 0;
+  sigwait(&signals, &received);
+  std::cerr << "mlaas serve: signal " << received << ", finishing in-flight requests" << std::endl;
+  server.shutdown();
+}
+
+void setupServe(CLI::App& app) {
+  auto options = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Run the model server (OIP v2, TFaaS endpoints, model repository)");
+  cmd->footer(
+      "Endpoints: docs/http-api.md. Config keys: docs/serving.md. Flags override the config file.\n"
+      "Without tokens the server only listens on loopback addresses; mutating endpoints need a token when any is set.\n"
+      "SIGTERM/SIGINT: stop accepting, finish in-flight requests (limits.shutdown_grace_ms), exit 0.");
+  cmd->add_option("--config", options->config, "YAML config file (docs/serving.md)");
+  cmd->add_option("--listen", options->listen, "HOST:PORT to listen on (default 127.0.0.1:8083; port 0 = any free port)");
+  cmd->add_option("--data-dir", options->dataDir, "Data directory: SQLite catalog and model files (default ./mlaas-data)");
+  cmd->add_option("--token-file", options->tokenFile, "File with one bearer token per line; required to listen beyond loopback");
+  cmd->add_option("--io-threads", options->ioThreads, "HTTP I/O threads (default: hardware threads)");
+  cmd->add_option("--inference-threads", options->inferenceThreads, "Inference threads (default: hardware threads)");
+  cmd->add_option("--intra-op-threads", options->intraOp, "ONNX Runtime global intra-op threads (default 1)");
+  cmd->add_flag("--inline", options->inlineInference, "Run inference on the I/O threads (no batching, lowest latency for tiny models)");
+  cmd->add_option("--max-body-bytes", options->maxBodyBytes, "Request body limit in bytes (default 67108864; beyond it: 413)");
+  cmd->add_option("--max-queue", options->maxQueue, "Queued requests per model version before 429 (default 1024)");
+  cmd->add_option("--max-batch-size", options->maxBatchSize, "Default dynamic batching limit in rows (default 64; 1 = off)");
+  cmd->add_option("--max-queue-delay-us", options->maxQueueDelayUs, "Default time an under-full batch waits (default 0)");
+  cmd->add_flag("--no-access-log", options->noAccessLog, "Do not log one line per request");
+  cmd->add_flag("--require-token-for-read", options->requireTokenForRead, "Listing and metadata need a token too");
+  cmd->add_flag("--require-token-for-inference", options->requireTokenForInference, "Inference needs a token too");
+  cmd->callback([options] { runServe(*options); });
+}
+
+}  // namespace
+
+MLAAS_CLI_COMMAND(serve, setupServe);
