@@ -20,6 +20,9 @@ namespace {
 
 constexpr std::size_t kHeaderSize = 9;
 constexpr std::size_t kMaxBlock = 0xFFFFFF;  // the 24-bit size fields bound every block
+// JSROOT's LZMA decoder reads a block only when it is one LZMA2 chunk (at most 64 KiB compressed);
+// ROOT's own 32 kB baskets always are. Smaller LZMA blocks keep our larger baskets readable there.
+constexpr std::size_t kMaxLzmaBlock = 64 * 1024;
 
 const char* codecName(Codec codec) {
   switch (codec) {
@@ -82,9 +85,16 @@ std::size_t rawDeflateBlock(int level, std::span<const std::byte> src, std::byte
 
 // The streaming encoder, as ROOT uses it: its block header carries no sizes (12 bytes), which is
 // what JSROOT's LZMA decoder expects.
+// The dictionary is capped at the input size: a larger one cannot help, and the preset's (8 MiB
+// at level 7) would make every basket pay for allocating it.
 std::size_t lzmaBlock(int level, std::span<const std::byte> src, std::byte* dst, std::size_t cap) {
+  lzma_options_lzma lzmaOptions;
+  if (lzma_lzma_preset(&lzmaOptions, static_cast<std::uint32_t>(level))) return 0;
+  lzmaOptions.dict_size = std::clamp<std::uint32_t>(static_cast<std::uint32_t>(src.size()), LZMA_DICT_SIZE_MIN,
+                                                    lzmaOptions.dict_size);
+  const lzma_filter filters[] = {{LZMA_FILTER_LZMA2, &lzmaOptions}, {LZMA_VLI_UNKNOWN, nullptr}};
   lzma_stream stream = LZMA_STREAM_INIT;
-  if (lzma_easy_encoder(&stream, static_cast<std::uint32_t>(level), LZMA_CHECK_CRC32) != LZMA_OK) return 0;
+  if (lzma_stream_encoder(&stream, filters, LZMA_CHECK_CRC32) != LZMA_OK) return 0;
   stream.next_in = reinterpret_cast<const std::uint8_t*>(src.data());
   stream.avail_in = src.size();
   stream.next_out = reinterpret_cast<std::uint8_t*>(dst);
@@ -163,13 +173,16 @@ bool compressBlocks(const CompressionSetting& setting, std::span<const std::byte
   const std::size_t start = out.size();
   std::size_t budget = in.size();  // stored raw unless strictly smaller
   std::size_t used = 0;
-  for (std::size_t pos = 0; pos < in.size(); pos += kMaxBlock) {
-    const auto chunk = in.subspan(pos, std::min(kMaxBlock, in.size() - pos));
+  const std::size_t blockSize = setting.codec == Codec::lzma ? kMaxLzmaBlock : kMaxBlock;
+  for (std::size_t pos = 0; pos < in.size(); pos += blockSize) {
+    const auto chunk = in.subspan(pos, std::min(blockSize, in.size() - pos));
     if (used + kHeaderSize >= budget) {
       out.resize(start);
       return false;
     }
-    const std::size_t cap = std::min(budget - used - kHeaderSize, kMaxBlock);
+    std::size_t cap = std::min(budget - used - kHeaderSize, kMaxBlock);
+    // An LZMA block that does not shrink would be stored as an uncompressed LZMA2 chunk.
+    if (setting.codec == Codec::lzma) cap = std::min(cap, chunk.size() - 1);
     out.resize(start + used + kHeaderSize + cap);
     std::byte* header = out.data() + start + used;
     std::byte* body = header + kHeaderSize;
