@@ -1,0 +1,1315 @@
+#include "root/tree.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+
+#include "root/compression.hpp"
+#include "root/cursor.hpp"
+#include "root/detail_slot.hpp"
+#include "root/object.hpp"
+
+namespace mlaas::root {
+
+using detail::EmbeddedBasket;
+using detail::Obj;
+using detail::ObjPtr;
+
+namespace {
+
+// ---- numeric codecs: disk representation -> output DType ------------------------------------
+
+struct NumCodec {
+  enum class Mode { plain, floatToDouble, factor, nbits };
+  DType out = DType::float64;
+  std::size_t diskWidth = 8;
+  Mode mode = Mode::plain;
+  double xmin = 0;
+  double factor = 0;
+  int nbits = 0;
+};
+
+bool codecFor(int code, bool hasRange, double xmin, double xmax, int nbits, NumCodec& c) {
+  using namespace etype;
+  auto plain = [&](DType t) {
+    c.out = t;
+    c.diskWidth = dtypeSize(t);
+    c.mode = NumCodec::Mode::plain;
+    return true;
+  };
+  switch (code) {
+    case kChar: return plain(DType::int8);
+    case kUChar:
+    case kLegacyChar: return plain(DType::uint8);
+    case kBool: return plain(DType::boolean);
+    case kShort: return plain(DType::int16);
+    case kUShort: return plain(DType::uint16);
+    case kInt:
+    case kCounter: return plain(DType::int32);
+    case kUInt:
+    case kBits: return plain(DType::uint32);
+    case kLong:
+    case kLong64: return plain(DType::int64);
+    case kULong:
+    case kULong64: return plain(DType::uint64);
+    case kFloat: return plain(DType::float32);
+    case kDouble: return plain(DType::float64);
+    case kDouble32:
+    case kFloat16: {
+      c.out = code == kDouble32 ? DType::float64 : DType::float32;
+      if (hasRange && xmin < xmax) {
+        const double bigint = nbits < 32 ? static_cast<double>(1u << nbits) : 4294967295.0;
+        c.mode = NumCodec::Mode::factor;
+        c.diskWidth = 4;
+        c.xmin = xmin;
+        c.factor = bigint / (xmax - xmin);
+        return true;
+      }
+      if (hasRange && nbits < 15) {
+        c.mode = NumCodec::Mode::nbits;
+        c.diskWidth = 3;
+        c.nbits = nbits;
+        return true;
+      }
+      if (code == kFloat16 && !hasRange) {
+        c.mode = NumCodec::Mode::nbits;
+        c.diskWidth = 3;
+        c.nbits = 12;
+        return true;
+      }
+      c.mode = code == kDouble32 ? NumCodec::Mode::floatToDouble : NumCodec::Mode::plain;
+      c.diskWidth = 4;
+      return true;
+    }
+    default: return false;
+  }
+}
+
+float fromNbits(const std::byte* p, int nbits) {
+  const auto exp = std::to_integer<std::uint32_t>(p[0]);
+  const auto man = (std::to_integer<std::uint32_t>(p[1]) << 8) | std::to_integer<std::uint32_t>(p[2]);
+  std::uint32_t bits = exp << 23;
+  bits |= (man & ((1u << (nbits + 1)) - 1)) << (23 - nbits);
+  float f = std::bit_cast<float>(bits);
+  if ((1u << (nbits + 1)) & man) f = -f;
+  return f;
+}
+
+/// Converts n big-endian disk values at src into native out values at dst.
+void convert(const NumCodec& c, const std::byte* src, std::size_t n, std::byte* dst) {
+  switch (c.mode) {
+    case NumCodec::Mode::plain:
+      std::memcpy(dst, src, n * c.diskWidth);
+      swapInPlace(dst, n, c.diskWidth);
+      return;
+    case NumCodec::Mode::floatToDouble:
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, src + 4 * i, 4);
+        const double d = std::bit_cast<float>(Cursor::byteswap(u));
+        std::memcpy(dst + 8 * i, &d, 8);
+      }
+      return;
+    case NumCodec::Mode::factor:
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, src + 4 * i, 4);
+        const double d = Cursor::byteswap(u) / c.factor + c.xmin;
+        if (c.out == DType::float64) {
+          std::memcpy(dst + 8 * i, &d, 8);
+        } else {
+          const float f = static_cast<float>(d);
+          std::memcpy(dst + 4 * i, &f, 4);
+        }
+      }
+      return;
+    case NumCodec::Mode::nbits:
+      for (std::size_t i = 0; i < n; ++i) {
+        const float f = fromNbits(src + 3 * i, c.nbits);
+        if (c.out == DType::float64) {
+          const double d = f;
+          std::memcpy(dst + 8 * i, &d, 8);
+        } else {
+          std::memcpy(dst + 4 * i, &f, 4);
+        }
+      }
+      return;
+  }
+}
+
+// ---- C++ type names -> decoding nodes ---------------------------------------------------------
+
+struct Node {
+  enum class Kind { num, str, vec } kind = Kind::num;
+  NumCodec codec;
+  int child = -1;
+  bool header = false;
+  int level = -1;
+};
+
+std::string trim(std::string s) {
+  while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+int basicCode(const std::string& t) {
+  using namespace etype;
+  static const std::vector<std::pair<std::string, int>> table = {
+      {"bool", kBool},          {"Bool_t", kBool},         {"char", kChar},          {"Char_t", kChar},
+      {"signed char", kChar},   {"unsigned char", kUChar}, {"UChar_t", kUChar},      {"short", kShort},
+      {"Short_t", kShort},      {"unsigned short", kUShort}, {"UShort_t", kUShort},  {"int", kInt},
+      {"Int_t", kInt},          {"unsigned int", kUInt},   {"unsigned", kUInt},      {"UInt_t", kUInt},
+      {"long", kLong},          {"Long_t", kLong},         {"unsigned long", kULong}, {"ULong_t", kULong},
+      {"long long", kLong64},   {"Long64_t", kLong64},     {"unsigned long long", kULong64},
+      {"ULong64_t", kULong64},  {"float", kFloat},         {"Float_t", kFloat},      {"double", kDouble},
+      {"Double_t", kDouble},    {"Double32_t", kDouble32}, {"Float16_t", kFloat16},  {"int8_t", kChar},
+      {"uint8_t", kUChar},      {"int16_t", kShort},       {"uint16_t", kUShort},    {"int32_t", kInt},
+      {"uint32_t", kUInt},      {"int64_t", kLong64},      {"uint64_t", kULong64},
+  };
+  for (const auto& [name, code] : table)
+    if (name == t) return code;
+  return -1;
+}
+
+/// Parses a C++ type into nodes; returns the node index or -1 (unsupported).
+int parseType(std::string t, std::vector<Node>& nodes, bool topLevel) {
+  t = trim(t);
+  if (t.rfind("std::", 0) == 0) t = t.substr(5);
+  if (t.rfind("const ", 0) == 0) t = trim(t.substr(6));
+  if (t == "string" || t == "TString") {
+    Node n;
+    n.kind = Node::Kind::str;
+    n.header = false;
+    nodes.push_back(n);
+    return static_cast<int>(nodes.size()) - 1;
+  }
+  const int code = basicCode(t);
+  if (code >= 0) {
+    Node n;
+    n.kind = Node::Kind::num;
+    codecFor(code, false, 0, 0, 0, n.codec);
+    nodes.push_back(n);
+    return static_cast<int>(nodes.size()) - 1;
+  }
+  for (std::string_view prefix : {"vector<", "set<", "list<", "deque<", "ROOT::VecOps::RVec<", "RVec<",
+                                   "unordered_set<", "multiset<"}) {
+    if (t.rfind(prefix, 0) == 0 && t.back() == '>') {
+      std::string inner = t.substr(prefix.size(), t.size() - prefix.size() - 1);
+      // drop an allocator argument at the top nesting level
+      int depth = 0;
+      for (std::size_t i = 0; i < inner.size(); ++i) {
+        if (inner[i] == '<') ++depth;
+        if (inner[i] == '>') --depth;
+        if (inner[i] == ',' && depth == 0) {
+          inner.resize(i);
+          break;
+        }
+      }
+      const auto self = nodes.size();
+      nodes.push_back(Node{});
+      nodes[self].kind = Node::Kind::vec;
+      nodes[self].header = topLevel;
+      const int child = parseType(inner, nodes, false);
+      if (child < 0) return -1;
+      nodes[self].child = child;
+      return static_cast<int>(self);
+    }
+  }
+  return -1;
+}
+
+std::string describe(const std::vector<Node>& nodes, int i) {
+  const auto& n = nodes[static_cast<std::size_t>(i)];
+  switch (n.kind) {
+    case Node::Kind::num: return std::string(dtypeName(n.codec.out));
+    case Node::Kind::str: return "string";
+    case Node::Kind::vec: return "vector<" + describe(nodes, n.child) + ">";
+  }
+  return "?";
+}
+
+// ---- the per-branch model -----------------------------------------------------------------
+
+struct BasketLoc {
+  std::uint64_t entryBegin = 0;
+  std::uint64_t entryEnd = 0;
+  std::uint64_t seek = 0;
+  std::uint32_t bytes = 0;
+  std::shared_ptr<const EmbeddedBasket> embedded;
+};
+
+enum class Decode { fixed, flat, generic };
+
+struct BranchData {
+  BranchInfo info;
+  std::vector<BasketLoc> baskets;
+  Decode decode = Decode::fixed;
+  NumCodec codec;
+  std::size_t innerSize = 1;
+  std::size_t entryHeader = 0;   ///< flat: bytes before each entry's values (1 for kOffsetP)
+  bool vectorHeader = false;     ///< flat: each entry is [bytecount][version][n] values
+  int counter = -1;              ///< flat: branch index of the counter (x[n])
+  bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
+  std::vector<Node> nodes;       ///< generic
+};
+
+}  // namespace
+
+struct Tree::Impl {
+  std::shared_ptr<const File> file;
+  std::string path;
+  std::string title;
+  std::uint64_t entries = 0;
+  std::vector<BranchData> data;
+  std::vector<BranchInfo> infos;
+  std::vector<std::uint64_t> clusters;
+  std::string context;  // "file.root: tree \"events\""
+};
+
+namespace {
+
+std::vector<std::string> bracketGroups(const std::string& s, std::string* base) {
+  std::vector<std::string> groups;
+  const auto first = s.find('[');
+  if (base) *base = s.substr(0, first);
+  for (auto p = first; p != std::string::npos;) {
+    const auto q = s.find(']', p);
+    if (q == std::string::npos) break;
+    groups.push_back(s.substr(p + 1, q - p - 1));
+    p = s.find('[', q);
+    if (p != std::string::npos && p != q + 1) break;
+  }
+  return groups;
+}
+
+bool isNumber(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+void setUnsupported(BranchData& b, const std::string& what) {
+  b.info.supported = false;
+  b.info.unsupportedReason = "unsupported: " + what;
+  b.info.typeName = "unsupported";
+}
+
+void useNodes(BranchData& b, std::vector<Node> nodes, int root) {
+  // Assign offsets levels outermost first.
+  int level = 0;
+  int leaf = root;
+  for (int i = root; i >= 0;) {
+    auto& n = nodes[static_cast<std::size_t>(i)];
+    if (n.kind != Node::Kind::num) n.level = level++;
+    leaf = i;
+    i = n.kind == Node::Kind::vec ? n.child : -1;
+  }
+  const auto& leafNode = nodes[static_cast<std::size_t>(leaf)];
+  b.info.type = leafNode.kind == Node::Kind::str ? DType::string : leafNode.codec.out;
+  b.info.jaggedLevels = level;
+  b.info.typeName = describe(nodes, root);
+  b.info.supported = true;
+  // vector<number> with a header: the bulk flat path.
+  const auto& r = nodes[static_cast<std::size_t>(root)];
+  if (r.kind == Node::Kind::vec && r.header && nodes[static_cast<std::size_t>(r.child)].kind == Node::Kind::num) {
+    b.decode = Decode::flat;
+    b.vectorHeader = true;
+    b.codec = nodes[static_cast<std::size_t>(r.child)].codec;
+    b.innerSize = 1;
+    return;
+  }
+  b.decode = Decode::generic;
+  b.nodes = std::move(nodes);
+}
+
+void interpretLeaf(BranchData& b, const Obj& branch, const Obj& leaf) {
+  const std::string cls = leaf.className;
+  b.info.leafClass = cls;
+  if (cls == "TLeafC") {
+    std::vector<Node> nodes(1);
+    nodes[0].kind = Node::Kind::str;
+    useNodes(b, std::move(nodes), 0);
+    return;
+  }
+  const bool isUnsigned = leaf.i("fIsUnsigned") != 0;
+  int code = -1;
+  if (cls == "TLeafB") code = isUnsigned ? etype::kUChar : etype::kChar;
+  if (cls == "TLeafS") code = isUnsigned ? etype::kUShort : etype::kShort;
+  if (cls == "TLeafI") code = isUnsigned ? etype::kUInt : etype::kInt;
+  if (cls == "TLeafL" || cls == "TLeafG") code = isUnsigned ? etype::kULong64 : etype::kLong64;
+  if (cls == "TLeafF") code = etype::kFloat;
+  if (cls == "TLeafD") code = etype::kDouble;
+  if (cls == "TLeafO") code = etype::kBool;
+  if (cls == "TLeafD32") code = etype::kDouble32;
+  if (cls == "TLeafF16") code = etype::kFloat16;
+  if (code < 0) return setUnsupported(b, cls);
+  // Range of Double32/Float16 leaves: "name[3]/d[-2.71,10,30]" (the part after the type letter).
+  bool hasRange = false;
+  double xmin = 0, xmax = 0;
+  int nbits = 0;
+  const std::string btitle = branch.s("fTitle");
+  if (code == etype::kDouble32 || code == etype::kFloat16) {
+    const auto slash = btitle.rfind('/');
+    if (slash != std::string::npos) hasRange = parseRange(btitle.substr(slash), xmin, xmax, nbits);
+  }
+  codecFor(code, hasRange, xmin, xmax, nbits, b.codec);
+
+  std::string ltitle = leaf.s("fTitle");
+  if (ltitle.find('[') == std::string::npos) ltitle = btitle.substr(0, btitle.find('/'));
+  const auto groups = bracketGroups(ltitle, nullptr);
+  const auto countLeaf = leaf.obj("fLeafCount");
+  std::vector<std::size_t> dims;
+  bool first = true;
+  for (const auto& g : groups) {
+    if (first && countLeaf) {
+      first = false;
+      continue;
+    }
+    first = false;
+    if (isNumber(g)) dims.push_back(static_cast<std::size_t>(std::stoul(g)));
+  }
+  const auto len = leaf.i("fLen", 1);
+  std::size_t product = 1;
+  for (auto d : dims) product *= d;
+  if (dims.empty() && len > 1) dims.push_back(static_cast<std::size_t>(len));
+  else if (!countLeaf && len > 0 && product != static_cast<std::size_t>(len))
+    dims = {static_cast<std::size_t>(len)};
+  b.info.innerShape = dims;
+  b.innerSize = 1;
+  for (auto d : dims) b.innerSize *= d;
+  b.info.type = b.codec.out;
+  b.info.supported = true;
+  std::string shape;
+  for (auto d : dims) shape += fmt::format("[{}]", d);
+  if (countLeaf) {
+    b.decode = Decode::flat;
+    b.info.jaggedLevels = 1;
+    b.info.counterBranch = countLeaf->s("fName");
+    b.info.typeName = fmt::format("{}[{}]{}", dtypeName(b.codec.out), b.info.counterBranch, shape);
+  } else {
+    b.decode = Decode::fixed;
+    b.info.typeName = std::string(dtypeName(b.codec.out)) + shape;
+  }
+}
+
+void interpretElement(BranchData& b, const Obj& branch, const File& file) {
+  const auto leaves = branch.objs("fLeaves");
+  b.info.leafClass = !leaves.empty() && leaves[0] ? leaves[0]->className : "";
+  const auto type = branch.i("fType");
+  const auto id = branch.i("fID", -1);
+  const std::string cls = branch.s("fClassName");
+  if (type == 3 || type == 4) return setUnsupported(b, "split collection " + cls);
+  if (type == 31 || type == 41) return setUnsupported(b, "member of split collection " + cls);
+  if (id < 0) {
+    std::vector<Node> nodes;
+    const int root = parseType(cls, nodes, true);
+    if (root < 0) return setUnsupported(b, cls);
+    if (nodes[static_cast<std::size_t>(root)].kind == Node::Kind::num) return setUnsupported(b, cls);
+    return useNodes(b, std::move(nodes), root);
+  }
+  const auto* info = file.streamers().find(cls, static_cast<int>(branch.i("fClassVersion", -1)));
+  if (!info || static_cast<std::size_t>(id) >= info->elements.size())
+    return setUnsupported(b, cls + " (no streamer info for member " + std::to_string(id) + ")");
+  const auto& e = info->elements[static_cast<std::size_t>(id)];
+  const int t = e.type;
+  if (t > 0 && t < 20) {
+    if (!codecFor(t, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec)) return setUnsupported(b, e.typeName);
+    b.decode = Decode::fixed;
+    b.info.type = b.codec.out;
+    b.info.supported = true;
+    b.info.typeName = std::string(dtypeName(b.codec.out));
+    return;
+  }
+  if (t > etype::kOffsetL && t < etype::kOffsetL + 20) {
+    if (!codecFor(t - etype::kOffsetL, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec)) return setUnsupported(b, e.typeName);
+    b.decode = Decode::fixed;
+    for (int d = 0; d < std::clamp(e.arrayDim, 0, 5); ++d) b.info.innerShape.push_back(static_cast<std::size_t>(e.maxIndex[static_cast<std::size_t>(d)]));
+    if (b.info.innerShape.empty()) b.info.innerShape.push_back(static_cast<std::size_t>(std::max(e.arrayLength, 1)));
+    b.innerSize = 1;
+    std::string shape;
+    for (auto d : b.info.innerShape) {
+      b.innerSize *= d;
+      shape += fmt::format("[{}]", d);
+    }
+    b.info.type = b.codec.out;
+    b.info.supported = true;
+    b.info.typeName = std::string(dtypeName(b.codec.out)) + shape;
+    return;
+  }
+  if (t > etype::kOffsetP && t < etype::kOffsetP + 20) {
+    if (!codecFor(t - etype::kOffsetP, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec)) return setUnsupported(b, e.typeName);
+    b.decode = Decode::flat;
+    b.entryHeader = 1;
+    b.info.jaggedLevels = 1;
+    b.info.type = b.codec.out;
+    b.info.supported = true;
+    b.info.counterBranch = e.countName;
+    b.info.typeName = fmt::format("{}[{}]", dtypeName(b.codec.out), e.countName);
+    return;
+  }
+  if (t == etype::kTString || t == etype::kSTLstring || t == etype::kSTL || t == etype::kStreamer) {
+    std::vector<Node> nodes;
+    const int root = parseType(t == etype::kTString ? "TString" : e.typeName, nodes, true);
+    if (root < 0) return setUnsupported(b, e.typeName);
+    if (nodes[static_cast<std::size_t>(root)].kind == Node::Kind::num) return setUnsupported(b, e.typeName);
+    return useNodes(b, std::move(nodes), root);
+  }
+  return setUnsupported(b, e.typeName.empty() ? cls : e.typeName);
+}
+
+void collectBranches(const Obj& branch, const File& file, std::vector<BranchData>& out, const std::string& context) {
+  const auto subs = branch.objs("fBranches");
+  bool any = false;
+  for (const auto& s : subs) {
+    if (!s) continue;
+    any = true;
+    collectBranches(*s, file, out, context);
+  }
+  if (any) return;
+  BranchData b;
+  b.info.name = branch.s("fName");
+  b.info.title = branch.s("fTitle");
+  b.info.entries = static_cast<std::uint64_t>(std::max<std::int64_t>(branch.i("fEntries"), 0));
+  b.info.compressedBytes = static_cast<std::uint64_t>(std::max<std::int64_t>(branch.i("fZipBytes"), 0));
+  b.info.uncompressedBytes = static_cast<std::uint64_t>(std::max<std::int64_t>(branch.i("fTotBytes"), 0));
+  b.offsetsExpected = branch.i("fEntryOffsetLen") > 0;
+  const std::string where = fmt::format("{}: branch \"{}\"", context, b.info.name);
+
+  // Basket locations.
+  const auto bytes = branch.ints("fBasketBytes");
+  const auto entry = branch.ints("fBasketEntry");
+  const auto seek = branch.ints("fBasketSeek");
+  const auto writeBasket = branch.i("fWriteBasket");
+  if (writeBasket < 0 || static_cast<std::size_t>(writeBasket) > std::min({bytes.size(), entry.size(), seek.size()}))
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: fWriteBasket {} exceeds its basket arrays ({} entries)", where, writeBasket,
+                                      std::min({bytes.size(), entry.size(), seek.size()})));
+  const auto fileSize = file.size();
+  for (std::int64_t k = 0; k < writeBasket; ++k) {
+    BasketLoc loc;
+    const auto ku = static_cast<std::size_t>(k);
+    loc.entryBegin = static_cast<std::uint64_t>(entry[ku]);
+    loc.entryEnd = ku + 1 < entry.size() ? static_cast<std::uint64_t>(entry[ku + 1]) : b.info.entries;
+    if (ku + 1 == static_cast<std::size_t>(writeBasket) && !branch.objs("fBaskets").empty()) {
+      // the next entry array slot is the start of the embedded basket, if any; else fEntries
+    }
+    loc.seek = static_cast<std::uint64_t>(seek[ku]);
+    loc.bytes = static_cast<std::uint32_t>(bytes[ku]);
+    if (entry[ku] < 0 || bytes[ku] <= 0 || seek[ku] <= 0 || loc.seek > fileSize || loc.bytes > fileSize - loc.seek ||
+        loc.entryEnd < loc.entryBegin || loc.entryEnd > b.info.entries)
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: basket {} (seek {}, {} bytes, entries {}..{}) is outside the file ({} bytes) "
+                                        "or the branch's {} entries",
+                                        where, k, seek[ku], bytes[ku], entry[ku], loc.entryEnd, fileSize, b.info.entries));
+    b.baskets.push_back(std::move(loc));
+  }
+  const auto embedded = branch.objs("fBaskets");
+  for (std::size_t k = 0; k < embedded.size(); ++k) {
+    const auto& o = embedded[k];
+    if (!o || !o->basket || o->basket->nevbuf <= 0) continue;
+    if (k < static_cast<std::size_t>(writeBasket)) continue;  // already on disk
+    BasketLoc loc;
+    loc.entryBegin = k < entry.size() ? static_cast<std::uint64_t>(entry[k]) : 0;
+    loc.entryEnd = loc.entryBegin + static_cast<std::uint64_t>(o->basket->nevbuf);
+    if (loc.entryEnd > b.info.entries)
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: embedded basket {} ends at entry {} beyond {}", where, k,
+                                                             loc.entryEnd, b.info.entries));
+    loc.embedded = o->basket;
+    b.baskets.push_back(std::move(loc));
+  }
+  // fBasketEntry[writeBasket] may be stale when there is no embedded basket: clip the last one.
+  for (std::size_t k = 1; k < b.baskets.size(); ++k)
+    if (b.baskets[k].entryBegin < b.baskets[k - 1].entryEnd) b.baskets[k - 1].entryEnd = b.baskets[k].entryBegin;
+  b.info.baskets = b.baskets.size();
+
+  const auto leaves = branch.objs("fLeaves");
+  if (branch.className == "TBranchElement" || branch.className == "TBranchSTL") {
+    b.info.className = branch.s("fClassName");
+    interpretElement(b, branch, file);
+  } else if (branch.className == "TBranch") {
+    std::vector<ObjPtr> real;
+    for (const auto& l : leaves)
+      if (l) real.push_back(l);
+    if (real.empty()) {
+      setUnsupported(b, "branch without leaves");
+    } else if (real.size() > 1) {
+      b.info.leafClass = real[0]->className;
+      setUnsupported(b, fmt::format("leaf-list of {} leaves ({})", real.size(), b.info.title));
+    } else {
+      interpretLeaf(b, branch, *real[0]);
+    }
+  } else {
+    b.info.leafClass = !leaves.empty() && leaves[0] ? leaves[0]->className : "";
+    setUnsupported(b, branch.className);
+  }
+  out.push_back(std::move(b));
+}
+
+std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<BranchData>& branches, std::uint64_t entries) {
+  std::vector<std::uint64_t> out{0};
+  if (entries == 0) return out;
+  const auto autoFlush = tree.i("fAutoFlush");
+  const auto nRanges = tree.i("fNClusterRange");
+  const auto rangeEnd = tree.ints("fClusterRangeEnd");
+  const auto rangeSize = tree.ints("fClusterSize");
+  if (autoFlush > 0 || (nRanges > 0 && rangeEnd.size() >= static_cast<std::size_t>(nRanges))) {
+    std::uint64_t e = 0;
+    for (std::int64_t r = 0; r < nRanges && static_cast<std::size_t>(r) < rangeEnd.size() && static_cast<std::size_t>(r) < rangeSize.size(); ++r) {
+      const auto end = static_cast<std::uint64_t>(std::max<std::int64_t>(rangeEnd[static_cast<std::size_t>(r)], 0)) + 1;
+      auto size = rangeSize[static_cast<std::size_t>(r)];
+      if (size <= 0) size = autoFlush > 0 ? autoFlush : static_cast<std::int64_t>(end - e);
+      while (e < end && e < entries && out.size() < 10'000'000) {
+        e += static_cast<std::uint64_t>(size);
+        out.push_back(std::min({e, end, entries}));
+        e = out.back();
+      }
+    }
+    if (autoFlush > 0) {
+      while (e < entries && out.size() < 10'000'000) {
+        e = std::min(entries, e + static_cast<std::uint64_t>(autoFlush));
+        out.push_back(e);
+      }
+    }
+    if (out.back() == entries) return out;
+    out = {0};
+  }
+  // Fallback: entries where every branch starts a basket.
+  std::vector<std::uint64_t> common;
+  bool firstBranch = true;
+  for (const auto& b : branches) {
+    if (b.baskets.empty()) continue;
+    std::vector<std::uint64_t> starts;
+    for (const auto& loc : b.baskets) starts.push_back(loc.entryBegin);
+    if (firstBranch) {
+      common = starts;
+      firstBranch = false;
+    } else {
+      std::vector<std::uint64_t> both;
+      std::set_intersection(common.begin(), common.end(), starts.begin(), starts.end(), std::back_inserter(both));
+      common = std::move(both);
+    }
+  }
+  for (auto s : common)
+    if (s > 0 && s < entries) out.push_back(s);
+  out.push_back(entries);
+  return out;
+}
+
+// ---- loading baskets --------------------------------------------------------------------------
+
+struct LoadedBasket {
+  std::vector<std::byte> owned;
+  std::span<const std::byte> content;
+  std::vector<std::int32_t> offsets;  ///< per entry, relative to content; empty when fixed-size
+  std::int32_t nevbuf = 0;
+  std::uint64_t uncompressed = 0;
+
+  [[nodiscard]] std::pair<std::size_t, std::size_t> entry(std::size_t i) const {
+    const auto s = static_cast<std::size_t>(offsets[i]);
+    const auto e = i + 1 < offsets.size() ? static_cast<std::size_t>(offsets[i + 1]) : content.size();
+    return {s, e};
+  }
+};
+
+LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc, const std::string& where,
+                        double* decompressSeconds) {
+  LoadedBasket out;
+  if (loc.embedded) {
+    out.content = loc.embedded->content;
+    out.offsets = loc.embedded->offsets;
+    out.nevbuf = loc.embedded->nevbuf;
+    if (out.offsets.size() > static_cast<std::size_t>(out.nevbuf)) out.offsets.resize(static_cast<std::size_t>(out.nevbuf));
+    out.uncompressed = out.content.size();
+  } else {
+    const auto key = parseKey(record, loc.seek, where);
+    if (key.nbytes != record.size())
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket key says {} bytes but fBasketBytes says {}", where,
+                                                             key.nbytes, record.size()));
+    // TBasket header follows the key's strings, inside fKeylen.
+    Cursor c(record, static_cast<std::int64_t>(loc.seek), where);
+    c.skip(4);
+    const auto kv = c.i16();
+    c.skip(4 + 4 + 2 + 2 + (kv > 1000 ? 16 : 8));
+    c.string();
+    c.string();
+    c.string();
+    c.i16();
+    c.i32();
+    auto nevBufSize = c.i32();
+    std::uint8_t ioBits = 0;
+    if (nevBufSize < 0) ioBits = c.u8();
+    out.nevbuf = c.i32();
+    const auto last = c.i32();
+    c.u8();
+    if (c.index() > key.keylen || out.nevbuf < 0 || last < key.keylen ||
+        static_cast<std::uint64_t>(last - key.keylen) > key.objlen)
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})",
+                                        where, key.keylen, last, key.objlen, out.nevbuf));
+    std::span<const std::byte> payload = record.subspan(key.keylen);
+    if (key.compressed()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::uint64_t total = 0;
+      for (std::size_t pos = 0; pos + 9 <= payload.size() && total < key.objlen;) {
+        const auto* h = payload.data() + pos;
+        const std::size_t cs = std::to_integer<std::size_t>(h[3]) | (std::to_integer<std::size_t>(h[4]) << 8) |
+                               (std::to_integer<std::size_t>(h[5]) << 16);
+        total += std::to_integer<std::size_t>(h[6]) | (std::to_integer<std::size_t>(h[7]) << 8) |
+                 (std::to_integer<std::size_t>(h[8]) << 16);
+        pos += 9 + cs;
+      }
+      if (total != key.objlen)
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}",
+                                                               where, total, key.objlen));
+      out.owned.resize(key.objlen);
+      auto r = decompress(payload, out.owned, where);
+      if (!r) throw core::Exception(r.error());
+      payload = out.owned;
+      if (decompressSeconds)
+        *decompressSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      payload = payload.first(std::min<std::size_t>(payload.size(), key.objlen));
+    }
+    out.uncompressed = payload.size();
+    const std::size_t border = static_cast<std::size_t>(last - key.keylen);
+    out.content = payload.first(border);
+    if (payload.size() > border) {
+      Cursor oc(payload.subspan(border), static_cast<std::int64_t>(last), where + " entry offsets");
+      const auto count = oc.i32();
+      if (count < out.nevbuf || static_cast<std::size_t>(count) > oc.remaining() / 4)
+        oc.fail(fmt::format("entry offset count {} does not match {} entries", count, out.nevbuf));
+      out.offsets.resize(static_cast<std::size_t>(out.nevbuf));
+      std::int64_t running = key.keylen;
+      for (auto& o : out.offsets) {
+        std::int64_t v = oc.i32();
+        if (ioBits & 1) {
+          running += v;
+          v = running;
+        }
+        o = static_cast<std::int32_t>(v - key.keylen);
+      }
+    }
+  }
+  if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin)
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
+                                                           out.nevbuf, loc.entryEnd - loc.entryBegin));
+  std::int32_t prev = 0;
+  for (auto o : out.offsets) {
+    if (o < prev || static_cast<std::size_t>(o) > out.content.size())
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
+                                                             where, o, out.content.size()));
+    prev = o;
+  }
+  return out;
+}
+
+// ---- decoding -----------------------------------------------------------------------------
+
+Column emptyColumn(const BranchData& b, EntryRange range) {
+  Column c;
+  c.name = b.info.name;
+  c.type = b.info.type;
+  c.firstEntry = range.begin;
+  c.entries = 0;
+  c.innerShape = b.info.innerShape;
+  c.offsets.assign(static_cast<std::size_t>(b.info.jaggedLevels), std::vector<std::uint64_t>{0});
+  return c;
+}
+
+class GenericDecoder {
+ public:
+  GenericDecoder(const BranchData& b, Column& out, const std::string& where) : b_(b), out_(out), where_(where) {}
+
+  void entry(std::span<const std::byte> bytes, std::size_t& consumed) {
+    Cursor c(bytes, 0, where_);
+    const auto& root = b_.nodes[0];
+    if (root.kind == Node::Kind::str) {
+      // A top-level std::string may carry a [bytecount][version] header; TString and TLeafC do not.
+      if (bytes.size() >= 6) {
+        std::uint32_t bc;
+        std::memcpy(&bc, bytes.data(), 4);
+        bc = Cursor::byteswap(bc);
+        if ((bc & detail::kByteCountMask) && (bc & ~detail::kByteCountMask) == bytes.size() - 4) c.skip(6);
+      }
+    }
+    node(0, c);
+    consumed = c.index();
+  }
+
+ private:
+  std::size_t levelSize(int childIndex) const {
+    const auto& ch = b_.nodes[static_cast<std::size_t>(childIndex)];
+    if (ch.kind == Node::Kind::num) return out_.data.size() / dtypeSize(ch.codec.out);
+    return out_.offsets[static_cast<std::size_t>(ch.level)].size() - 1;
+  }
+
+  void node(int index, Cursor& c) {
+    const auto& n = b_.nodes[static_cast<std::size_t>(index)];
+    switch (n.kind) {
+      case Node::Kind::num: {
+        auto src = c.bytes(n.codec.diskWidth);
+        const auto at = out_.data.size();
+        out_.data.resize(at + dtypeSize(n.codec.out));
+        convert(n.codec, src.data(), 1, out_.data.data() + at);
+        return;
+      }
+      case Node::Kind::str: {
+        std::uint32_t len = c.u8();
+        if (len == 255) len = c.u32();
+        auto chars = c.bytes(len);
+        out_.data.insert(out_.data.end(), chars.begin(), chars.end());
+        out_.offsets[static_cast<std::size_t>(n.level)].push_back(out_.data.size());
+        return;
+      }
+      case Node::Kind::vec: {
+        std::optional<std::size_t> end;
+        if (n.header) end = detail::readVersion(c).end;
+        const auto count = c.i32();
+        if (count < 0 || static_cast<std::size_t>(count) > c.remaining())
+          c.fail(fmt::format("collection size {} exceeds the {} bytes left", count, c.remaining()));
+        const auto& ch = b_.nodes[static_cast<std::size_t>(n.child)];
+        if (ch.kind == Node::Kind::num) {
+          const auto width = ch.codec.diskWidth;
+          auto src = c.bytes(static_cast<std::size_t>(count) * width);
+          const auto at = out_.data.size();
+          out_.data.resize(at + static_cast<std::size_t>(count) * dtypeSize(ch.codec.out));
+          convert(ch.codec, src.data(), static_cast<std::size_t>(count), out_.data.data() + at);
+        } else {
+          for (std::int32_t k = 0; k < count; ++k) node(n.child, c);
+        }
+        if (end) {
+          if (c.index() > *end) c.fail("collection read past its byte count");
+          c.seekIndex(*end);
+        }
+        out_.offsets[static_cast<std::size_t>(n.level)].push_back(levelSize(n.child));
+        return;
+      }
+    }
+  }
+
+  const BranchData& b_;
+  Column& out_;
+  const std::string& where_;
+};
+
+/// Decodes entries [lo, hi) (global numbers) of one loaded basket into `out` (a fresh piece).
+void decodeBasket(const BranchData& b, const LoadedBasket& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
+                  Column& out, const std::vector<std::int64_t>* counts, std::uint64_t countsBegin,
+                  const std::string& where) {
+  const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
+  const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
+  const auto content = basket.content;
+  const bool hasOffsets = !basket.offsets.empty();
+  auto fail = [&](const std::string& what) {
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: {}", where, what));
+  };
+
+  if (b.decode == Decode::generic) {
+    GenericDecoder dec(b, out, where);
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < last; ++i) {
+      std::span<const std::byte> bytes;
+      if (hasOffsets) {
+        auto [s, e] = basket.entry(i);
+        if (i < first) continue;
+        bytes = content.subspan(s, e - s);
+      } else {
+        bytes = content.subspan(pos);
+      }
+      if (i < first) {  // sequential skip without offsets: decode into a scratch column
+        Column scratch = emptyColumn(b, {});
+        GenericDecoder skip(b, scratch, where);
+        std::size_t used = 0;
+        skip.entry(bytes, used);
+        pos += used;
+        continue;
+      }
+      std::size_t used = 0;
+      dec.entry(bytes, used);
+      if (!hasOffsets) pos += used;
+      ++out.entries;
+    }
+    return;
+  }
+
+  const auto& codec = b.codec;
+  const std::size_t outWidth = dtypeSize(codec.out);
+  if (b.decode == Decode::fixed) {
+    const std::size_t entryDisk = b.innerSize * codec.diskWidth;
+    const std::size_t n = last - first;
+    const auto at = out.data.size();
+    out.data.resize(at + n * b.innerSize * outWidth);
+    if (!hasOffsets) {
+      if (content.size() < last * entryDisk)
+        fail(fmt::format("basket has {} data bytes but {} entries of {} bytes need {}", content.size(), last, entryDisk,
+                         last * entryDisk));
+      convert(codec, content.data() + first * entryDisk, n * b.innerSize, out.data.data() + at);
+    } else {
+      for (std::size_t i = first; i < last; ++i) {
+        auto [s, e] = basket.entry(i);
+        if (e - s < entryDisk) fail(fmt::format("entry {} has {} bytes, expected {}", loc.entryBegin + i, e - s, entryDisk));
+        convert(codec, content.data() + s, b.innerSize, out.data.data() + at + (i - first) * b.innerSize * outWidth);
+      }
+    }
+    out.entries += n;
+    return;
+  }
+
+  // flat jagged: counted leaves, kOffsetP members, vector<number>
+  auto& offs = out.offsets[0];
+  std::size_t pos = 0;
+  std::uint64_t values = out.data.size() / outWidth;
+  const std::size_t group = b.innerSize * codec.diskWidth;
+  for (std::size_t i = 0; i < last; ++i) {
+    std::size_t s = 0, e = 0, count = 0;  // count in groups
+    std::size_t valueStart = 0;
+    if (b.vectorHeader) {
+      s = hasOffsets ? basket.entry(i).first : pos;
+      Cursor c(content.subspan(s), static_cast<std::int64_t>(s), where);
+      const auto v = detail::readVersion(c);
+      const auto n = c.i32();
+      if (n < 0 || static_cast<std::size_t>(n) > c.remaining() / std::max<std::size_t>(group, 1))
+        c.fail(fmt::format("vector of {} elements exceeds the entry", n));
+      count = static_cast<std::size_t>(n);
+      valueStart = s + c.index();
+      e = v.end ? s + *v.end : valueStart + count * group;
+      if (e < valueStart + count * group) c.fail("vector longer than its byte count");
+    } else if (hasOffsets) {
+      std::tie(s, e) = basket.entry(i);
+      if (e - s < b.entryHeader) fail(fmt::format("entry {} is shorter than its header", loc.entryBegin + i));
+      valueStart = s + b.entryHeader;
+      count = (e - valueStart) / group;
+    } else {
+      if (!counts) fail("basket has no entry offsets and the branch has no counter to size its entries");
+      const auto global = loc.entryBegin + i;
+      if (global < countsBegin || global - countsBegin >= counts->size()) fail("counter values missing for entry");
+      const auto n = (*counts)[static_cast<std::size_t>(global - countsBegin)];
+      if (n < 0) fail(fmt::format("negative count {} at entry {}", n, global));
+      s = pos;
+      valueStart = s + b.entryHeader;
+      count = static_cast<std::size_t>(n);
+      e = valueStart + count * group;
+      if (e > content.size()) fail(fmt::format("entry {} needs {} bytes past the {} data bytes", global, e, content.size()));
+    }
+    if (e > content.size() || valueStart + count * group > e)
+      fail(fmt::format("entry {} spans bytes {}..{} beyond the {} data bytes", loc.entryBegin + i, s, e, content.size()));
+    pos = e;
+    if (i < first) continue;
+    const auto at = out.data.size();
+    out.data.resize(at + count * b.innerSize * outWidth);
+    convert(codec, content.data() + valueStart, count * b.innerSize, out.data.data() + at);
+    values += count;
+    offs.push_back(values);
+    ++out.entries;
+  }
+  // offsets are in groups (innerSize values each)
+  if (b.innerSize > 1) {
+    // values counted groups above already
+  }
+}
+
+struct Job {
+  std::size_t branch = 0;
+  std::size_t basket = 0;
+  std::uint64_t lo = 0, hi = 0;
+  std::size_t request = 0;      ///< coalesced request holding it
+  std::size_t offsetInRequest = 0;
+};
+
+}  // namespace
+
+void appendColumn(Column& into, const Column& piece) {
+  if (into.offsets.size() != piece.offsets.size())
+    throw core::Exception(core::Errc::internal, "appendColumn: columns of " + into.name + " differ in levels");
+  const std::size_t levels = into.offsets.size();
+  for (std::size_t l = 0; l < levels; ++l) {
+    std::uint64_t base;
+    if (l + 1 < levels) {
+      base = into.offsets[l + 1].size() - 1;
+    } else {
+      const auto inner = std::max<std::size_t>(into.innerSize(), 1);
+      base = into.data.size() / dtypeSize(into.type) / (into.type == DType::string ? 1 : inner);
+    }
+    auto& dst = into.offsets[l];
+    const auto& src = piece.offsets[l];
+    dst.reserve(dst.size() + src.size());
+    for (std::size_t k = 1; k < src.size(); ++k) dst.push_back(src[k] + base);
+  }
+  into.data.insert(into.data.end(), piece.data.begin(), piece.data.end());
+  into.entries += piece.entries;
+}
+
+Tree::Tree(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+const std::string& Tree::path() const noexcept { return impl_->path; }
+const std::string& Tree::title() const noexcept { return impl_->title; }
+std::uint64_t Tree::entries() const noexcept { return impl_->entries; }
+const std::vector<BranchInfo>& Tree::branches() const noexcept { return impl_->infos; }
+const File& Tree::file() const noexcept { return *impl_->file; }
+std::vector<std::uint64_t> Tree::clusterBoundaries() const { return impl_->clusters; }
+
+const BranchInfo* Tree::branch(std::string_view name) const noexcept {
+  for (const auto& b : impl_->infos)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+Tree File::tree(const std::string& path) const {
+  const auto entry = find(path);
+  if (entry.key.className != "TTree" && entry.key.className != "TNtuple" && entry.key.className != "TNtupleD") {
+    if (entry.key.className.find("RNTuple") != std::string::npos)
+      throw core::Exception(core::Errc::unsupported, fmt::format("{}: \"{}\" is an RNTuple: not supported yet", name(), path));
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("{}: \"{}\" is a {}, not a TTree", name(), path, entry.key.className));
+  }
+  auto impl = std::make_shared<Tree::Impl>();
+  impl->file = shared_from_this();
+  impl->path = entry.path;
+  impl->context = fmt::format("{}: tree \"{}\"", name(), entry.path);
+  const auto payload = readPayload(entry.key);
+  Cursor c(payload, entry.key.keylen, impl->context);
+  detail::ObjectReader reader(streamers(), c);
+  if (!streamers().find("TTree"))
+    throw core::Exception(core::Errc::unsupported, impl->context + ": the file has no streamer info for TTree");
+  const auto tree = reader.readTop(entry.key.className);
+  impl->title = tree->s("fTitle");
+  impl->entries = static_cast<std::uint64_t>(std::max<std::int64_t>(tree->i("fEntries"), 0));
+  for (const auto& b : tree->objs("fBranches"))
+    if (b) collectBranches(*b, *this, impl->data, impl->context);
+  // Counters of x[n] leaves: branch indices.
+  for (auto& b : impl->data) {
+    if (b.info.counterBranch.empty()) continue;
+    for (std::size_t k = 0; k < impl->data.size(); ++k) {
+      const auto& other = impl->data[k].info.name;
+      const auto& cn = b.info.counterBranch;
+      if (other == cn || (other.size() > cn.size() && other.compare(other.size() - cn.size() - 1, std::string::npos, "." + cn) == 0)) {
+        b.counter = static_cast<int>(k);
+        break;
+      }
+    }
+  }
+  for (const auto& b : impl->data) impl->infos.push_back(b.info);
+  impl->clusters = computeClusters(*tree, impl->data, impl->entries);
+  return Tree(std::move(impl));
+}
+
+namespace {
+
+std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::string>& names) {
+  std::vector<std::size_t> out;
+  for (const auto& n : names) {
+    std::size_t found = t.data.size();
+    for (std::size_t k = 0; k < t.data.size(); ++k)
+      if (t.data[k].info.name == n) {
+        found = k;
+        break;
+      }
+    if (found == t.data.size())
+      throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch \"{}\"", t.context, n));
+    if (!t.data[found].info.supported)
+      throw core::Exception(core::Errc::unsupported,
+                            fmt::format("{}: branch \"{}\": {}", t.context, n, t.data[found].info.unsupportedReason));
+    out.push_back(found);
+  }
+  return out;
+}
+
+ReadPlan makePlan(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
+                  const ReadOptions& options) {
+  ReadPlan plan;
+  plan.entries = range;
+  plan.branches = branches;
+  std::vector<io::ByteRange> ranges;
+  for (auto bi : branches) {
+    const auto& b = t.data[bi];
+    for (std::size_t k = 0; k < b.baskets.size(); ++k) {
+      const auto& loc = b.baskets[k];
+      if (loc.entryEnd <= range.begin || loc.entryBegin >= range.end || loc.entryEnd == loc.entryBegin) continue;
+      PlannedBasket pb;
+      pb.branch = bi;
+      pb.basket = k;
+      pb.entries = {loc.entryBegin, loc.entryEnd};
+      if (!loc.embedded) {
+        pb.bytes = {loc.seek, loc.bytes};
+        ranges.push_back(pb.bytes);
+      }
+      plan.baskets.push_back(pb);
+    }
+  }
+  plan.requests = io::coalesce(std::move(ranges), options.coalesceGap, options.maxRequestBytes);
+  return plan;
+}
+
+struct Fetched {
+  std::vector<std::vector<std::byte>> buffers;
+  std::vector<io::ByteRange> ranges;
+
+  std::span<const std::byte> find(const io::ByteRange& r) const {
+    auto it = std::upper_bound(ranges.begin(), ranges.end(), r.offset,
+                               [](std::uint64_t off, const io::ByteRange& x) { return off < x.offset; });
+    if (it == ranges.begin()) return {};
+    --it;
+    if (r.end() > it->end()) return {};
+    const auto idx = static_cast<std::size_t>(it - ranges.begin());
+    return std::span<const std::byte>(buffers[idx]).subspan(r.offset - it->offset, r.size);
+  }
+};
+
+Fetched fetch(const Tree::Impl& t, const ReadPlan& plan) {
+  Fetched f;
+  f.ranges = plan.requests;
+  std::vector<io::ReadRequest> reqs;
+  f.buffers.resize(plan.requests.size());
+  for (std::size_t k = 0; k < plan.requests.size(); ++k) {
+    f.buffers[k].resize(plan.requests[k].size);
+    reqs.push_back({plan.requests[k].offset, f.buffers[k]});
+  }
+  if (!reqs.empty()) {
+    auto r = t.file->source()->read(reqs);
+    if (!r) throw core::Exception(r.error().withContext(t.context));
+  }
+  return f;
+}
+
+std::string basketWhere(const Tree::Impl& t, const BranchData& b, std::size_t k) {
+  const auto& loc = b.baskets[k];
+  if (loc.embedded) return fmt::format("{} branch \"{}\" basket {} (embedded in the tree record)", t.context, b.info.name, k);
+  return fmt::format("{} branch \"{}\" basket {} at offset {}", t.context, b.info.name, k, loc.seek);
+}
+
+void runJobs(std::size_t count, const ReadOptions& options, const std::function<void(std::size_t)>& body) {
+  if (options.pool && options.pool->size() > 0 && count > 1)
+    options.pool->parallelFor(count, body);
+  else
+    for (std::size_t i = 0; i < count; ++i) body(i);
+}
+
+std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
+                             const ReadOptions& options, ReadStats* stats) {
+  range.end = std::min(range.end, t.entries);
+  range.begin = std::min(range.begin, range.end);
+  // Counters for jagged branches whose baskets may lack entry offsets.
+  std::map<std::size_t, std::pair<std::vector<std::int64_t>, std::uint64_t>> counterValues;
+  for (auto bi : branches) {
+    const auto& b = t.data[bi];
+    if (b.decode != Decode::flat || b.vectorHeader || b.offsetsExpected || b.counter < 0) continue;
+    if (counterValues.count(static_cast<std::size_t>(b.counter))) continue;
+    std::uint64_t lo = range.begin, hi = range.end;
+    for (const auto& loc : b.baskets)
+      if (loc.entryEnd > range.begin && loc.entryBegin < range.end) {
+        lo = std::min(lo, loc.entryBegin);
+        hi = std::max(hi, loc.entryEnd);
+      }
+    const auto& cb = t.data[static_cast<std::size_t>(b.counter)];
+    if (cb.decode != Decode::fixed || cb.innerSize != 1) continue;
+    auto cols = readImpl(t, {static_cast<std::size_t>(b.counter)}, {lo, hi}, options, nullptr);
+    std::vector<std::int64_t> values;
+    const auto& col = cols[0];
+    for (std::size_t k = 0; k < col.valueCount(); ++k) {
+      std::int64_t v = 0;
+      switch (col.type) {
+        case DType::int8: v = col.values<std::int8_t>()[k]; break;
+        case DType::uint8: v = col.values<std::uint8_t>()[k]; break;
+        case DType::int16: v = col.values<std::int16_t>()[k]; break;
+        case DType::uint16: v = col.values<std::uint16_t>()[k]; break;
+        case DType::int32: v = col.values<std::int32_t>()[k]; break;
+        case DType::uint32: v = col.values<std::uint32_t>()[k]; break;
+        case DType::int64: v = col.values<std::int64_t>()[k]; break;
+        case DType::uint64: v = static_cast<std::int64_t>(col.values<std::uint64_t>()[k]); break;
+        default: break;
+      }
+      values.push_back(v);
+    }
+    counterValues[static_cast<std::size_t>(b.counter)] = {std::move(values), lo};
+  }
+
+  const auto plan = makePlan(t, branches, range, options);
+  const auto fetched = fetch(t, plan);
+  std::vector<Column> pieces(plan.baskets.size());
+  std::vector<double> seconds(plan.baskets.size(), 0.0);
+  std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
+  runJobs(plan.baskets.size(), options, [&](std::size_t j) {
+    const auto& pb = plan.baskets[j];
+    const auto& b = t.data[pb.branch];
+    const auto& loc = b.baskets[pb.basket];
+    const auto where = basketWhere(t, b, pb.basket);
+    std::span<const std::byte> record;
+    if (!loc.embedded) {
+      record = fetched.find(pb.bytes);
+      if (record.size() != loc.bytes) throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
+    }
+    const auto basket = loadBasket(record, loc, where, &seconds[j]);
+    sizes[j] = basket.uncompressed;
+    pieces[j] = emptyColumn(b, range);
+    const std::vector<std::int64_t>* counts = nullptr;
+    std::uint64_t countsBegin = 0;
+    if (b.counter >= 0) {
+      const auto it = counterValues.find(static_cast<std::size_t>(b.counter));
+      if (it != counterValues.end()) {
+        counts = &it->second.first;
+        countsBegin = it->second.second;
+      }
+    }
+    decodeBasket(b, basket, loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd), pieces[j],
+                 counts, countsBegin, where);
+  });
+  std::vector<Column> out;
+  for (auto bi : branches) out.push_back(emptyColumn(t.data[bi], range));
+  // Reserve, then append pieces in basket order (the plan lists baskets in entry order per branch).
+  for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+    const auto pos = static_cast<std::size_t>(std::find(branches.begin(), branches.end(), plan.baskets[j].branch) - branches.begin());
+    auto& col = out[pos];
+    if (col.entries == 0 && col.data.empty()) {
+      const auto first = col.firstEntry;
+      col = std::move(pieces[j]);
+      col.firstEntry = first;
+    } else {
+      appendColumn(col, pieces[j]);
+    }
+  }
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    if (out[k].entries != range.size())
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: branch \"{}\" has baskets for {} of the {} entries requested", t.context,
+                                        t.data[branches[k]].info.name, out[k].entries, range.size()));
+  }
+  if (stats) {
+    stats->baskets += plan.baskets.size();
+    stats->requests += plan.requests.size();
+    for (const auto& r : plan.requests) stats->compressedBytes += r.size;
+    for (auto s : sizes) stats->uncompressedBytes += s;
+    for (auto s : seconds) stats->decompressSeconds += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+ReadPlan Tree::plan(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options) const {
+  range.end = std::min(range.end, impl_->entries);
+  range.begin = std::min(range.begin, range.end);
+  return makePlan(*impl_, resolve(*impl_, names), range, options);
+}
+
+std::vector<Column> Tree::read(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options,
+                               ReadStats* stats) const {
+  return readImpl(*impl_, resolve(*impl_, names), range, options, stats);
+}
+
+Column Tree::read(const std::string& name, EntryRange range, const ReadOptions& options) const {
+  return std::move(read(std::vector<std::string>{name}, range, options).front());
+}
+
+std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options,
+                                   ReadStats* stats) const {
+  range.end = std::min(range.end, impl_->entries);
+  range.begin = std::min(range.begin, range.end);
+  const auto plan = makePlan(*impl_, resolve(*impl_, names), range, options);
+  const auto fetched = fetch(*impl_, plan);
+  std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
+  std::vector<double> seconds(plan.baskets.size(), 0.0);
+  runJobs(plan.baskets.size(), options, [&](std::size_t j) {
+    const auto& pb = plan.baskets[j];
+    const auto& b = impl_->data[pb.branch];
+    const auto& loc = b.baskets[pb.basket];
+    std::span<const std::byte> record;
+    if (!loc.embedded) record = fetched.find(pb.bytes);
+    const auto basket = loadBasket(record, loc, basketWhere(*impl_, b, pb.basket), &seconds[j]);
+    sizes[j] = basket.uncompressed;
+  });
+  std::uint64_t total = 0;
+  for (auto s : sizes) total += s;
+  if (stats) {
+    stats->baskets += plan.baskets.size();
+    stats->requests += plan.requests.size();
+    for (const auto& r : plan.requests) stats->compressedBytes += r.size;
+    stats->uncompressedBytes += total;
+    for (auto s : seconds) stats->decompressSeconds += s;
+  }
+  return total;
+}
+
+void Tree::forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
+                        const std::function<void(EntryRange, std::vector<Column>&)>& fn,
+                        const ReadOptions& options) const {
+  const auto branches = resolve(*impl_, names);
+  targetEntries = std::max<std::uint64_t>(targetEntries, 1);
+  const auto& bounds = impl_->clusters;
+  std::uint64_t begin = 0;
+  std::size_t ci = 1;
+  while (begin < impl_->entries) {
+    std::uint64_t end = begin;
+    // Extend to cluster boundaries while the chunk stays within the target.
+    while (ci < bounds.size() && bounds[ci] <= begin) ++ci;
+    while (ci < bounds.size() && bounds[ci] - begin <= targetEntries) end = bounds[ci++];
+    if (end == begin) end = std::min(impl_->entries, begin + targetEntries);  // a cluster larger than the target
+    auto cols = readImpl(*impl_, branches, {begin, end}, options, nullptr);
+    fn({begin, end}, cols);
+    begin = end;
+  }
+}
+
+// ---- Chain ------------------------------------------------------------------------------------
+
+Chain::Chain(const std::vector<std::string>& paths, const std::string& treePath) {
+  for (const auto& p : paths) {
+    auto f = File::open(p);
+    trees_.push_back(f->tree(treePath));
+    files_.push_back(f);
+    offsets_.push_back(offsets_.back() + trees_.back().entries());
+  }
+}
+
+std::vector<Column> Chain::read(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options) const {
+  range.end = std::min(range.end, entries());
+  range.begin = std::min(range.begin, range.end);
+  std::vector<Column> out;
+  for (std::size_t f = 0; f < trees_.size(); ++f) {
+    const auto lo = std::max(range.begin, offsets_[f]);
+    const auto hi = std::min(range.end, offsets_[f + 1]);
+    if (lo >= hi) continue;
+    auto cols = trees_[f].read(names, {lo - offsets_[f], hi - offsets_[f]}, options);
+    if (out.empty()) {
+      out = std::move(cols);
+      for (auto& c : out) c.firstEntry = lo;
+    } else {
+      for (std::size_t k = 0; k < out.size(); ++k) appendColumn(out[k], cols[k]);
+    }
+  }
+  if (out.empty())
+    for (const auto& n : names) {
+      Column c;
+      c.name = n;
+      c.firstEntry = range.begin;
+      if (!trees_.empty()) {
+        if (const auto* b = trees_[0].branch(n)) {
+          c.type = b->type;
+          c.innerShape = b->innerShape;
+          c.offsets.assign(static_cast<std::size_t>(b->jaggedLevels), std::vector<std::uint64_t>{0});
+        }
+      }
+      out.push_back(std::move(c));
+    }
+  return out;
+}
+
+void Chain::forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
+                         const std::function<void(EntryRange, std::vector<Column>&)>& fn,
+                         const ReadOptions& options) const {
+  for (std::size_t f = 0; f < trees_.size(); ++f) {
+    const auto base = offsets_[f];
+    trees_[f].forEachChunk(names, targetEntries,
+                           [&](EntryRange r, std::vector<Column>& cols) {
+                             for (auto& c : cols) c.firstEntry = r.begin + base;
+                             fn({r.begin + base, r.end + base}, cols);
+                           },
+                           options);
+  }
+}
+
+}  // namespace mlaas::root
