@@ -155,10 +155,11 @@ core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> input
       if (t.type == DataType::bytes) {
         auto value = Ort::Value::CreateTensor(allocator, t.shape.data(), t.shape.size(),
                                               ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-        std::vector<const char*> ptrs;
-        ptrs.reserve(t.strings.size());
-        for (const auto& s : t.strings) ptrs.push_back(s.c_str());
-        if (!ptrs.empty()) value.FillStringTensor(ptrs.data(), ptrs.size());
+        // Element buffers sized per string keep embedded NUL bytes (FillStringTensor would cut them).
+        for (std::size_t k = 0; k < t.strings.size(); ++k) {
+          char* buffer = value.GetResizedStringTensorElementBuffer(k, t.strings[k].size());
+          if (!t.strings[k].empty()) std::memcpy(buffer, t.strings[k].data(), t.strings[k].size());
+        }
         values.push_back(std::move(value));
       } else {
         // ORT only reads inputs; the const_cast satisfies its non-const C signature.

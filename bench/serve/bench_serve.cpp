@@ -1,0 +1,227 @@
+// Serving benchmark (bench/RESULTS.md "Serving"): the TFaaS model (42x128x128x128x64x64x1) and a
+// 1024x1024x1024x1 MLP served by mlaas under wrk at 100 and 200 connections, JSON and binary
+// requests; in the same run, in-process ONNX Runtime at the same batch sizes and nginx answering a
+// static response of the same size. Figures are printed as ratios to those peers.
+//
+// usage: bench_serve [seconds per run, default 10] [--quick]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "onnx/model_builder.hpp"
+#include "serve/runtime.hpp"
+#include "serve/server.hpp"
+
+namespace fs = std::filesystem;
+using namespace mlaas;
+
+namespace {
+
+struct WrkResult {
+  double rps = 0, p50ms = 0, p99ms = 0;
+  long non2xx = 0;
+};
+
+double toMs(const std::string& value, const std::string& unit) {
+  double v = std::stod(value);
+  if (unit == "us") return v / 1000;
+  if (unit == "s") return v * 1000;
+  return v;
+}
+
+std::string capture(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return out;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+  pclose(pipe);
+  return out;
+}
+
+WrkResult wrk(const std::string& url, const fs::path& script, int connections, int seconds, int threads) {
+  std::string cmd = fmt::format("wrk -t{} -c{} -d{}s --latency {} {} 2>&1", threads, connections, seconds,
+                                script.empty() ? "" : "-s " + script.string(), url);
+  std::string out = capture(cmd);
+  WrkResult r;
+  std::smatch m;
+  if (std::regex_search(out, m, std::regex(R"(Requests/sec:\s+([0-9.]+))"))) r.rps = std::stod(m[1]);
+  if (std::regex_search(out, m, std::regex(R"(50%\s+([0-9.]+)(us|ms|s))"))) r.p50ms = toMs(m[1], m[2]);
+  if (std::regex_search(out, m, std::regex(R"(99%\s+([0-9.]+)(us|ms|s))"))) r.p99ms = toMs(m[1], m[2]);
+  if (std::regex_search(out, m, std::regex(R"(Non-2xx or 3xx responses:\s+([0-9]+))"))) r.non2xx = std::stol(m[1]);
+  if (r.rps == 0) std::cerr << "wrk output:\n" << out << "\n";
+  return r;
+}
+
+/// Lua script posting a fixed body (binary-safe via a file read in Lua).
+fs::path wrkScript(const fs::path& dir, const std::string& name, const std::string& body,
+                   const std::vector<std::pair<std::string, std::string>>& headers) {
+  auto bodyFile = dir / (name + ".body");
+  std::ofstream(bodyFile, std::ios::binary) << body;
+  auto script = dir / (name + ".lua");
+  std::ofstream lua(script);
+  lua << "local f = io.open(\"" << bodyFile.string() << "\", \"rb\")\nwrk.body = f:read(\"*all\")\nf:close()\n"
+      << "wrk.method = \"POST\"\n";
+  for (const auto& [k, v] : headers) lua << "wrk.headers[\"" << k << "\"] = \"" << v << "\"\n";
+  return script;
+}
+
+/// In-process ORT: rows per second at a batch size, `threads` threads running concurrently.
+double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t width, std::int64_t batch, int threads,
+                              double seconds) {
+  std::atomic<long> rows{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&] {
+      serve::Tensor in;
+      in.name = model.signature().inputs[0].name;
+      in.shape = {batch, width};
+      in.data.resize(static_cast<std::size_t>(batch * width) * 4);
+      std::vector<serve::Tensor> inputs{in};
+      while (!stop) {
+        (void)model.run(inputs);
+        rows += batch;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& w : workers) w.join();
+  return static_cast<double>(rows) / seconds;
+}
+
+pid_t startNginx(const fs::path& dir, int port, std::size_t bodySize) {
+  fs::create_directories(dir / "nginx" / "logs");
+  std::ofstream(dir / "nginx" / "body.txt") << std::string(bodySize, '0');
+  std::ofstream conf(dir / "nginx" / "nginx.conf");
+  conf << "worker_processes 2;\ndaemon off;\npid " << (dir / "nginx" / "nginx.pid").string()
+       << ";\nerror_log " << (dir / "nginx" / "logs" / "error.log").string() << ";\nevents { worker_connections 1024; }\n"
+       << "http { access_log off; client_body_temp_path " << (dir / "nginx").string() << "; keepalive_requests 1000000;\n"
+       << "  server { listen 127.0.0.1:" << port << "; location / { default_type application/json; "
+       << "alias " << (dir / "nginx" / "body.txt").string() << "; } } }\n";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execlp("nginx", "nginx", "-p", (dir / "nginx").c_str(), "-c", (dir / "nginx" / "nginx.conf").c_str(), nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return pid;
+}
+
+int freePort() {
+  // bind-to-0 trick through a throwaway server socket
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string floatsJson(std::size_t n) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::string s = "[";
+  for (std::size_t i = 0; i < n; ++i) s += fmt::format("{}{:.4f}", i ? "," : "", d(rng));
+  return s + "]";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int seconds = argc > 1 && argv[1][0] != '-' ? std::atoi(argv[1]) : 10;
+  fs::path dir = fs::temp_directory_path() / fmt::format("mlaas-bench-serve-{}", getpid());
+  fs::create_directories(dir);
+  std::cout << fmt::format("bench_serve: {} s per wrk run, {} hardware threads (wrk shares them)\n", seconds,
+                           std::thread::hardware_concurrency());
+
+  struct Case {
+    std::string name;
+    std::vector<std::int64_t> layers;
+    bool inlineMode;
+  };
+  std::vector<Case> cases{{"tfaas", {42, 128, 128, 128, 64, 64, 1}, true}, {"wide", {1024, 1024, 1024, 1}, false}};
+  for (const auto& c : cases) {
+    onnx::MlpSpec spec;
+    spec.layers = c.layers;
+    std::string bytes = onnx::buildRandomMlp(spec);
+    serve::ServerConfig config;
+    config.port = 0;
+    config.dataDir = dir / ("data-" + c.name);
+    config.accessLog = false;
+    config.inlineInference = c.inlineMode;
+    config.ioThreads = 2;
+    config.inferenceThreads = 2;
+    config.batching.maxBatchSize = 256;
+    serve::Server server(config);
+    server.repository().addVersion(c.name, bytes, "").value();
+    server.start();
+    std::string base = fmt::format("http://127.0.0.1:{}", server.port());
+    std::int64_t width = c.layers.front();
+
+    std::string json = fmt::format(R"({{"inputs":[{{"name":"input","shape":[1,{}],"datatype":"FP32","data":{}}}]}})",
+                                   width, floatsJson(static_cast<std::size_t>(width)));
+    std::string header = fmt::format(
+        R"({{"inputs":[{{"name":"input","shape":[1,{}],"datatype":"FP32","parameters":{{"binary_data_size":{}}}}}],"parameters":{{"binary_data_output":true}}}})",
+        width, width * 4);
+    std::string binary = header + std::string(static_cast<std::size_t>(width) * 4, '\0');
+    auto jsonScript = wrkScript(dir, c.name + "-json", json, {{"Content-Type", "application/json"}});
+    auto binScript = wrkScript(dir, c.name + "-bin", binary,
+                               {{"Content-Type", "application/octet-stream"},
+                                {"Inference-Header-Content-Length", std::to_string(header.size())}});
+    std::string tfaasBody = fmt::format(R"({{"keys":[],"values":{},"model":"{}"}})", floatsJson(static_cast<std::size_t>(width)), c.name);
+    auto tfaasScript = wrkScript(dir, c.name + "-tfaas", tfaasBody, {{"Content-Type", "application/json"}});
+
+    // warm up: loads the session
+    (void)wrk(base + "/v2/models/" + c.name + "/infer", jsonScript, 2, 1, 1);
+    std::string responseSample = capture(fmt::format("curl -s -H 'Content-Type: application/json' --data-binary @{} {}/v2/models/{}/infer",
+                                                     (dir / (c.name + "-json.body")).string(), base, c.name));
+    auto model = serve::LoadedModel::load(bytes, c.name).value();
+    double single = inProcessRowsPerSecond(*model, width, 1, 2, 2.0);
+    double batched = inProcessRowsPerSecond(*model, width, 64, 2, 2.0);
+
+    int nginxPort = freePort();
+    pid_t nginx = startNginx(dir / c.name, nginxPort, responseSample.size());
+    std::cout << fmt::format("\n== model {} ({}), server mode: {}; response {} bytes\n", c.name, fmt::join(c.layers, "x"),
+                             c.inlineMode ? "inline (I/O threads run ORT)" : "2 inference threads, dynamic batching <= 256",
+                             responseSample.size());
+    std::cout << fmt::format("in-process ORT, 2 threads: {:.0f} rows/s at batch 1, {:.0f} rows/s at batch 64\n", single, batched);
+    for (int connections : {100, 200}) {
+      auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
+      for (auto [label, script, path] : {std::tuple{"OIP JSON  ", jsonScript, "/v2/models/" + c.name + "/infer"},
+                                          std::tuple{"OIP binary", binScript, "/v2/models/" + c.name + "/infer"},
+                                          std::tuple{"TFaaS JSON", tfaasScript, std::string("/json")}}) {
+        auto r = wrk(base + path, script, connections, seconds, 1);
+        std::cout << fmt::format(
+            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
+            "| {:.2f} x in-process batch-1, {:.2f} x in-process batch-64\n",
+            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, r.rps / ng.rps, ng.rps, ng.p99ms, r.rps / single,
+            r.rps / batched);
+      }
+    }
+    kill(nginx, SIGTERM);
+    waitpid(nginx, nullptr, 0);
+    server.shutdown();
+  }
+  fs::remove_all(dir);
+  return 0;
+}

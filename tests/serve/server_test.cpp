@@ -1,0 +1,385 @@
+// The in-process server on a free loopback port, exercised with raw HTTP: repository API, OIP v2
+// (JSON and binary), TFaaS endpoints, tokens, limits, batching, metrics; outputs compared with
+// in-process ONNX Runtime.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include "http_fixture.hpp"
+#include "onnx_fixture.hpp"
+#include "serve/runtime.hpp"
+#include "serve/server.hpp"
+#include "serve/tfaas.pb.h"
+#include "test_support.hpp"
+
+namespace mlaas::serve {
+namespace {
+
+using nlohmann::json;
+using test::request;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+const Headers kAuth{{"Authorization", "Bearer s3cret"}};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { startServer(); }
+  void startServer(std::size_t maxBody = 64u << 20, std::int64_t delayUs = 0) {
+    ServerConfig config;
+    config.port = 0;
+    config.dataDir = dir_.path() / "data";
+    config.tokens = {"s3cret"};
+    config.accessLog = false;
+    config.ioThreads = 2;
+    config.inferenceThreads = 2;
+    config.maxBodyBytes = maxBody;
+    config.batching.maxQueueDelayUs = delayUs;
+    server_ = std::make_unique<Server>(config);
+    server_->start();
+    port_ = server_->port();
+  }
+  test::RawResponse upload(const std::string& name, const std::string& onnx, const std::string& metadata = "") {
+    Headers h = kAuth;
+    h.emplace_back("Content-Type", "application/octet-stream");
+    if (!metadata.empty()) h.emplace_back("X-Mlaas-Metadata", metadata);
+    return request(port_, "POST", "/api/v1/models/" + name + "/versions", onnx, h);
+  }
+  static json body(const test::RawResponse& r) { return json::parse(r.body); }
+
+  ::mlaas::test::TempDir dir_;
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+};
+
+std::vector<float> randomRow(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<float> referenceOutput(const std::string& onnx, const std::vector<float>& input, std::int64_t rows) {
+  auto model = LoadedModel::load(onnx, "reference").value();
+  Tensor t;
+  t.name = model->signature().inputs[0].name;
+  t.shape = {rows, static_cast<std::int64_t>(input.size()) / rows};
+  t.data.resize(input.size() * 4);
+  std::memcpy(t.data.data(), input.data(), t.data.size());
+  auto out = model->run(std::vector<Tensor>{t}).value();
+  std::vector<float> v(out[0].data.size() / 4);
+  std::memcpy(v.data(), out[0].data.data(), out[0].data.size());
+  return v;
+}
+
+json inferBody(const std::vector<float>& values, std::int64_t rows, std::int64_t width) {
+  return {{"id", "r1"}, {"inputs", {{{"name", "input"}, {"shape", {rows, width}}, {"datatype", "FP32"}, {"data", values}}}}};
+}
+
+TEST_F(ServerTest, UploadRecordsSignatureAndNumbersVersions) {
+  std::string onnx = test::mlpModel({42, 16, 1});
+  auto first = upload("tfaas", onnx, R"({"description":"ttbar vs QCD","labels":["signal"],"tags":{"stage":"dev"},"metrics":{"auc":0.9}})");
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto card = body(first);
+  EXPECT_EQ(card["version"], 1);
+  EXPECT_EQ(card["inputs"][0]["name"], "input");
+  EXPECT_EQ(card["inputs"][0]["shape"], json({-1, 42}));
+  EXPECT_EQ(card["outputs"][0]["datatype"], "FP32");
+  EXPECT_EQ(card["size"], onnx.size());
+  EXPECT_EQ(card["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(card["description"], "ttbar vs QCD");
+  EXPECT_EQ(card["tags"]["stage"], "dev");
+  auto second = upload("tfaas", test::mlpModel({42, 16, 1}, 2));
+  ASSERT_EQ(second.status, 201);
+  EXPECT_EQ(body(second)["version"], 2);
+  auto model = request(port_, "GET", "/api/v1/models/tfaas");
+  ASSERT_EQ(model.status, 200);
+  EXPECT_EQ(body(model)["latest_version"], 2);
+  EXPECT_EQ(body(model)["cards"].size(), 2u);
+  auto v1 = request(port_, "GET", "/api/v1/models/tfaas/versions/1");
+  EXPECT_EQ(body(v1)["metrics"]["auc"], 0.9);
+}
+
+TEST_F(ServerTest, UploadRejectsBadModelsMetadataAndNames) {
+  auto junk = upload("junk", "not an onnx file");
+  EXPECT_EQ(junk.status, 400);
+  EXPECT_NE(body(junk)["error"].get<std::string>().find("ONNX Runtime cannot load"), std::string::npos);
+  auto badMeta = upload("m", test::mlpModel({4, 1}), R"({"colour":"red"})");
+  EXPECT_EQ(badMeta.status, 400);
+  EXPECT_NE(body(badMeta)["error"].get<std::string>().find("colour"), std::string::npos);
+  auto badName = upload("..%2Fetc", test::mlpModel({4, 1}));
+  EXPECT_EQ(badName.status, 400);
+  EXPECT_NE(body(badName)["error"].get<std::string>().find("invalid model name"), std::string::npos);
+  EXPECT_EQ(request(port_, "GET", "/api/v1/models/junk").status, 404);
+}
+
+TEST_F(ServerTest, MultipartUploadWithMetadataPart) {
+  std::string onnx = test::mlpModel({4, 1});
+  std::string b = "XyZbOuNdArY";
+  std::string form = "--" + b + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.onnx\"\r\n"
+                     "Content-Type: application/octet-stream\r\n\r\n" + onnx + "\r\n--" + b +
+                     "\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"description\":\"from a form\"}\r\n--" + b + "--\r\n";
+  Headers h = kAuth;
+  h.emplace_back("Content-Type", "multipart/form-data; boundary=" + b);
+  auto r = request(port_, "POST", "/api/v1/models/formy/versions", form, h);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(body(r)["description"], "from a form");
+  EXPECT_EQ(body(r)["size"], onnx.size());
+}
+
+TEST_F(ServerTest, TokensAreRequiredForMutationsOnly) {
+  std::string onnx = test::mlpModel({4, 1});
+  auto none = request(port_, "POST", "/api/v1/models/m/versions", onnx);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.headers["www-authenticate"], "Bearer");
+  auto wrong = request(port_, "POST", "/api/v1/models/m/versions", onnx, {{"Authorization", "Bearer nope"}});
+  EXPECT_EQ(wrong.status, 403);
+  EXPECT_NE(body(wrong)["error"].get<std::string>().find("not valid"), std::string::npos);
+  ASSERT_EQ(upload("m", onnx).status, 201);
+  EXPECT_EQ(request(port_, "GET", "/api/v1/models").status, 200);
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/m").status, 401);
+  EXPECT_EQ(request(port_, "PUT", "/api/v1/models/m/aliases/prod", R"({"version":1})").status, 401);
+  EXPECT_EQ(request(port_, "POST", "/v2/repository/models/m/load").status, 401);
+  EXPECT_EQ(request(port_, "GET", "/v2/health/live").status, 200);
+}
+
+TEST_F(ServerTest, OipJsonInferenceEqualsInProcessOnnxRuntime) {
+  std::string onnx = test::mlpModel({42, 32, 16, 1});
+  ASSERT_EQ(upload("mlp", onnx).status, 201);
+  auto values = randomRow(42 * 3, 7);
+  auto r = request(port_, "POST", "/v2/models/mlp/infer", inferBody(values, 3, 42).dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto out = body(r);
+  EXPECT_EQ(out["model_name"], "mlp");
+  EXPECT_EQ(out["model_version"], "1");
+  EXPECT_EQ(out["id"], "r1");
+  EXPECT_EQ(out["outputs"][0]["shape"], json({3, 1}));
+  auto expected = referenceOutput(onnx, values, 3);
+  auto got = out["outputs"][0]["data"].get<std::vector<float>>();
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_FLOAT_EQ(got[i], expected[i]);
+  auto meta = request(port_, "GET", "/v2/models/mlp");
+  ASSERT_EQ(meta.status, 200);
+  EXPECT_EQ(body(meta)["inputs"][0]["shape"], json({-1, 42}));
+  EXPECT_EQ(request(port_, "GET", "/v2/models/mlp/versions/1/ready").status, 200);
+  EXPECT_EQ(body(request(port_, "GET", "/v2"))["extensions"][0], "binary_tensor_data");
+}
+
+TEST_F(ServerTest, OipBinaryTensorExtension) {
+  std::string onnx = test::mlpModel({8, 4, 2});
+  ASSERT_EQ(upload("bin", onnx).status, 201);
+  auto values = randomRow(16, 3);
+  json header = {{"inputs", {{{"name", "input"}, {"shape", {2, 8}}, {"datatype", "FP32"},
+                              {"parameters", {{"binary_data_size", 64}}}}}},
+                 {"parameters", {{"binary_data_output", true}}}};
+  std::string h = header.dump();
+  std::string payload = h + std::string(reinterpret_cast<const char*>(values.data()), 64);
+  auto r = request(port_, "POST", "/v2/models/bin/infer", payload,
+                   {{"Inference-Header-Content-Length", std::to_string(h.size())}, {"Content-Type", "application/octet-stream"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::size_t jsonLength = std::stoul(r.headers["inference-header-content-length"]);
+  auto out = json::parse(r.body.substr(0, jsonLength));
+  EXPECT_EQ(out["outputs"][0]["parameters"]["binary_data_size"], 16);
+  std::vector<float> got(4);
+  ASSERT_EQ(r.body.size() - jsonLength, 16u);
+  std::memcpy(got.data(), r.body.data() + jsonLength, 16);
+  auto expected = referenceOutput(onnx, values, 2);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(got[i], expected[i]);
+  // a binary_data_size larger than what was sent
+  json bad = header;
+  bad["inputs"][0]["parameters"]["binary_data_size"] = 128;
+  std::string bh = bad.dump();
+  auto e = request(port_, "POST", "/v2/models/bin/infer", bh + std::string(64, '\0'),
+                   {{"Inference-Header-Content-Length", std::to_string(bh.size())}});
+  EXPECT_EQ(e.status, 400);
+  EXPECT_NE(body(e)["error"].get<std::string>().find("binary_data_size 128"), std::string::npos);
+}
+
+TEST_F(ServerTest, AliasesMoveTrafficAndUnknownReferencesAre404) {
+  ASSERT_EQ(upload("a", test::oneNodeModel("Relu", test::kFloat, 2)).status, 201);
+  ASSERT_EQ(upload("a", test::oneNodeModel("Neg", test::kFloat, 2)).status, 201);
+  auto put = request(port_, "PUT", "/api/v1/models/a/aliases/production", R"({"version":1})", kAuth);
+  ASSERT_EQ(put.status, 200) << put.body;
+  json in = {{"inputs", {{{"name", "x"}, {"shape", {1, 2}}, {"datatype", "FP32"}, {"data", {-1.5, 2}}}}}};
+  auto relu = body(request(port_, "POST", "/v2/models/a@production/infer", in.dump()));
+  EXPECT_EQ(relu["outputs"][0]["data"], json({0.0, 2.0}));
+  EXPECT_EQ(relu["model_version"], "1");
+  ASSERT_EQ(request(port_, "PUT", "/api/v1/models/a/aliases/production", R"({"version":2})", kAuth).status, 200);
+  auto neg = body(request(port_, "POST", "/v2/models/a@production/infer", in.dump()));
+  EXPECT_EQ(neg["outputs"][0]["data"], json({1.5, -2.0}));
+  EXPECT_EQ(body(request(port_, "GET", "/api/v1/models/a@production"))["version"], 2);
+  auto noAlias = request(port_, "POST", "/v2/models/a@staging/infer", in.dump());
+  EXPECT_EQ(noAlias.status, 404);
+  EXPECT_NE(body(noAlias)["error"].get<std::string>().find("no alias 'staging'"), std::string::npos);
+  auto noVersion = request(port_, "POST", "/v2/models/a/versions/9/infer", in.dump());
+  EXPECT_EQ(noVersion.status, 404);
+  EXPECT_NE(body(noVersion)["error"].get<std::string>().find("no version 9"), std::string::npos);
+  auto noModel = request(port_, "POST", "/v2/models/zzz/infer", in.dump());
+  EXPECT_EQ(noModel.status, 404);
+  EXPECT_NE(body(noModel)["error"].get<std::string>().find("'zzz' not found"), std::string::npos);
+  EXPECT_EQ(request(port_, "PUT", "/api/v1/models/a/aliases/production", R"({"version":7})", kAuth).status, 404);
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/a/aliases/production", "", kAuth).status, 200);
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/a/aliases/production", "", kAuth).status, 404);
+}
+
+TEST_F(ServerTest, BadInferenceRequestsGet400AndTheServerKeepsServing) {
+  ASSERT_EQ(upload("m", test::mlpModel({4, 1})).status, 201);
+  auto expect400 = [&](const std::string& payload, const std::string& fragment) {
+    auto r = request(port_, "POST", "/v2/models/m/infer", payload);
+    EXPECT_EQ(r.status, 400) << payload;
+    EXPECT_NE(body(r)["error"].get<std::string>().find(fragment), std::string::npos) << r.body;
+  };
+  expect400("{\"inputs\": [", "malformed JSON");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,5],"datatype":"FP32","data":[1,2,3,4,5]}]})", "shape");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3]}]})", "needs 4 elements");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"INT64","data":[1,2,3,4]}]})", "datatype FP32");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":["a","b","c","d"]}]})", "not a valid FP32");
+  expect400(R"({"inputs":[{"name":"other","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})", "no input 'other'");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FLOAT","data":[1,2,3,4]}]})", "unknown datatype");
+  expect400(R"({"inputs":[{"name":"input","shape":[1000000000,1000000000],"datatype":"FP32","data":[1]}]})", "more elements than");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],"outputs":[{"name":"nope"}]})", "no output 'nope'");
+  auto ok = request(port_, "POST", "/v2/models/m/infer", R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(request(port_, "GET", "/v2/models/m/infer").status, 405);
+  EXPECT_EQ(request(port_, "GET", "/nothing/here").status, 404);
+}
+
+TEST_F(ServerTest, OversizedBodiesGet413) {
+  server_->shutdown();
+  startServer(4096);
+  auto big = request(port_, "POST", "/v2/models/m/infer", std::string(10000, 'x'));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_NE(body(big)["error"].get<std::string>().find("limit of 4096 bytes"), std::string::npos);
+  EXPECT_EQ(request(port_, "GET", "/v2/health/ready").status, 200);
+}
+
+TEST_F(ServerTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
+  ASSERT_EQ(upload("p", test::oneNodeModel("Neg", test::kFloat, 1)).status, 201);
+  test::RawConnection c(port_);
+  std::string batch;
+  for (int i = 0; i < 5; ++i) {
+    json in = {{"id", std::to_string(i)}, {"inputs", {{{"name", "x"}, {"shape", {1, 1}}, {"datatype", "FP32"}, {"data", {i}}}}}};
+    batch += test::formatRequest("POST", "/v2/models/p/infer", in.dump());
+  }
+  c.send(batch);
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.read();
+    ASSERT_TRUE(r);
+    auto out = json::parse(r->body);
+    EXPECT_EQ(out["id"], std::to_string(i));
+    EXPECT_EQ(out["outputs"][0]["data"][0], -i);
+  }
+}
+
+TEST_F(ServerTest, TfaasJsonProtoAndListingEndpoints) {
+  std::string onnx = test::mlpModel({42, 16, 1});
+  ASSERT_EQ(upload("tfaas", onnx, R"({"labels":["signal"],"description":"d"})").status, 201);
+  auto values = randomRow(42, 11);
+  auto expected = referenceOutput(onnx, values, 1);
+  json req = {{"keys", json::array()}, {"values", values}, {"model", "tfaas"}};
+  auto r = request(port_, "POST", "/json", req.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto got = json::parse(r.body);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FLOAT_EQ(got[0].get<float>(), expected[0]);
+  // batch form and case-insensitive keys
+  json batch = {{"VALUES", {values, values}}, {"Model", "tfaas"}};
+  auto b = json::parse(request(port_, "POST", "/predict/json", batch.dump()).body);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_FLOAT_EQ(b[1][0].get<float>(), expected[0]);
+  // protobuf
+  tfaaspb::Row row;
+  row.set_model("tfaas");
+  for (float v : values) row.add_value(v);
+  auto p = request(port_, "POST", "/proto", row.SerializeAsString());
+  ASSERT_EQ(p.status, 200);
+  tfaaspb::Predictions predictions;
+  ASSERT_TRUE(predictions.ParseFromString(p.body));
+  ASSERT_EQ(predictions.prediction_size(), 1);
+  EXPECT_EQ(predictions.prediction(0).label(), "signal");
+  EXPECT_FLOAT_EQ(predictions.prediction(0).probability(), expected[0]);
+  EXPECT_EQ(request(port_, "POST", "/proto", "\xff\xff\xff").status, 400);
+  auto models = json::parse(request(port_, "GET", "/models").body);
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0]["name"], "tfaas");
+  EXPECT_EQ(models[0]["inputNode"], "input");
+  EXPECT_EQ(json::parse(request(port_, "GET", "/params/tfaas").body)["description"], "d");
+  EXPECT_EQ(request(port_, "GET", "/status").status, 200);
+  EXPECT_EQ(request(port_, "DELETE", "/delete/tfaas").status, 401);
+  EXPECT_EQ(request(port_, "DELETE", "/delete/tfaas", "", kAuth).status, 200);
+  EXPECT_EQ(json::parse(request(port_, "GET", "/models").body).size(), 0u);
+  EXPECT_EQ(request(port_, "POST", "/json", req.dump()).status, 404);
+}
+
+TEST_F(ServerTest, TagsSearchAndDeletes) {
+  ASSERT_EQ(upload("jets-tagger", test::mlpModel({4, 1}), R"({"description":"b-tagging for jets"})").status, 201);
+  ASSERT_EQ(upload("muons", test::mlpModel({4, 1})).status, 201);
+  ASSERT_EQ(request(port_, "PUT", "/api/v1/models/muons/tags/owner", R"({"value":"cms"})", kAuth).status, 200);
+  ASSERT_EQ(request(port_, "PUT", "/api/v1/models/jets-tagger/versions/1/tags/stage", R"({"value":"prod"})", kAuth).status, 200);
+  ASSERT_EQ(request(port_, "PUT", "/api/v1/models/muons/aliases/staging", R"({"version":1})", kAuth).status, 200);
+  auto names = [&](const std::string& q) {
+    std::vector<std::string> out;
+    auto r = request(port_, "GET", "/api/v1/models?q=" + q);
+    EXPECT_EQ(r.status, 200) << q << ": " << r.body;
+    auto parsed = json::parse(r.body);  // named: a range-for over a temporary's member would dangle
+    for (const auto& m : parsed["models"]) out.push_back(m["name"]);
+    return out;
+  };
+  EXPECT_EQ(names("name:jets*"), std::vector<std::string>{"jets-tagger"});
+  EXPECT_EQ(names("tag:owner=cms"), std::vector<std::string>{"muons"});
+  EXPECT_EQ(names("tag:stage"), std::vector<std::string>{"jets-tagger"});
+  EXPECT_EQ(names("alias:staging"), std::vector<std::string>{"muons"});
+  EXPECT_EQ(names("B-TAGGING"), std::vector<std::string>{"jets-tagger"});
+  EXPECT_EQ(names("name:*s+tag:owner"), std::vector<std::string>{"muons"});
+  EXPECT_TRUE(names("nothing-matches").empty());
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/muons/tags/owner", "", kAuth).status, 200);
+  EXPECT_TRUE(names("tag:owner").empty());
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/muons/versions/1", "", kAuth).status, 200);
+  EXPECT_EQ(request(port_, "GET", "/api/v1/models/muons/versions/1").status, 404);
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/jets-tagger", "", kAuth).status, 200);
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/jets-tagger", "", kAuth).status, 404);
+  EXPECT_EQ(request(port_, "POST", "/api/v1/models/x/predict-events", "{}").status, 501);
+}
+
+TEST_F(ServerTest, RepositoryExtensionLoadsAndUnloads) {
+  ASSERT_EQ(upload("r", test::mlpModel({4, 1})).status, 201);
+  auto index = json::parse(request(port_, "POST", "/v2/repository/index", "{}").body);
+  ASSERT_EQ(index.size(), 1u);
+  EXPECT_EQ(index[0]["state"], "UNAVAILABLE");
+  EXPECT_EQ(request(port_, "POST", "/v2/repository/models/r/load", "", kAuth).status, 200);
+  EXPECT_EQ(json::parse(request(port_, "POST", "/v2/repository/index", R"({"ready":true})").body)[0]["state"], "READY");
+  EXPECT_EQ(request(port_, "POST", "/v2/repository/models/r/unload", "", kAuth).status, 200);
+  EXPECT_EQ(json::parse(request(port_, "POST", "/v2/repository/index", R"({"ready":true})").body).size(), 0u);
+  EXPECT_EQ(request(port_, "POST", "/v2/repository/models/nope/load", "", kAuth).status, 404);
+}
+
+TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
+  server_->shutdown();
+  startServer(64u << 20, 200'000);  // a long queue delay so concurrent requests meet in one batch
+  std::string onnx = test::mlpModel({8, 8, 1});
+  ASSERT_EQ(upload("b", onnx).status, 201);
+  constexpr int kClients = 8;
+  std::vector<std::future<test::RawResponse>> futures;
+  for (int i = 0; i < kClients; ++i)
+    futures.push_back(std::async(std::launch::async, [&, i] {
+      return request(port_, "POST", "/v2/models/b/infer", inferBody(randomRow(8, static_cast<unsigned>(i)), 1, 8).dump());
+    }));
+  for (int i = 0; i < kClients; ++i) {
+    auto r = futures[static_cast<std::size_t>(i)].get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto expected = referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1);
+    EXPECT_FLOAT_EQ(json::parse(r.body)["outputs"][0]["data"][0].get<float>(), expected[0]);
+  }
+  auto metrics = request(port_, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"b\",version=\"1\",protocol=\"v2\"} 8"), std::string::npos) << metrics;
+  // Every request ran in a batch of more than one row: the "le=1" bucket stayed empty.
+  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"1\"} 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlaas_loaded_models 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlaas::serve
