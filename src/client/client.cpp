@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -257,6 +258,31 @@ struct Client::Impl {
     return request;
   }
 };
+
+ClientOptions optionsFromCommandLine(const std::string& server, const std::string& token,
+                                     const std::string& tokenFile) {
+  ClientOptions options;
+  if (!server.empty()) options.url = server;
+  else if (const char* env = std::getenv("MLAAS_SERVER"); env && *env) options.url = env;
+  if (!token.empty()) {
+    options.token = token;
+  } else if (!tokenFile.empty()) {
+    std::ifstream file(tokenFile);
+    if (!file) throw core::Exception(Errc::not_found, fmt::format("{}: cannot read the token file", tokenFile));
+    std::string line;
+    while (std::getline(file, line)) {
+      const auto begin = line.find_first_not_of(" \t\r");
+      if (begin == std::string::npos || line[begin] == '#') continue;
+      options.token = line.substr(begin, line.find_last_not_of(" \t\r") + 1 - begin);
+      break;
+    }
+    if (options.token.empty())
+      throw core::Exception(Errc::invalid_argument, fmt::format("{}: the token file holds no token", tokenFile));
+  } else if (const char* env = std::getenv("MLAAS_TOKEN"); env && *env) {
+    options.token = env;
+  }
+  return options;
+}
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   auto endpoint = Endpoint::parse(options.url);

@@ -43,6 +43,12 @@ struct ClientStats {
   std::uint64_t retries = 0;
 };
 
+/// Options for command-line tools: server = `server`, else env MLAAS_SERVER, else the default;
+/// token = `token`, else the first non-empty line of `tokenFile`, else env MLAAS_TOKEN.
+/// Throws core::Exception naming the token file when it cannot be read or holds no token.
+ClientOptions optionsFromCommandLine(const std::string& server, const std::string& token,
+                                     const std::string& tokenFile);
+
 class Client {
  public:
   /// Throws core::Exception(invalid_argument) for a URL that is not http://host[:port][/prefix].
