@@ -242,12 +242,27 @@ std::int64_t ObjectReader::readBasic(int type) {
   }
 }
 
-double ObjectReader::readReal(int type, const StreamerElement*) {
+double ObjectReader::readReal(int type, const StreamerElement* e) {
   switch (type) {
     case etype::kFloat: return c_.f32();
     case etype::kDouble: return c_.f64();
     case etype::kDouble32:
-    case etype::kFloat16: return c_.f32();  // metadata never uses ranged Double32
+    case etype::kFloat16: {
+      const bool range = e && e->hasRange;
+      if (range && e->xmin < e->xmax) {
+        const double bigint = e->nbits < 32 ? static_cast<double>(1u << e->nbits) : 4294967295.0;
+        return c_.u32() / (bigint / (e->xmax - e->xmin)) + e->xmin;
+      }
+      int nbits = range && e->nbits < 15 ? e->nbits : (type == etype::kFloat16 ? 12 : 0);
+      if (nbits == 0) return c_.f32();
+      // truncated mantissa: exponent byte and 16-bit mantissa
+      const std::uint32_t exp = c_.u8();
+      const std::uint32_t man = c_.u16();
+      std::uint32_t bits = (exp << 23) | ((man & ((1u << (nbits + 1)) - 1)) << (23 - nbits));
+      float f = std::bit_cast<float>(bits);
+      if ((1u << (nbits + 1)) & man) f = -f;
+      return f;
+    }
     default: throw SkipRecord{"real type " + std::to_string(type)};
   }
 }

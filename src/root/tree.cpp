@@ -1097,7 +1097,8 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
   std::map<std::size_t, std::pair<std::vector<std::int64_t>, std::uint64_t>> counterValues;
   for (auto bi : branches) {
     const auto& b = t.data[bi];
-    if (b.decode != Decode::flat || b.vectorHeader || b.offsetsExpected || b.counter < 0) continue;
+    // Baskets may lack entry offsets even when fEntryOffsetLen says otherwise: always have the counter.
+    if (b.decode != Decode::flat || b.vectorHeader || b.counter < 0) continue;
     if (counterValues.count(static_cast<std::size_t>(b.counter))) continue;
     std::uint64_t lo = range.begin, hi = range.end;
     for (const auto& loc : b.baskets)
