@@ -563,14 +563,14 @@ std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<Br
       const auto end = static_cast<std::uint64_t>(std::max<std::int64_t>(rangeEnd[static_cast<std::size_t>(r)], 0)) + 1;
       auto size = rangeSize[static_cast<std::size_t>(r)];
       if (size <= 0) size = autoFlush > 0 ? autoFlush : static_cast<std::int64_t>(end - e);
-      while (e < end && e < entries && out.size() < 10'000'000) {
+      while (e < end && e < entries && out.size() < 1'000'000) {
         e += static_cast<std::uint64_t>(size);
         out.push_back(std::min({e, end, entries}));
         e = out.back();
       }
     }
     if (autoFlush > 0) {
-      while (e < entries && out.size() < 10'000'000) {
+      while (e < entries && out.size() < 1'000'000) {
         e = std::min(entries, e + static_cast<std::uint64_t>(autoFlush));
         out.push_back(e);
       }
@@ -913,6 +913,29 @@ void decodeBasket(const BranchData& b, const LoadedBasket& basket, const BasketL
   }
 }
 
+void decodeFixed(const BranchData& b, const LoadedBasket& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
+                 std::byte* dest, const std::string& where) {
+  const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
+  const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
+  const std::size_t entryDisk = b.innerSize * b.codec.diskWidth;
+  const std::size_t entryOut = b.innerSize * dtypeSize(b.codec.out);
+  if (basket.offsets.empty()) {
+    if (basket.content.size() < last * entryDisk)
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: basket has {} data bytes but {} entries of {} bytes need {}", where,
+                                        basket.content.size(), last, entryDisk, last * entryDisk));
+    convert(b.codec, basket.content.data() + first * entryDisk, (last - first) * b.innerSize, dest);
+    return;
+  }
+  for (std::size_t i = first; i < last; ++i) {
+    auto [s, e] = basket.entry(i);
+    if (e - s < entryDisk)
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry {} has {} bytes, expected {}", where,
+                                                             loc.entryBegin + i, e - s, entryDisk));
+    convert(b.codec, basket.content.data() + s, b.innerSize, dest + (i - first) * entryOut);
+  }
+}
+
 struct Job {
   std::size_t branch = 0;
   std::size_t basket = 0;
@@ -1131,6 +1154,34 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
 
   const auto plan = makePlan(t, branches, range, options);
   const auto fetched = fetch(t, plan);
+  std::vector<Column> out;
+  for (auto bi : branches) out.push_back(emptyColumn(t.data[bi], range));
+  // Fixed-size branches decode straight into their final place: one copy, swapped in place.
+  std::vector<std::size_t> columnOf(plan.baskets.size());
+  for (std::size_t j = 0; j < plan.baskets.size(); ++j)
+    columnOf[j] = static_cast<std::size_t>(std::find(branches.begin(), branches.end(), plan.baskets[j].branch) - branches.begin());
+  // Never allocate more than the fetched bytes could decompress to (a damaged fEntries or shape
+  // must not make us allocate blindly); ROOT's codecs stay far below a 1024:1 ratio on real data.
+  std::uint64_t available = 1 << 20;
+  for (const auto& r : plan.requests) available += r.size;
+  for (const auto& pb : plan.baskets) {
+    const auto& loc = t.data[pb.branch].baskets[pb.basket];
+    if (loc.embedded) available += loc.embedded->content.size();
+  }
+  for (std::size_t k = 0; k < branches.size(); ++k) {
+    const auto& b = t.data[branches[k]];
+    if (b.decode == Decode::fixed && range.size() * b.innerSize * b.codec.diskWidth / 1024 > available)
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets",
+                                        t.context, b.info.name, range.size(), b.innerSize, available));
+  }
+  for (std::size_t k = 0; k < branches.size(); ++k) {
+    const auto& b = t.data[branches[k]];
+    if (b.decode == Decode::fixed) {
+      out[k].data.resize(range.size() * b.innerSize * dtypeSize(b.codec.out));
+      out[k].entries = range.size();
+    }
+  }
   std::vector<Column> pieces(plan.baskets.size());
   std::vector<double> seconds(plan.baskets.size(), 0.0);
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
@@ -1146,6 +1197,12 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
     }
     const auto basket = loadBasket(record, loc, where, &seconds[j]);
     sizes[j] = basket.uncompressed;
+    const auto lo = std::max(range.begin, loc.entryBegin);
+    const auto hi = std::min(range.end, loc.entryEnd);
+    if (b.decode == Decode::fixed) {
+      decodeFixed(b, basket, loc, lo, hi, out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * dtypeSize(b.codec.out), where);
+      return;
+    }
     pieces[j] = emptyColumn(b, range);
     const std::vector<std::int64_t>* counts = nullptr;
     std::uint64_t countsBegin = 0;
@@ -1159,12 +1216,10 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
     decodeBasket(b, basket, loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd), pieces[j],
                  counts, countsBegin, where);
   });
-  std::vector<Column> out;
-  for (auto bi : branches) out.push_back(emptyColumn(t.data[bi], range));
-  // Reserve, then append pieces in basket order (the plan lists baskets in entry order per branch).
+  // Append pieces in basket order (the plan lists baskets in entry order per branch).
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-    const auto pos = static_cast<std::size_t>(std::find(branches.begin(), branches.end(), plan.baskets[j].branch) - branches.begin());
-    auto& col = out[pos];
+    if (t.data[plan.baskets[j].branch].decode == Decode::fixed) continue;
+    auto& col = out[columnOf[j]];
     if (col.entries == 0 && col.data.empty()) {
       const auto first = col.firstEntry;
       col = std::move(pieces[j]);
@@ -1173,11 +1228,16 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
       appendColumn(col, pieces[j]);
     }
   }
+  std::vector<std::uint64_t> covered(out.size(), 0);
+  for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+    const auto& e = plan.baskets[j].entries;
+    covered[columnOf[j]] += std::min(range.end, e.end) - std::max(range.begin, e.begin);
+  }
   for (std::size_t k = 0; k < out.size(); ++k) {
-    if (out[k].entries != range.size())
+    if (out[k].entries != range.size() || covered[k] != range.size())
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: branch \"{}\" has baskets for {} of the {} entries requested", t.context,
-                                        t.data[branches[k]].info.name, out[k].entries, range.size()));
+                                        t.data[branches[k]].info.name, covered[k], range.size()));
   }
   if (stats) {
     stats->baskets += plan.baskets.size();

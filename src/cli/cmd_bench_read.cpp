@@ -1,0 +1,128 @@
+// `mlaas bench read FILE...`: read throughput (uncompressed MB/s, entries/s) and, in the same run,
+// the decompress-only time of the same baskets: the bound a reader cannot beat on one thread.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "cli/command.hpp"
+#include "root/tree.hpp"
+
+namespace {
+
+struct BenchReadOptions {
+  std::vector<std::string> files;
+  std::string tree;
+  std::string branches;
+  std::size_t threads = 1;
+  int repeat = 3;
+  bool json = false;
+};
+
+std::vector<std::string> splitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char ch : s + ",") {
+    if (ch == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  return out;
+}
+
+void run(const BenchReadOptions& o) {
+  if (o.threads == 0) throw mlaas::cli::ExitError{2, "error: --threads must be at least 1"};
+  if (o.repeat < 1) throw mlaas::cli::ExitError{2, "error: --repeat must be at least 1"};
+  struct Input {
+    std::shared_ptr<mlaas::root::File> file;
+    mlaas::root::Tree tree;
+    std::vector<std::string> branches;
+  };
+  std::vector<Input> inputs;
+  for (const auto& path : o.files) {
+    auto file = mlaas::root::File::open(path);
+    std::string treePath = o.tree;
+    if (treePath.empty()) {
+      const auto trees = file->treePaths();
+      if (trees.empty()) throw mlaas::core::Exception(mlaas::core::Errc::not_found, path + ": no TTree in the file");
+      treePath = trees.front();
+    }
+    auto tree = file->tree(treePath);
+    std::vector<std::string> names = splitList(o.branches);
+    if (names.empty())
+      for (const auto& b : tree.branches())
+        if (b.supported) names.push_back(b.name);
+    inputs.push_back({file, std::move(tree), std::move(names)});
+  }
+  // threads == 1 runs inline in the caller; N > 1 uses N-1 workers plus the caller.
+  mlaas::core::ThreadPool pool(o.threads - 1);
+  mlaas::root::ReadOptions ro;
+  ro.pool = &pool;
+  double best = 1e300, bestDecompress = 1e300;
+  std::uint64_t entries = 0, uncompressed = 0, compressed = 0, baskets = 0;
+  for (int r = 0; r < o.repeat; ++r) {
+    mlaas::root::ReadStats stats;
+    entries = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const auto& in : inputs) {
+      const auto cols = in.tree.read(in.branches, {0, in.tree.entries()}, ro, &stats);
+      entries += in.tree.entries();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto t1 = std::chrono::steady_clock::now();
+    mlaas::root::ReadStats dstats;
+    for (const auto& in : inputs) in.tree.decompressOnly(in.branches, {0, in.tree.entries()}, ro, &dstats);
+    const double dseconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    best = std::min(best, seconds);
+    bestDecompress = std::min(bestDecompress, dseconds);
+    uncompressed = stats.uncompressedBytes;
+    compressed = stats.compressedBytes;
+    baskets = stats.baskets;
+  }
+  const double mbps = static_cast<double>(uncompressed) / 1e6 / best;
+  const double eps = static_cast<double>(entries) / best;
+  const double ratio = bestDecompress / best;
+  if (o.json) {
+    std::cout << fmt::format(
+        "{{\"files\": {}, \"entries\": {}, \"branches\": {}, \"baskets\": {}, \"compressed_bytes\": {}, "
+        "\"uncompressed_bytes\": {}, \"seconds\": {:.6f}, \"decompress_seconds\": {:.6f}, \"threads\": {}, "
+        "\"mb_per_s\": {:.1f}, \"entries_per_s\": {:.0f}, \"read_vs_decompress_bound\": {:.3f}}}\n",
+        inputs.size(), entries, inputs.empty() ? 0 : inputs[0].branches.size(), baskets, compressed, uncompressed, best,
+        bestDecompress, o.threads, mbps, eps, ratio);
+  } else {
+    std::cout << fmt::format(
+        "{} entries, {} baskets, {} compressed -> {} uncompressed bytes, {} thread(s), best of {}\n"
+        "read:            {:.4f} s  {:.1f} MB/s  {:.3g} entries/s\n"
+        "decompress only: {:.4f} s  {:.1f} MB/s\n"
+        "read throughput / decompress-only bound: {:.1f}%\n",
+        entries, baskets, compressed, uncompressed, o.threads, o.repeat, best, mbps, eps, bestDecompress,
+        static_cast<double>(uncompressed) / 1e6 / bestDecompress, 100 * ratio);
+  }
+}
+
+void setupBenchRead(CLI::App& app) {
+  // `bench` may be shared with other areas' benchmarks: reuse it when it exists.
+  CLI::App* bench = nullptr;
+  try {
+    bench = app.get_subcommand("bench");
+  } catch (const CLI::OptionNotFound&) {
+    bench = app.add_subcommand("bench", "Measure throughput");
+    bench->require_subcommand(1);
+  }
+  auto opts = std::make_shared<BenchReadOptions>();
+  auto* cmd = bench->add_subcommand("read", "Read ROOT files and compare with the decompress-only bound");
+  cmd->add_option("files", opts->files, "ROOT files")->required();
+  cmd->add_option("--tree", opts->tree, "tree path (default: the first tree)");
+  cmd->add_option("--branches", opts->branches, "comma-separated branches (default: all supported)");
+  cmd->add_option("--threads", opts->threads, "decompression threads (default 1)");
+  cmd->add_option("--repeat", opts->repeat, "repetitions; the best is reported (default 3)");
+  cmd->add_flag("--json", opts->json, "print one JSON object");
+  cmd->callback([opts] { run(*opts); });
+}
+
+}  // namespace
+
+MLAAS_CLI_COMMAND(bench_read, setupBenchRead);
