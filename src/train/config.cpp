@@ -209,7 +209,7 @@ class Reader {
 
 ModelConfig parseModel(const Reader& r) {
   r.checkKeys({"kind", "task", "outputs", "hidden", "activation", "dropout", "object_hidden", "pooling", "channels",
-               "kernel", "class_weights", "event_weights"});
+               "kernel", "class_weights", "event_weights", "classes"});
   ModelConfig m;
   m.kind = r.choice("kind", m.kind, {ModelKind::mlp, ModelKind::deepsets, ModelKind::cnn});
   m.task = r.choice("task", m.task, {Task::binary, Task::multiclass, Task::regression});
@@ -226,6 +226,22 @@ ModelConfig parseModel(const Reader& r) {
     r.fail(r.get("kernel"), r.key("kernel"), fmt::format("expected an odd size up to 15, got {}", m.kernel));
   m.classWeights = r.weightList("class_weights");
   m.eventWeights = r.boolean("event_weights", m.eventWeights);
+  if (const auto classes = r.get("classes"); classes.IsDefined() && !classes.IsNull()) {
+    if (!classes.IsSequence()) r.fail(classes, r.key("classes"), "expected a list of class names");
+    for (std::size_t i = 0; i < classes.size(); ++i) {
+      if (!classes[i].IsScalar() || classes[i].Scalar().empty())
+        r.fail(classes[i], fmt::format("{}[{}]", r.key("classes"), i), "expected a non-empty name");
+      m.classNames.push_back(classes[i].Scalar());
+    }
+    const auto n = static_cast<std::int64_t>(m.classNames.size());
+    if (m.task == Task::binary && n != 1 && n != 2)
+      r.fail(classes, r.key("classes"), fmt::format("a binary task has 1 name (the positive class) or 2, got {}", n));
+    if (m.task == Task::multiclass && m.outputs > 0 && n != m.outputs)
+      r.fail(classes, r.key("classes"), fmt::format("expected {} names (one per output), got {}", m.outputs, n));
+    if (m.task == Task::multiclass && m.outputs == 0) m.outputs = n;
+    if (m.task == Task::regression && m.outputs > 0 && n != m.outputs)
+      r.fail(classes, r.key("classes"), fmt::format("expected {} target names, got {}", m.outputs, n));
+  }
   if (m.task == Task::binary && m.outputs > 1)
     r.fail(r.get("outputs"), r.key("outputs"), fmt::format("a binary task has 1 output, got {}", m.outputs));
   if (m.task == Task::binary && !m.classWeights.empty() && m.classWeights.size() != 2)

@@ -48,6 +48,9 @@ struct ModelConfig {
   std::vector<double> classWeights;
   /// Multiply each event's loss by its weight from the data.
   bool eventWeights = true;
+  /// Names of the classes (binary: of the positive class, or {negative, positive}); model.json
+  /// and the server's labels. Multiclass with outputs 0 takes its width from here.
+  std::vector<std::string> classNames;
 };
 
 struct TrainingConfig {

@@ -23,8 +23,9 @@ struct InputSpec {
   std::vector<std::int64_t> shape;   ///< per-event shape (without the batch dimension)
   bool masked = false;               ///< vector and group inputs may carry a mask
   std::vector<std::string> featureNames;  ///< optional: documentation in model.json
+  std::string maskInput;             ///< ONNX name of the mask; empty = name + "_mask"
 
-  [[nodiscard]] std::string maskName() const { return name + "_mask"; }
+  [[nodiscard]] std::string maskName() const { return maskInput.empty() ? name + "_mask" : maskInput; }
   [[nodiscard]] std::int64_t valuesPerEvent() const noexcept;
   /// vector: features; group: objects; image: 0.
   [[nodiscard]] std::int64_t maskPerEvent() const noexcept;

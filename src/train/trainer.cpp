@@ -554,9 +554,11 @@ struct Trainer::Impl {
     for (std::int64_t c = outputs == 1 ? 1 : 0; c < std::max<std::int64_t>(outputs, 2); ++c) {
       oneVsRest(evaluation.probabilities, validation, c, scores, positive);
       auto curve = rocCurve(scores, positive, validation.weights);
-      curve.label = static_cast<std::size_t>(c) < classNames.size() ? classNames[static_cast<std::size_t>(c)]
-                    : outputs == 1                                   ? std::string("signal")
-                                                                     : fmt::format("class {}", c);
+      if (outputs == 1)
+        curve.label = classNames.empty() ? std::string("signal") : classNames.back();
+      else
+        curve.label = static_cast<std::size_t>(c) < classNames.size() ? classNames[static_cast<std::size_t>(c)]
+                                                                      : fmt::format("class {}", c);
       history.roc.push_back(std::move(curve));
     }
   }
@@ -807,7 +809,8 @@ const TrainHistory& Trainer::fit(const TensorSet& train, const TensorSet& valida
     if (options.onEpoch) options.onEpoch(metrics);
   }
   impl.restoreBest();
-  impl.finalRoc(validation.events > 0 ? validation : train, options.classNames);
+  impl.finalRoc(validation.events > 0 ? validation : train,
+                options.classNames.empty() ? impl.config.model.classNames : options.classNames);
   return history;
 }
 

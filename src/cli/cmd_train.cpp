@@ -1,0 +1,175 @@
+// `mlaas train CONFIG`: reads the dataset through the data layer, trains on libtorch, writes the
+// model bundle (model.onnx, model.json, metrics.json, metrics.svg) and optionally uploads it to a
+// server as a new version. See docs/training.md and docs/cli.md#training-train.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "cli/command.hpp"
+#include "core/result.hpp"
+
+#ifdef MLAAS_HAVE_TRAIN
+#include <nlohmann/json.hpp>
+
+#include "client/client.hpp"
+#include "train/bundle.hpp"
+#include "train/config.hpp"
+#include "train/from_dataset.hpp"
+#include "train/trainer.hpp"
+#endif
+
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  std::string out;
+  int epochs = 0;
+  int threads = 0;
+  std::uint64_t limit = 0;
+  bool resume = false;
+  bool quiet = false;
+  std::string name;
+  std::string upload;
+  std::string token;
+  std::string tokenFile;
+  std::string alias;
+};
+
+#ifdef MLAAS_HAVE_TRAIN
+
+namespace fs = std::filesystem;
+using namespace mlaas;
+
+std::string readText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// Sends model.onnx with model.json's metadata as a new version; points the alias at it.
+void uploadBundle(const TrainArgs& args, const train::BundleFiles& files, const std::string& name) {
+  client::Client server(client::optionsFromCommandLine(args.upload, args.token, args.tokenFile));
+  const auto meta = nlohmann::json::parse(train::uploadMetadata(readText(files.modelJson)));
+  client::UploadMetadata metadata;
+  metadata.description = meta["description"].get<std::string>();
+  metadata.labels = meta["labels"].get<std::vector<std::string>>();
+  for (const auto& [key, value] : meta["metrics"].items()) metadata.metrics[key] = value.get<double>();
+  metadata.provenance = meta["provenance"];
+  metadata.preprocessing = meta["preprocessing"];
+  auto card = server.uploadFile(name, files.onnx, metadata);
+  if (!card) throw core::Exception(card.error().toCore().withContext(fmt::format("uploading {} to {}", name, args.upload)));
+  std::cout << fmt::format("uploaded {} version {} to {}\n", card->name, card->version, args.upload);
+  if (!args.alias.empty()) {
+    auto alias = server.setAlias(card->name, args.alias, card->version);
+    if (!alias)
+      throw core::Exception(alias.error().toCore().withContext(fmt::format("setting alias {}@{}", card->name, args.alias)));
+    std::cout << fmt::format("alias {}@{} -> version {}\n", card->name, args.alias, card->version);
+  }
+}
+
+void runTrain(const TrainArgs& args) {
+  const fs::path configPath(args.config);
+  auto config = train::loadTrainConfig(configPath);  // model/training errors first: no reading wasted
+  if (args.epochs > 0) config.training.epochs = args.epochs;
+  if (args.threads > 0) config.training.threads = args.threads;
+  if (args.alias.size() > 0 && args.upload.empty()) throw cli::ExitError{2, "error: --alias needs --upload URL"};
+  const std::string name = args.name.empty() ? configPath.stem().string() : args.name;
+  const fs::path out = args.out.empty() ? fs::path(name + "-model") : fs::path(args.out);
+  const bool progress = !args.quiet && isatty(STDERR_FILENO) != 0;
+
+  train::BundleInfo info;
+  info.started = train::utcNow();
+  if (!args.quiet) std::cerr << fmt::format("reading {} ...\n", args.config);
+  auto data = train::loadDataset(configPath, train::LoadOptions{.threads = static_cast<std::size_t>(config.training.threads),
+                                                                .limit = args.limit});
+  if (data.train.events == 0) throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: the training split has no events", args.config));
+  train::TensorSet trainSet;
+  train::TensorSet validationSet;
+  if (data.validation.events > 0) {
+    trainSet = std::move(data.train);
+    validationSet = std::move(data.validation);
+  } else {
+    // No validation split in the dataset config: hold out training.validation_fraction.
+    auto split = train::splitTrainValidation(data.train, config.training.validationFraction, config.training.seed);
+    trainSet = std::move(split.train);
+    validationSet = std::move(split.validation);
+  }
+  if (!args.quiet)
+    std::cerr << fmt::format("{} training and {} validation events ({} representation); stats {:.2f} s, batches {:.2f} s\n",
+                             trainSet.events, validationSet.events, data.representation, data.statsSeconds, data.loadSeconds);
+
+  const auto outputs = train::resolveOutputs(config.model, trainSet);
+  train::Trainer trainer(config, trainSet.inputs, outputs);
+  train::FitOptions fit;
+  fit.checkpointDir = out / "checkpoints";
+  fit.resume = args.resume;
+  fit.progress = progress;
+  if (!args.quiet && !progress)
+    fit.onEpoch = [&](const train::EpochMetrics& m) {
+      std::cerr << fmt::format("epoch {}/{} loss {:.4f} val_loss {:.4f}{} {:.0f} ev/s\n", m.epoch, config.training.epochs,
+                               m.trainLoss, m.validationLoss,
+                               std::isfinite(m.validationAuc) ? fmt::format(" val_auc {:.4f}", m.validationAuc) : "",
+                               m.eventsPerSecond);
+    };
+  const auto& history = trainer.fit(trainSet, validationSet, fit);
+
+  info.name = name;
+  info.mlaasVersion = MLAAS_VERSION;
+  info.configPath = args.config;
+  info.datasetConfigText = data.configText;
+  info.representation = data.representation;
+  info.specsJson = data.specsJson;
+  info.files = data.files;
+  info.trainingEvents = trainSet.events;
+  info.validationEvents = validationSet.events;
+  info.finished = train::utcNow();
+  const auto files = train::writeBundle(out, trainer, info);
+
+  std::cout << fmt::format("wrote {} ({} parameters, best epoch {} of {}", files.onnx.string(), trainer.parameterCount(),
+                           history.bestEpoch, history.epochs.size());
+  if (history.bestEpoch > 0) {
+    const auto& best = history.epochs[static_cast<std::size_t>(history.bestEpoch - 1)];
+    std::cout << fmt::format(", validation loss {:.4f}", best.validationLoss);
+    if (std::isfinite(best.validationAuc)) std::cout << fmt::format(", AUC {:.4f}", best.validationAuc);
+  }
+  std::cout << ")\n";
+  if (!args.upload.empty()) uploadBundle(args, files, name);
+}
+
+#endif
+
+void setupTrain(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Train a model on a dataset config (model: and training: sections) and write a bundle");
+  cmd->add_option("config", args->config, "YAML: the dataset config plus model: and training: (docs/training.md)")->required();
+  cmd->add_option("--out,-o", args->out, "Bundle folder (default: <config name>-model)");
+  cmd->add_option("--epochs", args->epochs, "Override training.epochs")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "Override training.threads (torch and data pipeline)")->check(CLI::PositiveNumber);
+  cmd->add_option("--limit", args->limit, "Read at most this many events per split (quick runs)");
+  cmd->add_flag("--resume", args->resume, "Continue from <out>/checkpoints when present");
+  cmd->add_flag("--quiet,-q", args->quiet, "No progress on stderr");
+  cmd->add_option("--name", args->name, "Model name (default: the config's file name without extension)");
+  cmd->add_option("--upload", args->upload, "Upload the bundle to this server (http://host:port) as a new version");
+  cmd->add_option("--token", args->token, "Bearer token for --upload (else --token-file, else $MLAAS_TOKEN)");
+  cmd->add_option("--token-file", args->tokenFile, "File whose first line is the bearer token");
+  cmd->add_option("--alias", args->alias, "After --upload, point this alias at the new version");
+  cmd->callback([args] {
+#ifdef MLAAS_HAVE_TRAIN
+    runTrain(*args);
+#else
+    throw mlaas::cli::ExitError{1, "error: train: this mlaas was built without libtorch (MLAAS_WITH_TORCH=OFF)"};
+#endif
+  });
+}
+
+}  // namespace
+
+MLAAS_CLI_COMMAND(train, setupTrain);
