@@ -444,6 +444,7 @@ class HttpTransport final : public detail::Transport {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &ex);
     curl_easy_setopt(e, CURLOPT_PRIVATE, &ex);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);  // fewer callbacks for big ranges
     const long timeoutMs = static_cast<long>(std::max(1.0, options_.timeoutSeconds * 1000));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeoutMs);
     // A stalled transfer times out; a slow but moving one does not (a 16 MiB range on a slow

@@ -309,7 +309,7 @@ core::Result<void> RemoteSource::readAround(const ReadRequest& request) {
                                      std::min(limit, request.offset + options_.smallReadBlockBytes));
   auto block = std::make_shared<Block>();
   block->range = {request.offset, end - request.offset};
-  block->bytes.resize(block->range.size);
+  block->allocate(block->range.size);
   if (auto fetched = fetchWithRetries({ReadRequest{block->range.offset, block->bytes}}); !fetched) {
     auto error = std::move(fetched).error();
     error.message += fmt::format(" (reading range [{}, {}))", request.offset, request.offset + request.dest.size());
@@ -355,7 +355,7 @@ void RemoteSource::prefetch(std::span<const ByteRange> ranges) {
   for (const auto& range : coalesce(std::move(wanted), options_.coalesceGap, options_.maxRequestSize)) {
     auto block = std::make_shared<Block>();
     block->range = range;
-    block->bytes.resize(range.size);
+    block->allocate(range.size);
     requests.push_back({range.offset, block->bytes});
     blocks.push_back(std::move(block));
   }

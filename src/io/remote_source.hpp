@@ -94,7 +94,12 @@ class RemoteSource final : public Source {
  private:
   struct Block {
     ByteRange range;
-    std::vector<std::byte> bytes;
+    std::unique_ptr<std::byte[]> storage;  // not zero-filled: the network overwrites it
+    std::span<std::byte> bytes;
+    void allocate(std::uint64_t size) {
+      storage = std::make_unique_for_overwrite<std::byte[]>(size);
+      bytes = {storage.get(), size};
+    }
     std::shared_future<core::Result<void>> ready;
   };
 
