@@ -22,6 +22,8 @@ class Cursor {
  public:
   Cursor(std::span<const std::byte> data, std::int64_t origin, std::string_view context)
       : data_(data), origin_(origin), context_(context) {}
+  /// The context is borrowed: a temporary string would dangle.
+  Cursor(std::span<const std::byte>, std::int64_t, std::string&&) = delete;
 
   [[nodiscard]] std::size_t index() const noexcept { return pos_; }
   [[nodiscard]] std::int64_t position() const noexcept { return origin_ + static_cast<std::int64_t>(pos_); }

@@ -118,7 +118,8 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   const auto head = f.read(0, std::min<std::uint64_t>(f.source->size(), 128), "file header");
   if (std::memcmp(head.data(), "root", 4) != 0)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: not a ROOT file (no \"root\" magic at offset 0)", name));
-  Cursor c(head, 0, name + ": file header");
+  const std::string headerContext = name + ": file header";
+  Cursor c(head, 0, headerContext);
   c.skip(4);
   int version = c.i32();
   f.begin = c.u32();
@@ -146,6 +147,10 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
     f.nbytesInfo = c.u32();
   }
   f.version = version;
+  if (f.end > f.source->size())
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: file is truncated: the header (fEND at offset 12) says {} bytes but there are {}",
+                                      name, f.end, f.source->size()));
   if (f.begin < 64 || f.begin >= f.source->size())
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: file header: fBEGIN {} is outside the file ({} bytes) at offset 8",
                                                            name, f.begin, f.source->size()));
@@ -154,8 +159,9 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   const auto topKeyBytes = f.read(f.begin, std::min<std::uint64_t>(f.source->size() - f.begin, 1024), "top directory key");
   const auto topKey = parseKey(topKeyBytes, f.begin, name + ": top directory key");
   {
+    const std::string topContext = name + ": top directory";
     Cursor n(std::span<const std::byte>(topKeyBytes).subspan(topKey.keylen), static_cast<std::int64_t>(f.begin + topKey.keylen),
-             name + ": top directory");
+             topContext);
     n.string();
     n.string();
     const auto dirStart = f.begin + topKey.keylen + n.index();

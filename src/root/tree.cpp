@@ -679,7 +679,8 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
     const std::size_t border = static_cast<std::size_t>(last - key.keylen);
     out.content = payload.first(border);
     if (payload.size() > border) {
-      Cursor oc(payload.subspan(border), static_cast<std::int64_t>(last), where + " entry offsets");
+      const std::string offsetsContext = where + " entry offsets";
+      Cursor oc(payload.subspan(border), static_cast<std::int64_t>(last), offsetsContext);
       const auto count = oc.i32();
       if (count < out.nevbuf || static_cast<std::size_t>(count) > oc.remaining() / 4)
         oc.fail(fmt::format("entry offset count {} does not match {} entries", count, out.nevbuf));

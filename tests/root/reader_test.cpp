@@ -1,0 +1,260 @@
+// The columnar API on real corpus files: values, entry ranges, chunks, chains, threads, plans.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/thread_pool.hpp"
+#include "root/memory_source.hpp"
+#include "root/tree.hpp"
+#include "test_support.hpp"
+
+namespace mlaas::root {
+namespace {
+
+std::shared_ptr<File> openCorpus(const std::string& name) { return File::open(test::corpusFile(name).string()); }
+
+std::vector<std::string> supportedBranches(const Tree& tree) {
+  std::vector<std::string> out;
+  for (const auto& b : tree.branches())
+    if (b.supported) out.push_back(b.name);
+  return out;
+}
+
+void expectSameColumn(const Column& a, const Column& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_EQ(a.entries, b.entries) << a.name;
+  EXPECT_EQ(a.innerShape, b.innerShape) << a.name;
+  EXPECT_EQ(a.offsets, b.offsets) << a.name;
+  EXPECT_TRUE(a.data == b.data) << a.name;
+}
+
+TEST(Reader, HzzBranchesHaveTheirTypes) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-HZZ.root")->tree("events");
+  EXPECT_EQ(tree.entries(), 2421u);
+  const auto* px = tree.branch("Jet_Px");
+  ASSERT_NE(px, nullptr);
+  EXPECT_TRUE(px->supported);
+  EXPECT_EQ(px->type, DType::float32);
+  EXPECT_EQ(px->jaggedLevels, 1);
+  EXPECT_EQ(px->counterBranch, "NJet");
+  const auto* id = tree.branch("Jet_ID");
+  ASSERT_NE(id, nullptr);
+  EXPECT_EQ(id->type, DType::boolean);
+  EXPECT_EQ(tree.branch("no such branch"), nullptr);
+}
+
+TEST(Reader, JaggedOffsetsAgreeWithTheirCounter) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-HZZ-zlib.root")->tree("events");
+  const auto cols = tree.read(std::vector<std::string>{"NMuon", "Muon_Px"}, {0, tree.entries()});
+  const auto n = cols[0].values<std::int32_t>();
+  const auto& offs = cols[1].offsets.at(0);
+  ASSERT_EQ(offs.size(), tree.entries() + 1);
+  for (std::size_t i = 0; i < n.size(); ++i) ASSERT_EQ(offs[i + 1] - offs[i], static_cast<std::uint64_t>(n[i])) << i;
+  EXPECT_EQ(cols[1].valueCount(), offs.back());
+}
+
+TEST(Reader, EntryRangeIsASliceOfTheFullRead) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-HZZ-lz4.root")->tree("events");
+  const auto full = tree.read("Jet_Px", {0, tree.entries()});
+  const auto part = tree.read("Jet_Px", {100, 1500});
+  EXPECT_EQ(part.firstEntry, 100u);
+  ASSERT_EQ(part.entries, 1400u);
+  const auto& fo = full.offsets[0];
+  const auto& po = part.offsets[0];
+  for (std::size_t i = 0; i <= 1400; ++i) ASSERT_EQ(po[i], fo[100 + i] - fo[100]);
+  const auto fv = full.values<float>();
+  const auto pv = part.values<float>();
+  ASSERT_EQ(pv.size(), fo[1500] - fo[100]);
+  for (std::size_t k = 0; k < pv.size(); ++k) ASSERT_EQ(pv[k], fv[fo[100] + k]);
+}
+
+TEST(Reader, EveryCodecGivesTheSameColumns) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto reference = openCorpus("uproot-HZZ-uncompressed.root")->tree("events");
+  const auto names = supportedBranches(reference);
+  const auto expected = reference.read(names, {0, reference.entries()});
+  for (const char* file : {"uproot-HZZ-zlib.root", "uproot-HZZ-lzma.root", "uproot-HZZ-lz4.root", "uproot-HZZ-zstd.root"}) {
+    SCOPED_TRACE(file);
+    const auto tree = openCorpus(file)->tree("events");
+    const auto cols = tree.read(names, {0, tree.entries()});
+    for (std::size_t k = 0; k < cols.size(); ++k) expectSameColumn(cols[k], expected[k]);
+  }
+}
+
+TEST(Reader, ThreadsGiveTheSameColumns) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("nanoAOD_2015_CMS_Open_Data_ttbar.root")->tree("Events");
+  const auto names = supportedBranches(tree);
+  const auto single = tree.read(names, {0, tree.entries()});
+  core::ThreadPool pool(2);
+  const auto multi = tree.read(names, {0, tree.entries()}, {.pool = &pool});
+  ASSERT_EQ(single.size(), multi.size());
+  for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], multi[k]);
+}
+
+TEST(Reader, BasketsWithoutEntryOffsetsReadLikeThoseWith) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto with = openCorpus("uproot-small-dy-withoffsets.root")->tree("tree");
+  const auto without = openCorpus("uproot-small-dy-nooffsets.root")->tree("tree");
+  const auto names = supportedBranches(with);
+  ASSERT_EQ(names.size(), 8u);
+  const auto a = with.read(names, {0, with.entries()});
+  const auto b = without.read(names, {0, without.entries()});
+  for (std::size_t k = 0; k < a.size(); ++k) expectSameColumn(a[k], b[k]);
+  // and a range that starts inside a basket
+  const auto c = without.read(names, {17, 333});
+  const auto d = with.read(names, {17, 333});
+  for (std::size_t k = 0; k < c.size(); ++k) expectSameColumn(c[k], d[k]);
+}
+
+TEST(Reader, Double32AndFloat16StayWithinTheirQuantisation) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-double32-float16.root")->tree("tree");
+  // The file stores these 17 values in every branch (uproot's test of the same file).
+  const std::vector<double> truth = {-2, -1.5, -1, -0.5, -0.1, 0, 0.1, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  for (const auto& [name, nbits] : std::vector<std::pair<std::string, int>>{
+           {"double32_32", 32}, {"double32_30", 30}, {"double32_20", 20}, {"double32_10", 10}, {"double32_5", 5},
+           {"double32_3", 3}, {"float16_16", 16}, {"float16_10", 10}, {"float16_5", 5}, {"float16_3", 3}}) {
+    const auto col = tree.read(name, {0, tree.entries()});
+    ASSERT_EQ(col.entries, truth.size()) << name;
+    const double step = 12.71 / std::pow(2.0, nbits) + 1e-6;
+    for (std::size_t i = 0; i < truth.size(); ++i) {
+      const double v = col.type == DType::float64 ? col.values<double>()[i] : col.values<float>()[i];
+      EXPECT_NEAR(v, truth[i], step) << name << " entry " << i;
+    }
+  }
+  const auto arr = tree.read("array_30", {0, tree.entries()});
+  EXPECT_EQ(arr.innerShape, std::vector<std::size_t>{3});
+  EXPECT_NEAR(arr.values<double>()[3 * 16 + 2], 9.0, 1e-6);
+}
+
+TEST(Reader, ChunksFollowClustersAndCoverTheTree) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-HZZ-zstd.root")->tree("events");
+  const auto bounds = tree.clusterBoundaries();
+  ASSERT_GE(bounds.size(), 2u);
+  EXPECT_EQ(bounds.front(), 0u);
+  EXPECT_EQ(bounds.back(), tree.entries());
+  const auto full = tree.read(std::vector<std::string>{"Muon_Px", "NMuon"}, {0, tree.entries()});
+  std::vector<Column> joined;
+  std::uint64_t next = 0;
+  tree.forEachChunk({"Muon_Px", "NMuon"}, 700, [&](EntryRange r, std::vector<Column>& cols) {
+    EXPECT_EQ(r.begin, next);
+    EXPECT_LE(r.size(), 700u);
+    next = r.end;
+    if (joined.empty()) joined = cols;
+    else
+      for (std::size_t k = 0; k < cols.size(); ++k) appendColumn(joined[k], cols[k]);
+  });
+  EXPECT_EQ(next, tree.entries());
+  for (std::size_t k = 0; k < full.size(); ++k) expectSameColumn(joined[k], full[k]);
+}
+
+TEST(Reader, ChainReadsFilesAsOneSequence) {
+  MLAAS_REQUIRE_CORPUS();
+  const Chain chain({test::corpusFile("uproot-HZZ-zlib.root").string(), test::corpusFile("uproot-HZZ-lz4.root").string()},
+                    "events");
+  ASSERT_EQ(chain.entries(), 2 * 2421u);
+  EXPECT_EQ(chain.offsets(), (std::vector<std::uint64_t>{0, 2421, 4842}));
+  const auto one = chain.trees()[0].read("Jet_E", {0, 2421});
+  const auto cols = chain.read({"Jet_E"}, {2400, 2450});
+  ASSERT_EQ(cols[0].entries, 50u);
+  EXPECT_EQ(cols[0].firstEntry, 2400u);
+  // entries 2421.. are file 2's first entries, which equal file 1's (same content, other codec)
+  const auto& o = cols[0].offsets[0];
+  const auto& f = one.offsets[0];
+  for (std::size_t i = 0; i < 21; ++i) EXPECT_EQ(o[i + 1] - o[i], f[2400 + i + 1] - f[2400 + i]);
+  for (std::size_t i = 0; i < 29; ++i) EXPECT_EQ(o[21 + i + 1] - o[21 + i], f[i + 1] - f[i]);
+  std::uint64_t seen = 0;
+  chain.forEachChunk({"Jet_E"}, 1000, [&](EntryRange r, std::vector<Column>& c) {
+    EXPECT_EQ(r.begin, seen);
+    EXPECT_EQ(c[0].firstEntry, r.begin);
+    seen = r.end;
+  });
+  EXPECT_EQ(seen, chain.entries());
+}
+
+TEST(Reader, PlanListsEveryBasketAndCoalescesRanges) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("nanoAOD_2015_CMS_Open_Data_ttbar.root")->tree("Events");
+  const auto names = supportedBranches(tree);
+  const auto plan = tree.plan(names, {0, tree.entries()});
+  std::size_t baskets = 0;
+  for (const auto& n : names) baskets += tree.branch(n)->baskets;
+  EXPECT_EQ(plan.baskets.size(), baskets);
+  EXPECT_LT(plan.requests.size(), plan.baskets.size() / 10) << "adjacent baskets should merge";
+  for (std::size_t k = 1; k < plan.requests.size(); ++k) EXPECT_GT(plan.requests[k].offset, plan.requests[k - 1].end());
+  for (const auto& pb : plan.baskets) {
+    if (pb.bytes.size == 0) continue;
+    const bool inside = std::any_of(plan.requests.begin(), plan.requests.end(), [&](const io::ByteRange& r) {
+      return pb.bytes.offset >= r.offset && pb.bytes.end() <= r.end();
+    });
+    EXPECT_TRUE(inside);
+  }
+  const auto none = tree.plan(names, {0, tree.entries()}, {.coalesceGap = 0, .maxRequestBytes = 1});
+  EXPECT_GT(none.requests.size(), plan.requests.size());
+}
+
+TEST(Reader, NestedDirectoriesAndStlContainers) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto file = openCorpus("uproot-nesteddirs.root");
+  const auto trees = file->treePaths();
+  EXPECT_NE(std::find(trees.begin(), trees.end(), "one/two/tree"), trees.end());
+  EXPECT_NE(std::find(trees.begin(), trees.end(), "three/tree"), trees.end());
+  const auto stl = openCorpus("uproot-stl_containers.root")->tree("tree");
+  const auto vv = stl.read("vector_vector_string", {0, 5});
+  EXPECT_EQ(vv.type, DType::string);
+  EXPECT_EQ(vv.offsets.size(), 3u);
+  const auto* map = stl.branch("map_int32_int16");
+  ASSERT_NE(map, nullptr);
+  EXPECT_FALSE(map->supported);
+  EXPECT_NE(map->unsupportedReason.find("map<int,short>"), std::string::npos);
+  try {
+    (void)stl.read("map_int32_int16", {0, 5});
+    FAIL() << "reading an unsupported branch must throw";
+  } catch (const core::Exception& e) {
+    EXPECT_EQ(e.code(), core::Errc::unsupported);
+    EXPECT_NE(std::string(e.what()).find("map<int,short>"), std::string::npos);
+  }
+  try {
+    (void)stl.read("nope", {0, 5});
+    FAIL();
+  } catch (const core::Exception& e) {
+    EXPECT_EQ(e.code(), core::Errc::not_found);
+  }
+}
+
+TEST(Reader, RNTupleIsReportedNotCrashed) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto file = openCorpus("ntpl001_staff_rntuple_v1-0-0-0.root");
+  const auto ntuples = file->rntuplePaths();
+  ASSERT_FALSE(ntuples.empty());
+  try {
+    (void)file->tree(ntuples[0]);
+    FAIL();
+  } catch (const core::Exception& e) {
+    EXPECT_EQ(e.code(), core::Errc::unsupported);
+    EXPECT_NE(std::string(e.what()).find("RNTuple: not supported yet"), std::string::npos);
+  }
+}
+
+TEST(Reader, MemorySourceReadsLikeTheDisk) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto text = test::readFile(test::corpusFile("uproot-Zmumu-zlib.root"));
+  std::vector<std::byte> bytes(text.size());
+  std::memcpy(bytes.data(), text.data(), text.size());
+  const auto mem = File::open(std::make_shared<MemorySource>("memory.root", std::move(bytes)))->tree("events");
+  const auto disk = openCorpus("uproot-Zmumu-zlib.root")->tree("events");
+  const auto names = supportedBranches(disk);
+  const auto a = mem.read(names, {0, mem.entries()});
+  const auto b = disk.read(names, {0, disk.entries()});
+  for (std::size_t k = 0; k < a.size(); ++k) expectSameColumn(a[k], b[k]);
+}
+
+}  // namespace
+}  // namespace mlaas::root
