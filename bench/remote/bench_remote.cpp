@@ -3,7 +3,7 @@
 // to the stock client (curl, xrdcp) copying the whole file over the same delayed link; and the
 // round trips it takes to open files (bytes, and a ROOT file up to its first basket).
 //
-// usage: bench_remote [MiB=128] [rtt_ms=20]
+// usage: bench_remote [MiB=128] [rtt_ms=20] [root_events=1000000] [http_connections=8]
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -29,6 +29,7 @@
 #include "io/source.hpp"
 #ifdef MLAAS_BENCH_WITH_ROOT
 #include "root/file.hpp"
+#include "root/generate.hpp"
 #include "root/tree.hpp"
 #endif
 
@@ -136,6 +137,9 @@ double commandSeconds(const std::string& command) {
 int main(int argc, char** argv) {
   const std::uint64_t mib = argc > 1 ? std::stoull(argv[1]) : 128;
   const double rttMs = argc > 2 ? std::stod(argv[2]) : 20;
+  const std::uint64_t rootEvents = argc > 3 ? std::stoull(argv[3]) : 1000000;
+  io::SourceOptions options;
+  if (argc > 4) options.maxParallelRequests = std::stoi(argv[4]);
   const std::uint64_t size = mib * 1024 * 1024;
   const auto delay = std::chrono::microseconds(static_cast<long>(rttMs * 500));
 
@@ -162,10 +166,13 @@ int main(int argc, char** argv) {
     }
   }
 #ifdef MLAAS_BENCH_WITH_ROOT
-  const char* corpus = std::getenv("MLAAS_TESTDATA");
-  const fs::path rootFile = fs::path(corpus ? corpus : MLAAS_BENCH_TESTDATA) / "root" / "uproot-issue79.root";
-  std::error_code copyError;
-  fs::copy_file(rootFile, data.parent_path() / "events.root", copyError);
+  // A ROOT file of about 115 MB: the synthetic NanoAOD-like sample of `mlaas generate`.
+  const auto rootStats = [&] {
+    root::GenerateOptions generate;
+    generate.events = rootEvents;
+    generate.threads = 1;
+    return root::generateFile((data.parent_path() / "events.root").string(), generate);
+  }();
 #endif
   fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
                            fs::perms::others_exec);
@@ -232,24 +239,30 @@ int main(int argc, char** argv) {
       fmt::print("remote-read {}: SKIPPED (server did not start; see docs/remote.md)\n", p.name);
       continue;
     }
-    const double peerSeconds = commandSeconds(p.peerCommand);
-    const auto openStart = Clock::now();
-    auto source = io::open(p.url).value();
-    const double openSeconds = seconds(openStart);
-    const auto openTrips = source->stats().roundTrips;
-    const double prefetched = streamSeconds(*source, chunk, 4);
-    auto plain = io::open(p.url).value();
-    const double blocking = streamSeconds(*plain, chunk, 0);
+    // Best of three for everyone: the machine is shared, and noise only ever slows a run down.
+    double peerSeconds = 1e9, openSeconds = 1e9, prefetched = 1e9, blocking = 1e9;
+    std::uint64_t openTrips = 0;
+    for (int run = 0; run < 3; ++run) {
+      const double peer = commandSeconds(p.peerCommand);
+      if (peer > 0) peerSeconds = std::min(peerSeconds, peer);
+      const auto openStart = Clock::now();
+      auto source = io::open(p.url, options).value();
+      openSeconds = std::min(openSeconds, seconds(openStart));
+      openTrips = source->stats().roundTrips;
+      prefetched = std::min(prefetched, streamSeconds(*source, chunk, 4));
+      auto plain = io::open(p.url, options).value();
+      blocking = std::min(blocking, streamSeconds(*plain, chunk, 0));
+    }
     fmt::print("remote-read {}: open {:.1f} rtt ({} requests); prefetch x4: {:.0f} MB/s = {:.2f} of local, {:.2f} of "
                "{}; no prefetch: {:.0f} MB/s = {:.2f} of local; {} whole-file copy: {:.0f} MB/s = {:.2f} of local\n",
                p.name, openSeconds * 1000 / rttMs, openTrips, mb / prefetched, localSeconds / prefetched,
                peerSeconds / prefetched, p.peerName, mb / blocking, localSeconds / blocking, p.peerName,
-               peerSeconds > 0 ? mb / peerSeconds : 0.0, peerSeconds > 0 ? localSeconds / peerSeconds : 0.0);
+               mb / peerSeconds, localSeconds / peerSeconds);
 #ifdef MLAAS_BENCH_WITH_ROOT
     try {
       // Round trips before the first basket: open the file and the tree through the delayed link.
       const auto start = Clock::now();
-      auto rootSource = io::open(p.rootUrl).value();
+      auto rootSource = io::open(p.rootUrl, options).value();
       auto file = root::File::open(rootSource);
       const auto paths = file->treePaths();
       if (paths.empty()) throw std::runtime_error("no tree in events.root");
@@ -258,17 +271,21 @@ int main(int argc, char** argv) {
       const auto trips = rootSource->stats().roundTrips;
       std::vector<std::string> names;
       for (const auto& b : tree.branches()) names.push_back(b.name);
-      const auto readStart = Clock::now();
-      auto columns = tree.read(names, {0, tree.entries()});
-      const double readSeconds = seconds(readStart);
+      // Every branch, chunk by chunk (memory bounded by a chunk), as a training loader reads.
+      auto readAll = [&](const root::Tree& t) {
+        std::uint64_t values = 0;
+        const auto begin = Clock::now();
+        t.forEachChunk(names, 100000, [&](root::EntryRange, std::vector<root::Column>& columns) { values += columns.size(); });
+        return seconds(begin);
+      };
+      const double readSeconds = readAll(tree);
       auto localFile = root::File::open((data.parent_path() / "events.root").string());
-      auto localTree = localFile->tree(paths.front());
-      const auto localStart = Clock::now();
-      auto localColumns = localTree.read(names, {0, localTree.entries()});
-      const double localReadSeconds = seconds(localStart);
+      const double localReadSeconds = readAll(localFile->tree(paths.front()));
+      const double fileMb = static_cast<double>(rootStats.fileBytes) / 1e6;
       fmt::print("remote-read {} ROOT: {} round trips ({:.1f} rtt) before the first basket; reading all {} branches "
-                 "of {} entries: {:.2f} of local\n",
-                 p.name, trips, metaSeconds * 1000 / rttMs, names.size(), tree.entries(), localReadSeconds / readSeconds);
+                 "of {} entries ({:.0f} MB): {:.0f} MB/s remote, {:.0f} MB/s local = {:.2f} of local\n",
+                 p.name, trips, metaSeconds * 1000 / rttMs, names.size(), tree.entries(), fileMb, fileMb / readSeconds,
+                 fileMb / localReadSeconds, localReadSeconds / readSeconds);
     } catch (const std::exception& e) {
       fmt::print("remote-read {} ROOT: failed: {}\n", p.name, e.what());
     }
