@@ -32,29 +32,18 @@ class NginxServer {
  public:
   explicit NginxServer(fs::path root, int port = 0) : root_(std::move(root)), port_(port ? port : freeLoopbackPort()) {
     for (const char* sub : {"logs", "tmp"}) fs::create_directories(prefix_ / sub);
-    const auto p = prefix_.path().string();
-    writeFile(prefix_ / "nginx.conf", R"(daemon off;
-master_process off;
-worker_processes 1;
-pid )" + p + R"(/nginx.pid;
-error_log )" + p + R"(/logs/error.log;
-events { worker_connections 256; }
-http {
-  access_log )" + p + R"(/logs/access.log;
-  client_body_temp_path )" + p + R"(/tmp/body;
-  proxy_temp_path )" + p + R"(/tmp/proxy;
-  fastcgi_temp_path )" + p + R"(/tmp/fastcgi;
-  uwsgi_temp_path )" + p + R"(/tmp/uwsgi;
-  scgi_temp_path )" + p + R"(/tmp/scgi;
-  keepalive_requests 100000;
-  server {
-    listen 127.0.0.1:)" + std::to_string(port_) + R"(;
-    root )" + root_.string() + R"(;
-    location /single/ { alias )" + root_.string() + R"(/; max_ranges 1; }
-    location /redirect/ { rewrite ^/redirect/(.*)$ /$1 redirect; }
+    writeConfig();
   }
-}
-)");
+  /// Serves https:// with this certificate instead; with a token, every request must carry
+  /// "Authorization: Bearer <token>" (else 401). Call before start().
+  void enableTls(const fs::path& cert, const fs::path& key, const std::string& requiredToken) {
+    listen_ = "listen 127.0.0.1:" + std::to_string(port_) + " ssl;\n    ssl_certificate " + cert.string() +
+              ";\n    ssl_certificate_key " + key.string() + ";\n";
+    if (!requiredToken.empty()) {
+      listen_ += "    if ($http_authorization != \"Bearer " + requiredToken + "\") { return 401; }\n";
+    }
+    scheme_ = "https";
+    writeConfig();
   }
   /// Starts (or restarts) the server; false when it did not come up.
   bool start() {
@@ -69,15 +58,32 @@ http {
     process_.reset();
   }
   [[nodiscard]] std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/" + path;
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + "/" + path;
   }
   [[nodiscard]] int port() const noexcept { return port_; }
   [[nodiscard]] std::string log() const { return readFile(prefix_ / "logs/error.log"); }
 
  private:
+  void writeConfig() {
+    const auto p = prefix_.path().string();
+    const auto listen = listen_.empty() ? "listen 127.0.0.1:" + std::to_string(port_) + ";\n" : listen_;
+    writeFile(prefix_ / "nginx.conf", "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + p +
+                                          "/nginx.pid;\nerror_log " + p + "/logs/error.log;\n"
+                                          "events { worker_connections 256; }\nhttp {\n  access_log " + p +
+                                          "/logs/access.log;\n  client_body_temp_path " + p +
+                                          "/tmp/body;\n  proxy_temp_path " + p + "/tmp/proxy;\n  fastcgi_temp_path " + p +
+                                          "/tmp/fastcgi;\n  uwsgi_temp_path " + p + "/tmp/uwsgi;\n  scgi_temp_path " + p +
+                                          "/tmp/scgi;\n  keepalive_requests 100000;\n  server {\n    " + listen +
+                                          "    root " + root_.string() + ";\n    location /single/ { alias " +
+                                          root_.string() + "/; max_ranges 1; }\n"
+                                          "    location /redirect/ { rewrite ^/redirect/(.*)$ /$1 redirect; }\n  }\n}\n");
+  }
+
   TempDir prefix_;
   fs::path root_;
   int port_;
+  std::string listen_;
+  std::string scheme_ = "http";
   std::unique_ptr<Process> process_;
 };
 

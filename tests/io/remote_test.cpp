@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <map>
+#include <optional>
 #include <random>
 
 #include "io/credentials.hpp"
@@ -429,4 +431,94 @@ TEST(Credentials, X509ProxyAndCaDirComeFromTheEnvironment) {
   const auto found = io::discoverX509(env, 4242);
   EXPECT_EQ(found.proxyFile, "/p/proxy.pem");
   EXPECT_EQ(found.caDir, "/p/certificates");
+}
+
+namespace {
+
+/// A self-signed certificate for 127.0.0.1 and a CA folder (hashed, as X509_CERT_DIR) trusting it.
+bool makeCertificate(const test::TempDir& dir) {
+  const auto d = dir.path().string();
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/key.pem -out " + d +
+      "/cert.pem -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 && mkdir -p " + d +
+      "/ca " + d + "/empty-ca && cp " + d + "/cert.pem " + d + "/ca/ && openssl rehash " + d + "/ca >/dev/null 2>&1";
+  return std::system(command.c_str()) == 0;
+}
+
+/// Sets environment variables for one test and restores them after.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::map<std::string, std::optional<std::string>> values) {
+    for (const auto& [name, value] : values) {
+      const char* old = std::getenv(name.c_str());
+      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+class HttpsSource : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MLAAS_REQUIRE_CORPUS();
+    if (!test::haveProgram("nginx") || !test::haveProgram("openssl")) GTEST_SKIP() << "needs nginx and openssl";
+    ASSERT_TRUE(makeCertificate(certs_));
+    server_ = std::make_unique<test::NginxServer>(test::testdataDir().value() / "root");
+    server_->enableTls(certs_ / "cert.pem", certs_ / "key.pem", "sekret-token");
+    ASSERT_TRUE(server_->start()) << "nginx did not start: " << server_->log();
+  }
+  test::TempDir certs_;
+  std::unique_ptr<test::NginxServer> server_;
+};
+
+}  // namespace
+
+TEST_F(HttpsSource, BearerTokenFromTheEnvironmentIsSentOverTls) {
+  ScopedEnv env({{"BEARER_TOKEN", "sekret-token"}, {"BEARER_TOKEN_FILE", std::nullopt},
+                 {"X509_CERT_DIR", (certs_ / "ca").string()}, {"X509_USER_PROXY", std::nullopt}});
+  const auto url = server_->url("uproot-HZZ.root");
+  ASSERT_EQ(url.rfind("https://", 0), 0u);
+  auto remote = io::open(url);
+  ASSERT_TRUE(remote) << remote.error().message;
+  auto local = io::open(test::corpusFile("uproot-HZZ.root").string());
+  ASSERT_EQ((*remote)->size(), (*local)->size());
+  expectSameBytes(**remote, **local, interestingRanges((*local)->size(), 13));
+}
+
+TEST_F(HttpsSource, TokenFileIsFoundToo) {
+  test::TempDir tmp;
+  test::writeFile(tmp / "token", "sekret-token\n");
+  ScopedEnv env({{"BEARER_TOKEN", std::nullopt}, {"BEARER_TOKEN_FILE", (tmp / "token").string()},
+                 {"X509_CERT_DIR", (certs_ / "ca").string()}, {"X509_USER_PROXY", std::nullopt}});
+  auto remote = io::open(server_->url("uproot-HZZ.root"));
+  ASSERT_TRUE(remote) << remote.error().message;
+}
+
+TEST_F(HttpsSource, WrongTokenIsUnauthenticated) {
+  ScopedEnv env({{"BEARER_TOKEN", "wrong"}, {"X509_CERT_DIR", (certs_ / "ca").string()}});
+  const auto url = server_->url("uproot-HZZ.root");
+  auto remote = io::open(url, quickFailing());
+  ASSERT_FALSE(remote);
+  EXPECT_EQ(remote.error().code, core::Errc::unauthenticated) << remote.error().message;
+  EXPECT_NE(remote.error().message.find(url), std::string::npos) << remote.error().message;
+  EXPECT_NE(remote.error().message.find("401"), std::string::npos) << remote.error().message;
+}
+
+TEST_F(HttpsSource, UntrustedCertificateIsRefused) {
+  ScopedEnv env({{"BEARER_TOKEN", "sekret-token"}, {"X509_CERT_DIR", (certs_ / "empty-ca").string()}});
+  const auto url = server_->url("uproot-HZZ.root");
+  auto remote = io::open(url, quickFailing());
+  ASSERT_FALSE(remote);
+  EXPECT_EQ(remote.error().code, core::Errc::unauthenticated) << remote.error().message;
+  EXPECT_NE(remote.error().message.find(url), std::string::npos) << remote.error().message;
 }
