@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "io/credentials.hpp"
+#include "io/http_parse.hpp"
 #include "io/remote.hpp"
 #include "io/remote_source.hpp"
 
@@ -37,48 +38,8 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-/// "bytes a-b/total" or "bytes */total" (total may be "*").
-struct ContentRange {
-  bool hasRange = false;
-  std::uint64_t first = 0, last = 0;
-  std::optional<std::uint64_t> total;
-};
-
-std::optional<std::uint64_t> parseNumber(std::string_view text) {
-  text = trim(text);
-  if (text.empty() || text.size() > 19) return std::nullopt;
-  std::uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return value;
-}
-
-std::optional<ContentRange> parseContentRange(std::string_view text) {
-  text = trim(text);
-  if (lowercase(text.substr(0, 6)) != "bytes ") return std::nullopt;
-  text.remove_prefix(6);
-  const auto slash = text.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  ContentRange range;
-  const auto totalText = trim(text.substr(slash + 1));
-  if (totalText != "*") {
-    range.total = parseNumber(totalText);
-    if (!range.total) return std::nullopt;
-  }
-  const auto span = trim(text.substr(0, slash));
-  if (span == "*") return range;
-  const auto dash = span.find('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  auto first = parseNumber(span.substr(0, dash));
-  auto last = parseNumber(span.substr(dash + 1));
-  if (!first || !last || *last < *first) return std::nullopt;
-  range.hasRange = true;
-  range.first = *first;
-  range.last = *last;
-  return range;
-}
+using detail::ContentRange;
+using detail::parseContentRange;
 
 /// One HTTP request: a GET for one or several ranges, filling the wanted destinations.
 struct Exchange {
@@ -157,7 +118,7 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user
     ex.contentLength.reset();
     ex.status = 0;
     const auto space = line.find(' ');
-    if (space != std::string_view::npos) ex.status = static_cast<long>(parseNumber(line.substr(space + 1, 3)).value_or(0));
+    if (space != std::string_view::npos) ex.status = static_cast<long>(detail::parseDecimal(line.substr(space + 1, 3)).value_or(0));
     return size * count;
   }
   const auto colon = line.find(':');
@@ -166,7 +127,7 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user
   const auto value = trim(line.substr(colon + 1));
   if (name == "content-type") ex.contentType = std::string(value);
   if (name == "content-range") ex.contentRange = parseContentRange(value);
-  if (name == "content-length") ex.contentLength = parseNumber(value);
+  if (name == "content-length") ex.contentLength = detail::parseDecimal(value);
   return size * count;
 }
 
@@ -215,46 +176,16 @@ std::size_t onBody(char* data, std::size_t size, std::size_t count, void* user) 
 
 /// Splits a multipart/byteranges body into its parts and scatters them; "" or a failure message.
 std::string parseMultipart(Exchange& ex) {
-  const auto type = ex.contentType;
-  const auto at = lowercase(type).find("boundary=");
-  if (at == std::string::npos) return "multipart response without a boundary";
-  std::string boundary = std::string(trim(std::string_view(type).substr(at + 9)));
-  if (const auto semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
-  if (boundary.size() >= 2 && boundary.front() == '"' && boundary.back() == '"') boundary = boundary.substr(1, boundary.size() - 2);
-  if (boundary.empty()) return "multipart response with an empty boundary";
-  const std::string delimiter = "--" + boundary;
-  const std::string_view body = ex.multipartBody;
-  std::size_t pos = body.find(delimiter);
-  while (pos != std::string_view::npos) {
-    pos += delimiter.size();
-    if (body.substr(pos, 2) == "--") return {};  // the closing delimiter
-    const auto headersEnd = body.find("\r\n\r\n", pos);
-    if (headersEnd == std::string_view::npos) return "truncated multipart part headers";
-    std::optional<ContentRange> range;
-    for (std::size_t line = pos; line < headersEnd;) {
-      auto next = body.find("\r\n", line);
-      if (next == std::string_view::npos || next > headersEnd) next = headersEnd;
-      const auto header = body.substr(line, next - line);
-      const auto colon = header.find(':');
-      if (colon != std::string_view::npos && lowercase(trim(header.substr(0, colon))) == "content-range") {
-        range = parseContentRange(header.substr(colon + 1));
-      }
-      line = next + 2;
+  auto parts = detail::parseMultipartByteranges(ex.contentType, ex.multipartBody);
+  if (!parts) return parts.error().message;
+  for (const auto& part : *parts) {
+    if (part.range.total && ex.knownSize != 0 && *part.range.total != ex.knownSize) {
+      return fmt::format("the file changed on the server: its size is now {} bytes, was {}", *part.range.total,
+                         ex.knownSize);
     }
-    if (!range || !range->hasRange) return "multipart part without a valid Content-Range";
-    if (range->total && ex.knownSize != 0 && *range->total != ex.knownSize) {
-      return fmt::format("the file changed on the server: its size is now {} bytes, was {}", *range->total, ex.knownSize);
-    }
-    const std::uint64_t length = range->last - range->first + 1;
-    const std::size_t dataStart = headersEnd + 4;
-    if (length > body.size() - dataStart) {
-      return fmt::format("truncated multipart part: bytes {}-{} announced, {} received", range->first, range->last,
-                         body.size() - dataStart);
-    }
-    ex.scatter(range->first, body.data() + dataStart, length);
-    pos = body.find(delimiter, dataStart + length);
   }
-  return "multipart response without its closing boundary";
+  for (const auto& part : *parts) ex.scatter(part.range.first, part.bytes.data(), part.bytes.size());
+  return {};
 }
 
 core::Error httpStatusError(long status, const std::string& where) {
