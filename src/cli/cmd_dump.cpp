@@ -150,6 +150,8 @@ void run(const DumpOptions& o) {
     }
   }
   if (json) out += "\n}\n";
+  if (o.tree.empty())
+    for (const auto& n : file->rntuplePaths()) std::cerr << "mlaas: note: " << o.file << ": \"" << n << "\" is an RNTuple: not supported yet\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
 }

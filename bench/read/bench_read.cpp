@@ -1,0 +1,101 @@
+// bench_read: for each file, every ratio is measured in this run on this machine:
+//   - single-thread read throughput / decompress-only throughput of the same baskets (target >= 90%)
+//   - speed-up of the read from 1 to 2 threads
+//   - JSROOT's time to read the same file and branches / ours (node + .deps/node_modules/jsroot)
+// Usage: bench_read [FILE...]   (default: the corpus files named below)
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "root/tree.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Timing {
+  double read = 1e300;
+  double decompress = 1e300;
+  std::uint64_t bytes = 0;
+};
+
+Timing measure(const mlaas::root::Tree& tree, const std::vector<std::string>& names, std::size_t threads, int repeat) {
+  mlaas::core::ThreadPool pool(threads - 1);
+  mlaas::root::ReadOptions options;
+  options.pool = &pool;
+  Timing t;
+  for (int r = 0; r < repeat; ++r) {
+    mlaas::root::ReadStats stats;
+    auto t0 = Clock::now();
+    auto cols = tree.read(names, {0, tree.entries()}, options, &stats);
+    t.read = std::min(t.read, std::chrono::duration<double>(Clock::now() - t0).count());
+    t.bytes = stats.uncompressedBytes;
+    cols.clear();
+    t0 = Clock::now();
+    (void)tree.decompressOnly(names, {0, tree.entries()}, options, nullptr);
+    t.decompress = std::min(t.decompress, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return t;
+}
+
+double jsrootSeconds(const std::string& file, const std::string& tree, const std::vector<std::string>& names) {
+  const std::filesystem::path src = MLAAS_BENCH_SOURCE_DIR;
+  const auto jsroot = src / ".deps/node_modules/jsroot";
+  if (!std::filesystem::exists(jsroot)) return -1;
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
+  const auto cmd = fmt::format("node '{}' '{}' '{}' '{}' '{}' --time 2>/dev/null", (src / "tests/root/jsroot_dump.mjs").string(),
+                               jsroot.string(), file, tree, list);
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[512] = {};
+  const auto n = fread(buf, 1, sizeof(buf) - 1, p);
+  pclose(p);
+  const std::string out(buf, n);
+  const auto at = out.find("\"seconds\":");
+  return at == std::string::npos ? -1 : std::stod(out.substr(at + 10));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> files;
+  for (int i = 1; i < argc; ++i) files.emplace_back(argv[i]);
+  if (files.empty()) {
+    const std::filesystem::path dir = std::filesystem::path(MLAAS_BENCH_TESTDATA) / "root";
+    for (const char* f : {"uproot-issue79.root", "uproot-HZZ-uncompressed.root", "uproot-HZZ-zlib.root",
+                          "uproot-HZZ-lzma.root", "uproot-HZZ-lz4.root", "uproot-HZZ-zstd.root",
+                          "nanoAOD_2015_CMS_Open_Data_ttbar.root"})
+      files.push_back((dir / f).string());
+  }
+  fmt::print("{:<40} {:>9} {:>10} {:>10} {:>12} {:>10} {:>12}\n", "file (all supported branches)", "MB", "read MB/s",
+             "read/bound", "2thr speedup", "JSROOT s", "JSROOT/ours");
+  for (const auto& path : files) {
+    try {
+      const auto file = mlaas::root::File::open(path);
+      const auto treePath = file->treePaths().at(0);
+      const auto tree = file->tree(treePath);
+      std::vector<std::string> names;
+      for (const auto& b : tree.branches())
+        if (b.supported) names.push_back(b.name);
+      const int repeat = 5;
+      const auto one = measure(tree, names, 1, repeat);
+      const auto two = measure(tree, names, 2, repeat);
+      const double js = jsrootSeconds(path, treePath, names);
+      fmt::print("{:<40} {:>9.2f} {:>10.1f} {:>9.1f}% {:>11.2f}x {:>10} {:>12}\n",
+                 std::filesystem::path(path).filename().string(), static_cast<double>(one.bytes) / 1e6,
+                 static_cast<double>(one.bytes) / 1e6 / one.read, 100 * one.decompress / one.read, one.read / two.read,
+                 js < 0 ? std::string("n/a") : fmt::format("{:.3f}", js),
+                 js < 0 ? std::string("n/a") : fmt::format("{:.1f}x", js / one.read));
+    } catch (const std::exception& e) {
+      fmt::print("{}: error: {}\n", path, e.what());
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,64 @@
+// Reads TTree branches with JSROOT (CERN's JavaScript ROOT reader) and prints them in the layout of
+// testdata/expected/*.json.gz, so tests can compare `mlaas dump` with an independent reader.
+//   node jsroot_dump.mjs JSROOT_DIR FILE TREE [BRANCH,BRANCH,...] [--time]
+// With --time it reads all the branches once in one pass and prints {"seconds": S, "entries": N}.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [jsrootDir, file, treeName, branchList, flag] = process.argv.slice(2);
+const load = (m) => import(pathToFileURL(path.join(jsrootDir, 'modules', m)).href);
+const { openFile } = await load('io.mjs');
+const { TSelector, treeProcess } = await load('tree.mjs');
+
+function plain(v) {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') return Number.isNaN(v) ? 'nan' : (v === Infinity ? 'inf' : (v === -Infinity ? '-inf' : v));
+  if (typeof v === 'string') return v;
+  if (ArrayBuffer.isView(v) || Array.isArray(v)) return Array.from(v, plain);
+  if (typeof v === 'object' && typeof v.fString === 'string') return v.fString;
+  return null;
+}
+
+function leafBranches(list, out) {
+  for (const b of list?.arr ?? []) {
+    if (b.fBranches?.arr?.length) leafBranches(b.fBranches, out);
+    else out.push(b);
+  }
+  return out;
+}
+
+const f = await openFile(file);
+const tree = await f.readObject(treeName);
+const all = leafBranches(tree.fBranches, []);
+const wanted = branchList ? branchList.split(',') : all.map((b) => b.fName);
+
+if (flag === '--time') {
+  const sel = new TSelector();
+  for (const name of wanted) sel.addBranch(name, `b${sel.numBranches()}`);
+  let n = 0;
+  sel.Process = function() { ++n; };
+  const t0 = process.hrtime.bigint();
+  await treeProcess(tree, sel);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(JSON.stringify({ seconds, entries: n }));
+} else {
+  const branches = {};
+  for (const name of wanted) {
+    const b = all.find((x) => x.fName === name);
+    const entry = { title: b?.fTitle ?? '', class: b?.fClassName ?? '', leaf: b?.fLeaves?.arr?.[0]?._typename ?? '' };
+    const values = [];
+    const sel = new TSelector();
+    sel.addBranch(name, 'v');
+    sel.Process = function() { values.push(plain(this.tgtobj.v)); };
+    try {
+      await treeProcess(tree, sel);
+      entry.values = values;
+    } catch (e) {
+      entry.error = String(e?.message ?? e);
+    }
+    branches[name] = entry;
+  }
+  console.log(JSON.stringify({ [treeName]: { entries: Number(tree.fEntries), branches } }));
+}
