@@ -108,13 +108,14 @@ double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t widt
 
 pid_t startNginx(const fs::path& dir, int port, std::size_t bodySize) {
   fs::create_directories(dir / "nginx" / "logs");
-  std::ofstream(dir / "nginx" / "body.txt") << std::string(bodySize, '0');
+  {  // closed (flushed) before nginx reads it
   std::ofstream conf(dir / "nginx" / "nginx.conf");
   conf << "worker_processes 2;\ndaemon off;\npid " << (dir / "nginx" / "nginx.pid").string()
        << ";\nerror_log " << (dir / "nginx" / "logs" / "error.log").string() << ";\nevents { worker_connections 1024; }\n"
        << "http { access_log off; client_body_temp_path " << (dir / "nginx").string() << "; keepalive_requests 1000000;\n"
        << "  server { listen 127.0.0.1:" << port << "; location / { default_type application/json; "
-       << "alias " << (dir / "nginx" / "body.txt").string() << "; } } }\n";
+       << "return 200 '" << std::string(bodySize, '0') << "'; } } }\n";
+  }
   pid_t pid = fork();
   if (pid == 0) {
     execlp("nginx", "nginx", "-p", (dir / "nginx").c_str(), "-c", (dir / "nginx" / "nginx.conf").c_str(), nullptr);
@@ -159,14 +160,16 @@ int main(int argc, char** argv) {
     std::vector<std::int64_t> layers;
     bool inlineMode;
   };
-  std::vector<Case> cases{{"tfaas", {42, 128, 128, 128, 64, 64, 1}, true}, {"wide", {1024, 1024, 1024, 1}, false}};
+  std::vector<Case> cases{{"tfaas", {42, 128, 128, 128, 64, 64, 1}, true},
+                          {"tfaas", {42, 128, 128, 128, 64, 64, 1}, false},
+                          {"wide", {1024, 1024, 1024, 1}, false}};
   for (const auto& c : cases) {
     onnx::MlpSpec spec;
     spec.layers = c.layers;
     std::string bytes = onnx::buildRandomMlp(spec);
     serve::ServerConfig config;
     config.port = 0;
-    config.dataDir = dir / ("data-" + c.name);
+    config.dataDir = dir / fmt::format("data-{}-{}", c.name, c.inlineMode);
     config.accessLog = false;
     config.inlineInference = c.inlineMode;
     config.ioThreads = 2;
@@ -200,7 +203,7 @@ int main(int argc, char** argv) {
     double batched = inProcessRowsPerSecond(*model, width, 64, 2, 2.0);
 
     int nginxPort = freePort();
-    pid_t nginx = startNginx(dir / c.name, nginxPort, responseSample.size());
+    pid_t nginx = startNginx(dir / fmt::format("{}-{}", c.name, c.inlineMode), nginxPort, responseSample.size());
     std::cout << fmt::format("\n== model {} ({}), server mode: {}; response {} bytes\n", c.name, fmt::join(c.layers, "x"),
                              c.inlineMode ? "inline (I/O threads run ORT)" : "2 inference threads, dynamic batching <= 256",
                              responseSample.size());
