@@ -246,9 +246,12 @@ struct BranchState {
   std::int32_t counterIndex = -1;  // counted: index of its counter branch
   std::uint32_t keyLength = 0;     // of its baskets
 
-  // Entries not yet flushed, native layout.
+  // Entries not yet flushed, native layout; the first consumedBytes / consumedCounts were flushed
+  // already and are dropped at the next append (once per batch, not once per cluster).
   std::vector<std::byte> pending;
   std::vector<std::uint32_t> pendingCounts;  // variable: elements per entry
+  std::size_t consumedBytes = 0;
+  std::size_t consumedCounts = 0;
 
   std::vector<BasketRecord> baskets;
   std::int64_t totBytes = 0;
@@ -464,6 +467,12 @@ void TreeWriter::Impl::append(std::span<const Column> columns) {
   }
 
   // Accept: copy into the pending buffers.
+  for (auto& b : branches) {
+    b.pending.erase(b.pending.begin(), b.pending.begin() + static_cast<std::ptrdiff_t>(b.consumedBytes));
+    b.pendingCounts.erase(b.pendingCounts.begin(),
+                          b.pendingCounts.begin() + static_cast<std::ptrdiff_t>(b.consumedCounts));
+    b.consumedBytes = b.consumedCounts = 0;
+  }
   for (std::size_t i = 0; i < branches.size(); ++i) {
     auto& b = branches[i];
     if (b.isCounter) {
@@ -492,7 +501,8 @@ void TreeWriter::Impl::append(std::span<const Column> columns) {
 
   if (clusterEntries == 0) {
     std::size_t bytes = 0;
-    for (const auto& b : branches) bytes += b.pending.size() + (b.variable ? 10 * b.pendingCounts.size() : 0);
+    for (const auto& b : branches)
+      bytes += b.pending.size() - b.consumedBytes + (b.variable ? 10 * (b.pendingCounts.size() - b.consumedCounts) : 0);
     const std::size_t perEntry = std::max<std::size_t>(1, bytes / n);
     clusterEntries = std::max<std::uint64_t>(1, file->options.clusterBytes / perEntry);
   }
@@ -508,7 +518,8 @@ namespace {
 // One basket to build: a branch's entries [begin, end) of the pending buffers.
 struct BasketJob {
   std::size_t branch = 0;
-  std::size_t entryBegin = 0, entryEnd = 0;  // relative to the pending buffers
+  std::size_t entryBegin = 0, entryEnd = 0;  // relative to the cluster
+  std::size_t countBegin = 0;                // into pendingCounts (variable branches)
   std::size_t byteBegin = 0, byteEnd = 0;    // into pending (native bytes)
   // results
   std::vector<std::byte> payload;  // as stored
@@ -535,7 +546,7 @@ void buildBasket(const BranchState& b, BasketJob& job, const CompressionSetting&
     std::size_t pos = 0;
     for (std::size_t e = 0; e < n; ++e) {
       storeBE32(offsets + 4 + 4 * e, static_cast<std::uint32_t>(b.keyLength + pos));
-      const std::size_t count = b.pendingCounts[job.entryBegin + e];
+      const std::size_t count = b.pendingCounts[job.countBegin + e];
       const std::size_t bytes = count * b.elementSize;
       if (vec) {
         storeBE32(dst + pos, WriteBuffer::kByteCountMask | static_cast<std::uint32_t>(6 + bytes));
@@ -564,11 +575,13 @@ void TreeWriter::Impl::flushCluster(std::uint64_t count) {
   std::vector<BasketJob> jobs;
   for (std::size_t bi = 0; bi < branches.size(); ++bi) {
     const auto& b = branches[bi];
-    std::size_t e = 0, byte = 0;
+    std::size_t e = 0, byte = b.consumedBytes;
+    const std::size_t c0 = b.consumedCounts;
     while (e < count) {
       BasketJob job;
       job.branch = bi;
       job.entryBegin = e;
+      job.countBegin = c0 + e;
       job.byteBegin = byte;
       if (!b.variable) {
         const std::size_t per = std::max<std::size_t>(1, basketLimit / b.elementSize);
@@ -578,11 +591,11 @@ void TreeWriter::Impl::flushCluster(std::uint64_t count) {
       } else {
         std::size_t bytes = 0;
         do {
-          const std::size_t entryBytes = b.pendingCounts[e] * b.elementSize;
+          const std::size_t entryBytes = b.pendingCounts[c0 + e] * b.elementSize;
           bytes += entryBytes + 4 + (b.spec.kind == BranchKind::vector ? 10 : 0);
           byte += entryBytes;
           ++e;
-        } while (e < count && bytes + b.pendingCounts[e] * b.elementSize < basketLimit);
+        } while (e < count && bytes + b.pendingCounts[c0 + e] * b.elementSize < basketLimit);
       }
       job.entryEnd = e;
       job.byteEnd = byte;
@@ -622,16 +635,14 @@ void TreeWriter::Impl::flushCluster(std::uint64_t count) {
     b.zipBytes += key.nbytes;
   }
 
-  // Drop the flushed entries from the pending buffers.
+  // Mark the flushed entries consumed.
   for (auto& b : branches) {
-    std::size_t bytes = 0;
     if (!b.variable) {
-      bytes = count * b.elementSize;
+      b.consumedBytes += count * b.elementSize;
     } else {
-      for (std::size_t e = 0; e < count; ++e) bytes += b.pendingCounts[e] * b.elementSize;
-      b.pendingCounts.erase(b.pendingCounts.begin(), b.pendingCounts.begin() + static_cast<std::ptrdiff_t>(count));
+      for (std::size_t e = 0; e < count; ++e) b.consumedBytes += b.pendingCounts[b.consumedCounts + e] * b.elementSize;
+      b.consumedCounts += count;
     }
-    b.pending.erase(b.pending.begin(), b.pending.begin() + static_cast<std::ptrdiff_t>(bytes));
   }
   flushed += count;
 }
@@ -1151,7 +1162,6 @@ FriendTreeWriter::FriendTreeWriter(FileWriter& file, std::string treeName, std::
 }
 
 void FriendTreeWriter::append(std::span<const Column> identifiers, std::span<const Column> outputs) {
-  std::vector<Column> none;
   for (const auto& c : identifiers)
     if (c.firstEntry != next_)
       throw core::Exception(core::Errc::invalid_argument,
@@ -1159,7 +1169,6 @@ void FriendTreeWriter::append(std::span<const Column> identifiers, std::span<con
                                         tree_->name(), c.name, c.firstEntry, next_));
   std::vector<Column> batch;
   batch.reserve(identifiers.size() + outputs.size());
-  // Columns are copied into the writer's buffers anyway; a span of both avoids a second copy.
   std::vector<const Column*> ptrs;
   for (const auto& c : identifiers) ptrs.push_back(&c);
   for (const auto& c : outputs) ptrs.push_back(&c);
