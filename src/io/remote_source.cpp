@@ -77,6 +77,8 @@ core::Result<SourcePtr> RemoteSource::open(std::string url, std::unique_ptr<Tran
   // Open with the same retry policy as reads: a server that restarts while we connect is normal.
   OpenedFile opened;
   for (int attempt = 0;; ++attempt) {
+    if (tracing()) std::fprintf(stderr, "mlaas io: %s: open (asking for the first %llu bytes)\n", self.url_.c_str(),
+                                static_cast<unsigned long long>(options.headBytes));
     auto result = self.transport_->open(options.headBytes);
     if (result) {
       opened = std::move(*result);
