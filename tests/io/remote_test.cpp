@@ -295,17 +295,42 @@ TEST(HttpFailures, PartialContentWithoutContentRangeIsAnError) {
   expectClearReadFailure(Misbehaviour::noRangeHeader, "without a valid Content-Range");
 }
 
+namespace {
+std::string honestReply(const std::string& range) {
+  std::uint64_t first = 0, last = 0;
+  static const std::string file = fileBytes();
+  if (std::sscanf(range.c_str(), "bytes=%lu-%lu", &first, &last) != 2) return std::string("HTTP/1.1 400 Bad\r\n\r\n");
+  last = std::min<std::uint64_t>(last, file.size() - 1);
+  return "HTTP/1.1 206 Partial Content\r\nContent-Length: " + std::to_string(last - first + 1) +
+         "\r\nContent-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) +
+         "/10000\r\nConnection: close\r\n\r\n" + file.substr(first, last - first + 1);
+}
+}  // namespace
+
+TEST(HttpFailures, ConnectionDroppedMidBodyIsRetriedAndTheReadCompletes) {
+  // The first data response dies half-way (a server crash mid-transfer); the retry succeeds.
+  std::atomic<int> dataRequests{0};
+  test::ScriptedHttpServer server([&](const std::string& range) {
+    const bool probe = range.rfind("bytes=0-", 0) == 0;
+    if (!probe && dataRequests.fetch_add(1) == 0) return scriptedReply(range, Misbehaviour::truncate);
+    return honestReply(range);
+  });
+  auto options = quickFailing();
+  options.headBytes = 100;
+  options.tailBytes = 0;
+  options.smallReadBlockBytes = 0;
+  auto remote = io::open(server.url("file.bin"), options);
+  ASSERT_TRUE(remote) << remote.error().message;
+  auto bytes = (*remote)->readRange(5000, 1000);
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  EXPECT_EQ(text(*bytes), fileBytes().substr(5000, 1000));
+  EXPECT_EQ((*remote)->stats().retries, 1u);
+  EXPECT_EQ(dataRequests.load(), 2);
+}
+
 TEST(HttpFailures, ScriptedServerServesCorrectBytesWhenHonest) {
   // The control for the three tests above: the same server without misbehaviour reads fine.
-  test::ScriptedHttpServer server([](const std::string& range) {
-    std::uint64_t first = 0, last = 0;
-    static const std::string file = fileBytes();
-    if (std::sscanf(range.c_str(), "bytes=%lu-%lu", &first, &last) != 2) return std::string("HTTP/1.1 400 Bad\r\n\r\n");
-    last = std::min<std::uint64_t>(last, file.size() - 1);
-    return "HTTP/1.1 206 Partial Content\r\nContent-Length: " + std::to_string(last - first + 1) +
-           "\r\nContent-Range: bytes " + std::to_string(first) + "-" + std::to_string(last) +
-           "/10000\r\nConnection: close\r\n\r\n" + file.substr(first, last - first + 1);
-  });
+  test::ScriptedHttpServer server(honestReply);
   auto options = quickFailing();
   options.httpMultiRange = false;
   auto remote = io::open(server.url("file.bin"), options);
