@@ -172,8 +172,13 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
     queue->scheduled = true;
     ready_.push_back(queue);
   }
+  bool collectorMayWait = policy.maxQueueDelayUs > 0;
   lock.unlock();
-  wake_.notify_all();
+  // A worker holding an under-full batch waits on the same condition; wake everyone only then.
+  if (collectorMayWait)
+    wake_.notify_all();
+  else
+    wake_.notify_one();
   return {};
 }
 
@@ -213,8 +218,9 @@ void Scheduler::workerLoop() {
       ready_.push_back(queue);
     else
       queue->scheduled = false;
+    bool moreWork = !ready_.empty();
     lock.unlock();
-    if (!ready_.empty()) wake_.notify_one();
+    if (moreWork) wake_.notify_one();
     execute(*queue->model, batch, Clock::now());
     batch.clear();  // callbacks and tensors released outside the lock
     lock.lock();

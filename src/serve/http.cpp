@@ -85,9 +85,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// Called on shutdown: closes the connection now if it waits for a request.
   void closeIfIdle() {
-    auto self = weak_from_this().lock();
-    if (!self) return;  // already being destroyed
-    asio::post(stream_.get_executor(), [self] {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) {
         beast::error_code ec;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -277,8 +275,17 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
     impl.acceptor->close(ec);
   });
   {
+    // Take owning references under the lock but close outside it: dropping the last reference
+    // runs ~Connection, which takes the same lock.
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+      std::lock_guard lock(impl.mutex);
+      for (Connection* c : impl.connections)
+        if (auto alive = c->weak_from_this().lock()) open.push_back(std::move(alive));
+    }
+    for (auto& c : open) c->closeIfIdle();
+    open.clear();
     std::unique_lock lock(impl.mutex);
-    for (Connection* c : impl.connections) c->closeIfIdle();
     impl.drained.wait_for(lock, grace, [&] { return impl.connections.empty(); });
   }
   impl.work.reset();

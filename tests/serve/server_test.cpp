@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -28,7 +29,8 @@ const Headers kAuth{{"Authorization", "Bearer s3cret"}};
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override { startServer(); }
-  void startServer(std::size_t maxBody = 64u << 20, std::int64_t delayUs = 0) {
+  void startServer(std::size_t maxBody = 64u << 20, std::int64_t delayUs = 0,
+                   const std::function<void(ServerConfig&)>& tweak = {}) {
     ServerConfig config;
     config.port = 0;
     config.dataDir = dir_.path() / "data";
@@ -38,6 +40,7 @@ class ServerTest : public ::testing::Test {
     config.inferenceThreads = 2;
     config.maxBodyBytes = maxBody;
     config.batching.maxQueueDelayUs = delayUs;
+    if (tweak) tweak(config);
     server_ = std::make_unique<Server>(config);
     server_->start();
     port_ = server_->port();
@@ -379,6 +382,43 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
   // Every request ran in a batch of more than one row: the "le=1" bucket stayed empty.
   EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"1\"} 0"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("mlaas_loaded_models 1"), std::string::npos);
+}
+
+TEST_F(ServerTest, InferenceAndReadingCanRequireTokens) {
+  ASSERT_EQ(upload("m", test::mlpModel({4, 1})).status, 201);
+  server_->shutdown();
+  startServer(64u << 20, 0, [](ServerConfig& c) {
+    c.requireTokenForInference = true;
+    c.requireTokenForRead = true;
+  });
+  std::string in = R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})";
+  EXPECT_EQ(request(port_, "POST", "/v2/models/m/infer", in).status, 401);
+  EXPECT_EQ(request(port_, "POST", "/v2/models/m/infer", in, kAuth).status, 200);
+  EXPECT_EQ(request(port_, "GET", "/api/v1/models").status, 401);
+  EXPECT_EQ(request(port_, "GET", "/api/v1/models", "", kAuth).status, 200);
+  EXPECT_EQ(request(port_, "GET", "/v2/health/ready").status, 200);
+  EXPECT_EQ(request(port_, "GET", "/metrics").status, 200);
+}
+
+TEST_F(ServerTest, SilentConnectionsAreClosedAfterTheHeaderTimeout) {
+  server_->shutdown();
+  startServer(64u << 20, 0, [](ServerConfig& c) { c.headerTimeout = std::chrono::milliseconds(100); });
+  test::RawConnection idle(port_);
+  idle.send("GET /v2/health/live HTTP/1.1\r\nHost: x\r\n");  // never finishes its headers
+  EXPECT_FALSE(idle.read());  // blocks until the server gives up on it
+  EXPECT_EQ(request(port_, "GET", "/v2/health/live").status, 200);
+}
+
+TEST_F(ServerTest, NonLoopbackWithoutTokensIsRefused) {
+  ServerConfig config;
+  config.host = "0.0.0.0";
+  config.dataDir = dir_.path() / "other";
+  try {
+    Server refused(config);
+    FAIL() << "a server without tokens accepted a non-loopback address";
+  } catch (const core::Exception& e) {
+    EXPECT_NE(std::string(e.what()).find("without tokens"), std::string::npos);
+  }
 }
 
 }  // namespace
