@@ -198,6 +198,17 @@ int parseType(std::string t, std::vector<Node>& nodes, bool topLevel) {
     nodes.push_back(n);
     return static_cast<int>(nodes.size()) - 1;
   }
+  if (t.rfind("bitset<", 0) == 0 && t.back() == '>') {  // streamed like vector<bool>
+    nodes.push_back(Node{});
+    const auto self = nodes.size() - 1;
+    nodes[self].kind = Node::Kind::vec;
+    nodes[self].header = topLevel;
+    Node bit;
+    codecFor(etype::kBool, false, 0, 0, 0, bit.codec);
+    nodes.push_back(bit);
+    nodes[self].child = static_cast<int>(nodes.size()) - 1;
+    return static_cast<int>(self);
+  }
   for (std::string_view prefix : {"vector<", "set<", "list<", "deque<", "ROOT::VecOps::RVec<", "RVec<",
                                    "unordered_set<", "multiset<"}) {
     if (t.rfind(prefix, 0) == 0 && t.back() == '>') {
@@ -256,6 +267,8 @@ struct BranchData {
   std::size_t entryHeader = 0;   ///< flat: bytes before each entry's values (1 for kOffsetP)
   bool vectorHeader = false;     ///< flat: each entry is [bytecount][version][n] values
   int counter = -1;              ///< flat: branch index of the counter (x[n])
+  std::size_t entryStride = 0;   ///< fixed leaf-list member: bytes per entry of the whole list
+  std::size_t fieldOffset = 0;   ///< fixed leaf-list member: where this leaf starts in an entry
   bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
   std::vector<Node> nodes;       ///< generic
 };
@@ -538,8 +551,32 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
     if (real.empty()) {
       setUnsupported(b, "branch without leaves");
     } else if (real.size() > 1) {
+      // A leaf-list: one column per leaf, named "branch.leaf", read with a stride.
+      std::vector<BranchData> members;
+      std::size_t offset = 0;
+      bool ok = true;
+      for (const auto& leaf : real) {
+        BranchData m = b;
+        m.info.name = b.info.name + "." + leaf->s("fName");
+        interpretLeaf(m, branch, *leaf);
+        if (!m.info.supported || m.decode != Decode::fixed || m.codec.mode != NumCodec::Mode::plain) {
+          ok = false;
+          break;
+        }
+        m.fieldOffset = offset;
+        offset += m.innerSize * m.codec.diskWidth;
+        members.push_back(std::move(m));
+      }
+      if (ok) {
+        for (auto& m : members) {
+          m.entryStride = offset;
+          m.info.typeName += fmt::format(" (leaf {} of {})", m.info.name, b.info.title);
+          out.push_back(std::move(m));
+        }
+        return;
+      }
       b.info.leafClass = real[0]->className;
-      setUnsupported(b, fmt::format("leaf-list of {} leaves ({})", real.size(), b.info.title));
+      setUnsupported(b, fmt::format("leaf-list with a variable-size leaf ({})", b.info.title));
     } else {
       interpretLeaf(b, branch, *real[0]);
     }
@@ -920,6 +957,17 @@ void decodeFixed(const BranchData& b, const LoadedBasket& basket, const BasketLo
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
   const std::size_t entryDisk = b.innerSize * b.codec.diskWidth;
   const std::size_t entryOut = b.innerSize * dtypeSize(b.codec.out);
+  if (b.entryStride > 0) {
+    const auto stride = b.entryStride;
+    for (std::size_t i = first; i < last; ++i) {
+      const std::size_t s = basket.offsets.empty() ? i * stride : static_cast<std::size_t>(basket.offsets[i]);
+      if (s + b.fieldOffset + entryDisk > basket.content.size())
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry {} lies beyond the {} data bytes", where,
+                                                               loc.entryBegin + i, basket.content.size()));
+      convert(b.codec, basket.content.data() + s + b.fieldOffset, b.innerSize, dest + (i - first) * entryOut);
+    }
+    return;
+  }
   if (basket.offsets.empty()) {
     if (basket.content.size() < last * entryDisk)
       throw core::Exception(core::Errc::corrupt,
