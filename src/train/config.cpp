@@ -71,8 +71,8 @@ double learningRateAt(const TrainingConfig& training, int epoch) noexcept {
     case Schedule::step:
       return training.learningRate * std::pow(training.gamma, epoch / std::max(1, training.stepEpochs));
     case Schedule::cosine: {
-      if (training.epochs <= 1) return training.learningRate;
-      const double progress = static_cast<double>(epoch) / static_cast<double>(training.epochs - 1);
+      // Reaches minLearningRate after the last epoch, so the last epoch still learns.
+      const double progress = std::min(1.0, static_cast<double>(epoch) / static_cast<double>(std::max(1, training.epochs)));
       return training.minLearningRate +
              0.5 * (training.learningRate - training.minLearningRate) * (1.0 + std::cos(std::numbers::pi * progress));
     }

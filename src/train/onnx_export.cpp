@@ -114,10 +114,12 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
     std::vector<std::int64_t> shape{-1};
     shape.insert(shape.end(), spec.shape.begin(), spec.shape.end());
     graph.addInput(spec.name, ElementType::float32, shape);
-    std::string mask;  // float [B, maskPerEvent]
+    std::string mask;     // float [B, maskPerEvent]
+    std::string present;  // bool [B, maskPerEvent]
     if (spec.masked) {
       graph.addInput(spec.maskName(), ElementType::uint8, {-1, spec.maskPerEvent()});
       mask = emit.node("Cast", {spec.maskName()}, spec.name + "_maskf", {Attribute{"to", kOnnxFloat}});
+      present = emit.node("Cast", {spec.maskName()}, spec.name + "_present", {Attribute{"to", kOnnxBool}});
     }
     const auto features = static_cast<std::int64_t>(w.mean.size());
     if (features != (spec.kind == InputKind::group ? spec.shape[1] : spec.shape[0]) || w.scale.size() != w.mean.size())
@@ -131,17 +133,20 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
     switch (spec.kind) {
       case InputKind::vector:
         if (spec.masked) {
-          parts.push_back(emit.node("Mul", {x, mask}, spec.name + "_masked"));
+          // Where, not Mul: padding may be NaN, and NaN * 0 is NaN.
+          parts.push_back(emit.node("Where", {present, x, emit.shared("zero")}, spec.name + "_masked"));
           parts.push_back(mask);
         } else {
           parts.push_back(x);
         }
         break;
       case InputKind::group: {
-        std::string objectMask;  // float [B, N, 1]
+        std::string objectMask;     // float [B, N, 1]
+        std::string objectPresent;  // bool [B, N, 1]
         if (spec.masked) {
           objectMask = emit.node("Unsqueeze", {mask, emit.shared("axis2")}, spec.name + "_mask3");
-          x = emit.node("Mul", {x, objectMask}, spec.name + "_masked");
+          objectPresent = emit.node("Unsqueeze", {present, emit.shared("axis2")}, spec.name + "_present3");
+          x = emit.node("Where", {objectPresent, x, emit.shared("zero")}, spec.name + "_masked");
         }
         for (std::size_t k = 0; k < w.objectNet.size(); ++k) {
           const auto layerName = fmt::format("{}_object{}", spec.name, k);
@@ -165,8 +170,7 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
             break;
           case Pooling::max:
             if (spec.masked) {
-              const auto present = emit.node("Cast", {objectMask}, spec.name + "_present", {Attribute{"to", kOnnxBool}});
-              const auto filled = emit.node("Where", {present, x, emit.shared("neginf")}, spec.name + "_filled");
+              const auto filled = emit.node("Where", {objectPresent, x, emit.shared("neginf")}, spec.name + "_filled");
               const auto pooled = emit.node("ReduceMax", {filled}, spec.name + "_max",
                                             {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}});
               const auto count = emit.node("ReduceSum", {mask, emit.shared("axis1")}, spec.name + "_count", {Attribute{"keepdims", std::int64_t{1}}});

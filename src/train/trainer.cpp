@@ -129,7 +129,8 @@ struct Net : torch::nn::Module {
       switch (spec.kind) {
         case InputKind::vector:
           if (mask.defined()) {
-            parts.push_back(x * mask);
+            // masked_fill, not x * mask: padding may be NaN, and NaN * 0 is NaN.
+            parts.push_back(x.masked_fill(mask == 0, 0.0));
             parts.push_back(mask);
           } else {
             parts.push_back(x);
@@ -139,7 +140,7 @@ struct Net : torch::nn::Module {
           torch::Tensor objectMask;
           if (mask.defined()) {
             objectMask = mask.unsqueeze(2);
-            x = x * objectMask;
+            x = x.masked_fill(objectMask == 0, 0.0);
           }
           for (auto& layer : branch.objectNet) x = activate(layer->forward(x), model.activation);
           if (mask.defined()) x = x * objectMask;

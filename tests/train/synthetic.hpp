@@ -5,13 +5,15 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 
 #include "train/tensor_set.hpp"
 
 namespace mlaas::train::synthetic {
 
-inline constexpr float kGarbage = -999.0F;
+/// Padding: a large value or NaN (the dataset layer pads with any value, NaN included).
+inline float garbage(std::int64_t event) { return event % 2 == 0 ? -999.0F : std::numeric_limits<float>::quiet_NaN(); }
 
 /// Binary: 6 features, 3 of them shifted for signal; ~10% of entries missing (mask 0).
 inline TensorSet vectorProblem(std::int64_t events, std::uint64_t seed, double separation = 1.0) {
@@ -29,7 +31,7 @@ inline TensorSet vectorProblem(std::int64_t events, std::uint64_t seed, double s
     for (int j = 0; j < 6; ++j) {
       const double shift = j < 3 ? (signal ? 0.5 : -0.5) * separation : 0.0;
       const bool present = uniform(rng) > 0.1;
-      set.values[0].push_back(present ? static_cast<float>(offsets[j] + scales[j] * (gauss(rng) + shift)) : kGarbage);
+      set.values[0].push_back(present ? static_cast<float>(offsets[j] + scales[j] * (gauss(rng) + shift)) : garbage(e));
       set.masks[0].push_back(present ? 1 : 0);
     }
     set.labels.push_back(signal ? 1.0F : 0.0F);
@@ -52,7 +54,7 @@ inline TensorSet multiclassProblem(std::int64_t events, std::uint64_t seed) {
     const int k = cls(rng);
     for (int j = 0; j < 4; ++j) {
       const bool present = uniform(rng) > 0.05;
-      set.values[0].push_back(present ? static_cast<float>(gauss(rng) + (j == k ? 2.0 : 0.0)) : kGarbage);
+      set.values[0].push_back(present ? static_cast<float>(gauss(rng) + (j == k ? 2.0 : 0.0)) : garbage(e));
       set.masks[0].push_back(present ? 1 : 0);
     }
     set.labels.push_back(static_cast<float>(k));
@@ -106,7 +108,7 @@ inline TensorSet groupProblem(std::int64_t events, std::uint64_t seed, bool with
       const double pt = 40.0 * std::exp(0.5 * gauss(rng)) * (signal ? 1.6 : 1.0);
       const float values[kFeatures] = {static_cast<float>(pt), static_cast<float>(2.0 * gauss(rng)),
                                        static_cast<float>(3.14 * (2 * uniform(rng) - 1))};
-      for (const float v : values) set.values[0].push_back(present ? v : kGarbage);
+      for (const float v : values) set.values[0].push_back(present ? v : garbage(e));
       set.masks[0].push_back(present ? 1 : 0);
     }
     if (withEventFeatures) {
