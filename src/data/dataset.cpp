@@ -407,7 +407,7 @@ struct Dataset::Impl {
     auto loaded = loadUnit(*plan, inputs, unit, options.split, info);
     if (!loaded) return core::fail(std::move(loaded).error());
     const auto& [chunk, events] = *loaded;
-    auto batch = std::make_shared<Batch>(transform->makeBatch());
+    auto batch = acquireChunkBatch();
     MLAAS_TRY(transform->apply(chunk, events, *batch));
     auto labels = plan->labels(chunk, inputs.labels[unit.file]);
     if (!labels) return core::fail(std::move(labels).error());
@@ -443,6 +443,27 @@ struct Dataset::Impl {
     }
   }
 
+  // Chunk-sized batches are recycled too: a fresh multi-megabyte buffer per chunk costs page
+  // faults and zero-filling comparable to the transform itself. The deleter hands a batch back
+  // when the shuffle buffer drops its last row.
+  std::vector<std::unique_ptr<Batch>> chunkPool;
+  std::shared_ptr<Batch> acquireChunkBatch() {
+    std::unique_ptr<Batch> batch;
+    {
+      std::lock_guard lock(mutex);
+      if (!chunkPool.empty()) {
+        batch = std::move(chunkPool.back());
+        chunkPool.pop_back();
+      }
+    }
+    if (!batch) batch = std::make_unique<Batch>(transform->makeBatch());
+    batch->clear();
+    return {batch.release(), [this](Batch* returned) {
+              std::lock_guard lock(mutex);
+              chunkPool.emplace_back(returned);
+            }};
+  }
+
   std::unique_ptr<Batch> acquire() {
     std::lock_guard lock(mutex);
     std::unique_ptr<Batch> batch;
@@ -453,6 +474,7 @@ struct Dataset::Impl {
       batch = std::make_unique<Batch>(transform->makeBatch());
     }
     batch->clear();
+    batch->grow(plan->config().batch.size);  // one allocation check per batch, not per row
     return batch;
   }
 
@@ -554,7 +576,10 @@ Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transfo
   impl_->prefetch = std::max<std::size_t>(config.batch.prefetch, 1);
 }
 
-Dataset::~Dataset() { impl_->stop(); }
+Dataset::~Dataset() {
+  impl_->stop();
+  impl_->done.clear();  // returns pooled chunk batches while the pool is alive
+}
 
 void Dataset::start(std::size_t epoch) {
   auto& d = *impl_;

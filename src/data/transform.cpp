@@ -20,7 +20,7 @@ void Batch::grow(std::size_t extra) {
 }
 
 void Batch::appendRow(const Batch& other, std::size_t row) {
-  grow(1);
+  if (labels.size() <= rows) grow(std::max<std::size_t>(rows, 16));  // amortised doubling
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const std::size_t width = tensorSpecs[i].width();
     std::copy_n(other.tensors[i].data() + row * width, width, tensors[i].data() + rows * width);
