@@ -903,6 +903,18 @@ void decodeBasket(const BranchData& b, const LoadedBasket& basket, const BasketL
   std::size_t pos = 0;
   std::uint64_t values = out.data.size() / outWidth;
   const std::size_t group = b.innerSize * codec.diskWidth;
+  std::size_t runStart = 0, runEnd = 0;
+  auto flush = [&] {
+    if (runEnd > runStart) {
+      const auto n = (runEnd - runStart) / codec.diskWidth;
+      const auto at = out.data.size();
+      out.data.resize(at + n * outWidth);
+      convert(codec, content.data() + runStart, n, out.data.data() + at);
+    }
+    runStart = runEnd = 0;
+  };
+  out.data.reserve(out.data.size() + content.size() / std::max<std::size_t>(codec.diskWidth, 1) * outWidth);
+  offs.reserve(offs.size() + (last - first));
   for (std::size_t i = 0; i < last; ++i) {
     std::size_t s = 0, e = 0, count = 0;  // count in groups
     std::size_t valueStart = 0;
@@ -938,13 +950,15 @@ void decodeBasket(const BranchData& b, const LoadedBasket& basket, const BasketL
       fail(fmt::format("entry {} spans bytes {}..{} beyond the {} data bytes", loc.entryBegin + i, s, e, content.size()));
     pos = e;
     if (i < first) continue;
-    const auto at = out.data.size();
-    out.data.resize(at + count * b.innerSize * outWidth);
-    convert(codec, content.data() + valueStart, count * b.innerSize, out.data.data() + at);
+    // Values of consecutive entries are usually adjacent (no per-entry header): convert in runs.
+    if (runEnd != valueStart) flush();
+    if (runStart == runEnd) runStart = runEnd = valueStart;
+    runEnd += count * group;
     values += count;
     offs.push_back(values);
     ++out.entries;
   }
+  flush();
   // offsets are in groups (innerSize values each)
   if (b.innerSize > 1) {
     // values counted groups above already
