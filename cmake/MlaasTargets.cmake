@@ -45,7 +45,7 @@ function(mlaas_add_gtest name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE mlaas_options mlaas_test_common ${ARG_DEPS}
                         GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120
-    PROPERTIES LABELS "${ARG_LABELS}"
-               ENVIRONMENT "MLAAS_TESTDATA=${MLAAS_TESTDATA};MLAAS_BIN_DIR=${CMAKE_BINARY_DIR}/bin;MLAAS_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  # The corpus, bin/ and source paths are compiled into mlaas_test_common (the environment
+  # variables MLAAS_TESTDATA, MLAAS_BIN_DIR, MLAAS_SOURCE_DIR override them).
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()

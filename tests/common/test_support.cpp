@@ -19,10 +19,16 @@
 
 namespace mlaas::test {
 
+// An environment variable, else the value CMake compiled in.
+static std::string setting(const char* name, const char* compiledDefault) {
+  const char* env = std::getenv(name);
+  return (env != nullptr && *env != '\0') ? std::string(env) : std::string(compiledDefault);
+}
+
 std::optional<fs::path> testdataDir() {
-  const char* env = std::getenv("MLAAS_TESTDATA");
-  if (env == nullptr || *env == '\0') return std::nullopt;
-  fs::path dir(env);
+  const std::string configured = setting("MLAAS_TESTDATA", MLAAS_DEFAULT_TESTDATA);
+  if (configured.empty()) return std::nullopt;
+  fs::path dir(configured);
   if (!fs::is_directory(dir / "root")) return std::nullopt;
   return fs::canonical(dir);
 }
@@ -43,13 +49,8 @@ std::vector<fs::path> corpusRootFiles() {
   return files;
 }
 
-static fs::path envPath(const char* name) {
-  const char* env = std::getenv(name);
-  if (env == nullptr) throw std::runtime_error(std::string(name) + " is not set (run the tests through ctest)");
-  return fs::path(env);
-}
-fs::path binDir() { return envPath("MLAAS_BIN_DIR"); }
-fs::path sourceDir() { return envPath("MLAAS_SOURCE_DIR"); }
+fs::path binDir() { return setting("MLAAS_BIN_DIR", MLAAS_DEFAULT_BIN_DIR); }
+fs::path sourceDir() { return setting("MLAAS_SOURCE_DIR", MLAAS_DEFAULT_SOURCE_DIR); }
 fs::path mlaasBinary() { return binDir() / "mlaas"; }
 
 std::string readFile(const fs::path& path) {

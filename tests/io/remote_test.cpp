@@ -2,6 +2,9 @@
 // a path, an http:// URL and a root:// URL, whatever the ranges; failures give clear errors.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <algorithm>
 #include <cstring>
 #include <future>
@@ -217,9 +220,13 @@ TEST_F(HttpSource, ServerRestartMidReadResumes) {
   server_->stop();
   // The read starts while the server is down and must finish once it is back.
   auto pending = std::async(std::launch::async, [&] { expectSameBytes(**remote, **local, {{10000, 50000}, {90000, 7}}); });
+  // Restart only once the read has failed against the stopped server at least once.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((*remote)->stats().retries == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, not timing
+  EXPECT_GT((*remote)->stats().retries, 0u);
   ASSERT_TRUE(server_->start());
   pending.get();
-  EXPECT_GT((*remote)->stats().retries, 0u);
 }
 
 TEST(HttpFailures, RefusedConnectionIsUnavailableNamingTheUrl) {
@@ -394,6 +401,10 @@ TEST_F(XrootdSource, ServerRestartMidReadResumes) {
   expectSameBytes(**remote, **local, {{0, 10000}});
   server_->stop();
   auto pending = std::async(std::launch::async, [&] { expectSameBytes(**remote, **local, {{10000, 50000}, {90000, 7}}); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((*remote)->stats().retries == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, not timing
+  EXPECT_GT((*remote)->stats().retries, 0u);
   ASSERT_TRUE(server_->start());
   pending.get();
 }
