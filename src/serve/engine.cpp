@@ -214,10 +214,13 @@ void Scheduler::workerLoop() {
         full = collect();
       }
     }
-    if (!queue->jobs.empty())
+    if (!queue->jobs.empty()) {
       ready_.push_back(queue);
-    else
+    } else {
+      // Drop idle queues so an unloaded or evicted model is freed once its last request is done.
       queue->scheduled = false;
+      queues_.erase(queue->model.get());
+    }
     bool moreWork = !ready_.empty();
     lock.unlock();
     if (moreWork) wake_.notify_one();
