@@ -53,11 +53,16 @@ Column makeJagged(const std::string& name, DType type, const std::vector<std::ve
 
 // --- JSROOT ----------------------------------------------------------------------------------
 
+// The repository root: MLAAS_SOURCE_DIR, else derived from this file's path (tests/root/x.cpp).
+fs::path repoRoot() {
+  if (const char* dir = std::getenv("MLAAS_SOURCE_DIR")) return dir;
+  return fs::path(__FILE__).parent_path().parent_path().parent_path();
+}
+
 std::optional<std::string> jsrootUnavailable() {
-  if (!std::getenv("MLAAS_SOURCE_DIR")) return "MLAAS_SOURCE_DIR is not set (run through ctest)";
-  const auto script = test::sourceDir() / "tests/tools/jsroot-read.mjs";
+  const auto script = repoRoot() / "tests/tools/jsroot-read.mjs";
   if (!fs::exists(script)) return "tests/tools/jsroot-read.mjs is missing";
-  const auto jsroot = test::sourceDir() / ".deps/node_modules/jsroot/modules/main.mjs";
+  const auto jsroot = repoRoot() / ".deps/node_modules/jsroot/modules/main.mjs";
   if (!fs::exists(jsroot) && !std::getenv("JSROOT_DIR")) return "JSROOT is not installed (scripts/bootstrap)";
   const auto probe = test::run({"node", "--version"});
   if (probe.exitCode != 0) return "node is not on PATH";
@@ -70,7 +75,7 @@ std::optional<std::string> jsrootUnavailable() {
   } while (false)
 
 json readWithJsroot(const fs::path& file, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{"node", (test::sourceDir() / "tests/tools/jsroot-read.mjs").string(), file.string()};
+  std::vector<std::string> argv{"node", (repoRoot() / "tests/tools/jsroot-read.mjs").string(), file.string()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   const auto r = test::run(argv);
   EXPECT_EQ(r.exitCode, 0) << r.err;
