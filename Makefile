@@ -32,9 +32,7 @@ dev asan tsan: bootstrap
 	@ctest --preset $@ -j $(JOBS)
 
 fuzz: bootstrap
-	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS)
-	@scripts/fuzz-smoke build-fuzz
+	@scripts/fuzz-smoke
 
 bench: build
 	@scripts/bench

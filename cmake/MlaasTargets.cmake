@@ -10,7 +10,12 @@ target_compile_options(mlaas_options INTERFACE
   # still shown, never fatal.
   $<$<CXX_COMPILER_ID:GNU>:-Wno-error=restrict -Wno-error=stringop-overflow -Wno-error=array-bounds
     -Wno-error=maybe-uninitialized -Wno-error=stringop-overread>)
-if(MLAAS_SANITIZE STREQUAL "address")
+if(MLAAS_BUILD_FUZZ)
+  # Instrument the libraries too, so libFuzzer sees coverage inside the parsers.
+  target_compile_options(mlaas_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                         -fno-omit-frame-pointer)
+  target_link_options(mlaas_options INTERFACE -fsanitize=address,undefined)
+elseif(MLAAS_SANITIZE STREQUAL "address")
   target_compile_options(mlaas_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
                          -fno-sanitize-recover=undefined)
   target_link_options(mlaas_options INTERFACE -fsanitize=address,undefined)

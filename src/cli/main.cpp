@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);  // prints help, version or the usage error
+    return code == 0 ? 0 : 2;      // usage errors exit 2, as docs/cli.md says
   } catch (const mlaas::cli::ExitError& e) {
     if (!e.message.empty()) std::cerr << "mlaas: " << e.message << "\n";
     return e.code;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -83,4 +84,12 @@ class Process {
   do {                                                                                           \
     if (!::mlaas::test::testdataDir())                                                           \
       GTEST_SKIP() << "ROOT test corpus not found (set MLAAS_TESTDATA; expected ../shared/testdata)"; \
+  } while (false)
+
+/// Skips a long test (minutes, gigabytes) unless MLAAS_SLOW_TESTS=1: `MLAAS_SLOW_TESTS=1 make test`.
+#define MLAAS_REQUIRE_SLOW()                                                                      \
+  do {                                                                                            \
+    const char* mlaas_slow_ = std::getenv("MLAAS_SLOW_TESTS");                                     \
+    if (mlaas_slow_ == nullptr || std::string(mlaas_slow_) != "1")                                \
+      GTEST_SKIP() << "slow test: set MLAAS_SLOW_TESTS=1 to run it";                              \
   } while (false)

@@ -1,5 +1,5 @@
 // A file past 2 GB (ROOT's kStartBigFile): the large header, 64-bit keys and seeks. Slow (it writes
-// about 2.3 GB), so it is its own test, WriterSlow.*, meant to run under the `slow` ctest label.
+// about 2.3 GB), so it is its own test, WriterSlow.*, run with MLAAS_SLOW_TESTS=1.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -31,6 +31,7 @@ float payloadValue(std::uint64_t entry, std::size_t k) {
 }
 
 TEST(WriterSlow, FileOver2GBReadsBackItsLastEntries) {
+  MLAAS_REQUIRE_SLOW();
   test::TempDir dir;
   const auto space = fs::space(dir.path());
   if (space.available < 6ull << 30) GTEST_SKIP() << "needs 6 GB free in " << dir.path();
