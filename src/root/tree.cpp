@@ -103,6 +103,7 @@ float fromNbits(const std::byte* p, int nbits) {
 
 /// Converts n big-endian disk values at src into native out values at dst.
 void convert(const NumCodec& c, const std::byte* src, std::size_t n, std::byte* dst) {
+  if (n == 0) return;  // empty columns have no buffer to copy into
   switch (c.mode) {
     case NumCodec::Mode::plain:
       std::memcpy(dst, src, n * c.diskWidth);
