@@ -362,8 +362,10 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
   config.source = Location{name, 0, 0, ""};
   try {
     if (!root.IsMap()) throwConfigError(Location{name, 1, 1, ""}, "expected a mapping with 'inputs' and 'features'");
+    // `model` and `training` belong to `mlaas train` (docs/training.md), which validates them: one
+    // file serves both `mlaas stats`/`batches` and `mlaas train`.
     reader.checkKeys(root, "", {"base", "inputs", "features", "variables", "selection", "normalization", "representation",
-                                "image", "split", "shuffle", "batch"});
+                                "image", "split", "shuffle", "batch", "model", "training"});
     config.base = folder;
     if (root["base"]) config.base = (folder / reader.string(root["base"], "base")).lexically_normal();
     if (!root["inputs"]) throwConfigError(Location{name, 1, 1, ""}, "missing key 'inputs'");

@@ -86,7 +86,7 @@ TEST(Config, StatsHashIgnoresBatchOptionsButNotFeatures) {
 TEST(Config, ErrorsNameFileLineColumnAndKey) {
   EXPECT_EQ(configError(std::string(kMinimal) + "batchh: {}\n"),
             "test.yaml:6:1: batchh: unknown key (expected one of: base, inputs, features, variables, selection, normalization, "
-            "representation, image, split, shuffle, batch)");
+            "representation, image, split, shuffle, batch, model, training)");
   EXPECT_EQ(configError("inputs:\n  tree: t\n  files: [a.root]\nfeatures:\n  groups:\n    jets: {branches: [a], length: -3}\n"),
             "test.yaml:6:35: features.groups.jets.length: expected a length from 1 to 100000, 'auto', or a quantile in (0, 1] such "
             "as 0.99; got '-3'");
