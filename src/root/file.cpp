@@ -158,6 +158,9 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   // Top directory: its key at fBEGIN, then the TNamed (name, title) and the TDirectory record.
   const auto topKeyBytes = f.read(f.begin, std::min<std::uint64_t>(f.source->size() - f.begin, 1024), "top directory key");
   const auto topKey = parseKey(topKeyBytes, f.begin, name + ": top directory key");
+  if (topKey.keylen > topKeyBytes.size())
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: top directory key: fKeylen {} runs past the file at offset {}",
+                                                           name, topKey.keylen, f.begin));
   {
     const std::string topContext = name + ": top directory";
     Cursor n(std::span<const std::byte>(topKeyBytes).subspan(topKey.keylen), static_cast<std::int64_t>(f.begin + topKey.keylen),
@@ -182,6 +185,9 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
       const std::string where = fmt::format("{}: key list of directory \"{}\"", name, p.prefix);
       const auto keysBytes = f.read(p.record.seekKeys, p.record.nbytesKeys, where);
       const auto listKey = parseKey(keysBytes, p.record.seekKeys, where);
+      if (listKey.keylen > keysBytes.size())
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: fKeylen {} is longer than the key list ({} bytes) at offset {}",
+                                                               where, listKey.keylen, keysBytes.size(), p.record.seekKeys));
       Cursor k(std::span<const std::byte>(keysBytes).subspan(listKey.keylen), static_cast<std::int64_t>(p.record.seekKeys + listKey.keylen), where);
       const auto nkeys = k.i32();
       if (nkeys < 0 || static_cast<std::size_t>(nkeys) > k.remaining() / 26)
