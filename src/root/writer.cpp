@@ -39,24 +39,6 @@ constexpr std::int16_t kVectorVersion = 9;           // std::vector's version wo
 constexpr std::int16_t kVectorClassVersion = 6;      // ... and in TBranchElement::fClassVersion
 constexpr std::size_t kMaxBasketBytes = std::size_t(1) << 30;
 
-std::size_t typeSize(DType t) {
-  switch (t) {
-    case DType::boolean:
-    case DType::int8:
-    case DType::uint8:
-    case DType::string: return 1;
-    case DType::int16:
-    case DType::uint16: return 2;
-    case DType::int32:
-    case DType::uint32:
-    case DType::float32: return 4;
-    case DType::int64:
-    case DType::uint64:
-    case DType::float64: return 8;
-  }
-  return 1;
-}
-
 const char* typeName(DType t) {
   switch (t) {
     case DType::boolean: return "bool";
@@ -927,7 +909,7 @@ TreeWriter& FileWriter::addTree(std::string name, std::vector<BranchSpec> specs,
   auto addBranch = [&](BranchSpec s, bool isCounter) {
     BranchState b;
     b.leaf = leafType(s.type);
-    b.valueSize = typeSize(s.type);
+    b.valueSize = dtypeSize(s.type);
     for (auto d : s.innerShape) {
       if (d == 0) throw bad(fmt::format("branch {}: a dimension is 0", s.name));
       b.innerSize *= d;
