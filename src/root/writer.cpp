@@ -39,24 +39,6 @@ constexpr std::int16_t kVectorVersion = 9;           // std::vector's version wo
 constexpr std::int16_t kVectorClassVersion = 6;      // ... and in TBranchElement::fClassVersion
 constexpr std::size_t kMaxBasketBytes = std::size_t(1) << 30;
 
-const char* typeName(DType t) {
-  switch (t) {
-    case DType::boolean: return "bool";
-    case DType::int8: return "int8";
-    case DType::uint8: return "uint8";
-    case DType::int16: return "int16";
-    case DType::uint16: return "uint16";
-    case DType::int32: return "int32";
-    case DType::uint32: return "uint32";
-    case DType::int64: return "int64";
-    case DType::uint64: return "uint64";
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::string: return "string";
-  }
-  return "?";
-}
-
 struct LeafType {
   char letter;
   const char* leafClass;
@@ -396,7 +378,7 @@ void TreeWriter::Impl::append(std::span<const Column> columns) {
                             first->name, *count));
     }
     if (c.type != b.spec.type)
-      throw bad(fmt::format("column {} is {}, the branch is {}", c.name, typeName(c.type), typeName(b.spec.type)));
+      throw bad(fmt::format("column {} is {}, the branch is {}", c.name, dtypeName(c.type), dtypeName(b.spec.type)));
     const std::size_t values = c.data.size() / b.valueSize;
     if (c.data.size() % b.valueSize != 0) throw bad(fmt::format("column {}: data is not whole values", c.name));
     const auto expectedShape = b.spec.innerShape;
