@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 namespace mlaas::io::detail {
-namespace {
 
 std::string lowercase(std::string_view text) {
   std::string out(text);
@@ -20,6 +19,9 @@ std::string_view trim(std::string_view text) {
     text.remove_suffix(1);
   return text;
 }
+
+namespace {
+
 
 }  // namespace
 

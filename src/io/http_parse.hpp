@@ -5,12 +5,18 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
 
 namespace mlaas::io::detail {
+
+/// ASCII lower case (HTTP header names are case-insensitive).
+std::string lowercase(std::string_view text);
+/// Without leading blanks and trailing blanks or line ends.
+std::string_view trim(std::string_view text);
 
 /// A decimal number of at most 19 digits, surrounding blanks allowed; nullopt otherwise.
 [[nodiscard]] std::optional<std::uint64_t> parseDecimal(std::string_view text);
