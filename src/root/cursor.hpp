@@ -116,5 +116,9 @@ class Cursor {
 
 /// Swaps `count` big-endian values of `width` bytes in place to native order.
 void swapInPlace(std::byte* data, std::size_t count, std::size_t width) noexcept;
+/// Copies `count` big-endian values of `width` (1, 2, 4 or 8) bytes from src to dst in native
+/// order: the copy and the byte swap in one pass (SIMD on x86-64). dst == src is allowed; other
+/// overlaps are not.
+void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size_t width) noexcept;
 
 }  // namespace mlaas::root

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -106,8 +107,7 @@ void convert(const NumCodec& c, const std::byte* src, std::size_t n, std::byte* 
   if (n == 0) return;  // empty columns have no buffer to copy into
   switch (c.mode) {
     case NumCodec::Mode::plain:
-      std::memcpy(dst, src, n * c.diskWidth);
-      swapInPlace(dst, n, c.diskWidth);
+      swapCopy(dst, src, n, c.diskWidth);
       return;
     case NumCodec::Mode::floatToDouble:
       for (std::size_t i = 0; i < n; ++i) {
@@ -640,28 +640,80 @@ std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<Br
 
 // ---- loading baskets --------------------------------------------------------------------------
 
+/// A buffer that keeps its memory between baskets and never zero-fills: decompression overwrites
+/// every byte it hands out, so std::vector's value-initialisation would be a wasted pass.
+class ScratchBuffer {
+ public:
+  std::span<std::byte> get(std::size_t n) {
+    if (n > capacity_) {
+      data_ = std::make_unique_for_overwrite<std::byte[]>(n);
+      capacity_ = n;
+    }
+    return {data_.get(), n};
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  void release() {
+    data_.reset();
+    capacity_ = 0;
+  }
+
+ private:
+  std::unique_ptr<std::byte[]> data_;
+  std::size_t capacity_ = 0;
+};
+
+/// Per-thread decompression buffer (one basket at a time per thread). Buffers beyond 64 MiB are
+/// released after use so a huge basket does not pin its memory for the life of the thread.
+ScratchBuffer& threadScratch() {
+  thread_local ScratchBuffer buffer;
+  return buffer;
+}
+constexpr std::size_t kScratchKeepBytes = 64u << 20;
+
 struct LoadedBasket {
-  std::vector<std::byte> owned;
+  std::unique_ptr<std::byte[]> owned;  ///< only when the basket must outlive its task
   std::span<const std::byte> content;
-  std::vector<std::int32_t> offsets;  ///< per entry, relative to content; empty when fixed-size
+  std::span<const std::int32_t> offsets;  ///< per entry, relative to content; empty when fixed-size
+  std::vector<std::int32_t> ownedOffsets;
   std::int32_t nevbuf = 0;
   std::uint64_t uncompressed = 0;
+  bool inDestination = false;  ///< decompressed straight into the caller's destination
 
   [[nodiscard]] std::pair<std::size_t, std::size_t> entry(std::size_t i) const {
     const auto s = static_cast<std::size_t>(offsets[i]);
     const auto e = i + 1 < offsets.size() ? static_cast<std::size_t>(offsets[i + 1]) : content.size();
     return {s, e};
   }
+  /// Copies borrowed bytes (scratch or fetched buffers) so the basket can be decoded later.
+  void own() {
+    if (!owned && !content.empty()) {
+      owned = std::make_unique_for_overwrite<std::byte[]>(content.size());
+      std::memcpy(owned.get(), content.data(), content.size());
+      content = {owned.get(), content.size()};
+    }
+    if (ownedOffsets.empty() && !offsets.empty()) {
+      ownedOffsets.assign(offsets.begin(), offsets.end());
+      offsets = ownedOffsets;
+    }
+  }
+};
+
+/// What loadBasket may do beyond decompressing.
+struct LoadMode {
+  bool parseOffsets = true;  ///< false: decompress only (the benchmark's bound)
+  /// When set and the basket's payload is exactly destination.size() bytes of entry data (no entry
+  /// offsets), it is decompressed straight into it: the caller's column, saving a copy.
+  std::span<std::byte> destination;
 };
 
 LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc, const std::string& where,
-                        double* decompressSeconds) {
+                        double* decompressSeconds, const LoadMode& mode = {}) {
   LoadedBasket out;
   if (loc.embedded) {
     out.content = loc.embedded->content;
     out.offsets = loc.embedded->offsets;
     out.nevbuf = loc.embedded->nevbuf;
-    if (out.offsets.size() > static_cast<std::size_t>(out.nevbuf)) out.offsets.resize(static_cast<std::size_t>(out.nevbuf));
+    if (out.offsets.size() > static_cast<std::size_t>(out.nevbuf)) out.offsets = out.offsets.first(static_cast<std::size_t>(out.nevbuf));
     out.uncompressed = out.content.size();
   } else {
     const auto key = parseKey(record, loc.seek, where);
@@ -673,9 +725,11 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
     c.skip(4);
     const auto kv = c.i16();
     c.skip(4 + 4 + 2 + 2 + (kv > 1000 ? 16 : 8));
-    c.string();
-    c.string();
-    c.string();
+    for (int k = 0; k < 3; ++k) {  // class name, name, title
+      std::uint32_t n = c.u8();
+      if (n == 255) n = c.u32();
+      c.skip(n);
+    }
     c.i16();
     c.i32();
     auto nevBufSize = c.i32();
@@ -690,8 +744,9 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
                             fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})",
                                         where, key.keylen, last, key.objlen, out.nevbuf));
     std::span<const std::byte> payload = record.subspan(key.keylen);
+    const std::size_t border = static_cast<std::size_t>(last - key.keylen);
     if (key.compressed()) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = decompressSeconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       std::uint64_t total = 0;
       for (std::size_t pos = 0; pos + 9 <= payload.size() && total < key.objlen;) {
         const auto* h = payload.data() + pos;
@@ -704,45 +759,76 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       if (total != key.objlen)
         throw core::Exception(core::Errc::corrupt, fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}",
                                                                where, total, key.objlen));
-      out.owned.resize(key.objlen);
-      auto r = decompress(payload, out.owned, where);
+      std::span<std::byte> target;
+      if (!mode.destination.empty() && border == key.objlen && mode.destination.size() == key.objlen) {
+        target = mode.destination;
+        out.inDestination = true;
+      } else {
+        target = threadScratch().get(key.objlen);
+      }
+      auto r = decompress(payload, target, where);
       if (!r) throw core::Exception(r.error());
-      payload = out.owned;
+      payload = target;
       if (decompressSeconds)
         *decompressSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
       payload = payload.first(std::min<std::size_t>(payload.size(), key.objlen));
     }
     out.uncompressed = payload.size();
-    const std::size_t border = static_cast<std::size_t>(last - key.keylen);
+    if (border > payload.size())
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: fLast {} lies beyond the {} payload bytes", where,
+                                                             last, payload.size()));
     out.content = payload.first(border);
-    if (payload.size() > border) {
+    if (payload.size() > border && mode.parseOffsets) {
+      // [count][offset]*count, big-endian int32, offsets counted from the key's start.
       const std::string offsetsContext = where + " entry offsets";
       Cursor oc(payload.subspan(border), static_cast<std::int64_t>(last), offsetsContext);
       const auto count = oc.i32();
       if (count < out.nevbuf || static_cast<std::size_t>(count) > oc.remaining() / 4)
         oc.fail(fmt::format("entry offset count {} does not match {} entries", count, out.nevbuf));
-      out.offsets.resize(static_cast<std::size_t>(out.nevbuf));
-      std::int64_t running = key.keylen;
-      for (auto& o : out.offsets) {
-        std::int64_t v = oc.i32();
-        if (ioBits & 1) {
-          running += v;
-          v = running;
+      out.ownedOffsets.resize(static_cast<std::size_t>(out.nevbuf));
+      swapCopy(reinterpret_cast<std::byte*>(out.ownedOffsets.data()), oc.bytes(out.ownedOffsets.size() * 4).data(),
+               out.ownedOffsets.size(), 4);
+      if (ioBits & 1) {  // size-encoded: each value is the difference to the previous offset
+        std::int64_t running = key.keylen;
+        for (auto& o : out.ownedOffsets) {
+          running += o;
+          o = static_cast<std::int32_t>(running);
         }
-        o = static_cast<std::int32_t>(v - key.keylen);
       }
+      std::int32_t prev = 0;
+      const auto size = static_cast<std::int64_t>(out.content.size());
+      bool ordered = true;
+      for (auto& o : out.ownedOffsets) {
+        const std::int64_t v = static_cast<std::int64_t>(o) - key.keylen;
+        ordered &= v >= prev && v <= size;
+        o = static_cast<std::int32_t>(v);
+        prev = o;
+      }
+      if (!ordered) {  // find the first bad one for the message
+        prev = 0;
+        for (auto o : out.ownedOffsets) {
+          if (o < prev || o > size)
+            throw core::Exception(core::Errc::corrupt,
+                                  fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes", where, o,
+                                              out.content.size()));
+          prev = o;
+        }
+      }
+      out.offsets = out.ownedOffsets;
     }
   }
   if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
                                                            out.nevbuf, loc.entryEnd - loc.entryBegin));
-  std::int32_t prev = 0;
-  for (auto o : out.offsets) {
-    if (o < prev || static_cast<std::size_t>(o) > out.content.size())
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
-                                                             where, o, out.content.size()));
-    prev = o;
+  if (loc.embedded) {
+    std::int32_t prev = 0;
+    for (auto o : out.offsets) {
+      if (o < prev || static_cast<std::size_t>(o) > out.content.size())
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
+                                                               where, o, out.content.size()));
+      prev = o;
+    }
   }
   return out;
 }
@@ -901,6 +987,37 @@ void decodeBasket(const BranchData& b, const LoadedBasket& basket, const BasketL
 
   // flat jagged: counted leaves, kOffsetP members, vector<number>
   auto& offs = out.offsets[0];
+  if (hasOffsets && !b.vectorHeader && b.entryHeader == 0 && std::has_single_bit(b.innerSize * codec.diskWidth) &&
+      first < last) {
+    // Counted leaves (x[n]/F): the entries' values are adjacent, so the offsets come from the entry
+    // offsets alone (a shift, no division) and the values from one swap-copy of the whole run.
+    const std::size_t groupBytes = b.innerSize * codec.diskWidth;
+    const int shift = std::countr_zero(groupBytes);
+    const auto off = basket.offsets;
+    const std::size_t runBegin = static_cast<std::size_t>(off[first]);
+    const std::size_t runEnd = last < off.size() ? static_cast<std::size_t>(off[last]) : content.size();
+    if ((runEnd - runBegin) % groupBytes == 0) {
+      const std::size_t at = offs.size();
+      offs.resize(at + (last - first));
+      std::uint64_t values = out.data.size() / outWidth / b.innerSize;
+      const std::uint64_t base = values - (runBegin >> shift);
+      bool whole = true;  // every entry a whole number of groups
+      for (std::size_t i = first; i < last; ++i) {
+        const std::size_t e = i + 1 < off.size() ? static_cast<std::size_t>(off[i + 1]) : content.size();
+        whole &= (e & (groupBytes - 1)) == (runBegin & (groupBytes - 1));
+        offs[at + (i - first)] = base + (e >> shift);
+      }
+      if (whole) {
+        const std::size_t n = (runEnd - runBegin) / codec.diskWidth;
+        const auto dataAt = out.data.size();
+        out.data.resize(dataAt + n * outWidth);
+        convert(codec, content.data() + runBegin, n, out.data.data() + dataAt);
+        out.entries += last - first;
+        return;
+      }
+      offs.resize(at);  // an entry with a partial group: the general loop below
+    }
+  }
   std::size_t pos = 0;
   std::uint64_t values = out.data.size() / outWidth;
   const std::size_t group = b.innerSize * codec.diskWidth;
@@ -1133,7 +1250,7 @@ ReadPlan makePlan(const Tree::Impl& t, const std::vector<std::size_t>& branches,
 }
 
 struct Fetched {
-  std::vector<std::vector<std::byte>> buffers;
+  std::vector<std::unique_ptr<std::byte[]>> buffers;  // not zero-filled: the source overwrites them
   std::vector<io::ByteRange> ranges;
 
   std::span<const std::byte> find(const io::ByteRange& r) const {
@@ -1143,25 +1260,79 @@ struct Fetched {
     --it;
     if (r.end() > it->end()) return {};
     const auto idx = static_cast<std::size_t>(it - ranges.begin());
-    return std::span<const std::byte>(buffers[idx]).subspan(r.offset - it->offset, r.size);
+    return std::span<const std::byte>(buffers[idx].get(), it->size).subspan(r.offset - it->offset, r.size);
   }
 };
 
-Fetched fetch(const Tree::Impl& t, const ReadPlan& plan) {
-  Fetched f;
-  f.ranges = plan.requests;
-  std::vector<io::ReadRequest> reqs;
-  f.buffers.resize(plan.requests.size());
-  for (std::size_t k = 0; k < plan.requests.size(); ++k) {
-    f.buffers[k].resize(plan.requests[k].size);
-    reqs.push_back({plan.requests[k].offset, f.buffers[k]});
+/// The plan's byte ranges in memory. Without worker threads everything is fetched in one
+/// Source::read (one vector request on remote sources). With workers the ranges are cut into a few
+/// pieces that are fetched as the first jobs of the same parallel pass that decodes the baskets:
+/// the pread (or network wait) of one piece overlaps the decoding of another, and each basket job
+/// waits only for the piece that holds it.
+class StagedFetch {
+ public:
+  StagedFetch(const Tree::Impl& t, const std::vector<io::ByteRange>& requests) : t_(t), ready_(requests.size()) {
+    f_.ranges = requests;
+    f_.buffers.resize(requests.size());
+    for (std::size_t k = 0; k < requests.size(); ++k)
+      f_.buffers[k] = std::make_unique_for_overwrite<std::byte[]>(requests[k].size);
   }
-  if (!reqs.empty()) {
-    auto r = t.file->source()->read(reqs);
-    if (!r) throw core::Exception(r.error().withContext(t.context));
+  [[nodiscard]] std::size_t pieces() const noexcept { return f_.ranges.size(); }
+  /// Fetches piece k (throws on failure, after releasing the baskets that wait for it).
+  void fetch(std::size_t k) {
+    auto r = read({&k, 1});
+    ready_[k].store(r ? kReady : kFailed);
+    ready_[k].notify_all();
+    if (!r) throw core::Exception(r.error().withContext(t_.context));
   }
-  return f;
+  /// Fetches everything in one request list.
+  void fetchAll() {
+    std::vector<std::size_t> all(pieces());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    auto r = read(all);
+    for (auto& flag : ready_) flag.store(r ? kReady : kFailed);
+    if (!r) throw core::Exception(r.error().withContext(t_.context));
+  }
+  /// The bytes of a basket, once its piece is in; empty when that piece failed (its error is
+  /// already on its way to the caller).
+  std::span<const std::byte> wait(const io::ByteRange& bytes) {
+    auto it = std::upper_bound(f_.ranges.begin(), f_.ranges.end(), bytes.offset,
+                               [](std::uint64_t off, const io::ByteRange& x) { return off < x.offset; });
+    if (it == f_.ranges.begin()) return {};
+    auto& flag = ready_[static_cast<std::size_t>(it - f_.ranges.begin()) - 1];
+    for (int v = flag.load(); v == kPending; v = flag.load()) flag.wait(v);
+    if (flag.load() == kFailed) return {};
+    return f_.find(bytes);
+  }
+
+ private:
+  static constexpr int kPending = 0, kReady = 1, kFailed = 2;
+  core::Result<void> read(std::span<const std::size_t> which) {
+    std::vector<io::ReadRequest> reqs;
+    for (auto k : which) reqs.push_back({f_.ranges[k].offset, {f_.buffers[k].get(), f_.ranges[k].size}});
+    if (reqs.empty()) return {};
+    return t_.file->source()->read(reqs);
+  }
+  const Tree::Impl& t_;
+  Fetched f_;
+  std::vector<std::atomic<int>> ready_;
+};
+
+/// With worker threads, the pieces a plan's baskets are fetched in: the plan's coalesced requests,
+/// cut so each thread has a few to overlap with decoding (never below 256 KiB a piece).
+std::vector<io::ByteRange> fetchPieces(const ReadPlan& plan, const ReadOptions& options, std::size_t threads) {
+  if (threads <= 1) return plan.requests;
+  std::uint64_t total = 0;
+  for (const auto& r : plan.requests) total += r.size;
+  const std::uint64_t piece = std::clamp<std::uint64_t>(total / (2 * threads), 256 * 1024,
+                                                        std::max<std::uint64_t>(options.maxRequestBytes, 256 * 1024));
+  std::vector<io::ByteRange> ranges;
+  for (const auto& pb : plan.baskets)
+    if (pb.bytes.size > 0) ranges.push_back(pb.bytes);
+  return io::coalesce(std::move(ranges), options.coalesceGap, piece);
 }
+
+std::size_t poolThreads(const ReadOptions& options) { return options.pool ? options.pool->size() + 1 : 1; }
 
 std::string basketWhere(const Tree::Impl& t, const BranchData& b, std::size_t k) {
   const auto& loc = b.baskets[k];
@@ -1176,48 +1347,36 @@ void runJobs(std::size_t count, const ReadOptions& options, const std::function<
     for (std::size_t i = 0; i < count; ++i) body(i);
 }
 
+/// An integer column's values as int64 (the counters of x[n] leaves).
+std::vector<std::int64_t> integerValues(const Column& col) {
+  std::vector<std::int64_t> values(col.valueCount());
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    std::int64_t v = 0;
+    switch (col.type) {
+      case DType::int8: v = col.values<std::int8_t>()[k]; break;
+      case DType::uint8: v = col.values<std::uint8_t>()[k]; break;
+      case DType::int16: v = col.values<std::int16_t>()[k]; break;
+      case DType::uint16: v = col.values<std::uint16_t>()[k]; break;
+      case DType::int32: v = col.values<std::int32_t>()[k]; break;
+      case DType::uint32: v = col.values<std::uint32_t>()[k]; break;
+      case DType::int64: v = col.values<std::int64_t>()[k]; break;
+      case DType::uint64: v = static_cast<std::int64_t>(col.values<std::uint64_t>()[k]); break;
+      default: break;
+    }
+    values[k] = v;
+  }
+  return values;
+}
+
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
                              const ReadOptions& options, ReadStats* stats) {
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
-  // Counters for jagged branches whose baskets may lack entry offsets.
-  std::map<std::size_t, std::pair<std::vector<std::int64_t>, std::uint64_t>> counterValues;
-  for (auto bi : branches) {
-    const auto& b = t.data[bi];
-    // Baskets may lack entry offsets even when fEntryOffsetLen says otherwise: always have the counter.
-    if (b.decode != Decode::flat || b.vectorHeader || b.counter < 0) continue;
-    if (counterValues.count(static_cast<std::size_t>(b.counter))) continue;
-    std::uint64_t lo = range.begin, hi = range.end;
-    for (const auto& loc : b.baskets)
-      if (loc.entryEnd > range.begin && loc.entryBegin < range.end) {
-        lo = std::min(lo, loc.entryBegin);
-        hi = std::max(hi, loc.entryEnd);
-      }
-    const auto& cb = t.data[static_cast<std::size_t>(b.counter)];
-    if (cb.decode != Decode::fixed || cb.innerSize != 1) continue;
-    auto cols = readImpl(t, {static_cast<std::size_t>(b.counter)}, {lo, hi}, options, nullptr);
-    std::vector<std::int64_t> values;
-    const auto& col = cols[0];
-    for (std::size_t k = 0; k < col.valueCount(); ++k) {
-      std::int64_t v = 0;
-      switch (col.type) {
-        case DType::int8: v = col.values<std::int8_t>()[k]; break;
-        case DType::uint8: v = col.values<std::uint8_t>()[k]; break;
-        case DType::int16: v = col.values<std::int16_t>()[k]; break;
-        case DType::uint16: v = col.values<std::uint16_t>()[k]; break;
-        case DType::int32: v = col.values<std::int32_t>()[k]; break;
-        case DType::uint32: v = col.values<std::uint32_t>()[k]; break;
-        case DType::int64: v = col.values<std::int64_t>()[k]; break;
-        case DType::uint64: v = static_cast<std::int64_t>(col.values<std::uint64_t>()[k]); break;
-        default: break;
-      }
-      values.push_back(v);
-    }
-    counterValues[static_cast<std::size_t>(b.counter)] = {std::move(values), lo};
-  }
-
   const auto plan = makePlan(t, branches, range, options);
-  const auto fetched = fetch(t, plan);
+  const std::size_t threads = poolThreads(options);
+  StagedFetch fetched(t, fetchPieces(plan, options, threads));
+  const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
+  if (fetchJobs == 0) fetched.fetchAll();
   std::vector<Column> out;
   for (auto bi : branches) out.push_back(emptyColumn(t.data[bi], range));
   // Fixed-size branches decode straight into their final place: one copy, swapped in place.
@@ -1239,47 +1398,101 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
                             fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets",
                                         t.context, b.info.name, range.size(), b.innerSize, available));
   }
-  for (std::size_t k = 0; k < branches.size(); ++k) {
-    const auto& b = t.data[branches[k]];
-    if (b.decode == Decode::fixed) {
+  // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel.
+  std::vector<std::once_flag> allocated(branches.size());
+  auto allocate = [&](std::size_t k) {
+    std::call_once(allocated[k], [&] {
+      const auto& b = t.data[branches[k]];
       out[k].data.resize(range.size() * b.innerSize * dtypeSize(b.codec.out));
       out[k].entries = range.size();
-    }
-  }
+    });
+  };
   std::vector<Column> pieces(plan.baskets.size());
   std::vector<double> seconds(plan.baskets.size(), 0.0);
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
-  runJobs(plan.baskets.size(), options, [&](std::size_t j) {
+  // Baskets of counted branches written without entry offsets need their counter's values: they
+  // wait, owning their bytes, until the parallel pass is over (rare: ROOT writes offsets for them).
+  std::vector<std::unique_ptr<LoadedBasket>> waiting(plan.baskets.size());
+  std::atomic<bool> anyWaiting{false};
+  runJobs(fetchJobs + plan.baskets.size(), options, [&](std::size_t job) {
+    if (job < fetchJobs) return fetched.fetch(job);
+    const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];
     const auto& b = t.data[pb.branch];
     const auto& loc = b.baskets[pb.basket];
-    const auto where = basketWhere(t, b, pb.basket);
     std::span<const std::byte> record;
     if (!loc.embedded) {
-      record = fetched.find(pb.bytes);
-      if (record.size() != loc.bytes) throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
+      record = fetched.wait(pb.bytes);
+      if (record.empty()) return;  // its piece failed: that error is reported
     }
-    const auto basket = loadBasket(record, loc, where, &seconds[j]);
-    sizes[j] = basket.uncompressed;
+    const auto where = basketWhere(t, b, pb.basket);
+    if (record.size() != (loc.embedded ? 0 : loc.bytes))
+      throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
     const auto lo = std::max(range.begin, loc.entryBegin);
     const auto hi = std::min(range.end, loc.entryEnd);
+    LoadMode mode;
+    std::byte* dest = nullptr;
+    const std::size_t outWidth = dtypeSize(b.codec.out);
     if (b.decode == Decode::fixed) {
-      decodeFixed(b, basket, loc, lo, hi, out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * dtypeSize(b.codec.out), where);
-      return;
+      allocate(columnOf[j]);
+      dest = out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * outWidth;
+      // A whole basket of plain values: decompress into the column and swap there.
+      if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
+        mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
     }
-    pieces[j] = emptyColumn(b, range);
-    const std::vector<std::int64_t>* counts = nullptr;
-    std::uint64_t countsBegin = 0;
-    if (b.counter >= 0) {
-      const auto it = counterValues.find(static_cast<std::size_t>(b.counter));
-      if (it != counterValues.end()) {
+    auto basket = loadBasket(record, loc, where, &seconds[j], mode);
+    sizes[j] = basket.uncompressed;
+    if (b.decode == Decode::fixed) {
+      if (basket.inDestination)
+        swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
+      else
+        decodeFixed(b, basket, loc, lo, hi, dest, where);
+    } else if (b.decode == Decode::flat && !b.vectorHeader && basket.offsets.empty() && b.counter >= 0) {
+      basket.own();
+      waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
+      anyWaiting = true;
+    } else {
+      pieces[j] = emptyColumn(b, range);
+      decodeBasket(b, basket, loc, lo, hi, pieces[j], nullptr, 0, where);
+    }
+    if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
+  });
+  if (anyWaiting) {
+    // The counters' values over the entries of the waiting baskets, then those baskets.
+    std::map<std::size_t, std::pair<std::vector<std::int64_t>, std::uint64_t>> counterValues;
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+      if (!waiting[j]) continue;
+      const auto& b = t.data[plan.baskets[j].branch];
+      const auto counter = static_cast<std::size_t>(b.counter);
+      if (counterValues.count(counter)) continue;
+      std::uint64_t lo = range.begin, hi = range.end;
+      for (const auto& loc : b.baskets)
+        if (loc.entryEnd > range.begin && loc.entryBegin < range.end) {
+          lo = std::min(lo, loc.entryBegin);
+          hi = std::max(hi, loc.entryEnd);
+        }
+      const auto& cb = t.data[counter];
+      if (cb.decode != Decode::fixed || cb.innerSize != 1) continue;
+      auto cols = readImpl(t, {counter}, {lo, hi}, options, nullptr);
+      counterValues[counter] = {integerValues(cols[0]), lo};
+    }
+    runJobs(plan.baskets.size(), options, [&](std::size_t j) {
+      if (!waiting[j]) return;
+      const auto& pb = plan.baskets[j];
+      const auto& b = t.data[pb.branch];
+      const auto& loc = b.baskets[pb.basket];
+      const std::vector<std::int64_t>* counts = nullptr;
+      std::uint64_t countsBegin = 0;
+      if (const auto it = counterValues.find(static_cast<std::size_t>(b.counter)); it != counterValues.end()) {
         counts = &it->second.first;
         countsBegin = it->second.second;
       }
-    }
-    decodeBasket(b, basket, loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd), pieces[j],
-                 counts, countsBegin, where);
-  });
+      pieces[j] = emptyColumn(b, range);
+      decodeBasket(b, *waiting[j], loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd),
+                   pieces[j], counts, countsBegin, basketWhere(t, b, pb.basket));
+      waiting[j].reset();
+    });
+  }
   // Append pieces in basket order (the plan lists baskets in entry order per branch).
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
     if (t.data[plan.baskets[j].branch].decode == Decode::fixed) continue;
@@ -1335,16 +1548,27 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
   range.end = std::min(range.end, impl_->entries);
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(*impl_, resolve(*impl_, names), range, options);
-  const auto fetched = fetch(*impl_, plan);
+  // Fetched the way readImpl fetches (staged with workers), so the bound is like for like.
+  const std::size_t threads = poolThreads(options);
+  StagedFetch fetched(*impl_, fetchPieces(plan, options, threads));
+  const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
+  if (fetchJobs == 0) fetched.fetchAll();
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   std::vector<double> seconds(plan.baskets.size(), 0.0);
-  runJobs(plan.baskets.size(), options, [&](std::size_t j) {
+  runJobs(fetchJobs + plan.baskets.size(), options, [&](std::size_t job) {
+    if (job < fetchJobs) return fetched.fetch(job);
+    const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];
     const auto& b = impl_->data[pb.branch];
     const auto& loc = b.baskets[pb.basket];
     std::span<const std::byte> record;
-    if (!loc.embedded) record = fetched.find(pb.bytes);
-    const auto basket = loadBasket(record, loc, basketWhere(*impl_, b, pb.basket), &seconds[j]);
+    if (!loc.embedded) {
+      record = fetched.wait(pb.bytes);
+      if (record.empty()) return;
+    }
+    LoadMode mode;
+    mode.parseOffsets = false;
+    const auto basket = loadBasket(record, loc, basketWhere(*impl_, b, pb.basket), &seconds[j], mode);
     sizes[j] = basket.uncompressed;
   });
   std::uint64_t total = 0;

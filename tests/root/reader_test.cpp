@@ -97,6 +97,31 @@ TEST(Reader, ThreadsGiveTheSameColumns) {
   for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], multi[k]);
 }
 
+// With workers, baskets are fetched in pieces that overlap decoding, fixed-size columns are
+// allocated by their first basket's job, and baskets without entry offsets wait for their counter:
+// every path must give the single-threaded columns, over whole trees and over ranges that start
+// and end inside baskets.
+TEST(Reader, ThreadsAndFetchPiecesGiveTheSameColumnsOnManyFiles) {
+  MLAAS_REQUIRE_CORPUS();
+  core::ThreadPool pool(3);
+  for (const char* file : {"uproot-issue79.root", "uproot-HZZ-uncompressed.root", "uproot-HZZ-zlib.root",
+                           "uproot-HZZ-lz4.root", "uproot-small-dy-nooffsets.root", "uproot-sample-6.20.04-zlib.root",
+                           "uproot-stl_containers.root", "uproot-Zmumu.root"}) {
+    SCOPED_TRACE(file);
+    const auto f = openCorpus(file);
+    const auto tree = f->tree(f->treePaths().at(0));
+    const auto names = supportedBranches(tree);
+    const auto n = tree.entries();
+    for (const EntryRange range : {EntryRange{0, n}, EntryRange{n / 7, n - n / 5}}) {
+      const auto single = tree.read(names, range);
+      // small pieces: many fetch jobs even on these small files
+      const auto multi = tree.read(names, range, {.pool = &pool, .maxRequestBytes = 4096});
+      ASSERT_EQ(single.size(), multi.size());
+      for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], multi[k]);
+    }
+  }
+}
+
 TEST(Reader, BasketsWithoutEntryOffsetsReadLikeThoseWith) {
   MLAAS_REQUIRE_CORPUS();
   const auto with = openCorpus("uproot-small-dy-withoffsets.root")->tree("tree");
