@@ -168,6 +168,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   job.inputs = std::move(inputs);
   job.done = std::move(done);
   queue->jobs.push_back(std::move(job));
+  ++queued_;
   if (!queue->scheduled) {
     queue->scheduled = true;
     ready_.push_back(queue);
@@ -182,10 +183,28 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   return {};
 }
 
+void Scheduler::pause() {
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+}
+
+void Scheduler::resume() {
+  {
+    std::lock_guard lock(mutex_);
+    paused_ = false;
+  }
+  wake_.notify_all();
+}
+
+std::size_t Scheduler::queued() const {
+  std::lock_guard lock(mutex_);
+  return queued_;
+}
+
 void Scheduler::workerLoop() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+    wake_.wait(lock, [&] { return stopping_ || (!paused_ && !ready_.empty()); });
     if (ready_.empty()) {
       if (stopping_) return;
       continue;
@@ -202,6 +221,7 @@ void Scheduler::workerLoop() {
         rows += std::max<std::int64_t>(next.rows, 1);
         batch.push_back(std::move(next));
         queue->jobs.pop_front();
+        --queued_;
         if (batch.front().rows < 0 || rows >= maxRows) return true;
       }
       return false;

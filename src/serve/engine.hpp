@@ -80,6 +80,14 @@ class Scheduler {
 
   [[nodiscard]] std::size_t threads() const noexcept { return workers_.size(); }
 
+  /// Operations hook (maintenance, embedding, tests): while paused, inference threads start no
+  /// new batch; requests keep queueing up to the limit and are answered 429 beyond it.
+  /// Shutdown overrides a pause (queued work still finishes). No effect on inline scheduling.
+  void pause();
+  void resume();
+  /// Requests waiting in queues (not yet taken by an inference thread), over all models.
+  [[nodiscard]] std::size_t queued() const;
+
  private:
   using Clock = std::chrono::steady_clock;
   struct Job {
@@ -100,11 +108,13 @@ class Scheduler {
   static bool compatible(const Job& a, const Job& b);
 
   std::size_t maxQueue_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::unordered_map<const LoadedModel*, std::shared_ptr<Queue>> queues_;
   std::deque<std::shared_ptr<Queue>> ready_;
   bool stopping_ = false;
+  bool paused_ = false;
+  std::size_t queued_ = 0;
   std::vector<std::thread> workers_;
 };
 

@@ -13,6 +13,7 @@
 #include "serve/codec.hpp"
 #include "serve/engine.hpp"
 #include "serve/http.hpp"
+#include "serve/image.hpp"
 #include "serve/json_util.hpp"
 #include "serve/metrics.hpp"
 #include "serve/upload_formats.hpp"
@@ -52,6 +53,8 @@ HttpResponse errorResponse(int status, std::string_view message) {
   r.status = status;
   r.body = detail::errorBody(message);
   if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  // A full queue drains within milliseconds; one second is the smallest delay the header can say.
+  if (status == 429) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 
@@ -282,6 +285,75 @@ struct Server::Impl {
           });
   }
 
+  /// TFaaS /image: multipart form with an `image` file and a `model` name (docs/http-api.md).
+  void tfaasImage(HttpRequest& req, Responder& respond) {
+    auto begin = Clock::now();
+    auto boundary = multipartBoundary(req.header("content-type"));
+    if (!boundary) return respond(errorResponse(400, "/image expects multipart/form-data with an 'image' file and a 'model' field"));
+    auto form = parseMultipart(req.body, *boundary);
+    if (!form) return respond(errorResponse(form.error()));
+    const FormPart* image = nullptr;
+    std::string modelName;
+    for (const auto& part : *form) {
+      if (part.name == "image") image = &part;
+      else if (part.name == "model") modelName = part.body;
+    }
+    if (!image) return respond(errorResponse(400, "/image form has no 'image' file part"));
+    if (modelName.empty()) return respond(errorResponse(400, "/image form has no 'model' field"));
+    auto version = resolve(modelName);
+    if (!version) return respond(errorResponse(version.error()));
+    auto record = *version;
+    if (record->signature.inputs.size() != 1)
+      return respond(errorResponse(400, fmt::format("model {} has {} inputs; /image feeds exactly one", record->label(),
+                                                    record->signature.inputs.size())));
+    std::size_t imgChannels = 0;
+    json meta = json::parse(record->metadataJson, nullptr, false);
+    if (meta.is_object()) {
+      const json* params = nullptr;
+      if (auto p = meta.find("provenance"); p != meta.end() && p->is_object())
+        if (auto t = p->find("tfaas_params"); t != p->end() && t->is_object()) params = &*t;
+      if (params) {
+        if (auto c = params->find("img_channels"); c != params->end() && c->is_number_integer() && c->get<std::int64_t>() > 0)
+          imgChannels = c->get<std::size_t>();
+      }
+    }
+    constexpr std::size_t kMaxImagePixels = std::size_t{1} << 24;  // 4096 x 4096
+    auto tensor = imageToTensor(image->body, record->signature.inputs[0], imgChannels, record->label(), kMaxImagePixels);
+    if (!tensor) {
+      metrics.record({record->name, std::to_string(record->version), "tfaas-image", 400, {}, {}, {}, 0});
+      return respond(errorResponse(tensor.error()));
+    }
+    std::vector<Tensor> inputs;
+    inputs.push_back(std::move(*tensor));
+    infer(record, std::move(inputs), "tfaas-image", begin, respond,
+          [record, filename = image->filename](std::vector<Tensor> outputs) -> core::Result<HttpResponse> {
+            if (outputs.empty()) return core::fail(core::Errc::internal, "model has no outputs");
+            HttpResponse r;
+            if (record->labels.empty()) {
+              r.body = encodeTfaasJson(outputs[0], false);  // TF2 style: the bare output row
+              return r;
+            }
+            // TF1 style: the five most probable labels of the first row.
+            auto values = tensorToDoubles(outputs[0]);
+            std::size_t perRow = outputs[0].shape.size() >= 2 ? static_cast<std::size_t>(std::max<std::int64_t>(outputs[0].shape.back(), 0))
+                                                              : values.size();
+            perRow = std::min(perRow, values.size());
+            std::vector<std::size_t> order(perRow);
+            for (std::size_t i = 0; i < perRow; ++i) order[i] = i;
+            std::size_t top = std::min<std::size_t>(5, perRow);
+            std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                              [&](std::size_t a, std::size_t b) { return values[a] > values[b]; });
+            json labels = json::array();
+            for (std::size_t k = 0; k < top; ++k) {
+              std::size_t i = order[k];
+              labels.push_back({{"label", i < record->labels.size() ? record->labels[i] : std::to_string(i)},
+                                {"probability", values[i]}});
+            }
+            r.body = json({{"filename", filename}, {"labels", labels}}).dump(-1, ' ', false, json::error_handler_t::replace);
+            return r;
+          });
+  }
+
   // ---- repository API -----------------------------------------------------------------------
   HttpResponse upload(const std::string& name, const HttpRequest& req) {
     std::string metadata;
@@ -492,6 +564,11 @@ struct Server::Impl {
         if (m != "POST") return respond(methodNotAllowed("POST"));
         if (!need(Access::infer)) return;
         return tfaasInfer(req, respond, parts.back() == "proto");
+      }
+      if (is({"image"}) || is({"predict", "image"})) {
+        if (m != "POST") return respond(methodNotAllowed("POST"));
+        if (!need(Access::infer)) return;
+        return tfaasImage(req, respond);
       }
       if (is({"upload"}) || is({"bundle"})) {
         if (m != "POST") return respond(methodNotAllowed("POST"));
@@ -790,6 +867,16 @@ void Server::shutdown() {
   impl_->http.reset();
   impl_->scheduler.reset();  // joins inference threads after queued work
 }
+
+void Server::pauseInference() {
+  if (impl_->scheduler) impl_->scheduler->pause();
+}
+
+void Server::resumeInference() {
+  if (impl_->scheduler) impl_->scheduler->resume();
+}
+
+std::size_t Server::queuedRequests() const { return impl_->scheduler ? impl_->scheduler->queued() : 0; }
 
 Repository& Server::repository() noexcept { return impl_->repository; }
 const ServerConfig& Server::config() const noexcept { return impl_->config; }

@@ -61,6 +61,13 @@ class Server {
   [[nodiscard]] int port() const noexcept;
   /// Graceful: stops accepting, finishes in-flight requests (up to shutdownGrace), stops threads.
   void shutdown();
+  /// Operations hook for embedders and tests (not reachable over HTTP): while paused, inference
+  /// threads start no new work, so requests queue up to limits.max_queue and get 429 beyond it.
+  /// No effect with inline inference.
+  void pauseInference();
+  void resumeInference();
+  /// Inference requests waiting for a thread, over all models (0 before start()).
+  [[nodiscard]] std::size_t queuedRequests() const;
   [[nodiscard]] Repository& repository() noexcept;
   [[nodiscard]] const ServerConfig& config() const noexcept;
 

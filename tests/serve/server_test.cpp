@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "http_fixture.hpp"
+#include "image_fixture.hpp"
 #include "onnx_fixture.hpp"
 #include "serve/runtime.hpp"
 #include "serve/server.hpp"
@@ -360,12 +361,49 @@ TEST_F(ServerTest, RepositoryExtensionLoadsAndUnloads) {
   EXPECT_EQ(request(port_, "POST", "/v2/repository/models/nope/load", "", kAuth).status, 404);
 }
 
+/// Waits (without sleeping for a fixed time) until the paused server holds `n` queued requests.
+::testing::AssertionResult waitForQueued(const Server& server, std::size_t n) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (server.queuedRequests() < n) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return ::testing::AssertionFailure() << "only " << server.queuedRequests() << " of " << n << " requests queued";
+    std::this_thread::yield();
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
+  std::string onnx = test::mlpModel({8, 8, 1});
+  ASSERT_EQ(upload("b", onnx).status, 201);
+  constexpr int kClients = 8;
+  server_->pauseInference();  // every request waits in the queue, then all run as one batch
+  std::vector<std::future<test::RawResponse>> futures;
+  for (int i = 0; i < kClients; ++i)
+    futures.push_back(std::async(std::launch::async, [&, i] {
+      return request(port_, "POST", "/v2/models/b/infer", inferBody(randomRow(8, static_cast<unsigned>(i)), 1, 8).dump());
+    }));
+  ASSERT_TRUE(waitForQueued(*server_, kClients));
+  server_->resumeInference();
+  for (int i = 0; i < kClients; ++i) {
+    auto r = futures[static_cast<std::size_t>(i)].get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto expected = referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1);
+    EXPECT_FLOAT_EQ(json::parse(r.body)["outputs"][0]["data"][0].get<float>(), expected[0]);
+  }
+  auto metrics = request(port_, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"b\",version=\"1\",protocol=\"v2\"} 8"), std::string::npos) << metrics;
+  // All eight ran in one batch: every bucket below 8 rows stayed empty.
+  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"4\"} 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"8\"} 8"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlaas_loaded_models 1"), std::string::npos);
+}
+
+TEST_F(ServerTest, BatchesFormWithinTheQueueDelay) {
   server_->shutdown();
   startServer(64u << 20, 200'000);  // a long queue delay so concurrent requests meet in one batch
   std::string onnx = test::mlpModel({8, 8, 1});
   ASSERT_EQ(upload("b", onnx).status, 201);
-  constexpr int kClients = 8;
+  constexpr int kClients = 4;
   std::vector<std::future<test::RawResponse>> futures;
   for (int i = 0; i < kClients; ++i)
     futures.push_back(std::async(std::launch::async, [&, i] {
@@ -377,11 +415,40 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
     auto expected = referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1);
     EXPECT_FLOAT_EQ(json::parse(r.body)["outputs"][0]["data"][0].get<float>(), expected[0]);
   }
+}
+
+TEST_F(ServerTest, FullQueueGets429WithRetryAfterAndTheServerKeepsServing) {
+  server_->shutdown();
+  startServer(64u << 20, 0, [](ServerConfig& c) { c.maxQueue = 1; });
+  std::string onnx = test::mlpModel({8, 4, 1});
+  ASSERT_EQ(upload("q", onnx).status, 201);
+  auto values = randomRow(8, 3);
+  server_->pauseInference();
+  auto queued = std::async(std::launch::async, [&] {
+    return request(port_, "POST", "/v2/models/q/infer", inferBody(values, 1, 8).dump());
+  });
+  ASSERT_TRUE(waitForQueued(*server_, 1));
+
+  auto refused = request(port_, "POST", "/v2/models/q/infer", inferBody(values, 1, 8).dump());
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.headers["retry-after"], "1");
+  EXPECT_EQ(body(refused)["error"], "model q/versions/1: inference queue is full (1 requests waiting); retry later");
+  // TFaaS requests share the queue and get the same answer.
+  json tfaas = {{"keys", json::array()}, {"values", values}, {"model", "q"}};
+  auto refusedTfaas = request(port_, "POST", "/json", tfaas.dump());
+  EXPECT_EQ(refusedTfaas.status, 429);
+  EXPECT_EQ(refusedTfaas.headers["retry-after"], "1");
+
+  server_->resumeInference();
+  auto first = queued.get();
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto expected = referenceOutput(onnx, values, 1);
+  EXPECT_FLOAT_EQ(body(first)["outputs"][0]["data"][0].get<float>(), expected[0]);
+  auto again = request(port_, "POST", "/v2/models/q/infer", inferBody(values, 1, 8).dump());
+  ASSERT_EQ(again.status, 200) << again.body;
   auto metrics = request(port_, "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"b\",version=\"1\",protocol=\"v2\"} 8"), std::string::npos) << metrics;
-  // Every request ran in a batch of more than one row: the "le=1" bucket stayed empty.
-  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"1\"} 0"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("mlaas_loaded_models 1"), std::string::npos);
+  EXPECT_NE(metrics.find("protocol=\"v2\",code=\"429\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("protocol=\"tfaas-json\",code=\"429\"} 1"), std::string::npos) << metrics;
 }
 
 TEST_F(ServerTest, InferenceAndReadingCanRequireTokens) {
@@ -419,6 +486,103 @@ TEST_F(ServerTest, NonLoopbackWithoutTokensIsRefused) {
   } catch (const core::Exception& e) {
     EXPECT_NE(std::string(e.what()).find("without tokens"), std::string::npos);
   }
+}
+
+struct FormField {
+  std::string name, filename, content;
+};
+
+std::pair<std::string, Headers> multipartForm(const std::vector<FormField>& fields, bool auth = false) {
+  const std::string b = "ImageBoundary7";
+  std::string form;
+  for (const auto& f : fields) {
+    form += "--" + b + "\r\nContent-Disposition: form-data; name=\"" + f.name + "\"";
+    if (!f.filename.empty()) form += "; filename=\"" + f.filename + "\"\r\nContent-Type: application/octet-stream";
+    form += "\r\n\r\n" + f.content + "\r\n";
+  }
+  form += "--" + b + "--\r\n";
+  Headers h = auth ? kAuth : Headers{};
+  h.emplace_back("Content-Type", "multipart/form-data; boundary=" + b);
+  return {form, h};
+}
+
+TEST_F(ServerTest, TfaasImageFeedsUnscaledPixelsAndAnswersTheOutputRow) {
+  // The model returns its [1,2,3,3] image input flattened: the answer is the tensor the server built.
+  ASSERT_EQ(upload("img", test::flattenModel({-1, 2, 3, 3})).status, 201);
+  auto rgb = test::pattern(2 * 3 * 3, 9);
+  for (const char* path : {"/image", "/predict/image"}) {
+    // The file name says .jpg but the bytes are PNG: the signature decides, unlike TFaaS.
+    auto [form, headers] = multipartForm({{"image", "photo.jpg", test::makePng(3, 2, 3, rgb)}, {"model", "", "img"}});
+    auto r = request(port_, "POST", path, form, headers);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto values = body(r).get<std::vector<double>>();
+    ASSERT_EQ(values.size(), rgb.size());
+    for (std::size_t i = 0; i < rgb.size(); ++i) EXPECT_EQ(values[i], rgb[i]);
+  }
+  // JPEG, grey converted to the model's three channels.
+  std::vector<std::uint8_t> grey(6, 90);
+  auto [form, headers] = multipartForm({{"model", "", "img"}, {"image", "g.jpeg", test::makeJpeg(3, 2, 1, grey)}});
+  auto r = request(port_, "POST", "/image", form, headers);
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (double v : body(r).get<std::vector<double>>()) EXPECT_NEAR(v, 90, 2);
+  auto metrics = request(port_, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"img\",version=\"1\",protocol=\"tfaas-image\"} 3"), std::string::npos)
+      << metrics;
+}
+
+TEST_F(ServerTest, TfaasImageWithLabelsAnswersTheTopFiveAndReadsImgChannels) {
+  // TFaaS's own upload form: params.json with img_channels 1 and a labels file.
+  auto [up, upHeaders] = multipartForm({{"name", "", "digits"},
+                                        {"model", "model.onnx", test::flattenModel({-1, 2, 3, -1})},
+                                        {"params", "params.json", R"({"name":"digits","imgChannels":1})"},
+                                        {"labels", "labels.txt", "a\nb\nc\nd\ne\nf\n"}},
+                                       true);
+  ASSERT_EQ(request(port_, "POST", "/upload", up, upHeaders).status, 201);
+  // An RGB image becomes grey because of img_channels; pixel values decide the ranking.
+  std::vector<std::uint8_t> rgb;
+  for (std::uint8_t v : {10, 250, 30, 200, 0, 100}) rgb.insert(rgb.end(), {v, v, v});
+  auto [form, headers] = multipartForm({{"image", "six.png", test::makePng(3, 2, 3, rgb)}, {"model", "", "digits"}});
+  auto r = request(port_, "POST", "/image", form, headers);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json expected = {{"filename", "six.png"},
+                   {"labels", {{{"label", "b"}, {"probability", 250.0}}, {{"label", "d"}, {"probability", 200.0}},
+                               {{"label", "f"}, {"probability", 100.0}}, {{"label", "c"}, {"probability", 30.0}},
+                               {{"label", "a"}, {"probability", 10.0}}}}};
+  EXPECT_EQ(body(r), expected);
+}
+
+TEST_F(ServerTest, TfaasImageBadRequestsGet400NamingTheProblem) {
+  ASSERT_EQ(upload("img", test::flattenModel({-1, 2, 3, 3})).status, 201);
+  ASSERT_EQ(upload("vec", test::mlpModel({4, 1})).status, 201);
+  auto png = test::makePng(3, 2, 3, test::pattern(18));
+  struct Case {
+    std::vector<FormField> fields;
+    int status;
+    std::string message;
+  } cases[] = {
+      {{{"model", "", "img"}}, 400, "/image form has no 'image' file part"},
+      {{{"image", "x.png", png}}, 400, "/image form has no 'model' field"},
+      {{{"image", "x.png", "not an image"}, {"model", "", "img"}}, 400,
+       "the image is neither PNG nor JPEG (unknown signature bytes)"},
+      {{{"image", "x.png", png.substr(0, png.size() - 16)}, {"model", "", "img"}}, 400, "PNG image"},
+      {{{"image", "x.png", test::makePng(4, 4, 3, test::pattern(48))}, {"model", "", "img"}}, 400,
+       "image is 4x4 (width x height) but model img/versions/1 input 'x' [-1,2,3,3] expects 3x2; images are not resized"},
+      {{{"image", "x.png", png}, {"model", "", "vec"}}, 400, "model vec/versions/1 input 'input' has shape [-1,4]"},
+      {{{"image", "x.png", png}, {"model", "", "nope"}}, 404, "nope"},
+  };
+  for (const auto& c : cases) {
+    auto [form, headers] = multipartForm(c.fields);
+    auto r = request(port_, "POST", "/image", form, headers);
+    EXPECT_EQ(r.status, c.status) << c.message;
+    EXPECT_NE(body(r)["error"].get<std::string>().find(c.message), std::string::npos) << r.body;
+  }
+  auto notForm = request(port_, "POST", "/image", png, {{"Content-Type", "image/png"}});
+  EXPECT_EQ(notForm.status, 400);
+  EXPECT_NE(notForm.body.find("multipart/form-data"), std::string::npos);
+  EXPECT_EQ(request(port_, "GET", "/image").status, 405);
+  // Still serving.
+  auto [form, headers] = multipartForm({{"image", "x.png", png}, {"model", "", "img"}});
+  EXPECT_EQ(request(port_, "POST", "/image", form, headers).status, 200);
 }
 
 }  // namespace
