@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <numeric>
+#include <unordered_map>
 
 #include "root/compression.hpp"
 #include "root/cursor.hpp"
@@ -285,6 +286,7 @@ struct Tree::Impl {
   std::vector<BranchInfo> infos;
   std::vector<std::uint64_t> clusters;
   std::string context;  // "file.root: tree \"events\""
+  std::unordered_map<std::string, std::size_t> byName;  ///< first branch of each name (NanoAOD has ~1000)
 };
 
 namespace {
@@ -716,39 +718,53 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
     if (out.offsets.size() > static_cast<std::size_t>(out.nevbuf)) out.offsets = out.offsets.first(static_cast<std::size_t>(out.nevbuf));
     out.uncompressed = out.content.size();
   } else {
-    const auto key = parseKey(record, loc.seek, where);
-    if (key.nbytes != record.size())
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket key says {} bytes but fBasketBytes says {}", where,
-                                                             key.nbytes, record.size()));
-    // TBasket header follows the key's strings, inside fKeylen.
+    // The key and the TBasket header in one pass, without materialising the key's strings
+    // (parseKey's checks, for the one record type that is read thousands of times).
     Cursor c(record, static_cast<std::int64_t>(loc.seek), where);
-    c.skip(4);
+    struct {
+      std::int32_t nbytes, objlen;
+      std::int16_t keylen;
+      [[nodiscard]] bool compressed() const noexcept { return objlen > nbytes - keylen; }
+    } key{};
+    key.nbytes = c.i32();
     const auto kv = c.i16();
-    c.skip(4 + 4 + 2 + 2 + (kv > 1000 ? 16 : 8));
-    for (int k = 0; k < 3; ++k) {  // class name, name, title
+    key.objlen = c.i32();
+    c.skip(4);  // fDatime
+    key.keylen = c.i16();
+    c.skip(2 + (kv > 1000 ? 16 : 8));  // fCycle, fSeekKey, fSeekPdir
+    for (int k = 0; k < 3; ++k) {      // class name, name, title
       std::uint32_t n = c.u8();
       if (n == 255) n = c.u32();
       c.skip(n);
     }
-    c.i16();
-    c.i32();
+    if (key.nbytes < 0 || key.objlen < 0 || key.keylen < 0 || key.keylen > key.nbytes ||
+        static_cast<std::size_t>(key.keylen) < c.index())
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: key at offset {} is inconsistent (fNbytes {}, fObjlen {}, fKeylen {})",
+                                        where, loc.seek, key.nbytes, key.objlen, key.keylen));
+    if (static_cast<std::size_t>(key.nbytes) != record.size())
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket key says {} bytes but fBasketBytes says {}", where,
+                                                             key.nbytes, record.size()));
+    c.i16();  // TBasket version
+    c.i32();  // fBufferSize
     auto nevBufSize = c.i32();
     std::uint8_t ioBits = 0;
     if (nevBufSize < 0) ioBits = c.u8();
     out.nevbuf = c.i32();
     const auto last = c.i32();
     c.u8();
-    if (c.index() > key.keylen || out.nevbuf < 0 || last < key.keylen ||
-        static_cast<std::uint64_t>(last - key.keylen) > key.objlen)
+    if (c.index() > static_cast<std::size_t>(key.keylen) || out.nevbuf < 0 || last < key.keylen ||
+        last - key.keylen > key.objlen)
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})",
                                         where, key.keylen, last, key.objlen, out.nevbuf));
-    std::span<const std::byte> payload = record.subspan(key.keylen);
+    const auto objlen = static_cast<std::size_t>(key.objlen);
+    std::span<const std::byte> payload = record.subspan(static_cast<std::size_t>(key.keylen));
     const std::size_t border = static_cast<std::size_t>(last - key.keylen);
     if (key.compressed()) {
       const auto t0 = decompressSeconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       std::uint64_t total = 0;
-      for (std::size_t pos = 0; pos + 9 <= payload.size() && total < key.objlen;) {
+      for (std::size_t pos = 0; pos + 9 <= payload.size() && total < objlen;) {
         const auto* h = payload.data() + pos;
         const std::size_t cs = std::to_integer<std::size_t>(h[3]) | (std::to_integer<std::size_t>(h[4]) << 8) |
                                (std::to_integer<std::size_t>(h[5]) << 16);
@@ -756,15 +772,15 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
                  (std::to_integer<std::size_t>(h[8]) << 16);
         pos += 9 + cs;
       }
-      if (total != key.objlen)
+      if (total != objlen)
         throw core::Exception(core::Errc::corrupt, fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}",
-                                                               where, total, key.objlen));
+                                                               where, total, objlen));
       std::span<std::byte> target;
-      if (!mode.destination.empty() && border == key.objlen && mode.destination.size() == key.objlen) {
+      if (!mode.destination.empty() && border == objlen && mode.destination.size() == objlen) {
         target = mode.destination;
         out.inDestination = true;
       } else {
-        target = threadScratch().get(key.objlen);
+        target = threadScratch().get(objlen);
       }
       auto r = decompress(payload, target, where);
       if (!r) throw core::Exception(r.error());
@@ -772,7 +788,7 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       if (decompressSeconds)
         *decompressSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
-      payload = payload.first(std::min<std::size_t>(payload.size(), key.objlen));
+      payload = payload.first(std::min<std::size_t>(payload.size(), objlen));
     }
     out.uncompressed = payload.size();
     if (border > payload.size())
@@ -1158,9 +1174,8 @@ const File& Tree::file() const noexcept { return *impl_->file; }
 std::vector<std::uint64_t> Tree::clusterBoundaries() const { return impl_->clusters; }
 
 const BranchInfo* Tree::branch(std::string_view name) const noexcept {
-  for (const auto& b : impl_->infos)
-    if (b.name == name) return &b;
-  return nullptr;
+  const auto it = impl_->byName.find(std::string(name));
+  return it == impl_->byName.end() ? nullptr : &impl_->infos[it->second];
 }
 
 Tree File::tree(const std::string& path) const {
@@ -1198,6 +1213,7 @@ Tree File::tree(const std::string& path) const {
     }
   }
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
+  for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
   impl->clusters = computeClusters(*tree, impl->data, impl->entries);
   return Tree(std::move(impl));
 }
@@ -1207,12 +1223,8 @@ namespace {
 std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::string>& names) {
   std::vector<std::size_t> out;
   for (const auto& n : names) {
-    std::size_t found = t.data.size();
-    for (std::size_t k = 0; k < t.data.size(); ++k)
-      if (t.data[k].info.name == n) {
-        found = k;
-        break;
-      }
+    const auto it = t.byName.find(n);
+    const std::size_t found = it == t.byName.end() ? t.data.size() : it->second;
     if (found == t.data.size())
       throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch \"{}\"", t.context, n));
     if (!t.data[found].info.supported)
@@ -1381,8 +1393,11 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
   for (auto bi : branches) out.push_back(emptyColumn(t.data[bi], range));
   // Fixed-size branches decode straight into their final place: one copy, swapped in place.
   std::vector<std::size_t> columnOf(plan.baskets.size());
-  for (std::size_t j = 0; j < plan.baskets.size(); ++j)
-    columnOf[j] = static_cast<std::size_t>(std::find(branches.begin(), branches.end(), plan.baskets[j].branch) - branches.begin());
+  {
+    std::unordered_map<std::size_t, std::size_t> columnOfBranch;
+    for (std::size_t k = branches.size(); k-- > 0;) columnOfBranch[branches[k]] = k;  // the first wins
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j) columnOf[j] = columnOfBranch.at(plan.baskets[j].branch);
+  }
   // Never allocate more than the fetched bytes could decompress to (a damaged fEntries or shape
   // must not make us allocate blindly); ROOT's codecs stay far below a 1024:1 ratio on real data.
   std::uint64_t available = 1 << 20;
@@ -1407,7 +1422,14 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
       out[k].entries = range.size();
     });
   };
+  // A column filled by one basket is decoded in place; several baskets decode into pieces that
+  // are joined in entry order afterwards.
+  std::vector<std::size_t> basketsOfColumn(out.size(), 0);
+  for (std::size_t j = 0; j < plan.baskets.size(); ++j) ++basketsOfColumn[columnOf[j]];
   std::vector<Column> pieces(plan.baskets.size());
+  auto target = [&](std::size_t j) -> Column& {
+    return basketsOfColumn[columnOf[j]] == 1 ? out[columnOf[j]] : pieces[j];
+  };
   std::vector<double> seconds(plan.baskets.size(), 0.0);
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   // Baskets of counted branches written without entry offsets need their counter's values: they
@@ -1452,8 +1474,8 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
       waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
       anyWaiting = true;
     } else {
-      pieces[j] = emptyColumn(b, range);
-      decodeBasket(b, basket, loc, lo, hi, pieces[j], nullptr, 0, where);
+      if (basketsOfColumn[columnOf[j]] > 1) pieces[j] = emptyColumn(b, range);
+      decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
     }
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
   });
@@ -1487,15 +1509,15 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
         counts = &it->second.first;
         countsBegin = it->second.second;
       }
-      pieces[j] = emptyColumn(b, range);
+      if (basketsOfColumn[columnOf[j]] > 1) pieces[j] = emptyColumn(b, range);
       decodeBasket(b, *waiting[j], loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd),
-                   pieces[j], counts, countsBegin, basketWhere(t, b, pb.basket));
+                   target(j), counts, countsBegin, basketWhere(t, b, pb.basket));
       waiting[j].reset();
     });
   }
   // Append pieces in basket order (the plan lists baskets in entry order per branch).
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-    if (t.data[plan.baskets[j].branch].decode == Decode::fixed) continue;
+    if (t.data[plan.baskets[j].branch].decode == Decode::fixed || basketsOfColumn[columnOf[j]] == 1) continue;
     auto& col = out[columnOf[j]];
     if (col.entries == 0 && col.data.empty()) {
       const auto first = col.firstEntry;
