@@ -25,13 +25,26 @@ struct File::Impl {
   std::vector<ObjectEntry> all;  // every object, recursed
   StreamerInfos streamers;
 
-  std::vector<std::byte> read(std::uint64_t offset, std::uint64_t size, const std::string& what) const {
+  /// While File::open runs (one thread), the blocks it read: the header block holds the top
+  /// directory's key and record, and the StreamerInfo key is read again with its payload, so each
+  /// byte of the file's metadata is fetched once. Only the header block is kept after open: it is
+  /// never written again, so concurrent readers only read it.
+  bool opening = false;
+  std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> openBlocks;
+
+  std::vector<std::byte> read(std::uint64_t offset, std::uint64_t size, const std::string& what) {
     if (offset > source->size() || size > source->size() - offset)
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: {} at offset {} ({} bytes) lies beyond the end of the file ({} bytes)",
                                         source->name(), what, offset, size, source->size()));
+    for (const auto& [at, bytes] : openBlocks)
+      if (offset >= at && offset + size <= at + bytes.size()) {
+        const auto* from = bytes.data() + (offset - at);
+        return {from, from + size};
+      }
     auto r = source->readRange(offset, size);
     if (!r) throw core::Exception(r.error());
+    if (opening) openBlocks.emplace_back(offset, *r);
     return std::move(*r);
   }
 };
@@ -115,7 +128,10 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   if (f.source->size() < 64)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: not a ROOT file ({} bytes is shorter than the 64-byte header)",
                                                            name, f.source->size()));
-  const auto head = f.read(0, std::min<std::uint64_t>(f.source->size(), 128), "file header");
+  f.opening = true;
+  // 4 KiB: the header and, in every file ROOT writes (fBEGIN = 100), the top directory's key and
+  // record in the same read.
+  const auto head = f.read(0, std::min<std::uint64_t>(f.source->size(), 4096), "file header");
   if (std::memcmp(head.data(), "root", 4) != 0)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: not a ROOT file (no \"root\" magic at offset 0)", name));
   const std::string headerContext = name + ": file header";
@@ -228,13 +244,17 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   auto file = std::make_shared<File>(std::move(impl));
   // Streamer infos (a file may legitimately have none).
   if (file->impl_->seekInfo > file->impl_->begin && file->impl_->nbytesInfo > 0) {
-    const auto& fi = *file->impl_;
+    auto& fi = *file->impl_;
     const auto head2 = fi.read(fi.seekInfo, std::min<std::uint64_t>(fi.nbytesInfo, fi.source->size() - fi.seekInfo),
                                "StreamerInfo record");
     const auto key = parseKey(head2, fi.seekInfo, name + ": StreamerInfo key");
     const auto payload = file->readPayload(key);
     file->impl_->streamers = StreamerInfos::parse(payload, key.keylen, name + ": StreamerInfo record");
   }
+  // Keep the 4 KiB header block (small files keep their trees there); drop the rest.
+  file->impl_->opening = false;
+  file->impl_->openBlocks.resize(1);
+  file->impl_->openBlocks.shrink_to_fit();
   return file;
 }
 

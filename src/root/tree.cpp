@@ -1605,12 +1605,10 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
   return total;
 }
 
-void Tree::forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
-                        const std::function<void(EntryRange, std::vector<Column>&)>& fn,
-                        const ReadOptions& options) const {
-  const auto branches = resolve(*impl_, names);
+std::vector<EntryRange> Tree::chunks(std::uint64_t targetEntries) const {
   targetEntries = std::max<std::uint64_t>(targetEntries, 1);
   const auto& bounds = impl_->clusters;
+  std::vector<EntryRange> out;
   std::uint64_t begin = 0;
   std::size_t ci = 1;
   while (begin < impl_->entries) {
@@ -1619,9 +1617,32 @@ void Tree::forEachChunk(const std::vector<std::string>& names, std::uint64_t tar
     while (ci < bounds.size() && bounds[ci] <= begin) ++ci;
     while (ci < bounds.size() && bounds[ci] - begin <= targetEntries) end = bounds[ci++];
     if (end == begin) end = std::min(impl_->entries, begin + targetEntries);  // a cluster larger than the target
-    auto cols = readImpl(*impl_, branches, {begin, end}, options, nullptr);
-    fn({begin, end}, cols);
+    out.push_back({begin, end});
     begin = end;
+  }
+  return out;
+}
+
+namespace {
+
+/// Asks the source to start fetching a chunk's coalesced ranges (remote sources; local ones ignore it).
+void prefetchChunk(const Tree& tree, const std::vector<std::string>& names, EntryRange range,
+                   const ReadOptions& options) {
+  const auto plan = tree.plan(names, range, options);
+  if (!plan.requests.empty()) tree.file().source()->prefetch(plan.requests);
+}
+
+}  // namespace
+
+void Tree::forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
+                        const std::function<void(EntryRange, std::vector<Column>&)>& fn,
+                        const ReadOptions& options) const {
+  const auto branches = resolve(*impl_, names);
+  const auto ranges = chunks(targetEntries);
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    if (i + 1 < ranges.size()) prefetchChunk(*this, names, ranges[i + 1], options);
+    auto cols = readImpl(*impl_, branches, ranges[i], options, nullptr);
+    fn(ranges[i], cols);
   }
 }
 
@@ -1672,14 +1693,17 @@ std::vector<Column> Chain::read(const std::vector<std::string>& names, EntryRang
 void Chain::forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
                          const std::function<void(EntryRange, std::vector<Column>&)>& fn,
                          const ReadOptions& options) const {
-  for (std::size_t f = 0; f < trees_.size(); ++f) {
+  // Every file's chunks in order, so the next chunk is prefetched across file boundaries too.
+  std::vector<std::pair<std::size_t, EntryRange>> all;
+  for (std::size_t f = 0; f < trees_.size(); ++f)
+    for (const auto& r : trees_[f].chunks(targetEntries)) all.emplace_back(f, r);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& [f, r] = all[i];
+    if (i + 1 < all.size()) prefetchChunk(trees_[all[i + 1].first], names, all[i + 1].second, options);
+    auto cols = trees_[f].read(names, r, options);
     const auto base = offsets_[f];
-    trees_[f].forEachChunk(names, targetEntries,
-                           [&](EntryRange r, std::vector<Column>& cols) {
-                             for (auto& c : cols) c.firstEntry = r.begin + base;
-                             fn({r.begin + base, r.end + base}, cols);
-                           },
-                           options);
+    for (auto& c : cols) c.firstEntry = r.begin + base;
+    fn({r.begin + base, r.end + base}, cols);
   }
 }
 

@@ -106,8 +106,13 @@ class Tree {
   [[nodiscard]] std::vector<Column> read(const std::vector<std::string>& names, EntryRange range,
                                          const ReadOptions& options = {}, ReadStats* stats = nullptr) const;
   [[nodiscard]] Column read(const std::string& name, EntryRange range, const ReadOptions& options = {}) const;
+  /// The chunks forEachChunk reads: consecutive ranges of about `targetEntries` entries, each
+  /// ending on a cluster boundary when possible (a cluster larger than the target is cut).
+  [[nodiscard]] std::vector<EntryRange> chunks(std::uint64_t targetEntries) const;
   /// Calls fn for consecutive chunks of about `targetEntries` entries, each ending on a cluster
-  /// boundary when possible; memory is bounded by one chunk.
+  /// boundary when possible; memory is bounded by one chunk. Before reading a chunk it asks the
+  /// source to prefetch the next chunk's coalesced ranges (io::Source::prefetch), so on remote
+  /// sources the next round trip overlaps this chunk's decoding and fn.
   void forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
                     const std::function<void(EntryRange, std::vector<Column>&)>& fn,
                     const ReadOptions& options = {}) const;

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <mutex>
 
 #include "core/thread_pool.hpp"
 #include "root/memory_source.hpp"
@@ -28,6 +30,92 @@ void expectSameColumn(const Column& a, const Column& b) {
   EXPECT_EQ(a.innerShape, b.innerShape) << a.name;
   EXPECT_EQ(a.offsets, b.offsets) << a.name;
   EXPECT_TRUE(a.data == b.data) << a.name;
+}
+
+/// A file in memory that records what the reader asks of it.
+class RecordingSource final : public io::Source {
+ public:
+  explicit RecordingSource(const std::string& name) : name_(name), bytes_(test::readFile(test::corpusFile(name))) {}
+  [[nodiscard]] const std::string& name() const noexcept override { return name_; }
+  [[nodiscard]] std::uint64_t size() const noexcept override { return bytes_.size(); }
+  [[nodiscard]] core::Result<void> read(std::span<const io::ReadRequest> requests) override {
+    std::lock_guard lock(mutex_);
+    for (const auto& r : requests) {
+      if (r.offset + r.dest.size() > bytes_.size()) return core::fail(core::Errc::io, "beyond the end");
+      std::memcpy(r.dest.data(), bytes_.data() + r.offset, r.dest.size());
+      reads.push_back({r.offset, r.dest.size()});
+    }
+    return {};
+  }
+  void prefetch(std::span<const io::ByteRange> ranges) override {
+    std::lock_guard lock(mutex_);
+    prefetches.emplace_back(ranges.begin(), ranges.end());
+    readsBeforePrefetch.push_back(reads.size());
+  }
+  [[nodiscard]] io::SourceStats stats() const noexcept override { return {}; }
+
+  std::vector<io::ByteRange> reads;
+  std::vector<std::vector<io::ByteRange>> prefetches;
+  std::vector<std::size_t> readsBeforePrefetch;  ///< reads.size() when each prefetch came
+
+ private:
+  std::string name_;
+  std::string bytes_;
+  std::mutex mutex_;
+};
+
+TEST(Reader, OpeningAFileAndATreeReadsEachByteOnce) {
+  MLAAS_REQUIRE_CORPUS();
+  for (const char* name : {"uproot-HZZ-zlib.root", "nanoAOD_2015_CMS_Open_Data_ttbar.root", "uproot-nesteddirs.root"}) {
+    SCOPED_TRACE(name);
+    auto source = std::make_shared<RecordingSource>(name);
+    const auto file = File::open(source);
+    for (const auto& path : file->treePaths()) (void)file->tree(path);
+    auto reads = source->reads;
+    ASSERT_FALSE(reads.empty());
+    std::sort(reads.begin(), reads.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
+    for (std::size_t k = 1; k < reads.size(); ++k)
+      EXPECT_LE(reads[k - 1].end(), reads[k].offset)
+          << "[" << reads[k - 1].offset << ", " << reads[k - 1].end() << ") and [" << reads[k].offset << ", "
+          << reads[k].end() << ") overlap";
+  }
+}
+
+TEST(Reader, ForEachChunkPrefetchesTheNextChunkBeforeReadingThisOne) {
+  MLAAS_REQUIRE_CORPUS();
+  auto source = std::make_shared<RecordingSource>("uproot-issue79.root");
+  const auto file = File::open(source);
+  const auto tree = file->tree(file->treePaths().at(0));
+  const auto names = supportedBranches(tree);
+  const auto chunks = tree.chunks(tree.entries() / 4);
+  ASSERT_GE(chunks.size(), 3u);
+  std::size_t seen = 0;
+  tree.forEachChunk(names, tree.entries() / 4, [&](EntryRange r, std::vector<Column>& cols) {
+    EXPECT_EQ(r, chunks[seen]);
+    ASSERT_EQ(cols.size(), names.size());
+    EXPECT_EQ(cols[0].entries, r.size());
+    ++seen;
+  });
+  EXPECT_EQ(seen, chunks.size());
+  // One prefetch per later chunk that has baskets on disk (issue79's last baskets are embedded in
+  // the tree record), each exactly that chunk's planned requests; every read after opening lies in
+  // the first chunk or inside a range prefetched before it.
+  std::vector<std::vector<io::ByteRange>> expected;
+  for (std::size_t c = 1; c < chunks.size(); ++c)
+    if (auto requests = tree.plan(names, chunks[c]).requests; !requests.empty()) expected.push_back(requests);
+  ASSERT_GE(expected.size(), 2u);
+  EXPECT_EQ(source->prefetches, expected);
+  ASSERT_FALSE(source->readsBeforePrefetch.empty());
+  const auto openReads = source->readsBeforePrefetch[0];
+  for (std::size_t k = openReads; k < source->reads.size(); ++k) {
+    const auto& r = source->reads[k];
+    bool inFirstChunk = false, prefetched = false;
+    for (const auto& p : tree.plan(names, chunks[0]).requests) inFirstChunk |= r.offset >= p.offset && r.end() <= p.end();
+    for (std::size_t c = 0; c < source->prefetches.size(); ++c)
+      if (source->readsBeforePrefetch[c] <= k)
+        for (const auto& p : source->prefetches[c]) prefetched |= r.offset >= p.offset && r.end() <= p.end();
+    EXPECT_TRUE(inFirstChunk || prefetched) << "read [" << r.offset << ", " << r.end() << ") was not prefetched first";
+  }
 }
 
 TEST(Reader, HzzBranchesHaveTheirTypes) {
