@@ -148,11 +148,14 @@ void convert(const NumCodec& c, const std::byte* src, std::size_t n, std::byte* 
 // ---- C++ type names -> decoding nodes ---------------------------------------------------------
 
 struct Node {
-  enum class Kind { num, str, vec } kind = Kind::num;
+  enum class Kind { num, str, vec, map } kind = Kind::num;
   NumCodec codec;
-  int child = -1;
+  int child = -1;       ///< vec: the element; map: the key
+  int valueChild = -1;  ///< map: the value
+  bool selectValue = false;  ///< map: this column holds the values (else the keys)
   bool header = false;
   int level = -1;
+  [[nodiscard]] int selected() const noexcept { return kind == Kind::map && selectValue ? valueChild : child; }
 };
 
 std::string trim(std::string s) {
@@ -238,12 +241,54 @@ int parseType(std::string t, std::vector<Node>& nodes, bool topLevel) {
   return -1;
 }
 
+/// std::map<K, V> (also multimap, unordered_map) of numbers and strings: the top-level node of
+/// the key column (selectValue false) or of the value column. Returns -1 for anything else.
+int parseMap(std::string t, std::vector<Node>& nodes, bool selectValue) {
+  t = trim(t);
+  if (t.rfind("std::", 0) == 0) t = t.substr(5);
+  std::string_view prefix;
+  for (std::string_view p : {"map<", "multimap<", "unordered_map<", "unordered_multimap<"})
+    if (t.rfind(p, 0) == 0) prefix = p;
+  if (prefix.empty() || t.back() != '>') return -1;
+  const std::string inner = t.substr(prefix.size(), t.size() - prefix.size() - 1);
+  std::vector<std::string> args;
+  int depth = 0;
+  std::size_t from = 0;
+  for (std::size_t i = 0; i <= inner.size(); ++i) {
+    if (i < inner.size() && inner[i] == '<') ++depth;
+    if (i < inner.size() && inner[i] == '>') --depth;
+    if (i == inner.size() || (inner[i] == ',' && depth == 0)) {
+      args.push_back(inner.substr(from, i - from));
+      from = i + 1;
+    }
+  }
+  if (args.size() < 2) return -1;
+  const auto self = nodes.size();
+  nodes.push_back(Node{});
+  const int key = parseType(args[0], nodes, false);
+  const int value = parseType(args[1], nodes, false);
+  if (key < 0 || value < 0) return -1;
+  for (int k : {key, value})
+    if (nodes[static_cast<std::size_t>(k)].kind != Node::Kind::num && nodes[static_cast<std::size_t>(k)].kind != Node::Kind::str)
+      return -1;  // containers inside maps: their in-pair framing is not implemented
+  auto& n = nodes[self];
+  n.kind = Node::Kind::map;
+  n.header = true;
+  n.child = key;
+  n.valueChild = value;
+  n.selectValue = selectValue;
+  return static_cast<int>(self);
+}
+
 std::string describe(const std::vector<Node>& nodes, int i) {
   const auto& n = nodes[static_cast<std::size_t>(i)];
   switch (n.kind) {
     case Node::Kind::num: return std::string(dtypeName(n.codec.out));
     case Node::Kind::str: return "string";
     case Node::Kind::vec: return "vector<" + describe(nodes, n.child) + ">";
+    case Node::Kind::map:
+      return "map<" + describe(nodes, n.child) + "," + describe(nodes, n.valueChild) + ">." +
+             (n.selectValue ? "second" : "first");
   }
   return "?";
 }
@@ -323,7 +368,7 @@ void useNodes(BranchData& b, std::vector<Node> nodes, int root) {
     auto& n = nodes[static_cast<std::size_t>(i)];
     if (n.kind != Node::Kind::num) n.level = level++;
     leaf = i;
-    i = n.kind == Node::Kind::vec ? n.child : -1;
+    i = n.kind == Node::Kind::vec || n.kind == Node::Kind::map ? n.selected() : -1;
   }
   const auto& leafNode = nodes[static_cast<std::size_t>(leaf)];
   b.info.type = leafNode.kind == Node::Kind::str ? DType::string : leafNode.codec.out;
@@ -546,6 +591,24 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
   const auto leaves = branch.objs("fLeaves");
   if (branch.className == "TBranchElement" || branch.className == "TBranchSTL") {
     b.info.className = branch.s("fClassName");
+    // A top-level std::map of numbers or strings: two columns, "name.first" (keys) and
+    // "name.second" (values), each with one offsets level per entry's pairs.
+    if (branch.i("fID", -1) < 0 && branch.i("fType") == 0) {
+      std::vector<Node> keyNodes, valueNodes;
+      const int keyRoot = parseMap(b.info.className, keyNodes, false);
+      const int valueRoot = parseMap(b.info.className, valueNodes, true);
+      if (keyRoot >= 0 && valueRoot >= 0) {
+        b.info.leafClass = !leaves.empty() && leaves[0] ? leaves[0]->className : "";
+        for (auto* nodes : {&keyNodes, &valueNodes}) {
+          BranchData m = b;
+          const bool values = nodes == &valueNodes;
+          m.info.name = b.info.name + (values ? ".second" : ".first");
+          useNodes(m, std::move(*nodes), values ? valueRoot : keyRoot);
+          out.push_back(std::move(m));
+        }
+        return;
+      }
+    }
     interpretElement(b, branch, file);
   } else if (branch.className == "TBranch") {
     std::vector<ObjPtr> real;
@@ -930,8 +993,61 @@ class GenericDecoder {
         out_.offsets[static_cast<std::size_t>(n.level)].push_back(levelSize(n.child));
         return;
       }
+      case Node::Kind::map: {
+        // [byte count][version]; member-wise (version bit 14, what ROOT writes): the pair's class
+        // version (and checksum when <= 0), the size, then every key, then every value, each
+        // half optionally preceded by its own member-wise marker and checksum. Object-wise: pairs.
+        const auto v = detail::readVersion(c);
+        const bool memberWise = (v.version & kStreamedMemberWise) != 0;
+        if (memberWise && c.i16() <= 0) c.u32();
+        const auto count = c.i32();
+        if (count < 0 || static_cast<std::size_t>(count) > c.remaining())
+          c.fail(fmt::format("map size {} exceeds the {} bytes left", count, c.remaining()));
+        auto marker = [&] {
+          if (count == 0 || c.remaining() < 6) return;
+          if (c.i16() == kStreamedMemberWise) c.skip(4);
+          else c.seekIndex(c.index() - 2);
+        };
+        const int want = n.selected();
+        const int other = n.selectValue ? n.child : n.valueChild;
+        if (memberWise) {
+          marker();
+          for (std::int32_t k = 0; k < count; ++k) n.selectValue ? skip(n.child, c) : node(n.child, c);
+          marker();
+          for (std::int32_t k = 0; k < count; ++k) n.selectValue ? node(n.valueChild, c) : skip(n.valueChild, c);
+        } else {
+          for (std::int32_t k = 0; k < count; ++k) {
+            if (n.selectValue) {
+              skip(other, c);
+              node(want, c);
+            } else {
+              node(want, c);
+              skip(other, c);
+            }
+          }
+        }
+        if (v.end) {
+          if (c.index() > *v.end) c.fail("map read past its byte count");
+          c.seekIndex(*v.end);
+        }
+        out_.offsets[static_cast<std::size_t>(n.level)].push_back(levelSize(want));
+        return;
+      }
     }
   }
+
+  /// Steps over one number or string (the half of a map pair this column does not hold).
+  void skip(int index, Cursor& c) {
+    const auto& n = b_.nodes[static_cast<std::size_t>(index)];
+    if (n.kind == Node::Kind::num) {
+      c.skip(n.codec.diskWidth);
+    } else {
+      std::uint32_t len = c.u8();
+      if (len == 255) len = c.u32();
+      c.skip(len);
+    }
+  }
+  static constexpr int kStreamedMemberWise = 1 << 14;
 
   const BranchData& b_;
   Column& out_;

@@ -1,6 +1,8 @@
 // Reads TTree branches with JSROOT (CERN's JavaScript ROOT reader) and prints them in the layout of
 // testdata/expected/*.json.gz, so tests can compare `mlaas dump` with an independent reader.
 //   node jsroot_dump.mjs JSROOT_DIR FILE TREE [BRANCH,BRANCH,...] [--time]
+// A branch named "m.first" or "m.second" that does not exist reads std::map branch "m" and prints
+// the keys or the values of each entry's pairs.
 // With --time it reads all the branches once in one pass and prints {"seconds": S, "entries": N}.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -46,12 +48,19 @@ if (flag === '--time') {
 } else {
   const branches = {};
   for (const name of wanted) {
-    const b = all.find((x) => x.fName === name);
+    // "m.first" / "m.second" of a std::map branch "m": the keys / values of each entry's pairs.
+    const pair = name.match(/^(.*)\.(first|second)$/);
+    const member = pair && !all.find((x) => x.fName === name) ? pair[2] : null;
+    const branchName = member ? pair[1] : name;
+    const b = all.find((x) => x.fName === branchName);
     const entry = { title: b?.fTitle ?? '', class: b?.fClassName ?? '', leaf: b?.fLeaves?.arr?.[0]?._typename ?? '' };
     const values = [];
     const sel = new TSelector();
-    sel.addBranch(name, 'v');
-    sel.Process = function() { values.push(plain(this.tgtobj.v)); };
+    sel.addBranch(branchName, 'v');
+    sel.Process = function() {
+      const v = this.tgtobj.v;
+      values.push(member ? Array.from(v ?? [], (p) => plain(p?.[member])) : plain(v));
+    };
     try {
       await treeProcess(tree, sel);
       entry.values = values;

@@ -23,7 +23,13 @@ TEST(JsrootLive, SameValuesAsJsroot) {
   };
   for (const Case& c : {Case{"uproot-HZZ-zstd.root", "events", "NJet,Jet_Px,Jet_ID,MET_px,EventWeight"},
                         Case{"uproot-sample-5.30.00-lzma.root", "sample", "n,ai2,Au8,f8,af4,str,b"},
-                        Case{"uproot-stl_containers.root", "tree", "vector_int32,vector_vector_int32,vector_string,string"}}) {
+                        Case{"uproot-stl_containers.root", "tree", "vector_int32,vector_vector_int32,vector_string,string"},
+                        // std::map branches as key and value columns (the script reads the map and
+                        // prints each pair's first or second)
+                        Case{"uproot-stl_containers.root", "tree",
+                             "map_int32_int16.first,map_int32_int16.second,map_string_int16.first,map_string_int16.second,"
+                             "map_string_string.first,map_string_string.second,map_string_tstring.first,"
+                             "map_string_tstring.second"}}) {
     SCOPED_TRACE(c.file);
     const auto path = test::corpusFile(c.file).string();
     const auto r = test::run({"node", script.string(), jsroot.string(), path, c.tree, c.branches});
