@@ -39,7 +39,7 @@ struct BranchInfo {
   std::string leafClass;  ///< first leaf's class ("TLeafF", "TLeafElement", ...)
   std::string typeName;   ///< our interpretation in words ("float32", "float32[nJet]", "vector<vector<int32>>")
   bool supported = false;
-  std::string unsupportedReason;  ///< "unsupported: map<int,short>" when !supported
+  std::string unsupportedReason;  ///< "unsupported: map<int,vector<short> >" when !supported
   DType type = DType::float64;
   int jaggedLevels = 0;                ///< offsets levels in the Column (strings add one)
   std::vector<std::size_t> innerShape; ///< fixed dimensions inside the innermost level
