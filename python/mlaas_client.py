@@ -6,6 +6,10 @@
     result = client.infer("higgs@production", [Tensor("input", "FP32", [1, 42], [0.0] * 42)])
     print(result.outputs["output"].data)
 
+https:// URLs verify the server's certificate and host name: against `ca_file` (or the file in
+MLAAS_CA_FILE) when given, else the system store (SSL_CERT_FILE / SSL_CERT_DIR are honoured);
+`insecure=True` turns verification off.
+
 A Client keeps one HTTP/1.1 keep-alive connection per thread, so it may be shared by threads.
 Idempotent calls (GET, PUT, DELETE, inference) are retried on connection failures, timeouts and
 429/502/503/504 with exponential backoff; uploads are never retried. Every failure raises
@@ -17,6 +21,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -156,15 +161,26 @@ def _parse_ref(reference):
 
 
 class Client:
-    def __init__(self, url=None, token=None, timeout=60.0, retries=3, backoff=0.1):
+    def __init__(self, url=None, token=None, timeout=60.0, retries=3, backoff=0.1, ca_file=None, insecure=False):
         url = url or os.environ.get("MLAAS_SERVER") or "http://127.0.0.1:8083"
         parsed = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
-        if parsed.scheme != "http":
-            raise ValueError(f"bad server URL '{url}': only http:// is supported")
+        if parsed.scheme not in ("http", "https"):
+            raise ValueError(f"bad server URL '{url}': expected http:// or https://")
         if not parsed.hostname:
             raise ValueError(f"bad server URL '{url}': no host")
+        self.scheme = parsed.scheme
         self.host = parsed.hostname
-        self.port = parsed.port or 80
+        self.port = parsed.port or (443 if self.scheme == "https" else 80)
+        self._tls = None
+        if self.scheme == "https":
+            if insecure:
+                self._tls = ssl._create_unverified_context()  # noqa: S323 - asked for explicitly
+            else:
+                ca_file = ca_file or os.environ.get("MLAAS_CA_FILE") or None
+                try:
+                    self._tls = ssl.create_default_context(cafile=ca_file)
+                except (OSError, ssl.SSLError) as error:
+                    raise ValueError(f"{ca_file}: cannot load CA certificates (PEM expected): {error}") from error
         self.prefix = parsed.path.rstrip("/")
         self.token = token if token is not None else os.environ.get("MLAAS_TOKEN") or None
         self.timeout = timeout
@@ -193,7 +209,10 @@ class Client:
     def _connection(self):
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            if self._tls is not None:
+                connection = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self._tls)
+            else:
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             self._local.connection = connection
             with self._lock:
                 self._all_connections.append(connection)
@@ -228,11 +247,16 @@ class Client:
                     self._drop_connection()
                 status = response.status
                 failure = None
+            except ssl.SSLCertVerificationError as error:
+                self._drop_connection()  # not transient: never retried
+                raise MlaasError(0, f"{method} https://{self.host}:{self.port}{self.prefix}{path}: the server's "
+                                    f"certificate does not verify: {error.verify_message} (give its CA with ca_file= "
+                                    f"or MLAAS_CA_FILE, or insecure=True)") from error
             except (OSError, http.client.HTTPException) as error:
                 self._drop_connection()
                 status, payload, response = 0, b"", None
                 kind = "timed out" if isinstance(error, (socket.timeout, TimeoutError)) else "failed"
-                failure = MlaasError(0, f"{method} http://{self.host}:{self.port}{self.prefix}{path} {kind}: {error}")
+                failure = MlaasError(0, f"{method} {self.scheme}://{self.host}:{self.port}{self.prefix}{path} {kind}: {error}")
             transient = failure is not None or status in _RETRIABLE_STATUSES
             if transient and idempotent and attempt < self.retries:
                 attempt += 1

@@ -182,7 +182,9 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             self.client.get_card("name@")
         with self.assertRaises(ValueError):
-            Client("https://example.org")
+            Client("ftp://example.org")
+        with self.assertRaises(ValueError):
+            Client("https://example.org", ca_file="/nonexistent/ca.pem")
         port = _free_port()
         with self.assertRaises(MlaasError) as refused:
             Client(f"http://127.0.0.1:{port}", retries=1, backoff=0.001).list_models()

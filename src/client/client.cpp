@@ -295,6 +295,8 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   transport.retryBackoff = options.retryBackoff;
   transport.maxIdleConnections = options.maxIdleConnections;
   transport.maxResponseBytes = options.maxResponseBytes;
+  transport.caFile = options.caFile;
+  transport.insecure = options.insecure;
   impl_->transport = std::make_unique<HttpTransport>(std::move(*endpoint), std::move(transport));
   impl_->options = std::move(options);
 }

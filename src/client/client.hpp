@@ -26,7 +26,7 @@
 namespace mlaas::client {
 
 struct ClientOptions {
-  std::string url = "http://127.0.0.1:8083";  ///< http://host[:port][/prefix]
+  std::string url = "http://127.0.0.1:8083";  ///< http[s]://host[:port][/prefix]
   std::string token;                           ///< bearer token; empty: none sent
   std::chrono::milliseconds connectTimeout{5000};
   std::chrono::milliseconds requestTimeout{60000};  ///< one deadline for sending and receiving
@@ -34,6 +34,10 @@ struct ClientOptions {
   std::chrono::milliseconds retryBackoff{100};       ///< first pause; doubles, at most 2 s
   std::size_t maxIdleConnections = 16;
   std::uint64_t maxResponseBytes = std::uint64_t{1} << 30;
+  /// https: PEM file of CA certificates to trust; empty: env MLAAS_CA_FILE, else the system
+  /// store (OpenSSL's default, which honours SSL_CERT_FILE / SSL_CERT_DIR).
+  std::string caFile;
+  bool insecure = false;  ///< https without certificate verification (never for production)
 };
 
 /// Connection counters, for tests and diagnostics.
@@ -51,7 +55,8 @@ ClientOptions optionsFromCommandLine(const std::string& server, const std::strin
 
 class Client {
  public:
-  /// Throws core::Exception(invalid_argument) for a URL that is not http://host[:port][/prefix].
+  /// Throws core::Exception(invalid_argument) for a URL that is not http[s]://host[:port][/prefix]
+  /// or a CA file that cannot be loaded.
   explicit Client(ClientOptions options);
   ~Client();
   Client(Client&&) noexcept;

@@ -10,10 +10,16 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace mlaas::client {
 namespace {
@@ -33,13 +39,22 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
          });
 }
 
-/// One TCP connection with its own io_context: it is used by one thread at a time (checked out
-/// of the pool), so running its context from the calling thread needs no further locking.
+/// One TCP (or TLS over TCP) connection with its own io_context: it is used by one thread at a
+/// time (checked out of the pool), so running its context from the calling thread needs no
+/// further locking.
 struct Connection {
   net::io_context io;
-  beast::tcp_stream stream{io};
+  beast::tcp_stream plain{io};
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   bool reused = false;
+
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : plain; }
+  /// Calls f with the stream HTTP messages go through.
+  template <class F>
+  auto visit(F&& f) {
+    return tls ? f(*tls) : f(plain);
+  }
 };
 
 /// Starts an async operation and runs the connection's context until it completes; the
@@ -56,9 +71,10 @@ boost::system::error_code runOperation(Connection& connection, Start&& start) {
 /// A pooled connection the peer has closed (or that has stray bytes) must not be reused: a
 /// request written to it would fail, and a POST could not safely be retried.
 bool stillUsable(Connection& connection) {
-  if (!connection.stream.socket().is_open() || connection.buffer.size() != 0) return false;
+  auto& socket = connection.tcp().socket();
+  if (!socket.is_open() || connection.buffer.size() != 0) return false;
   char byte = 0;
-  const auto n = ::recv(connection.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n >= 0) return false;  // 0: closed by the peer; > 0: unexpected data
   return errno == EAGAIN || errno == EWOULDBLOCK;
 }
@@ -74,14 +90,20 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
     return Error{Errc::invalid_argument, 0, fmt::format("bad server URL '{}': {}", url, why)};
   };
   std::string_view rest = url;
-  if (rest.starts_with("https://")) return bad("https is not supported by this client (use http://)");
-  if (rest.starts_with("http://")) rest.remove_prefix(7);
-  else if (rest.find("://") != std::string_view::npos) return bad("expected http://host[:port][/prefix]");
+  Endpoint endpoint;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+    endpoint.tls = true;
+    endpoint.port = 443;
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.find("://") != std::string_view::npos) {
+    return bad("expected http[s]://host[:port][/prefix]");
+  }
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
   if (authority.find('@') != std::string_view::npos) return bad("credentials in the URL are not supported (use a token)");
-  Endpoint endpoint;
   std::string_view portText;
   if (authority.starts_with('[')) {  // [IPv6]:port
     const auto close = authority.find(']');
@@ -135,6 +157,9 @@ std::string percentEncode(std::string_view text) {
 struct HttpTransport::Impl {
   Endpoint endpoint;
   TransportOptions options;
+  // https only; configured once in the constructor, then only used to create connections (which
+  // OpenSSL allows from any thread), hence mutable in const calls.
+  mutable std::optional<net::ssl::context> tlsContext;
   std::string hostHeader;
   mutable std::mutex poolMutex;
   mutable std::vector<std::unique_ptr<Connection>> idle;
@@ -143,8 +168,8 @@ struct HttpTransport::Impl {
   mutable std::atomic<std::uint64_t> retries{0};
 
   [[nodiscard]] std::string where() const {
-    return fmt::format("http://{}:{}", endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]"
-                                                                                     : endpoint.host,
+    return fmt::format("{}://{}:{}", endpoint.tls ? "https" : "http",
+                       endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host,
                        endpoint.port);
   }
 
@@ -165,15 +190,47 @@ struct HttpTransport::Impl {
     boost::system::error_code ec;
     const auto addresses = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
     if (ec) return Error{Errc::io, 0, fmt::format("cannot resolve '{}': {}", endpoint.host, ec.message())};
-    connection->stream.expires_after(options.connectTimeout);
-    ec = runOperation(*connection, [&](auto handler) { connection->stream.async_connect(addresses, handler); });
+    if (tlsContext) connection->tls.emplace(connection->io, *tlsContext);
+    connection->tcp().expires_after(options.connectTimeout);
+    ec = runOperation(*connection, [&](auto handler) { connection->tcp().async_connect(addresses, handler); });
     if (ec == beast::error::timeout)
       return Error{Errc::timeout, 0,
                    fmt::format("connecting to {} timed out after {} ms", where(), options.connectTimeout.count())};
     if (ec) return Error{Errc::io, 0, fmt::format("cannot connect to {}: {}", where(), ec.message())};
-    connection->stream.socket().set_option(tcp::no_delay(true), ec);  // small requests: no Nagle delay
+    connection->tcp().socket().set_option(tcp::no_delay(true), ec);  // small requests: no Nagle delay
     ++connectionsOpened;
+    if (connection->tls) {
+      if (auto shaken = handshake(*connection); !shaken) return std::move(shaken).error();
+    }
     return connection;
+  }
+
+  /// TLS client handshake: SNI with the host name, and OpenSSL's own host (or IP address) check
+  /// so that a mismatch shows up as a verification result with a readable reason.
+  Result<void> handshake(Connection& connection) const {
+    SSL* ssl = connection.tls->native_handle();
+    boost::system::error_code ec;
+    (void)net::ip::make_address(endpoint.host, ec);
+    const bool literalAddress = !ec;
+    if (!literalAddress && !SSL_set_tlsext_host_name(ssl, endpoint.host.c_str()))
+      return Error{Errc::internal, 0, fmt::format("{}: cannot set the TLS server name", where())};
+    if (!options.insecure) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      const int ok = literalAddress ? X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.host.c_str())
+                                    : X509_VERIFY_PARAM_set1_host(param, endpoint.host.c_str(), 0);
+      if (!ok) return Error{Errc::internal, 0, fmt::format("{}: cannot set the expected certificate name", where())};
+    }
+    connection.tcp().expires_after(options.connectTimeout);
+    ec = runOperation(connection, [&](auto handler) { connection.tls->async_handshake(net::ssl::stream_base::client, handler); });
+    if (!ec) return {};
+    if (ec == beast::error::timeout)
+      return Error{Errc::timeout, 0, fmt::format("TLS handshake with {} timed out after {} ms", where(), options.connectTimeout.count())};
+    if (const long verified = SSL_get_verify_result(ssl); verified != X509_V_OK)
+      return Error{Errc::unauthenticated, 0,
+                   fmt::format("TLS: the certificate of {} does not verify: {} (give the server's CA with a CA file or "
+                               "MLAAS_CA_FILE, or turn verification off with insecure)",
+                               where(), X509_verify_cert_error_string(verified))};
+    return Error{Errc::io, 0, fmt::format("TLS handshake with {} failed: {}", where(), ec.message())};
   }
 
   void release(std::unique_ptr<Connection> connection) const {
@@ -211,24 +268,28 @@ struct HttpTransport::Impl {
       return Error{Errc::io, 0, fmt::format("{}: {} failed: {}", what, stage, ec.message())};
     };
 
-    connection->stream.expires_at(deadline);
-    auto ec = runOperation(*connection, [&](auto handler) { http::async_write(connection->stream, message, handler); });
+    connection->tcp().expires_at(deadline);
+    auto ec = connection->visit([&](auto& stream) {
+      return runOperation(*connection, [&](auto handler) { http::async_write(stream, message, handler); });
+    });
     if (ec) return failure(ec, "sending the request");
 
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.maxResponseBytes);
     parser.header_limit(64 * 1024);
-    connection->stream.expires_at(deadline);
-    ec = runOperation(*connection, [&](auto handler) {
-      http::async_read_header(connection->stream, connection->buffer, parser, handler);
+    connection->tcp().expires_at(deadline);
+    ec = connection->visit([&](auto& stream) {
+      return runOperation(*connection,
+                          [&](auto handler) { http::async_read_header(stream, connection->buffer, parser, handler); });
     });
     if (ec) return failure(ec, "reading the response header");
     // Beast 1.74 skips body_limit for a Content-Length body that arrives with the header in
     // eager mode, so check the declared length here before reading the body.
     if (const auto length = parser.content_length(); length && *length > options.maxResponseBytes)
       return failure(http::error::body_limit, "reading the response");
-    ec = runOperation(*connection,
-                      [&](auto handler) { http::async_read(connection->stream, connection->buffer, parser, handler); });
+    ec = connection->visit([&](auto& stream) {
+      return runOperation(*connection, [&](auto handler) { http::async_read(stream, connection->buffer, parser, handler); });
+    });
     if (ec) return failure(ec, "reading the response");
 
     auto& parsed = parser.get();
@@ -239,7 +300,7 @@ struct HttpTransport::Impl {
     const bool keepAlive = parsed.keep_alive();
     response.body = std::move(parsed.body());
     if (keepAlive) {
-      connection->stream.expires_never();
+      connection->tcp().expires_never();
       release(std::move(connection));
     }
     return response;
@@ -252,6 +313,28 @@ HttpTransport::HttpTransport(Endpoint endpoint, TransportOptions options) : impl
   const auto& host = impl_->endpoint.host;
   impl_->hostHeader = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                       std::to_string(impl_->endpoint.port);
+  if (impl_->endpoint.tls) {
+    auto& context = impl_->tlsContext.emplace(net::ssl::context::tls_client);
+    context.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    std::string caFile = impl_->options.caFile;
+    if (caFile.empty())
+      if (const char* env = std::getenv("MLAAS_CA_FILE"); env && *env) caFile = env;
+    boost::system::error_code ec;
+    if (impl_->options.insecure) {
+      context.set_verify_mode(net::ssl::verify_none);
+    } else {
+      context.set_verify_mode(net::ssl::verify_peer);
+      if (!caFile.empty()) {
+        context.load_verify_file(caFile, ec);
+        if (ec)
+          throw core::Exception(Errc::invalid_argument,
+                                fmt::format("{}: cannot load CA certificates (PEM expected): {}", caFile, ec.message()));
+      } else {
+        context.set_default_verify_paths(ec);  // honours SSL_CERT_FILE / SSL_CERT_DIR
+      }
+    }
+  }
 }
 
 HttpTransport::~HttpTransport() = default;

@@ -14,11 +14,12 @@
 
 namespace mlaas::client {
 
-/// http://host[:port][/prefix], split. https is refused (no TLS in this client).
+/// http[s]://host[:port][/prefix], split (default port 80, or 443 for https).
 struct Endpoint {
   std::string host;
   std::uint16_t port = 80;
   std::string prefix;  // "" or "/something" without a trailing slash
+  bool tls = false;    // https: TLS with certificate and host name verification, SNI
 
   static Result<Endpoint> parse(std::string_view url);
 };
@@ -47,6 +48,10 @@ struct TransportOptions {
   std::chrono::milliseconds retryBackoff{100};
   std::size_t maxIdleConnections = 16;
   std::uint64_t maxResponseBytes = std::uint64_t{1} << 30;
+  /// https: PEM file of trusted CA certificates; empty: env MLAAS_CA_FILE, else OpenSSL's default
+  /// store (which honours SSL_CERT_FILE and SSL_CERT_DIR).
+  std::string caFile;
+  bool insecure = false;  ///< https without verifying the certificate (tests, private networks)
 };
 
 struct TransportStats {
@@ -58,13 +63,15 @@ struct TransportStats {
 /// Thread safe: concurrent send() calls each use their own pooled connection.
 class HttpTransport {
  public:
+  /// Throws core::Exception(invalid_argument) when the CA file of an https endpoint cannot be loaded.
   HttpTransport(Endpoint endpoint, TransportOptions options);
   ~HttpTransport();
   HttpTransport(const HttpTransport&) = delete;
   HttpTransport& operator=(const HttpTransport&) = delete;
 
   /// Any HTTP status is a successful exchange; only transport failures are errors
-  /// (Errc::io, Errc::timeout, Errc::resource_exhausted for an oversized response).
+  /// (Errc::io, Errc::timeout, Errc::resource_exhausted for an oversized response,
+  /// Errc::unauthenticated when the server's certificate does not verify: never retried).
   /// Retries idempotent requests on transport failures and on 429/502/503/504.
   Result<HttpResponse> send(const HttpRequest& request) const;
 

@@ -384,7 +384,13 @@ TEST(ClientEndpoint, ParsesUrlsAndRejectsBadOnes) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->host, "::1");
   EXPECT_EQ(c->port, 9000);
-  for (const char* bad : {"https://x", "ftp://x", "http://", "http://h:0", "http://h:70000", "http://h:x1",
+  auto d = client::Endpoint::parse("https://models.cern.ch/mlaas");
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->tls);
+  EXPECT_EQ(d->port, 443);
+  EXPECT_EQ(d->prefix, "/mlaas");
+  EXPECT_FALSE(b->tls);
+  for (const char* bad : {"ftp://x", "http://", "http://h:0", "http://h:70000", "http://h:x1",
                           "http://u:p@h", "http://h/?q=1", "http://[::1"}) {
     auto parsed = client::Endpoint::parse(bad);
     EXPECT_FALSE(parsed) << bad;
@@ -392,5 +398,5 @@ TEST(ClientEndpoint, ParsesUrlsAndRejectsBadOnes) {
       EXPECT_EQ(parsed.error().code, Errc::invalid_argument) << bad;
     }
   }
-  EXPECT_THROW(Client(ClientOptions{.url = "https://secure"}), core::Exception);
+  EXPECT_THROW(Client(ClientOptions{.url = "ftp://secure"}), core::Exception);
 }
