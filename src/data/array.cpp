@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace mlaas::data {
@@ -9,11 +10,18 @@ namespace {
 
 template <class T>
 void appendAsDouble(const std::byte* data, std::size_t first, std::size_t count, std::vector<double>& out) {
+  const std::byte* begin = data + first * sizeof(T);
+  if (reinterpret_cast<std::uintptr_t>(begin) % alignof(T) == 0) {
+    // The reader's buffers are aligned: convert straight into new elements, no zero-fill first.
+    const auto* typed = reinterpret_cast<const T*>(begin);
+    out.insert(out.end(), typed, typed + count);
+    return;
+  }
   const std::size_t base = out.size();
   out.resize(base + count);
   for (std::size_t i = 0; i < count; ++i) {
     T value;
-    std::memcpy(&value, data + (first + i) * sizeof(T), sizeof(T));  // no alignment assumption
+    std::memcpy(&value, begin + i * sizeof(T), sizeof(T));  // no alignment assumption
     out[base + i] = static_cast<double>(value);
   }
 }

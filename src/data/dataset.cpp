@@ -233,10 +233,19 @@ core::Result<std::pair<Chunk, std::vector<std::uint32_t>>> loadUnit(const Plan& 
   if (!chunk) return core::fail(std::move(chunk).error().withContext(fmt::format("{}, entries {}..{}", tree.name(), unit.begin, unit.end)));
   auto selected = plan.select(*chunk);
   if (!selected) return core::fail(std::move(selected).error().withContext(tree.name()));
-  auto keys = plan.splitKeys(columns, fnv1a(baseName(tree.name())), unit.begin, chunk->entries);
   std::vector<std::uint32_t> events;
-  for (std::size_t e = 0; e < chunk->entries; ++e)
-    if ((*selected)[e] != 0 && splitOf(keys[e], plan.config().split) == split) events.push_back(static_cast<std::uint32_t>(e));
+  events.reserve(chunk->entries);
+  const auto& splitConfig = plan.config().split;
+  if (splitConfig.train >= 1) {
+    // Every event is in the training split (splitOf's uniform draw is always < 1): no keys to hash.
+    if (split == Split::train)
+      for (std::size_t e = 0; e < chunk->entries; ++e)
+        if ((*selected)[e] != 0) events.push_back(static_cast<std::uint32_t>(e));
+  } else {
+    auto keys = plan.splitKeys(columns, fnv1a(baseName(tree.name())), unit.begin, chunk->entries);
+    for (std::size_t e = 0; e < chunk->entries; ++e)
+      if ((*selected)[e] != 0 && splitOf(keys[e], splitConfig) == split) events.push_back(static_cast<std::uint32_t>(e));
+  }
   info.entries += chunk->entries;
   info.selected += events.size();
   if (keepColumns != nullptr) *keepColumns = std::move(columns);
@@ -295,27 +304,30 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
     auto loaded = loadUnit(plan, inputs, units[u], Split::train, partial.info);
     if (!loaded) throw core::Exception(std::move(loaded).error());
     const auto& [chunk, events] = *loaded;
-    std::vector<double> values;
-    for (const auto& name : plan.flatFeatures()) {
-      const Array& array = *chunk.find(name);
-      values.clear();
-      for (auto e : events) values.push_back(array.values[e]);
-      partial.features[name].add(values);
+    // Consecutive selected events own consecutive values: feed each run of them as one span
+    // straight from the array, without copying.
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;  // [first, last) event ranges
+    for (std::size_t i = 0; i < events.size();) {
+      std::size_t j = i + 1;
+      while (j < events.size() && events[j] == events[j - 1] + 1) ++j;
+      runs.emplace_back(events[i], events[j - 1] + 1);
+      i = j;
     }
+    auto feed = [&](FeatureStats& stats, const Array& array) {
+      for (auto [first, last] : runs) {
+        const std::size_t begin = array.offsets ? static_cast<std::size_t>((*array.offsets)[first]) : first;
+        const std::size_t end = array.offsets ? static_cast<std::size_t>((*array.offsets)[last]) : last;
+        stats.add(std::span<const double>(array.values).subspan(begin, end - begin));
+      }
+    };
+    for (const auto& name : plan.flatFeatures()) feed(partial.features[name], *chunk.find(name));
     for (const auto& group : plan.groups()) {
       auto& groupStats = partial.groups[group.name];
       groupStats.list = group.list;
       if (group.members.empty()) continue;
       const Array& first = *chunk.find(group.members.front());
       for (auto e : events) groupStats.add(first.count(e));
-      for (const auto& member : group.members) {
-        const Array& array = *chunk.find(member);
-        values.clear();
-        for (auto e : events)
-          values.insert(values.end(), array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e]),
-                        array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e + 1]));
-        partial.features[member].add(values);
-      }
+      for (const auto& member : group.members) feed(partial.features[member], *chunk.find(member));
     }
     std::lock_guard lock(mergeMutex);
     pending.emplace(u, std::move(partial));

@@ -69,8 +69,15 @@ namespace {
 
 json sketchToJson(const QuantileSketch& sketch) {
   auto buckets = [](const QuantileSketch::Buckets& b) { return json{{"offset", b.offset}, {"counts", b.counts}}; };
-  return json{{"alpha", sketch.alpha()}, {"zeros", sketch.zeros()}, {"positive", buckets(sketch.positive())},
-              {"negative", buckets(sketch.negative())}};
+  json out{{"alpha", sketch.alpha()}, {"zeros", sketch.zeros()}, {"positive", buckets(sketch.positive())},
+            {"negative", buckets(sketch.negative())}};
+  if (sketch.mapping() == QuantileSketch::Mapping::binary) {
+    out["mapping"] = "binary";
+    out["mantissa_bits"] = sketch.mantissaBits();
+  } else {
+    out["mapping"] = "logarithmic";
+  }
+  return out;
 }
 
 QuantileSketch sketchFromJson(const json& j) {
@@ -83,7 +90,14 @@ QuantileSketch sketchFromJson(const json& j) {
   };
   double alpha = j.at("alpha").get<double>();
   if (!(alpha > 0 && alpha < 0.5)) throw std::out_of_range("sketch alpha out of range");
-  return QuantileSketch::fromBuckets(alpha, buckets(j.at("positive")), buckets(j.at("negative")), j.at("zeros").get<std::uint64_t>());
+  // Specs written before the binary mapping have no "mapping" key: their buckets are logarithmic.
+  const std::string mapping = j.contains("mapping") ? j.at("mapping").get<std::string>() : "logarithmic";
+  if (mapping == "binary")
+    return QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::binary, j.at("mantissa_bits").get<int>(), buckets(j.at("positive")),
+                                       buckets(j.at("negative")), j.at("zeros").get<std::uint64_t>());
+  if (mapping != "logarithmic") throw std::invalid_argument(fmt::format("unknown sketch mapping '{}'", mapping));
+  return QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::logarithmic, 0, buckets(j.at("positive")), buckets(j.at("negative")),
+                                     j.at("zeros").get<std::uint64_t>());
 }
 
 // JSON has no NaN/infinity: write them as strings, as the rest of mlaas does.

@@ -1,48 +1,74 @@
 #include "data/stats.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <bit>
+#include <stdexcept>
 #include <cmath>
 #include <limits>
 
 namespace mlaas::data {
 namespace {
-// Magnitudes below this count as zero: keeps the bucket range bounded (about 8,000 buckets span
-// 1e-12..1e12 at alpha 0.005).
+// Magnitudes below this count as zero: keeps the bucket range bounded.
 constexpr double kMinMagnitude = 1e-12;
 constexpr std::size_t kMaxBuckets = 1 << 16;
+constexpr int kMantissaBits = 52;
 }  // namespace
 
-QuantileSketch::QuantileSketch(double alpha)
-    : alpha_(alpha), gamma_((1 + alpha) / (1 - alpha)), logGamma_(std::log((1 + alpha) / (1 - alpha))) {}
+int QuantileSketch::mantissaBitsFor(double alpha) noexcept {
+  // Bucket [b, b (1 + d)) with d = 2^-m: the relative midpoint is within d / (2 + d) of any value.
+  int bits = 0;
+  while (bits < 20) {
+    const double d = std::ldexp(1.0, -bits);
+    if (d / (2 + d) <= alpha) break;
+    ++bits;
+  }
+  return bits;
+}
 
-std::int32_t QuantileSketch::indexOf(double magnitude) const {
+QuantileSketch::QuantileSketch(double alpha) : alpha_(alpha), mantissaBits_(mantissaBitsFor(alpha)) {}
+
+std::int32_t QuantileSketch::indexOf(double magnitude) const noexcept {
+  if (mapping_ == Mapping::binary)
+    return static_cast<std::int32_t>(std::bit_cast<std::uint64_t>(magnitude) >> (kMantissaBits - mantissaBits_));
   return static_cast<std::int32_t>(std::ceil(std::log(magnitude) / logGamma_));
 }
 
-double QuantileSketch::valueOf(std::int32_t index) const {
+double QuantileSketch::valueOf(std::int32_t index) const noexcept {
+  if (mapping_ == Mapping::binary) {
+    const int shift = kMantissaBits - mantissaBits_;
+    const double low = std::bit_cast<double>(static_cast<std::uint64_t>(index) << shift);
+    const double high = std::bit_cast<double>(static_cast<std::uint64_t>(index + 1) << shift);
+    return 2 * low * high / (low + high);  // the relative midpoint of [low, high)
+  }
   // The midpoint (in relative terms) of bucket (gamma^(i-1), gamma^i].
   return 2 * std::pow(gamma_, index) / (gamma_ + 1);
 }
 
-void QuantileSketch::addTo(Buckets& buckets, std::int32_t index, std::uint64_t n) {
+// Makes [low, high] addressable; false (nothing changed) when that would exceed kMaxBuckets.
+bool QuantileSketch::ensureRange(Buckets& buckets, std::int32_t low, std::int32_t high) {
   if (buckets.counts.empty()) {
-    buckets.offset = index;
-    buckets.counts.assign(1, 0);
-  } else if (index < buckets.offset) {
-    auto grow = static_cast<std::size_t>(buckets.offset - index);
-    if (buckets.counts.size() + grow > kMaxBuckets) {
-      index = buckets.offset;  // collapse the lowest buckets (bounded memory; never reached for doubles in 1e-12..1e12)
-    } else {
-      buckets.counts.insert(buckets.counts.begin(), grow, 0);
-      buckets.offset = index;
-    }
-  } else if (static_cast<std::size_t>(index - buckets.offset) >= buckets.counts.size()) {
-    auto size = static_cast<std::size_t>(index - buckets.offset) + 1;
-    if (size > kMaxBuckets) {
-      index = buckets.offset + static_cast<std::int32_t>(buckets.counts.size()) - 1;
-    } else {
-      buckets.counts.resize(size, 0);
-    }
+    if (static_cast<std::size_t>(high - low) + 1 > kMaxBuckets) return false;
+    buckets.offset = low;
+    buckets.counts.assign(static_cast<std::size_t>(high - low) + 1, 0);
+    return true;
+  }
+  const std::int32_t top = buckets.offset + static_cast<std::int32_t>(buckets.counts.size()) - 1;
+  const std::int32_t newLow = std::min(low, buckets.offset), newHigh = std::max(high, top);
+  if (static_cast<std::size_t>(newHigh - newLow) + 1 > kMaxBuckets) return false;
+  if (newHigh > top) buckets.counts.resize(static_cast<std::size_t>(newHigh - buckets.offset) + 1, 0);
+  if (newLow < buckets.offset) {
+    buckets.counts.insert(buckets.counts.begin(), static_cast<std::size_t>(buckets.offset - newLow), 0);
+    buckets.offset = newLow;
+  }
+  return true;
+}
+
+void QuantileSketch::addTo(Buckets& buckets, std::int32_t index, std::uint64_t n) {
+  if (!ensureRange(buckets, index, index)) {
+    // Collapse into the nearest end bucket (bounded memory; never reached for doubles in 1e-12..1e140).
+    index = std::clamp(index, buckets.offset, buckets.offset + static_cast<std::int32_t>(buckets.counts.size()) - 1);
   }
   buckets.counts[static_cast<std::size_t>(index - buckets.offset)] += n;
 }
@@ -58,10 +84,65 @@ void QuantileSketch::add(double value) {
   addTo(value > 0 ? positive_ : negative_, indexOf(magnitude), 1);
 }
 
+void QuantileSketch::add(std::span<const double> values) {
+  if (mapping_ != Mapping::binary) {
+    for (double v : values) add(v);
+    return;
+  }
+  // Integer work only: |x|'s bit pattern orders like |x|, so its bucket is the pattern shifted.
+  // One pass; a value outside the buckets so far takes the slow path that grows them, which
+  // happens about log(n) times for data in random order.
+  constexpr std::uint64_t kMagnitudeMask = ~(std::uint64_t{1} << 63);
+  constexpr std::uint64_t kInfinityBits = 0x7ff0000000000000ULL;
+  const std::uint64_t zeroBits = std::bit_cast<std::uint64_t>(kMinMagnitude);
+  const int shift = kMantissaBits - mantissaBits_;
+  struct View {
+    std::uint64_t* counts;
+    std::int32_t offset;
+    std::uint32_t size;
+  };
+  auto view = [](Buckets& b) { return View{b.counts.data(), b.offset, static_cast<std::uint32_t>(b.counts.size())}; };
+  View pos = view(positive_), neg = view(negative_);
+  std::uint64_t finite = 0, zeros = 0;
+  for (double v : values) {
+    const auto bits = std::bit_cast<std::uint64_t>(v);
+    const std::uint64_t magnitude = bits & kMagnitudeMask;
+    if (magnitude < zeroBits || magnitude >= kInfinityBits) {
+      finite += magnitude < kInfinityBits;
+      zeros += magnitude < zeroBits;
+      continue;
+    }
+    ++finite;
+    const bool negative = (bits >> 63) != 0;
+    const auto index = static_cast<std::int32_t>(magnitude >> shift);
+    const View& target = negative ? neg : pos;  // a select, not a branch: signs such as eta's are random
+    const auto slot = static_cast<std::uint32_t>(index - target.offset);
+    if (slot < target.size) {
+      ++target.counts[slot];
+    } else {
+      addTo(negative ? negative_ : positive_, index, 1);
+      pos = view(positive_);
+      neg = view(negative_);
+    }
+  }
+  count_ += finite;
+  zeros_ += zeros;
+}
+
 void QuantileSketch::merge(const QuantileSketch& other) {
+  if (other.count_ == 0) return;
+  if (other.mapping_ != mapping_ || other.mantissaBits_ != mantissaBits_ || (mapping_ == Mapping::logarithmic && other.alpha_ != alpha_))
+    throw std::invalid_argument("merging quantile sketches with different bucket mappings");
   for (auto [mine, theirs] : {std::pair{&positive_, &other.positive_}, std::pair{&negative_, &other.negative_}}) {
-    for (std::size_t i = 0; i < theirs->counts.size(); ++i)
-      if (theirs->counts[i] != 0) addTo(*mine, theirs->offset + static_cast<std::int32_t>(i), theirs->counts[i]);
+    if (theirs->counts.empty()) continue;
+    const std::int32_t high = theirs->offset + static_cast<std::int32_t>(theirs->counts.size()) - 1;
+    if (ensureRange(*mine, theirs->offset, high)) {
+      std::uint64_t* target = mine->counts.data() + (theirs->offset - mine->offset);
+      for (std::size_t i = 0; i < theirs->counts.size(); ++i) target[i] += theirs->counts[i];
+    } else {
+      for (std::size_t i = 0; i < theirs->counts.size(); ++i)
+        if (theirs->counts[i] != 0) addTo(*mine, theirs->offset + static_cast<std::int32_t>(i), theirs->counts[i]);
+    }
   }
   zeros_ += other.zeros_;
   count_ += other.count_;
@@ -87,7 +168,28 @@ double QuantileSketch::quantile(double q) const {
 }
 
 QuantileSketch QuantileSketch::fromBuckets(double alpha, Buckets positive, Buckets negative, std::uint64_t zeros) {
+  return fromBuckets(alpha, Mapping::binary, mantissaBitsFor(alpha), std::move(positive), std::move(negative), zeros);
+}
+
+QuantileSketch QuantileSketch::fromBuckets(double alpha, Mapping mapping, int mantissaBits, Buckets positive, Buckets negative,
+                                           std::uint64_t zeros) {
   QuantileSketch sketch(alpha);
+  sketch.mapping_ = mapping;
+  if (mapping == Mapping::binary) {
+    if (mantissaBits != sketch.mantissaBits_)
+      throw std::invalid_argument(fmt::format("{} mantissa bits do not match alpha {} (expected {})", mantissaBits, alpha,
+                                              sketch.mantissaBits_));
+    // Every bucket must be a positive finite magnitude: index << shift below the exponent of infinity.
+    const std::int64_t limit = std::int64_t{0x7ff} << mantissaBits;
+    for (const auto* b : {&positive, &negative})
+      if (!b->counts.empty() && (b->offset < 0 || b->offset + static_cast<std::int64_t>(b->counts.size()) > limit))
+        throw std::invalid_argument(fmt::format("bucket indices {}..{} outside the finite doubles", b->offset,
+                                                b->offset + static_cast<std::int64_t>(b->counts.size()) - 1));
+  } else {
+    sketch.mantissaBits_ = 0;
+    sketch.gamma_ = (1 + alpha) / (1 - alpha);
+    sketch.logGamma_ = std::log(sketch.gamma_);
+  }
   sketch.positive_ = std::move(positive);
   sketch.negative_ = std::move(negative);
   sketch.zeros_ = zeros;
@@ -97,36 +199,83 @@ QuantileSketch QuantileSketch::fromBuckets(double alpha, Buckets positive, Bucke
   return sketch;
 }
 
+namespace {
+
+// Moments of one block of values: count, sum and extremes, then the squared deviations from the
+// block's mean. Four interleaved accumulators break the add-latency chains; the order is fixed,
+// so results do not depend on timing.
+struct BlockMoments {
+  std::uint64_t count = 0, nonFinite = 0;
+  double mean = 0, m2 = 0, min = 0, max = 0;
+};
+
+BlockMoments blockMoments(const double* values, std::size_t n) {
+  constexpr std::size_t kLanes = 4;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  double sum[kLanes] = {}, lo[kLanes] = {kInf, kInf, kInf, kInf}, hi[kLanes] = {-kInf, -kInf, -kInf, -kInf};
+  std::uint64_t finite[kLanes] = {};
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = values[i];
+    const std::size_t lane = i % kLanes;
+    // Selects instead of a branch per value; a non-finite value adds 0 and leaves lo/hi alone.
+    const bool isFinite = std::fabs(v) <= std::numeric_limits<double>::max();
+    finite[lane] += isFinite;
+    sum[lane] += isFinite ? v : 0.0;
+    lo[lane] = isFinite && v < lo[lane] ? v : lo[lane];
+    hi[lane] = isFinite && v > hi[lane] ? v : hi[lane];
+  }
+  BlockMoments out;
+  out.count = finite[0] + finite[1] + finite[2] + finite[3];
+  out.nonFinite = n - out.count;
+  if (out.count == 0) return out;
+  out.min = std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3]));
+  out.max = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
+  out.mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / static_cast<double>(out.count);
+  double squares[kLanes] = {}, correction[kLanes] = {};
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = values[i];
+    const std::size_t lane = i % kLanes;
+    const bool isFinite = std::fabs(v) <= std::numeric_limits<double>::max();
+    const double d = isFinite ? v - out.mean : 0.0;
+    squares[lane] += d * d;
+    correction[lane] += d;
+  }
+  const double sq = (squares[0] + squares[1]) + (squares[2] + squares[3]);
+  const double c = (correction[0] + correction[1]) + (correction[2] + correction[3]);
+  // Second-order correction of the two-pass algorithm (Chan, Golub, LeVeque 1983).
+  out.m2 = sq - c * c / static_cast<double>(out.count);
+  return out;
+}
+
+}  // namespace
+
 void FeatureStats::add(std::span<const double> values) {
-  FeatureStats batch;
-  double sum = 0;
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  for (double v : values) {
-    if (!std::isfinite(v)) {
-      ++batch.nonFinite;
+  // Blocks small enough to stay in L1 while the moments and the sketch pass over them.
+  constexpr std::size_t kBlock = 2048;
+  for (std::size_t begin = 0; begin < values.size(); begin += kBlock) {
+    const std::size_t n = std::min(kBlock, values.size() - begin);
+    const BlockMoments block = blockMoments(values.data() + begin, n);
+    sketch.add(values.subspan(begin, n));
+    nonFinite += block.nonFinite;
+    if (block.count == 0) continue;
+    if (count == 0) {
+      count = block.count;
+      min = block.min;
+      max = block.max;
+      mean = block.mean;
+      m2 = block.m2;
       continue;
     }
-    ++batch.count;
-    sum += v;
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
-    batch.sketch.add(v);
+    // Chan et al.'s pairwise merge of (count, mean, m2).
+    const double n1 = static_cast<double>(count), n2 = static_cast<double>(block.count);
+    const double total = n1 + n2;
+    const double delta = block.mean - mean;
+    mean += delta * n2 / total;
+    m2 += block.m2 + delta * delta * n1 * n2 / total;
+    count += block.count;
+    min = std::min(min, block.min);
+    max = std::max(max, block.max);
   }
-  if (batch.count != 0) {
-    batch.mean = sum / static_cast<double>(batch.count);
-    double squares = 0, correction = 0;
-    for (double v : values) {
-      if (!std::isfinite(v)) continue;
-      double d = v - batch.mean;
-      squares += d * d;
-      correction += d;
-    }
-    // Second-order correction of the two-pass algorithm (Chan, Golub, LeVeque 1983).
-    batch.m2 = squares - correction * correction / static_cast<double>(batch.count);
-    batch.min = lo;
-    batch.max = hi;
-  }
-  merge(batch);
 }
 
 void FeatureStats::merge(const FeatureStats& other) {

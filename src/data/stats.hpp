@@ -13,19 +13,34 @@
 
 namespace mlaas::data {
 
-/// DDSketch (Masson, Rim, Lee, VLDB 2019): logarithmic buckets give every quantile within a relative
-/// error `alpha` of a true sample value; two sketches with the same alpha merge exactly by adding
-/// bucket counts, so the result does not depend on how the data was split.
+/// A DDSketch (Masson, Rim, Lee, VLDB 2019): buckets whose upper and lower bounds differ by a
+/// bounded ratio give every quantile within a relative error `alpha` of a true sample value; two
+/// sketches with the same mapping merge exactly by adding bucket counts, so the result does not
+/// depend on how the data was split.
+///
+/// The bucket of a value comes from its IEEE-754 bits, not a logarithm: the exponent and the top
+/// `m` mantissa bits of |x| (one shift), so bucket k spans [b, b * (1 + 2^-m)) at most, and its
+/// representative (the relative midpoint) is within 2^-m / (2 + 2^-m) of every value in it. The
+/// constructor picks the smallest m that keeps this within alpha (m = 7 for alpha = 0.005, a
+/// relative error of at most 0.0039). Specs written before this mapping used logarithmic buckets
+/// (index ceil(log|x| / log gamma)); they still load and answer quantiles (Mapping::logarithmic).
 class QuantileSketch {
  public:
+  enum class Mapping : std::uint8_t { binary, logarithmic };
+
   explicit QuantileSketch(double alpha = 0.005);
 
   void add(double value);
+  /// Adds many values (non-finite ones are skipped): the bucket range grows once per call.
+  void add(std::span<const double> values);
   void merge(const QuantileSketch& other);
   /// The q-quantile (q in [0, 1]) within relative error alpha; NaN when empty.
   [[nodiscard]] double quantile(double q) const;
   [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
   [[nodiscard]] double alpha() const noexcept { return alpha_; }
+  [[nodiscard]] Mapping mapping() const noexcept { return mapping_; }
+  /// Mantissa bits per bucket (binary mapping; 0 for logarithmic).
+  [[nodiscard]] int mantissaBits() const noexcept { return mantissaBits_; }
 
   /// Serialisation: the buckets as (index, count) pairs per sign, plus the zero bucket.
   struct Buckets {
@@ -35,16 +50,24 @@ class QuantileSketch {
   [[nodiscard]] const Buckets& positive() const noexcept { return positive_; }
   [[nodiscard]] const Buckets& negative() const noexcept { return negative_; }
   [[nodiscard]] std::uint64_t zeros() const noexcept { return zeros_; }
+  /// A binary-mapping sketch (the buckets of mapping() == binary with the alpha's mantissa bits).
   static QuantileSketch fromBuckets(double alpha, Buckets positive, Buckets negative, std::uint64_t zeros);
+  /// Either mapping; throws std::invalid_argument when `mantissaBits` does not match alpha.
+  static QuantileSketch fromBuckets(double alpha, Mapping mapping, int mantissaBits, Buckets positive, Buckets negative,
+                                    std::uint64_t zeros);
+  /// The mantissa bits the binary mapping uses for `alpha`.
+  [[nodiscard]] static int mantissaBitsFor(double alpha) noexcept;
 
  private:
-  [[nodiscard]] std::int32_t indexOf(double magnitude) const;
-  [[nodiscard]] double valueOf(std::int32_t index) const;
+  [[nodiscard]] std::int32_t indexOf(double magnitude) const noexcept;
+  [[nodiscard]] double valueOf(std::int32_t index) const noexcept;
+  static bool ensureRange(Buckets& buckets, std::int32_t low, std::int32_t high);
   static void addTo(Buckets& buckets, std::int32_t index, std::uint64_t n);
 
   double alpha_;
-  double gamma_;
-  double logGamma_;
+  Mapping mapping_ = Mapping::binary;
+  int mantissaBits_ = 0;
+  double gamma_ = 0, logGamma_ = 0;  // logarithmic mapping only
   Buckets positive_, negative_;
   std::uint64_t zeros_ = 0;
   std::uint64_t count_ = 0;
