@@ -111,6 +111,11 @@ class Client {
                                                              const std::vector<std::vector<double>>& rows) const;
   Result<std::vector<TfaasParams>> tfaasModels() const;
 
+  // ---- raw events (src/client/predict_events.cpp) ----
+  /// POST /api/v1/models/{ref}/predict-events with `eventsJson` ({"events": [...]} or a bare
+  /// array of event objects); the server's answer (model_name, model_version, labels, outputs).
+  Result<nlohmann::json> predictEvents(std::string_view reference, std::string_view eventsJson) const;
+
   [[nodiscard]] ClientStats stats() const;
   [[nodiscard]] const ClientOptions& options() const noexcept;
 

@@ -16,6 +16,7 @@
 #include "serve/image.hpp"
 #include "serve/json_util.hpp"
 #include "serve/metrics.hpp"
+#include "serve/predict_events.hpp"
 #include "serve/upload_formats.hpp"
 
 namespace mlaas::serve {
@@ -754,9 +755,29 @@ struct Server::Impl {
       return respond(methodNotAllowed("GET, DELETE"));
     }
     const std::string& section = p[4];
-    if (section == "predict-events" && p.size() == 5) {
+    // Raw events through the version's training-time preprocessing (serve/predict_events.hpp):
+    // {ref}/predict-events or {name}/versions/{v}/predict-events.
+    if ((section == "predict-events" && p.size() == 5) || (section == "versions" && p.size() == 7 && p[6] == "predict-events")) {
       if (m != "POST") return respond(methodNotAllowed("POST"));
-      return respond(errorResponse(501, "predict-events (server-side preprocessing of events) is not implemented yet"));
+      if (!need(Access::infer)) return;
+      auto begin = Clock::now();
+      auto record = resolve(name, p.size() == 7 ? p[5] : std::string());
+      if (!record) return respond(errorResponse(record.error()));
+      auto events = decodeEventsRequest(**record, req.body);
+      if (!events) {
+        const auto& error = events.error();
+        return respond(errorResponse(error.code == core::Errc::resource_exhausted ? 413 : statusOf(error.code), error.message));
+      }
+      auto version = *record;
+      std::string ref = p.size() == 7 ? fmt::format("{}/versions/{}", name, p[5]) : name;
+      return infer(version, std::move(events->inputs), "predict-events", begin, respond,
+                   [version, ref, count = events->events](std::vector<Tensor> outputs) -> core::Result<HttpResponse> {
+                     auto body = encodeEventsResponse(*version, ref, count, outputs);
+                     if (!body) return core::fail(body.error());
+                     HttpResponse r;
+                     r.body = std::move(*body);
+                     return r;
+                   });
     }
     if (section == "versions") {
       if (p.size() == 5) {
