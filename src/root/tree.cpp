@@ -317,6 +317,8 @@ struct BranchData {
   std::size_t entryStride = 0;   ///< fixed leaf-list member: bytes per entry of the whole list
   std::size_t fieldOffset = 0;   ///< fixed leaf-list member: where this leaf starts in an entry
   bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
+  std::string where;             ///< "file: tree \"t\" branch \"b\"", the prefix of its errors
+  std::string offsetsWhere;      ///< where + " entry offsets"
   std::vector<Node> nodes;       ///< generic
 };
 
@@ -769,6 +771,7 @@ struct LoadMode {
   /// When set and the basket's payload is exactly destination.size() bytes of entry data (no entry
   /// offsets), it is decompressed straight into it: the caller's column, saving a copy.
   std::span<std::byte> destination;
+  const std::string* offsetsWhere = nullptr;  ///< context of entry-offset errors (else where + " entry offsets")
 };
 
 LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc, const std::string& where,
@@ -860,7 +863,8 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
     out.content = payload.first(border);
     if (payload.size() > border && mode.parseOffsets) {
       // [count][offset]*count, big-endian int32, offsets counted from the key's start.
-      const std::string offsetsContext = where + " entry offsets";
+      const std::string offsetsStorage = mode.offsetsWhere ? std::string() : where + " entry offsets";
+      const std::string& offsetsContext = mode.offsetsWhere ? *mode.offsetsWhere : offsetsStorage;
       Cursor oc(payload.subspan(border), static_cast<std::int64_t>(last), offsetsContext);
       const auto count = oc.i32();
       if (count < out.nevbuf || static_cast<std::size_t>(count) > oc.remaining() / 4)
@@ -1328,6 +1332,10 @@ Tree File::tree(const std::string& path) const {
       }
     }
   }
+  for (auto& b : impl->data) {
+    b.where = fmt::format("{} branch \"{}\"", impl->context, b.info.name);
+    b.offsetsWhere = b.where + " entry offsets";
+  }
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
   for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
   impl->clusters = computeClusters(*tree, impl->data, impl->entries);
@@ -1468,6 +1476,19 @@ std::string basketWhere(const Tree::Impl& t, const BranchData& b, std::size_t k)
   return fmt::format("{} branch \"{}\" basket {} at offset {}", t.context, b.info.name, k, loc.seek);
 }
 
+/// Runs fn, whose errors name the branch (BranchData::where), and names the basket and its offset
+/// in any error: formatting that for every basket costs more than decoding a small one.
+template <class F>
+void atBasket(const Tree::Impl& t, const BranchData& b, std::size_t k, F&& fn) {
+  try {
+    fn();
+  } catch (const core::Exception& e) {
+    std::string message = e.error().message;
+    if (message.rfind(b.where, 0) == 0) message = basketWhere(t, b, k) + message.substr(b.where.size());
+    throw core::Exception(e.code(), std::move(message));
+  }
+}
+
 void runJobs(std::size_t count, const ReadOptions& options, const std::function<void(std::size_t)>& body) {
   if (options.pool && options.pool->size() > 0 && count > 1)
     options.pool->parallelFor(count, body);
@@ -1563,36 +1584,39 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
       record = fetched.wait(pb.bytes);
       if (record.empty()) return;  // its piece failed: that error is reported
     }
-    const auto where = basketWhere(t, b, pb.basket);
-    if (record.size() != (loc.embedded ? 0 : loc.bytes))
-      throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
-    const auto lo = std::max(range.begin, loc.entryBegin);
-    const auto hi = std::min(range.end, loc.entryEnd);
-    LoadMode mode;
-    std::byte* dest = nullptr;
-    const std::size_t outWidth = dtypeSize(b.codec.out);
-    if (b.decode == Decode::fixed) {
-      allocate(columnOf[j]);
-      dest = out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * outWidth;
-      // A whole basket of plain values: decompress into the column and swap there.
-      if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
-        mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
-    }
-    auto basket = loadBasket(record, loc, where, &seconds[j], mode);
-    sizes[j] = basket.uncompressed;
-    if (b.decode == Decode::fixed) {
-      if (basket.inDestination)
-        swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
-      else
-        decodeFixed(b, basket, loc, lo, hi, dest, where);
-    } else if (b.decode == Decode::flat && !b.vectorHeader && basket.offsets.empty() && b.counter >= 0) {
-      basket.own();
-      waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
-      anyWaiting = true;
-    } else {
-      if (basketsOfColumn[columnOf[j]] > 1) pieces[j] = emptyColumn(b, range);
-      decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
-    }
+    const auto& where = b.where;
+    atBasket(t, b, pb.basket, [&] {
+      if (record.size() != (loc.embedded ? 0 : loc.bytes))
+        throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
+      const auto lo = std::max(range.begin, loc.entryBegin);
+      const auto hi = std::min(range.end, loc.entryEnd);
+      LoadMode mode;
+      mode.offsetsWhere = &b.offsetsWhere;
+      std::byte* dest = nullptr;
+      const std::size_t outWidth = dtypeSize(b.codec.out);
+      if (b.decode == Decode::fixed) {
+        allocate(columnOf[j]);
+        dest = out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * outWidth;
+        // A whole basket of plain values: decompress into the column and swap there.
+        if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
+          mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
+      }
+      auto basket = loadBasket(record, loc, where, &seconds[j], mode);
+      sizes[j] = basket.uncompressed;
+      if (b.decode == Decode::fixed) {
+        if (basket.inDestination)
+          swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
+        else
+          decodeFixed(b, basket, loc, lo, hi, dest, where);
+      } else if (b.decode == Decode::flat && !b.vectorHeader && basket.offsets.empty() && b.counter >= 0) {
+        basket.own();
+        waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
+        anyWaiting = true;
+      } else {
+        if (basketsOfColumn[columnOf[j]] > 1) pieces[j] = emptyColumn(b, range);
+        decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
+      }
+    });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
   });
   if (anyWaiting) {
@@ -1706,8 +1730,7 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
     }
     LoadMode mode;
     mode.parseOffsets = false;
-    const auto basket = loadBasket(record, loc, basketWhere(*impl_, b, pb.basket), &seconds[j], mode);
-    sizes[j] = basket.uncompressed;
+    atBasket(*impl_, b, pb.basket, [&] { sizes[j] = loadBasket(record, loc, b.where, &seconds[j], mode).uncompressed; });
   });
   std::uint64_t total = 0;
   for (auto s : sizes) total += s;
