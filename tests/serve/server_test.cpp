@@ -346,7 +346,7 @@ TEST_F(ServerTest, TagsSearchAndDeletes) {
   EXPECT_EQ(request(port_, "GET", "/api/v1/models/muons/versions/1").status, 404);
   EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/jets-tagger", "", kAuth).status, 200);
   EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/jets-tagger", "", kAuth).status, 404);
-  EXPECT_EQ(request(port_, "POST", "/api/v1/models/x/predict-events", "{}").status, 501);
+  EXPECT_EQ(request(port_, "POST", "/api/v1/models/x/predict-events", "{}").status, 404);  // implemented: tests/serve/predict_events_test.cpp
 }
 
 TEST_F(ServerTest, RepositoryExtensionLoadsAndUnloads) {
