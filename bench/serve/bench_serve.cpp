@@ -3,7 +3,13 @@
 // requests; in the same run, in-process ONNX Runtime at the same batch sizes and nginx answering a
 // static response of the same size. Figures are printed as ratios to those peers.
 //
-// usage: bench_serve [seconds per run, default 10] [--quick]
+// usage: bench_serve [seconds per run, default 10]
+// Environment (for exploring settings; every figure is still a ratio to peers of the same run):
+//   MLAAS_BENCH_SERVE_CASES  comma list of cases to run: tfaas-inline, tfaas, wide (default all)
+//   MLAAS_BENCH_SERVE_KINDS  comma list of request kinds: json, binary, tfaas (default all)
+//   MLAAS_BENCH_SERVE_CONNECTIONS  comma list (default 100,200)
+//   MLAAS_BENCH_SERVE_INFERENCE_THREADS, _IO_THREADS, _INTRA_OP, _DELAY_US, _MAX_BATCH
+//   override the server settings (defaults 2, 2, 1, 0, 256)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -138,6 +145,27 @@ int freePort() {
   return ntohs(addr.sin_port);
 }
 
+std::size_t envSize(const char* name, std::size_t fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? static_cast<std::size_t>(std::stoull(v)) : fallback;
+}
+
+/// Comma-separated list from the environment; empty = everything.
+bool selected(const char* name, const std::string& item) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return true;
+  std::string list = std::string(",") + v + ",";
+  return list.find("," + item + ",") != std::string::npos;
+}
+
+std::vector<int> connectionCounts() {
+  std::vector<int> out;
+  const char* v = std::getenv("MLAAS_BENCH_SERVE_CONNECTIONS");
+  std::stringstream in(v && *v ? v : "100,200");
+  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoi(item));
+  return out;
+}
+
 std::string floatsJson(std::size_t n) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> d(-1, 1);
@@ -163,7 +191,15 @@ int main(int argc, char** argv) {
   std::vector<Case> cases{{"tfaas", {42, 128, 128, 128, 64, 64, 1}, true},
                           {"tfaas", {42, 128, 128, 128, 64, 64, 1}, false},
                           {"wide", {1024, 1024, 1024, 1}, false}};
+  const std::size_t inferenceThreads = envSize("MLAAS_BENCH_SERVE_INFERENCE_THREADS", 2);
+  const std::size_t ioThreads = envSize("MLAAS_BENCH_SERVE_IO_THREADS", 2);
+  const std::size_t intraOp = envSize("MLAAS_BENCH_SERVE_INTRA_OP", 1);
+  const auto delayUs = static_cast<std::int64_t>(envSize("MLAAS_BENCH_SERVE_DELAY_US", 0));
+  const auto maxBatch = static_cast<std::int64_t>(envSize("MLAAS_BENCH_SERVE_MAX_BATCH", 256));
+  std::cout << fmt::format("server: {} I/O threads, {} inference threads, ORT intra-op {}, max batch {}, queue delay {} us\n",
+                           ioThreads, inferenceThreads, intraOp, maxBatch, delayUs);
   for (const auto& c : cases) {
+    if (!selected("MLAAS_BENCH_SERVE_CASES", c.inlineMode ? c.name + "-inline" : c.name)) continue;
     onnx::MlpSpec spec;
     spec.layers = c.layers;
     std::string bytes = onnx::buildRandomMlp(spec);
@@ -172,9 +208,11 @@ int main(int argc, char** argv) {
     config.dataDir = dir / fmt::format("data-{}-{}", c.name, c.inlineMode);
     config.accessLog = false;
     config.inlineInference = c.inlineMode;
-    config.ioThreads = 2;
-    config.inferenceThreads = 2;
-    config.batching.maxBatchSize = 256;
+    config.ioThreads = ioThreads;
+    config.inferenceThreads = inferenceThreads;
+    config.intraOpThreads = intraOp;
+    config.batching.maxBatchSize = maxBatch;
+    config.batching.maxQueueDelayUs = delayUs;
     serve::Server server(config);
     server.repository().addVersion(c.name, bytes, "").value();
     server.start();
@@ -208,11 +246,13 @@ int main(int argc, char** argv) {
                              c.inlineMode ? "inline (I/O threads run ORT)" : "2 inference threads, dynamic batching <= 256",
                              responseSample.size());
     std::cout << fmt::format("in-process ORT, 2 threads: {:.0f} rows/s at batch 1, {:.0f} rows/s at batch 64\n", single, batched);
-    for (int connections : {100, 200}) {
+    for (int connections : connectionCounts()) {
       auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
       for (auto [label, script, path] : {std::tuple{"OIP JSON  ", jsonScript, "/v2/models/" + c.name + "/infer"},
                                           std::tuple{"OIP binary", binScript, "/v2/models/" + c.name + "/infer"},
                                           std::tuple{"TFaaS JSON", tfaasScript, std::string("/json")}}) {
+        const std::string kind = label[0] == 'T' ? "tfaas" : label[4] == 'J' ? "json" : "binary";
+        if (!selected("MLAAS_BENCH_SERVE_KINDS", kind)) continue;
         auto r = wrk(base + path, script, connections, seconds, 1);
         std::cout << fmt::format(
             "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
