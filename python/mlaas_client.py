@@ -410,6 +410,20 @@ class Client:
     def repository_index(self, ready_only=False):
         return self._json("POST", "/v2/repository/index", {"ready": bool(ready_only)})
 
+    # ---- raw events --------------------------------------------------------------------------
+
+    def predict_events(self, reference, events):
+        """POST /api/v1/models/{ref}/predict-events: `events` is a list of {branch: number or list}
+        (None for NaN); the server applies the version's training-time preprocessing. Returns the
+        answer: model_name, model_version (the alias resolved), labels, outputs (OIP layout)."""
+        name, version, alias = _parse_ref(reference)
+        path = f"/api/v1/models/{_quote(name)}"
+        if alias is not None:
+            path += f"@{_quote(alias)}"
+        if version is not None:
+            path += f"/versions/{version}"
+        return self._json("POST", path + "/predict-events", {"events": list(events)}, idempotent=True)
+
     # ---- TFaaS -------------------------------------------------------------------------------
 
     def tfaas_predict(self, model, keys, values):
