@@ -1,4 +1,4 @@
-// libFuzzer target for the ROOT reader. Any input must end in a value or a core::Exception: never a
+// libFuzzer target for the ROOT reader (TTrees and RNTuples). Any input must end in a value or a core::Exception: never a
 // crash, a hang or a huge allocation. Seed it with real files as well:
 //   build-fuzz/bin/fuzz_root_file fuzz/root/corpus-root_file ../shared/testdata/root -max_total_time=60
 #include <cstddef>
@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "root/memory_source.hpp"
+#include "root/ntuple.hpp"
 #include "root/tree.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -20,6 +21,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& b : tree.branches())
           if (b.supported) names.push_back(b.name);
         (void)tree.read(names, {0, std::min<std::uint64_t>(tree.entries(), 100000)});
+      } catch (const mlaas::core::Exception&) {
+      }
+    }
+    for (const auto& path : file->rntuplePaths()) {
+      try {
+        const auto ntuple = file->ntuple(path);
+        std::vector<std::string> names;
+        for (const auto& f : ntuple.fields())
+          if (f.supported) names.push_back(f.name);
+        (void)ntuple.read(names, {0, std::min<std::uint64_t>(ntuple.entries(), 100000)});
       } catch (const mlaas::core::Exception&) {
       }
     }

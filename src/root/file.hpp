@@ -14,6 +14,7 @@
 namespace mlaas::root {
 
 class Tree;
+class NTuple;
 
 /// One TKey: where an object lives and what it is.
 struct KeyInfo {
@@ -55,13 +56,15 @@ class File : public std::enable_shared_from_this<File> {
   [[nodiscard]] std::vector<ObjectEntry> objects() const;
   /// Paths of every TTree (also in subdirectories), e.g. {"events", "one/two/tree"}.
   [[nodiscard]] std::vector<std::string> treePaths() const;
-  /// Paths of RNTuple anchors (not readable yet; listed so tools can say so).
+  /// Paths of RNTuple anchors (read with ntuple(); a subset of field types, see root/ntuple.hpp).
   [[nodiscard]] std::vector<std::string> rntuplePaths() const;
   /// The key of an object by path ("dir/name" or "dir/name;cycle"); throws not_found.
   [[nodiscard]] ObjectEntry find(const std::string& path) const;
 
   /// Opens a tree by path. Throws not_found / corrupt / unsupported.
   [[nodiscard]] Tree tree(const std::string& path) const;
+  /// Opens an RNTuple by path (root/ntuple.hpp). Throws not_found / corrupt / unsupported.
+  [[nodiscard]] NTuple ntuple(const std::string& path) const;
 
   [[nodiscard]] const StreamerInfos& streamers() const noexcept;
 

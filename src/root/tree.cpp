@@ -1302,7 +1302,8 @@ Tree File::tree(const std::string& path) const {
   const auto entry = find(path);
   if (entry.key.className != "TTree" && entry.key.className != "TNtuple" && entry.key.className != "TNtupleD") {
     if (entry.key.className.find("RNTuple") != std::string::npos)
-      throw core::Exception(core::Errc::unsupported, fmt::format("{}: \"{}\" is an RNTuple: not supported yet", name(), path));
+      throw core::Exception(core::Errc::unsupported,
+                            fmt::format("{}: \"{}\" is an RNTuple, not a TTree (read it with File::ntuple)", name(), path));
     throw core::Exception(core::Errc::invalid_argument,
                           fmt::format("{}: \"{}\" is a {}, not a TTree", name(), path, entry.key.className));
   }

@@ -356,7 +356,7 @@ TEST(Reader, NestedDirectoriesAndStlContainers) {
   }
 }
 
-TEST(Reader, RNTupleIsReportedNotCrashed) {
+TEST(Reader, RNTupleOpenedAsATreeSaysWhatItIs) {
   MLAAS_REQUIRE_CORPUS();
   const auto file = openCorpus("ntpl001_staff_rntuple_v1-0-0-0.root");
   const auto ntuples = file->rntuplePaths();
@@ -366,7 +366,7 @@ TEST(Reader, RNTupleIsReportedNotCrashed) {
     FAIL();
   } catch (const core::Exception& e) {
     EXPECT_EQ(e.code(), core::Errc::unsupported);
-    EXPECT_NE(std::string(e.what()).find("RNTuple: not supported yet"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("is an RNTuple, not a TTree"), std::string::npos);
   }
 }
 
