@@ -56,22 +56,32 @@ core::Result<void> convertValues(const root::Column& column, std::size_t first, 
 }  // namespace
 
 core::Result<Array> toArray(const root::Column& column, const std::shared_ptr<const Offsets>& sharedOffsets) {
+  return toArray(column, 0, static_cast<std::size_t>(column.entries), sharedOffsets);
+}
+
+core::Result<Array> toArray(const root::Column& column, std::size_t first, std::size_t count,
+                            const std::shared_ptr<const Offsets>& sharedOffsets, Array reuse) {
   Array array;
+  array.values = std::move(reuse.values);
+  array.values.clear();
   const std::size_t inner = column.innerSize();
   const auto entries = static_cast<std::size_t>(column.entries);
   if (column.type == root::DType::string)
     return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
+  if (first > entries || count > entries - first)
+    return core::fail(core::Errc::invalid_argument,
+                      fmt::format("branch '{}': entries {}..{} outside its {} entries", column.name, first, first + count, entries));
   if (column.offsets.empty()) {
     if (inner == 1) {
-      array.values.reserve(entries);
-      MLAAS_TRY(convertValues(column, 0, entries, array.values));
+      array.values.reserve(count);
+      MLAAS_TRY(convertValues(column, first, count, array.values));
       return array;
     }
     // A fixed-size array x[k] per event: a list of k objects per event.
-    auto offsets = std::make_shared<Offsets>(entries + 1);
-    for (std::size_t e = 0; e <= entries; ++e) (*offsets)[e] = e * inner;
-    array.values.reserve(entries * inner);
-    MLAAS_TRY(convertValues(column, 0, entries * inner, array.values));
+    auto offsets = std::make_shared<Offsets>(count + 1);
+    for (std::size_t e = 0; e <= count; ++e) (*offsets)[e] = e * inner;
+    array.values.reserve(count * inner);
+    MLAAS_TRY(convertValues(column, first * inner, count * inner, array.values));
     array.offsets = std::move(offsets);
     return array;
   }
@@ -86,21 +96,21 @@ core::Result<Array> toArray(const root::Column& column, const std::shared_ptr<co
   if (source.size() != entries + 1)
     return core::fail(core::Errc::corrupt, fmt::format("branch '{}': {} offsets for {} entries", column.name,
                                                        source.size(), entries));
-  const std::uint64_t base = source.front();
-  for (std::size_t e = 0; e < entries; ++e)
+  const std::uint64_t base = source[first];
+  for (std::size_t e = first; e < first + count; ++e)
     if (source[e + 1] < source[e])
       return core::fail(core::Errc::corrupt, fmt::format("branch '{}': decreasing offsets at entry {}", column.name, e));
-  const std::size_t total = static_cast<std::size_t>(source.back() - base);
+  const std::size_t total = static_cast<std::size_t>(source[first + count] - base);
   array.values.reserve(total);
   MLAAS_TRY(convertValues(column, static_cast<std::size_t>(base), total, array.values));
-  bool reuse = sharedOffsets && sharedOffsets->size() == source.size();
-  if (reuse)
-    for (std::size_t e = 0; e <= entries && reuse; ++e) reuse = (*sharedOffsets)[e] == source[e] - base;
-  if (reuse) {
+  bool reuseOffsets = sharedOffsets && sharedOffsets->size() == count + 1;
+  if (reuseOffsets)
+    for (std::size_t e = 0; e <= count && reuseOffsets; ++e) reuseOffsets = (*sharedOffsets)[e] == source[first + e] - base;
+  if (reuseOffsets) {
     array.offsets = sharedOffsets;
   } else {
-    auto offsets = std::make_shared<Offsets>(source.size());
-    for (std::size_t e = 0; e <= entries; ++e) (*offsets)[e] = source[e] - base;
+    auto offsets = std::make_shared<Offsets>(count + 1);
+    for (std::size_t e = 0; e <= count; ++e) (*offsets)[e] = source[first + e] - base;
     array.offsets = std::move(offsets);
   }
   return array;

@@ -56,5 +56,9 @@ struct Chunk {
 /// the same counter share one offsets object.
 [[nodiscard]] core::Result<Array> toArray(const root::Column& column,
                                           const std::shared_ptr<const Offsets>& sharedOffsets = nullptr);
+/// The same for entries [first, first + count) of the column only (offsets rebased to 0). `reuse`
+/// gives its values' capacity to the result, so slice after slice converts without allocating.
+[[nodiscard]] core::Result<Array> toArray(const root::Column& column, std::size_t first, std::size_t count,
+                                          const std::shared_ptr<const Offsets>& sharedOffsets, Array reuse = {});
 
 }  // namespace mlaas::data

@@ -4,6 +4,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -214,10 +215,17 @@ struct ProcessedUnit {
   double readSeconds = 0;
 };
 
-// Reads a unit and returns the prepared chunk plus the indices of the events of `split`.
-core::Result<std::pair<Chunk, std::vector<std::uint32_t>>> loadUnit(const Plan& plan, const Inputs& inputs, const Unit& unit,
-                                                                    Split split, ProcessedUnit& info,
-                                                                    std::vector<root::Column>* keepColumns = nullptr) {
+// Entries prepared at a time: the arrays of a slice (a few hundred kB) stay in cache while the
+// selection, the statistics or the transform use them, and their buffers are reused slice after
+// slice. Reads stay per unit: the reader decompresses whole baskets.
+constexpr std::size_t kSliceEntries = 4096;
+
+// Reads a unit, then prepares it slice by slice and calls onSlice(chunk, events, first) for each,
+// `events` being the indices (in the slice's chunk) of the selected events of `split` and `first`
+// the slice's first entry relative to the unit.
+template <class OnSlice>
+core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Unit& unit, Split split, ProcessedUnit& info,
+                                OnSlice&& onSlice) {
   const auto& tree = *inputs.trees[unit.file];
   std::vector<root::Column> columns;
   auto started = std::chrono::steady_clock::now();
@@ -229,27 +237,36 @@ core::Result<std::pair<Chunk, std::vector<std::uint32_t>>> loadUnit(const Plan& 
     return core::fail(core::Errc::internal, fmt::format("{}: {}", tree.name(), e.what()));
   }
   info.readSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  auto chunk = plan.prepare(columns);
-  if (!chunk) return core::fail(std::move(chunk).error().withContext(fmt::format("{}, entries {}..{}", tree.name(), unit.begin, unit.end)));
-  auto selected = plan.select(*chunk);
-  if (!selected) return core::fail(std::move(selected).error().withContext(tree.name()));
-  std::vector<std::uint32_t> events;
-  events.reserve(chunk->entries);
+  const std::size_t entries = columns.empty() ? static_cast<std::size_t>(unit.end - unit.begin) : static_cast<std::size_t>(columns.front().entries);
   const auto& splitConfig = plan.config().split;
-  if (splitConfig.train >= 1) {
-    // Every event is in the training split (splitOf's uniform draw is always < 1): no keys to hash.
-    if (split == Split::train)
-      for (std::size_t e = 0; e < chunk->entries; ++e)
-        if ((*selected)[e] != 0) events.push_back(static_cast<std::uint32_t>(e));
-  } else {
-    auto keys = plan.splitKeys(columns, fnv1a(baseName(tree.name())), unit.begin, chunk->entries);
-    for (std::size_t e = 0; e < chunk->entries; ++e)
-      if ((*selected)[e] != 0 && splitOf(keys[e], splitConfig) == split) events.push_back(static_cast<std::uint32_t>(e));
+  const std::uint64_t fileKey = fnv1a(baseName(tree.name()));
+  Chunk chunk;
+  std::vector<std::uint32_t> events;
+  for (std::size_t first = 0; first < entries || (entries == 0 && first == 0); first += kSliceEntries) {
+    const std::size_t count = std::min(kSliceEntries, entries - first);
+    auto prepared = plan.prepare(columns, first, count, std::move(chunk));
+    if (!prepared)
+      return core::fail(std::move(prepared).error().withContext(fmt::format("{}, entries {}..{}", tree.name(), unit.begin, unit.end)));
+    chunk = std::move(*prepared);
+    auto selected = plan.select(chunk);
+    if (!selected) return core::fail(std::move(selected).error().withContext(tree.name()));
+    events.clear();
+    if (splitConfig.train >= 1) {
+      // Every event is in the training split (splitOf's uniform draw is always < 1): no keys to hash.
+      if (split == Split::train)
+        for (std::size_t e = 0; e < count; ++e)
+          if ((*selected)[e] != 0) events.push_back(static_cast<std::uint32_t>(e));
+    } else {
+      auto keys = plan.splitKeys(columns, fileKey, unit.begin + first, count, first);
+      for (std::size_t e = 0; e < count; ++e)
+        if ((*selected)[e] != 0 && splitOf(keys[e], splitConfig) == split) events.push_back(static_cast<std::uint32_t>(e));
+    }
+    info.entries += count;
+    info.selected += events.size();
+    MLAAS_TRY(onSlice(static_cast<const Chunk&>(chunk), std::span<const std::uint32_t>(events), first));
+    if (entries == 0) break;
   }
-  info.entries += chunk->entries;
-  info.selected += events.size();
-  if (keepColumns != nullptr) *keepColumns = std::move(columns);
-  return std::pair{std::move(*chunk), std::move(events)};
+  return {};
 }
 
 std::size_t resolveThreads(std::size_t requested, const DatasetConfig& config) {
@@ -301,34 +318,37 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
   core::ThreadPool pool(threads > 1 ? threads - 1 : 0);
   pool.parallelFor(units.size(), [&](std::size_t u) {
     Partial partial;
-    auto loaded = loadUnit(plan, inputs, units[u], Split::train, partial.info);
-    if (!loaded) throw core::Exception(std::move(loaded).error());
-    const auto& [chunk, events] = *loaded;
-    // Consecutive selected events own consecutive values: feed each run of them as one span
-    // straight from the array, without copying.
+    for (const auto& group : plan.groups()) partial.groups[group.name].list = group.list;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;  // [first, last) event ranges
-    for (std::size_t i = 0; i < events.size();) {
-      std::size_t j = i + 1;
-      while (j < events.size() && events[j] == events[j - 1] + 1) ++j;
-      runs.emplace_back(events[i], events[j - 1] + 1);
-      i = j;
-    }
-    auto feed = [&](FeatureStats& stats, const Array& array) {
-      for (auto [first, last] : runs) {
-        const std::size_t begin = array.offsets ? static_cast<std::size_t>((*array.offsets)[first]) : first;
-        const std::size_t end = array.offsets ? static_cast<std::size_t>((*array.offsets)[last]) : last;
-        stats.add(std::span<const double>(array.values).subspan(begin, end - begin));
+    auto done = forEachSlice(plan, inputs, units[u], Split::train, partial.info,
+                             [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t) -> core::Result<void> {
+      // Consecutive selected events own consecutive values: feed each run of them as one span
+      // straight from the array, without copying.
+      runs.clear();
+      for (std::size_t i = 0; i < events.size();) {
+        std::size_t j = i + 1;
+        while (j < events.size() && events[j] == events[j - 1] + 1) ++j;
+        runs.emplace_back(events[i], events[j - 1] + 1);
+        i = j;
       }
-    };
-    for (const auto& name : plan.flatFeatures()) feed(partial.features[name], *chunk.find(name));
-    for (const auto& group : plan.groups()) {
-      auto& groupStats = partial.groups[group.name];
-      groupStats.list = group.list;
-      if (group.members.empty()) continue;
-      const Array& first = *chunk.find(group.members.front());
-      for (auto e : events) groupStats.add(first.count(e));
-      for (const auto& member : group.members) feed(partial.features[member], *chunk.find(member));
-    }
+      auto feed = [&](FeatureStats& stats, const Array& array) {
+        for (auto [first, last] : runs) {
+          const std::size_t begin = array.offsets ? static_cast<std::size_t>((*array.offsets)[first]) : first;
+          const std::size_t end = array.offsets ? static_cast<std::size_t>((*array.offsets)[last]) : last;
+          stats.add(std::span<const double>(array.values).subspan(begin, end - begin));
+        }
+      };
+      for (const auto& name : plan.flatFeatures()) feed(partial.features[name], *chunk.find(name));
+      for (const auto& group : plan.groups()) {
+        if (group.members.empty()) continue;
+        auto& groupStats = partial.groups[group.name];
+        const Array& first = *chunk.find(group.members.front());
+        for (auto e : events) groupStats.add(first.count(e));
+        for (const auto& member : group.members) feed(partial.features[member], *chunk.find(member));
+      }
+      return {};
+    });
+    if (!done) throw core::Exception(std::move(done).error());
     std::lock_guard lock(mergeMutex);
     pending.emplace(u, std::move(partial));
     mergeReady();
@@ -416,20 +436,23 @@ struct Dataset::Impl {
 
   core::Result<std::shared_ptr<Batch>> process(const Unit& unit) {
     ProcessedUnit info;
-    auto loaded = loadUnit(*plan, inputs, unit, options.split, info);
-    if (!loaded) return core::fail(std::move(loaded).error());
-    const auto& [chunk, events] = *loaded;
     auto batch = acquireChunkBatch();
-    MLAAS_TRY(transform->apply(chunk, events, *batch));
-    auto labels = plan->labels(chunk, inputs.labels[unit.file]);
-    if (!labels) return core::fail(std::move(labels).error());
-    auto weights = plan->weights(chunk);
-    if (!weights) return core::fail(std::move(weights).error());
-    for (std::size_t r = 0; r < events.size(); ++r) {
-      batch->labels[r] = (*labels)[events[r]];
-      batch->weights[r] = (*weights)[events[r]];
-      batch->events[r] = EventRef{unit.file, unit.begin + events[r]};
-    }
+    auto processed = forEachSlice(*plan, inputs, unit, options.split, info,
+                             [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
+      const std::size_t row = batch->rows;
+      MLAAS_TRY(transform->apply(chunk, events, *batch));
+      auto labels = plan->labels(chunk, inputs.labels[unit.file]);
+      if (!labels) return core::fail(std::move(labels).error());
+      auto weights = plan->weights(chunk);
+      if (!weights) return core::fail(std::move(weights).error());
+      for (std::size_t r = 0; r < events.size(); ++r) {
+        batch->labels[row + r] = (*labels)[events[r]];
+        batch->weights[row + r] = (*weights)[events[r]];
+        batch->events[row + r] = EventRef{unit.file, unit.begin + first + events[r]};
+      }
+      return {};
+    });
+    if (!processed) return core::fail(std::move(processed).error());
     std::lock_guard lock(mutex);
     counters.entriesRead += info.entries;
     counters.selected += info.selected;
@@ -513,6 +536,23 @@ struct Dataset::Impl {
     outputChanged.notify_all();
   }
 
+  // A hint only: the first cache lines of each tensor and mask of one row.
+  static void prefetchRow(const Batch& batch, std::size_t row) {
+    constexpr std::size_t kLine = 64, kMaxLines = 8;
+    auto touch = [&](const void* data, std::size_t bytes) {
+      const auto* p = static_cast<const char*>(data);
+      for (std::size_t offset = 0; offset < std::min(bytes, kLine * kMaxLines); offset += kLine) __builtin_prefetch(p + offset);
+    };
+    for (std::size_t i = 0; i < batch.tensors.size(); ++i) {
+      const std::size_t width = batch.tensorSpecs[i].width();
+      touch(batch.tensors[i].data() + row * width, width * sizeof(float));
+    }
+    for (std::size_t i = 0; i < batch.masks.size(); ++i) {
+      const std::size_t width = batch.maskSpecs[i].width();
+      touch(batch.masks[i].data() + row * width, width);
+    }
+  }
+
   void assemblerLoop(std::size_t forEpoch) {
     const auto& config = plan->config();
     const std::size_t batchSize = config.batch.size;
@@ -532,6 +572,10 @@ struct Dataset::Impl {
       }
       return limit == 0 || emitted < limit;
     };
+    constexpr std::size_t kAhead = 16;
+    std::array<std::size_t, kAhead> ahead{};
+    std::size_t aheadNext = 0;
+    bool aheadFilled = false;
     bool more = true;
     for (std::size_t i = 0; more && i < units.size(); ++i) {
       std::shared_ptr<const Batch> chunk;
@@ -555,7 +599,20 @@ struct Dataset::Impl {
         } else if (buffer.size() < bufferSize) {
           buffer.emplace_back(chunk, static_cast<std::uint32_t>(r));
         } else {
-          std::size_t j = static_cast<std::size_t>(rng() % bufferSize);
+          // Slots are drawn kAhead emissions early so that their rows, somewhere in megabytes of
+          // chunk buffers, are already on their way into the cache when they are copied (a slot
+          // refilled meanwhile just wastes its prefetch). Same seed, same sequence of draws.
+          if (!aheadFilled) {
+            for (auto& slot : ahead) {
+              slot = static_cast<std::size_t>(rng() % bufferSize);
+              prefetchRow(*buffer[slot].first, buffer[slot].second);
+            }
+            aheadFilled = true;
+          }
+          const std::size_t j = ahead[aheadNext];
+          ahead[aheadNext] = static_cast<std::size_t>(rng() % bufferSize);
+          prefetchRow(*buffer[ahead[aheadNext]].first, buffer[ahead[aheadNext]].second);
+          aheadNext = (aheadNext + 1) % kAhead;
           more = emit(*buffer[j].first, buffer[j].second);
           buffer[j] = {chunk, static_cast<std::uint32_t>(r)};
         }

@@ -289,21 +289,27 @@ Normalization Plan::normalization(const std::string& feature) const {
 }
 
 core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns) const {
+  const std::size_t entries = columns.empty() ? 0 : static_cast<std::size_t>(columns.front().entries);
+  return prepare(columns, 0, entries);
+}
+
+core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::size_t firstEntry, std::size_t count, Chunk reuse) const {
   Chunk chunk;
-  bool first = true;
+  chunk.entries = count;
+  std::optional<std::uint64_t> columnEntries;
   std::map<std::string, std::shared_ptr<const Offsets>> sharedOffsets;
   for (const auto& name : branches_) {
     const root::Column* column = nullptr;
     for (const auto& candidate : columns)
       if (candidate.name == name) column = &candidate;
     if (column == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("branch '{}' was not read", name));
-    if (first) chunk.entries = static_cast<std::size_t>(column->entries);
-    first = false;
-    if (column->entries != chunk.entries)
-      return core::fail(core::Errc::corrupt, fmt::format("branch '{}' has {} entries in the chunk, others {}", name, column->entries, chunk.entries));
+    if (!columnEntries) columnEntries = column->entries;
+    if (column->entries != *columnEntries)
+      return core::fail(core::Errc::corrupt, fmt::format("branch '{}' has {} entries in the chunk, others {}", name, column->entries, *columnEntries));
     auto listIt = listOf_.find(name);
     std::shared_ptr<const Offsets>* shared = listIt == listOf_.end() ? nullptr : &sharedOffsets[listIt->second];
-    auto array = toArray(*column, shared != nullptr ? *shared : nullptr);
+    auto old = reuse.arrays.extract(name);
+    auto array = toArray(*column, firstEntry, count, shared != nullptr ? *shared : nullptr, old ? std::move(old.mapped()) : Array{});
     if (!array) return core::fail(std::move(array).error());
     if (shared != nullptr) {
       if (!*shared) {
@@ -316,10 +322,15 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns) const {
           if (a[e + 1] - a[e] != b[e + 1] - b[e])
             return core::fail(core::Errc::invalid_argument,
                               fmt::format("branch '{}' has {} objects in entry {} where other members of list '{}' have {}", name,
-                                          b[e + 1] - b[e], column->firstEntry + e, listIt->second, a[e + 1] - a[e]));
+                                          b[e + 1] - b[e], column->firstEntry + firstEntry + e, listIt->second, a[e + 1] - a[e]));
       }
     }
-    chunk.arrays.emplace(name, std::move(*array));
+    if (old) {
+      old.mapped() = std::move(*array);  // the map node is reused too
+      chunk.arrays.insert(std::move(old));
+    } else {
+      chunk.arrays.emplace(name, std::move(*array));
+    }
   }
   for (const auto& [name, expression] : variables_) {
     auto value = expression.evaluate(chunk);
@@ -358,6 +369,11 @@ core::Result<std::vector<float>> Plan::weights(const Chunk& chunk) const {
 
 std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey, std::uint64_t firstEntry,
                                            std::size_t entries) const {
+  return splitKeys(columns, fileKey, firstEntry, entries, 0);
+}
+
+std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey, std::uint64_t firstEntry,
+                                           std::size_t entries, std::size_t columnFirst) const {
   std::vector<std::uint64_t> keys(entries);
   if (splitIds_.empty()) {
     for (std::size_t e = 0; e < entries; ++e) keys[e] = mix64(fileKey ^ mix64(firstEntry + e));
@@ -370,9 +386,9 @@ std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns
       if (candidate.name == id) column = &candidate;
     if (column == nullptr) continue;
     const std::size_t width = root::dtypeSize(column->type);
-    for (std::size_t e = 0; e < entries && (e + 1) * width <= column->data.size(); ++e) {
+    for (std::size_t e = 0; e < entries && (columnFirst + e + 1) * width <= column->data.size(); ++e) {
       std::uint64_t raw = 0;
-      std::memcpy(&raw, column->data.data() + e * width, std::min<std::size_t>(width, sizeof raw));
+      std::memcpy(&raw, column->data.data() + (columnFirst + e) * width, std::min<std::size_t>(width, sizeof raw));
       keys[e] = mix64(keys[e] ^ raw);
     }
   }

@@ -66,6 +66,10 @@ class Plan {
 
   /// Columns of branches() (any order; extra columns ignored) -> arrays plus variables.
   [[nodiscard]] core::Result<Chunk> prepare(std::span<const root::Column> columns) const;
+  /// Entries [first, first + count) of the columns only: the pipeline prepares a chunk in slices
+  /// small enough to stay in cache. `reuse` (the previous slice's chunk) lends its buffers.
+  [[nodiscard]] core::Result<Chunk> prepare(std::span<const root::Column> columns, std::size_t first, std::size_t count,
+                                            Chunk reuse = {}) const;
   /// 1 for selected events (all 1 without a selection; NaN counts as not selected).
   [[nodiscard]] core::Result<std::vector<std::uint8_t>> select(const Chunk& chunk) const;
   /// Per event: the file's label, the label branch/expression, or 0.
@@ -75,6 +79,10 @@ class Plan {
   /// Per event: the 64-bit key the split hashes (identifiers' raw bits, or file and entry).
   [[nodiscard]] std::vector<std::uint64_t> splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey,
                                                      std::uint64_t firstEntry, std::size_t entries) const;
+  /// The same for `entries` events starting at index `columnFirst` of the columns (entry
+  /// firstEntry of the file).
+  [[nodiscard]] std::vector<std::uint64_t> splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey,
+                                                     std::uint64_t firstEntry, std::size_t entries, std::size_t columnFirst) const;
 
  private:
   Plan() = default;

@@ -96,13 +96,19 @@ void QuantileSketch::add(std::span<const double> values) {
   constexpr std::uint64_t kInfinityBits = 0x7ff0000000000000ULL;
   const std::uint64_t zeroBits = std::bit_cast<std::uint64_t>(kMinMagnitude);
   const int shift = kMantissaBits - mantissaBits_;
-  struct View {
-    std::uint64_t* counts;
-    std::int32_t offset;
-    std::uint32_t size;
+  // The bucket arrays' pointers, offsets and sizes in locals (registers), reloaded after a growth.
+  std::uint64_t *posCounts = nullptr, *negCounts = nullptr;
+  std::int32_t posOffset = 0, negOffset = 0;
+  std::uint32_t posSize = 0, negSize = 0;
+  auto reload = [&] {
+    posCounts = positive_.counts.data();
+    posOffset = positive_.offset;
+    posSize = static_cast<std::uint32_t>(positive_.counts.size());
+    negCounts = negative_.counts.data();
+    negOffset = negative_.offset;
+    negSize = static_cast<std::uint32_t>(negative_.counts.size());
   };
-  auto view = [](Buckets& b) { return View{b.counts.data(), b.offset, static_cast<std::uint32_t>(b.counts.size())}; };
-  View pos = view(positive_), neg = view(negative_);
+  reload();
   std::uint64_t finite = 0, zeros = 0;
   for (double v : values) {
     const auto bits = std::bit_cast<std::uint64_t>(v);
@@ -115,14 +121,14 @@ void QuantileSketch::add(std::span<const double> values) {
     ++finite;
     const bool negative = (bits >> 63) != 0;
     const auto index = static_cast<std::int32_t>(magnitude >> shift);
-    const View& target = negative ? neg : pos;  // a select, not a branch: signs such as eta's are random
-    const auto slot = static_cast<std::uint32_t>(index - target.offset);
-    if (slot < target.size) {
-      ++target.counts[slot];
+    // Selects, not branches: signs such as eta's are random.
+    std::uint64_t* const counts = negative ? negCounts : posCounts;
+    const auto slot = static_cast<std::uint32_t>(index - (negative ? negOffset : posOffset));
+    if (slot < (negative ? negSize : posSize)) {
+      ++counts[slot];
     } else {
       addTo(negative ? negative_ : positive_, index, 1);
-      pos = view(positive_);
-      neg = view(negative_);
+      reload();
     }
   }
   count_ += finite;
@@ -209,41 +215,61 @@ struct BlockMoments {
   double mean = 0, m2 = 0, min = 0, max = 0;
 };
 
-BlockMoments blockMoments(const double* values, std::size_t n) {
-  constexpr std::size_t kLanes = 4;
-  constexpr double kInf = std::numeric_limits<double>::infinity();
-  double sum[kLanes] = {}, lo[kLanes] = {kInf, kInf, kInf, kInf}, hi[kLanes] = {-kInf, -kInf, -kInf, -kInf};
-  std::uint64_t finite[kLanes] = {};
-  for (std::size_t i = 0; i < n; ++i) {
-    const double v = values[i];
-    const std::size_t lane = i % kLanes;
+// One lane of the moments: the accumulators live in registers (a lane array indexed by i % 4
+// would go through memory).
+struct Lane {
+  double sum = 0, lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  std::uint64_t finite = 0;
+  void add(double v) {
     // Selects instead of a branch per value; a non-finite value adds 0 and leaves lo/hi alone.
     const bool isFinite = std::fabs(v) <= std::numeric_limits<double>::max();
-    finite[lane] += isFinite;
-    sum[lane] += isFinite ? v : 0.0;
-    lo[lane] = isFinite && v < lo[lane] ? v : lo[lane];
-    hi[lane] = isFinite && v > hi[lane] ? v : hi[lane];
+    finite += isFinite;
+    sum += isFinite ? v : 0.0;
+    lo = isFinite && v < lo ? v : lo;
+    hi = isFinite && v > hi ? v : hi;
   }
+};
+
+struct DeviationLane {
+  double squares = 0, correction = 0;
+  void add(double v, double mean) {
+    const bool isFinite = std::fabs(v) <= std::numeric_limits<double>::max();
+    const double d = isFinite ? v - mean : 0.0;
+    squares += d * d;
+    correction += d;
+  }
+};
+
+BlockMoments blockMoments(const double* values, std::size_t n) {
+  Lane a, b, c, d;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a.add(values[i]);
+    b.add(values[i + 1]);
+    c.add(values[i + 2]);
+    d.add(values[i + 3]);
+  }
+  for (; i < n; ++i) a.add(values[i]);
   BlockMoments out;
-  out.count = finite[0] + finite[1] + finite[2] + finite[3];
+  out.count = a.finite + b.finite + c.finite + d.finite;
   out.nonFinite = n - out.count;
   if (out.count == 0) return out;
-  out.min = std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3]));
-  out.max = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
-  out.mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / static_cast<double>(out.count);
-  double squares[kLanes] = {}, correction[kLanes] = {};
-  for (std::size_t i = 0; i < n; ++i) {
-    const double v = values[i];
-    const std::size_t lane = i % kLanes;
-    const bool isFinite = std::fabs(v) <= std::numeric_limits<double>::max();
-    const double d = isFinite ? v - out.mean : 0.0;
-    squares[lane] += d * d;
-    correction[lane] += d;
+  out.min = std::min(std::min(a.lo, b.lo), std::min(c.lo, d.lo));
+  out.max = std::max(std::max(a.hi, b.hi), std::max(c.hi, d.hi));
+  out.mean = ((a.sum + b.sum) + (c.sum + d.sum)) / static_cast<double>(out.count);
+  DeviationLane da, db, dc, dd;
+  i = 0;
+  for (; i + 4 <= n; i += 4) {
+    da.add(values[i], out.mean);
+    db.add(values[i + 1], out.mean);
+    dc.add(values[i + 2], out.mean);
+    dd.add(values[i + 3], out.mean);
   }
-  const double sq = (squares[0] + squares[1]) + (squares[2] + squares[3]);
-  const double c = (correction[0] + correction[1]) + (correction[2] + correction[3]);
+  for (; i < n; ++i) da.add(values[i], out.mean);
+  const double squares = (da.squares + db.squares) + (dc.squares + dd.squares);
+  const double correction = (da.correction + db.correction) + (dc.correction + dd.correction);
   // Second-order correction of the two-pass algorithm (Chan, Golub, LeVeque 1983).
-  out.m2 = sq - c * c / static_cast<double>(out.count);
+  out.m2 = squares - correction * correction / static_cast<double>(out.count);
   return out;
 }
 

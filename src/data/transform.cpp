@@ -7,6 +7,25 @@
 #include <numeric>
 
 namespace mlaas::data {
+namespace {
+
+// A stable sort for the few objects of one event: insertion sort allocates nothing (std::stable_sort
+// takes a temporary buffer from the heap on every call); long lists still go to std::stable_sort.
+template <class Less>
+void stableSortSmall(std::vector<std::uint64_t>& items, Less less) {
+  if (items.size() > 32) {
+    std::stable_sort(items.begin(), items.end(), less);
+    return;
+  }
+  for (std::size_t i = 1; i < items.size(); ++i) {
+    const std::uint64_t item = items[i];
+    std::size_t j = i;
+    for (; j > 0 && less(item, items[j - 1]); --j) items[j] = items[j - 1];
+    items[j] = item;
+  }
+}
+
+}  // namespace
 
 void Batch::grow(std::size_t extra) {
   const std::size_t needed = rows + extra;
@@ -180,9 +199,9 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       const auto& key = sortKeys[g]->values;
       // Stable, and NaN keys last whatever the direction.
       if (groups[g].sortDescending)
-        std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return key[a] > key[b] || (!std::isnan(key[a]) && std::isnan(key[b])); });
+        stableSortSmall(order, [&](auto a, auto b) { return key[a] > key[b] || (!std::isnan(key[a]) && std::isnan(key[b])); });
       else
-        std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return key[a] < key[b] || (!std::isnan(key[a]) && std::isnan(key[b])); });
+        stableSortSmall(order, [&](auto a, auto b) { return key[a] < key[b] || (!std::isnan(key[a]) && std::isnan(key[b])); });
     }
   };
 
