@@ -200,5 +200,33 @@ TEST_F(CliPredict, ClearErrors) {
   EXPECT_EQ(curl.out, "409");
 }
 
+TEST(CliPredictBundle, MultiClassDeepSetsGetsOneBranchPerClass) {
+  if (!trainingBuilt()) GTEST_SKIP() << "mlaas built without libtorch";
+  TempDir dir;
+  auto r = run({mlaasBinary().string(), "generate", "--events", "900", "--out", (dir / "sample.root").string(), "--seed", "6",
+                "--threads", "1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  writeFile(dir / "mc.yaml", R"(inputs: {tree: Events, files: [sample.root], label: {branch: label}}
+features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, sort_by: Jet_pt}}}
+representation: groups
+model: {kind: deepsets, task: multiclass, hidden: [8], object_hidden: [8], classes: [qcd, "z prime"]}
+training: {epochs: 1, seed: 1, threads: 1}
+)");
+  r = run({mlaasBinary().string(), "train", (dir / "mc.yaml").string(), "--out", (dir / "mc").string(), "--quiet"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = run({mlaasBinary().string(), "predict", "--model", (dir / "mc").string(), "--root", (dir / "sample.root").string(), "--out",
+           (dir / "mc.root").string(), "--batch", "250", "--out-tree", "mc"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // Labels become branch names ("z prime" -> score_z_prime); softmax rows sum to 1.
+  const auto tree = dumpTree(dir / "mc.root", "mc", "event,score_qcd,score_z_prime");
+  ASSERT_EQ(tree["entries"], 900);
+  ASSERT_EQ(tree["score_z_prime"].size(), 900U);
+  const auto source = dumpTree(dir / "sample.root", "Events", "event");
+  for (std::size_t e = 0; e < 900; ++e) {
+    EXPECT_EQ(tree["event"][e], source["event"][e]);
+    EXPECT_NEAR(tree["score_qcd"][e].get<double>() + tree["score_z_prime"][e].get<double>(), 1.0, 1e-6);
+  }
+}
+
 }  // namespace
 }  // namespace mlaas::test
