@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "serve/codec.hpp"
+#include "serve/image.hpp"
 #include "serve/names.hpp"
 #include "serve/upload_formats.hpp"
 
@@ -12,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace mlaas::serve;
   if (size == 0) return 0;
   std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 7) {
+  switch (data[0] % 8) {
     case 0: (void)decodeInferRequest(input, std::nullopt); break;
     case 1: {  // binary extension: the next two bytes give the JSON length
       if (input.size() < 2) break;
@@ -28,6 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)parseModelRef(input);
       (void)percentDecode(input, true);
       break;
+    case 7: {  // /image: PNG or JPEG into a tensor of any size, grey and colour
+      (void)imageToTensor(input, TensorSpec{"x", DataType::fp32, {-1, -1, -1, 3}}, 0, "fuzz", 1u << 20);
+      (void)imageToTensor(input, TensorSpec{"x", DataType::uint8, {1, 1, -1, -1}}, 0, "fuzz", 1u << 20);
+      break;
+    }
   }
   return 0;
 }
