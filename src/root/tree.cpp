@@ -268,9 +268,10 @@ int parseMap(std::string t, std::vector<Node>& nodes, bool selectValue) {
   const int key = parseType(args[0], nodes, false);
   const int value = parseType(args[1], nodes, false);
   if (key < 0 || value < 0) return -1;
+  // Containers as keys or values: member-wise, all of them are one block behind one
+  // [byte count][version] header (skipped like the member-wise marker), each without its own.
   for (int k : {key, value})
-    if (nodes[static_cast<std::size_t>(k)].kind != Node::Kind::num && nodes[static_cast<std::size_t>(k)].kind != Node::Kind::str)
-      return -1;  // containers inside maps: their in-pair framing is not implemented
+    if (nodes[static_cast<std::size_t>(k)].kind == Node::Kind::map) return -1;
   auto& n = nodes[self];
   n.kind = Node::Kind::map;
   n.header = true;
@@ -1014,6 +1015,10 @@ class GenericDecoder {
         };
         const int want = n.selected();
         const int other = n.selectValue ? n.child : n.valueChild;
+        if (!memberWise && (b_.nodes[static_cast<std::size_t>(n.child)].kind == Node::Kind::vec ||
+                            b_.nodes[static_cast<std::size_t>(n.valueChild)].kind == Node::Kind::vec))
+          throw core::Exception(core::Errc::unsupported,
+                                fmt::format("{}: a map of containers streamed object-wise (not member-wise) is not supported", where_));
         if (memberWise) {
           marker();
           for (std::int32_t k = 0; k < count; ++k) n.selectValue ? skip(n.child, c) : node(n.child, c);
@@ -1040,15 +1045,28 @@ class GenericDecoder {
     }
   }
 
-  /// Steps over one number or string (the half of a map pair this column does not hold).
+  /// Steps over one value (the half of a map pair this column does not hold).
   void skip(int index, Cursor& c) {
     const auto& n = b_.nodes[static_cast<std::size_t>(index)];
-    if (n.kind == Node::Kind::num) {
-      c.skip(n.codec.diskWidth);
-    } else {
-      std::uint32_t len = c.u8();
-      if (len == 255) len = c.u32();
-      c.skip(len);
+    switch (n.kind) {
+      case Node::Kind::num: c.skip(n.codec.diskWidth); return;
+      case Node::Kind::str: {
+        std::uint32_t len = c.u8();
+        if (len == 255) len = c.u32();
+        c.skip(len);
+        return;
+      }
+      case Node::Kind::vec: {
+        std::optional<std::size_t> end;
+        if (n.header) end = detail::readVersion(c).end;
+        if (end) return c.seekIndex(*end);
+        const auto count = c.i32();
+        if (count < 0 || static_cast<std::size_t>(count) > c.remaining())
+          c.fail(fmt::format("collection size {} exceeds the {} bytes left", count, c.remaining()));
+        for (std::int32_t k = 0; k < count; ++k) skip(n.child, c);
+        return;
+      }
+      case Node::Kind::map: c.fail("map inside a map");
     }
   }
   static constexpr int kStreamedMemberWise = 1 << 14;

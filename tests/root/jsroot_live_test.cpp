@@ -29,7 +29,14 @@ TEST(JsrootLive, SameValuesAsJsroot) {
                         Case{"uproot-stl_containers.root", "tree",
                              "map_int32_int16.first,map_int32_int16.second,map_string_int16.first,map_string_int16.second,"
                              "map_string_string.first,map_string_string.second,map_string_tstring.first,"
-                             "map_string_tstring.second"}}) {
+                             "map_string_tstring.second"},
+                        // maps whose values are containers (each value with its own header)
+                        Case{"uproot-stl_containers.root", "tree",
+                             "map_int32_vector_int16.first,map_int32_vector_int16.second,map_int32_vector_string.second,"
+                             "map_int32_set_int16.second,map_int32_set_string.second,map_string_vector_int16.first,"
+                             "map_string_vector_int16.second,map_string_vector_string.second,map_string_set_int16.second,"
+                             "map_string_set_string.second,map_int32_vector_vector_int16.second,"
+                             "map_int32_vector_set_int16.second"}}) {
     SCOPED_TRACE(c.file);
     const auto path = test::corpusFile(c.file).string();
     const auto r = test::run({"node", script.string(), jsroot.string(), path, c.tree, c.branches});
