@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <type_traits>
 
 #include "root/compression.hpp"
 #include "root/cursor.hpp"
@@ -567,7 +568,9 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
     out.ints.push_back(v);
   }
   if (isDelta(col.type))  // within the page: first value as is, then differences
-    for (std::size_t i = out.ints.size() - n + 1; i < out.ints.size(); ++i) out.ints[i] += out.ints[i - 1];
+    for (std::size_t i = out.ints.size() - n + 1; i < out.ints.size(); ++i)
+      out.ints[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(out.ints[i]) +
+                                              static_cast<std::uint64_t>(out.ints[i - 1]));
 }
 
 /// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the pages
@@ -658,59 +661,67 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
   return out;
 }
 
-template <class T>
-void put(Column& c, T v) {
-  const auto at = c.data.size();
-  c.data.resize(at + sizeof(T));
-  std::memcpy(c.data.data() + at, &v, sizeof(T));
-}
-
 /// Appends elements [from, to) of a cluster's values to a column of type `type`.
 void appendValues(Column& out, const Elements& e, std::uint64_t from, std::uint64_t to, const std::string& where) {
-  const auto size = e.reals.empty() ? e.ints.size() : e.reals.size();
+  const bool reals = !e.reals.empty();
+  const auto size = reals ? e.reals.size() : e.ints.size();
   if (to > size || from > to)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: elements {}..{} of {}", where, from, to, size));
-  for (auto i = from; i < to; ++i) {
-    const double d = e.reals.empty() ? static_cast<double>(e.ints[i]) : e.reals[i];
-    const std::int64_t v = e.reals.empty() ? e.ints[i] : static_cast<std::int64_t>(e.reals[i]);
-    switch (out.type) {
-      case DType::boolean:
-        put<std::uint8_t>(out, v != 0);
-        break;
-      case DType::int8:
-        put(out, static_cast<std::int8_t>(v));
-        break;
-      case DType::uint8:
-        put(out, static_cast<std::uint8_t>(v));
-        break;
-      case DType::int16:
-        put(out, static_cast<std::int16_t>(v));
-        break;
-      case DType::uint16:
-        put(out, static_cast<std::uint16_t>(v));
-        break;
-      case DType::int32:
-        put(out, static_cast<std::int32_t>(v));
-        break;
-      case DType::uint32:
-        put(out, static_cast<std::uint32_t>(v));
-        break;
-      case DType::int64:
-        put(out, v);
-        break;
-      case DType::uint64:
-        put(out, static_cast<std::uint64_t>(v));
-        break;
-      case DType::float32:
-        put(out, static_cast<float>(d));
-        break;
-      case DType::float64:
-        put(out, d);
-        break;
-      case DType::string:
-        put(out, static_cast<std::uint8_t>(v));
-        break;
+  const auto width = dtypeSize(out.type);
+  const auto at = out.data.size();
+  out.data.resize(at + (to - from) * width);
+  std::byte* dst = out.data.data() + at;
+  // Integers convert from the int64 values, reals from the doubles (a real column never feeds an
+  // integer field: the specification's type table has no such pairing, and it is not planned).
+  auto fill = [&](auto tag) {
+    using T = decltype(tag);
+    for (auto i = from; i < to; ++i) {
+      T v;
+      if constexpr (std::is_floating_point_v<T>)
+        v = static_cast<T>(reals ? e.reals[i] : static_cast<double>(e.ints[i]));
+      else
+        v = static_cast<T>(reals ? 0 : e.ints[i]);
+      std::memcpy(dst, &v, sizeof(T));
+      dst += sizeof(T);
     }
+  };
+  switch (out.type) {
+    case DType::boolean:
+      for (auto i = from; i < to; ++i) *dst++ = std::byte{static_cast<unsigned char>(!reals && e.ints[i] != 0)};
+      break;
+    case DType::int8:
+      fill(std::int8_t{});
+      break;
+    case DType::uint8:
+      fill(std::uint8_t{});
+      break;
+    case DType::string:
+      fill(std::uint8_t{});
+      break;
+    case DType::int16:
+      fill(std::int16_t{});
+      break;
+    case DType::uint16:
+      fill(std::uint16_t{});
+      break;
+    case DType::int32:
+      fill(std::int32_t{});
+      break;
+    case DType::uint32:
+      fill(std::uint32_t{});
+      break;
+    case DType::int64:
+      fill(std::int64_t{});
+      break;
+    case DType::uint64:
+      fill(std::uint64_t{});
+      break;
+    case DType::float32:
+      fill(float{});
+      break;
+    case DType::float64:
+      fill(double{});
+      break;
   }
 }
 
