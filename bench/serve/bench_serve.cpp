@@ -1,7 +1,8 @@
 // Serving benchmark (bench/RESULTS.md "Serving"): the TFaaS model (42x128x128x128x64x64x1) and a
 // 1024x1024x1024x1 MLP served by mlaas under wrk at 100 and 200 connections, JSON and binary
 // requests; in the same run, in-process ONNX Runtime at the same batch sizes and nginx answering a
-// static response of the same size. Figures are printed as ratios to those peers.
+// static response of the same size, each measured right next to the server run it is compared
+// with (the machine is shared, its load drifts). Figures are printed as ratios to those peers.
 //
 // usage: bench_serve [seconds per run, default 10]
 // Environment (for exploring settings; every figure is still a ratio to peers of the same run):
@@ -247,18 +248,22 @@ int main(int argc, char** argv) {
                              responseSample.size());
     std::cout << fmt::format("in-process ORT, 2 threads: {:.0f} rows/s at batch 1, {:.0f} rows/s at batch 64\n", single, batched);
     for (int connections : connectionCounts()) {
-      auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
       for (auto [label, script, path] : {std::tuple{"OIP JSON  ", jsonScript, "/v2/models/" + c.name + "/infer"},
                                           std::tuple{"OIP binary", binScript, "/v2/models/" + c.name + "/infer"},
                                           std::tuple{"TFaaS JSON", tfaasScript, std::string("/json")}}) {
         const std::string kind = label[0] == 'T' ? "tfaas" : label[4] == 'J' ? "json" : "binary";
         if (!selected("MLAAS_BENCH_SERVE_KINDS", kind)) continue;
+        // nginx right before each server run: on a shared machine the load drifts within minutes.
+        auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
         auto r = wrk(base + path, script, connections, seconds, 1);
+        // ... and the in-process peers right after, for the same reason.
+        single = inProcessRowsPerSecond(*model, width, 1, 2, 1.0);
+        batched = inProcessRowsPerSecond(*model, width, 64, 2, 1.0);
         std::cout << fmt::format(
             "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
-            "| {:.2f} x in-process batch-1, {:.2f} x in-process batch-64\n",
+            "| {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 ({:.0f} rows/s)\n",
             label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, r.rps / ng.rps, ng.rps, ng.p99ms, r.rps / single,
-            r.rps / batched);
+            r.rps / batched, batched);
       }
     }
     kill(nginx, SIGTERM);
