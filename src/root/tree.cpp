@@ -1435,7 +1435,14 @@ class StagedFetch {
   [[nodiscard]] std::size_t pieces() const noexcept { return f_.ranges.size(); }
   /// Fetches piece k (throws on failure, after releasing the baskets that wait for it).
   void fetch(std::size_t k) {
-    auto r = read({&k, 1});
+    core::Result<void> r;
+    try {
+      r = read({&k, 1});
+    } catch (...) {  // never leave a basket job waiting on a piece that will not come
+      ready_[k].store(kFailed);
+      ready_[k].notify_all();
+      throw;
+    }
     ready_[k].store(r ? kReady : kFailed);
     ready_[k].notify_all();
     if (!r) throw core::Exception(r.error().withContext(t_.context));
