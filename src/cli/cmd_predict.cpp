@@ -252,7 +252,9 @@ void runRootPredict(const PredictArgs& args) {
   if (args.batch == 0) throw Exception(Errc::invalid_argument, "--batch must be at least 1");
   const auto start = Clock::now();
   std::unique_ptr<Scorer> scorer;
-  if (std::filesystem::is_directory(args.model))
+  // A folder is a bundle, unless --server says the name is a server's model (a folder named like
+  // the model in the current directory must not change what runs).
+  if (args.server.empty() && std::filesystem::is_directory(args.model))
     scorer = std::make_unique<BundleScorer>(args.model, args.threads);
   else
     scorer = std::make_unique<ServerScorer>(args);
