@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <type_traits>
 
 #include "core/result.hpp"
 
@@ -53,6 +54,34 @@ std::int64_t elementCount(const std::string& name, const std::vector<std::int64_
     count *= dim;
   }
   return count;
+}
+
+template <typename T>
+constexpr ::onnx::TensorProto_DataType protoTypeOf() {
+  if constexpr (std::is_same_v<T, float>) return ::onnx::TensorProto_DataType_FLOAT;
+  else if constexpr (std::is_same_v<T, std::int64_t>) return ::onnx::TensorProto_DataType_INT64;
+  else static_assert(sizeof(T) == 0, "no ONNX element type for this initializer type");
+}
+
+/// The one implementation behind GraphBuilder::addInitializer*: checks the name and that dims
+/// hold exactly values.size() elements, then stores the values as raw_data.
+template <typename T>
+void addRawInitializer(::onnx::GraphProto& graph, const std::string& name, const std::vector<std::int64_t>& dims,
+                       std::span<const T> values) {
+  requireName(name, "initializer");
+  const auto count = elementCount(name, dims);
+  if (static_cast<std::uint64_t>(count) != values.size())
+    throw Exception(Errc::invalid_argument,
+                    fmt::format("onnx: initializer '{}' has {} values but its dimensions hold {}", name,
+                                values.size(), count));
+  auto* tensor = graph.add_initializer();
+  tensor->set_name(name);
+  tensor->set_data_type(protoTypeOf<T>());
+  for (auto dim : dims) tensor->add_dims(dim);
+  // raw_data is the little-endian bytes of the values: what every ONNX reader expects for any
+  // element type, and more compact than the typed repeated fields.
+  static_assert(std::endian::native == std::endian::little, "raw_data needs little-endian values");
+  tensor->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size_bytes()));
 }
 
 void fillValueInfo(::onnx::ValueInfoProto& info, const std::string& name, ElementType type,
@@ -209,34 +238,12 @@ void GraphBuilder::addOutput(const std::string& name, ElementType type, const st
 
 void GraphBuilder::addInitializer(const std::string& name, const std::vector<std::int64_t>& dims,
                                   std::span<const float> values) {
-  requireName(name, "initializer");
-  const auto count = elementCount(name, dims);
-  if (static_cast<std::uint64_t>(count) != values.size())
-    throw Exception(Errc::invalid_argument,
-                    fmt::format("onnx: initializer '{}' has {} values but its dimensions hold {}", name,
-                                values.size(), count));
-  auto* tensor = impl_->model.mutable_graph()->add_initializer();
-  tensor->set_name(name);
-  tensor->set_data_type(::onnx::TensorProto_DataType_FLOAT);
-  for (auto dim : dims) tensor->add_dims(dim);
-  // raw_data is little-endian IEEE floats: what every ONNX reader expects, and compact.
-  static_assert(std::endian::native == std::endian::little, "raw_data needs little-endian floats");
-  tensor->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size_bytes()));
+  addRawInitializer(*impl_->model.mutable_graph(), name, dims, values);
 }
 
 void GraphBuilder::addInitializerInt64(const std::string& name, const std::vector<std::int64_t>& dims,
                                        std::span<const std::int64_t> values) {
-  requireName(name, "initializer");
-  const auto count = elementCount(name, dims);
-  if (static_cast<std::uint64_t>(count) != values.size())
-    throw Exception(Errc::invalid_argument,
-                    fmt::format("onnx: initializer '{}' has {} values but its dimensions hold {}", name,
-                                values.size(), count));
-  auto* tensor = impl_->model.mutable_graph()->add_initializer();
-  tensor->set_name(name);
-  tensor->set_data_type(::onnx::TensorProto_DataType_INT64);
-  for (auto dim : dims) tensor->add_dims(dim);
-  for (auto value : values) tensor->add_int64_data(value);
+  addRawInitializer(*impl_->model.mutable_graph(), name, dims, values);
 }
 
 void GraphBuilder::addNode(const std::string& opType, const std::vector<std::string>& inputs,

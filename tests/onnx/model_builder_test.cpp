@@ -220,3 +220,21 @@ TEST(OnnxGraphBuilder, RejectsInconsistentInitializersShapesAndOpsets) {
   EXPECT_THROW(onnx::GraphBuilder("g", 99), core::Exception);
   EXPECT_NO_THROW(graph.addInitializer("w", {3}, three));
 }
+
+TEST(OnnxGraphBuilder, Int64InitializerValuesReachTheRuntimeInOrder) {
+  // Gather columns by an int64 index initializer: every index value (not just one) must arrive
+  // intact and in order, whatever encoding the builder picks for the tensor.
+  onnx::GraphBuilder graph("gather", 13);
+  graph.addInput("x", ElementType::float32, {-1, 4});
+  graph.addOutput("y", ElementType::float32, {-1, 3});
+  const std::vector<std::int64_t> columns = {3, 0, 2};
+  graph.addInitializerInt64("columns", {3}, columns);
+  graph.addNode("Gather", {"x", "columns"}, {"y"}, {{"axis", std::int64_t{1}}});
+  auto session = loadSession(graph.serialize());
+  const std::vector<float> x = {10, 11, 12, 13, 20, 21, 22, 23};  // [[10..13],[20..23]]
+  EXPECT_EQ(runFloatModel(session, "x", "y", x, {2, 4}), (std::vector<float>{13, 10, 12, 23, 20, 22}));
+
+  const std::vector<std::int64_t> two = {1, 2};
+  EXPECT_THROW(graph.addInitializerInt64("bad", {3}, two), core::Exception);
+  EXPECT_THROW(graph.addInitializerInt64("", {2}, two), core::Exception);
+}
