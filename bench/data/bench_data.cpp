@@ -44,9 +44,8 @@ int main(int argc, char** argv) {
       auto config = DatasetConfig::load(argv[a]);
       auto inputs = openInputs(config);
       auto plan = Plan::build(config, inputs.schema);
-      const std::size_t threads = config.batch.threads != 0 ? config.batch.threads : mlaas::core::ThreadPool::hardwareThreads();
-      std::uint64_t events = 0;
-      for (const auto& record : inputs.records) events += record.entries;
+      const std::uint64_t events = totalEntries(inputs);
+      const std::size_t threads = passThreads(0, config, events);  // the passes' own rule, for the raw read too
       double read = 1e300, stats = 1e300, batches = 1e300;
       double readCpu = 1e300, statsCpu = 1e300, batchesCpu = 1e300;
       Specs specs;

@@ -84,7 +84,7 @@ void run(const BatchesOptions& o) {
   const auto counters = dataset.counters();
   double readSeconds = 0;
   if (o.bench) {
-    std::size_t threads = o.threads != 0 ? o.threads : config.batch.threads != 0 ? config.batch.threads : mlaas::core::ThreadPool::hardwareThreads();
+    const std::size_t threads = passThreads(o.threads, config, totalEntries(inputs));  // as the pipeline decides
     readSeconds = readOnlySeconds(inputs, plan->branches(), config.batch.chunkEntries, threads);
   }
   const double eventsPerSecond = static_cast<double>(counters.entriesRead) / seconds;

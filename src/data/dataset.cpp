@@ -269,13 +269,19 @@ core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Un
   return {};
 }
 
-std::size_t resolveThreads(std::size_t requested, const DatasetConfig& config) {
+}  // namespace
+
+std::size_t passThreads(std::size_t requested, const DatasetConfig& config, std::uint64_t entries) {
   if (requested != 0) return requested;
   if (config.batch.threads != 0) return config.batch.threads;
-  return core::ThreadPool::hardwareThreads();
+  return entries <= kInlineEntries ? 1 : core::ThreadPool::hardwareThreads();
 }
 
-}  // namespace
+std::uint64_t totalEntries(const Inputs& inputs) noexcept {
+  std::uint64_t entries = 0;
+  for (const auto& tree : inputs.trees) entries += tree->entries();
+  return entries;
+}
 
 // ---- Pass 1: statistics ---------------------------------------------------------------------------
 
@@ -295,8 +301,7 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
   specs.configHash = config.statsHash();
   specs.tree = config.tree;
   specs.inputs = inputs.records;
-  for (const auto& branch : inputs.schema)
-    if (std::binary_search(plan.branches().begin(), plan.branches().end(), branch.name)) specs.schema.push_back(branch);
+  specs.schema = plan.readSchema();  // computed once with the plan: NanoAOD trees have ~1,500 branches
 
   // Partials are merged in unit order as they complete: the result does not depend on timing,
   // and at most about `threads` partials wait in memory.
@@ -314,7 +319,7 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
     }
   };
 
-  const std::size_t threads = resolveThreads(options.threads, config);
+  const std::size_t threads = passThreads(options.threads, config, totalEntries(inputs));
   core::ThreadPool pool(threads > 1 ? threads - 1 : 0);
   pool.parallelFor(units.size(), [&](std::size_t u) {
     Partial partial;
@@ -387,6 +392,7 @@ struct Dataset::Impl {
   bool finished = false;
   bool stopping = false;
   bool started = false;
+  bool inlineEpoch = false;  // the epoch was processed in start(), in the caller's thread
   std::size_t epoch = 0;
   DatasetCounters counters;
 
@@ -516,7 +522,7 @@ struct Dataset::Impl {
   // Queues a full batch; false when stopping.
   bool publish(std::unique_ptr<Batch> batch) {
     std::unique_lock lock(mutex);
-    outputChanged.wait(lock, [&] { return stopping || ready.size() < prefetch; });
+    outputChanged.wait(lock, [&] { return stopping || inlineEpoch || ready.size() < prefetch; });
     if (stopping) return false;
     counters.rows += batch->rows;
     ready.push_back(std::move(batch));
@@ -641,7 +647,7 @@ Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transfo
   impl_->options = options;
   const auto& config = impl_->plan->config();
   impl_->shuffle = options.shuffle.value_or(config.shuffle.enabled);
-  impl_->threads = resolveThreads(options.threads, config);
+  impl_->threads = passThreads(options.threads, config, totalEntries(impl_->inputs));
   impl_->prefetch = std::max<std::size_t>(config.batch.prefetch, 1);
 }
 
@@ -668,6 +674,15 @@ void Dataset::start(std::size_t epoch) {
   d.started = true;
   d.epoch = epoch;
   d.counters = {};
+  std::uint64_t entries = 0;
+  for (const auto& unit : d.units) entries += unit.end - unit.begin;
+  d.inlineEpoch = d.threads == 1 && entries <= kInlineEntries;
+  if (d.inlineEpoch) {
+    // A small epoch runs here and now: the same units, order and shuffle, without threads.
+    for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i]));
+    d.assemblerLoop(epoch);
+    return;
+  }
   for (std::size_t t = 0; t < d.threads; ++t) d.workers.emplace_back([&d] { d.workerLoop(); });
   d.assembler = std::thread([&d, epoch] { d.assemblerLoop(epoch); });
 }

@@ -117,6 +117,15 @@ class Dataset {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Inputs of at most this many entries are processed in the calling thread when the thread count
+/// is automatic: starting threads and queues would cost more than the work itself.
+inline constexpr std::uint64_t kInlineEntries = 16384;
+/// The threads a pass uses: `requested` if not 0, else config.batch.threads if not 0, else the
+/// hardware threads; automatic counts become 1 for inputs of at most kInlineEntries entries.
+[[nodiscard]] std::size_t passThreads(std::size_t requested, const DatasetConfig& config, std::uint64_t entries);
+/// The total entries of the inputs.
+[[nodiscard]] std::uint64_t totalEntries(const Inputs& inputs) noexcept;
+
 /// Reads `branches` over every input in chunks of `chunkEntries` with `threads` threads, doing
 /// nothing else: the raw-read time that the pipeline's cost is compared with. Returns seconds.
 [[nodiscard]] double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& branches, std::size_t chunkEntries,

@@ -280,6 +280,8 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
   }
   for (const auto& id : plan->splitIds_) needed.insert(id);
   plan->branches_.assign(needed.begin(), needed.end());
+  for (const auto& branch : schema)
+    if (needed.count(branch.name) != 0) plan->readSchema_.push_back(branch);
   return plan;
 }
 

@@ -59,6 +59,8 @@ class Plan {
   [[nodiscard]] const std::vector<GroupPlan>& groups() const noexcept { return groups_; }
   /// Every branch prepare() needs, sorted.
   [[nodiscard]] const std::vector<std::string>& branches() const noexcept { return branches_; }
+  /// The schema entries of branches(), in schema order (what a specs file records).
+  [[nodiscard]] const TreeSchema& readSchema() const noexcept { return readSchema_; }
   /// The identifier branches used for the split (empty: split by file and entry).
   [[nodiscard]] const std::vector<std::string>& splitIdentifiers() const noexcept { return splitIds_; }
   [[nodiscard]] Normalization normalization(const std::string& feature) const;
@@ -91,6 +93,7 @@ class Plan {
   std::vector<std::string> flat_;
   std::vector<GroupPlan> groups_;
   std::vector<std::string> branches_;
+  TreeSchema readSchema_;
   std::vector<std::string> splitIds_;
   std::map<std::string, std::string> listOf_;  ///< branch -> unified list name (jagged branches)
   std::vector<std::pair<std::string, Expression>> variables_;
