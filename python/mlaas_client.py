@@ -430,6 +430,23 @@ class Client:
         """POST /json: one row (list of numbers) -> its output row; a list of rows -> list of rows."""
         return self._json("POST", "/json", {"keys": list(keys), "values": values, "model": model})
 
+    def tfaas_image(self, model, image, filename="image"):
+        """POST /image: `image` is PNG or JPEG bytes (or a path to such a file). Returns the output
+        row (a list of floats) for a model without labels, else {"filename", "labels": [{"label",
+        "probability"}, ...]} with the five most probable labels."""
+        if not isinstance(image, (bytes, bytearray)):
+            filename = os.path.basename(str(image)) if filename == "image" else filename
+            with open(image, "rb") as f:
+                image = f.read()
+        boundary = "mlaas-image-" + os.urandom(8).hex()
+        safe = str(filename).replace('"', "_").replace("\r", "_").replace("\n", "_")
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{safe}\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + bytes(image) + f"\r\n--{boundary}--\r\n".encode()
+        _, _, payload = self._request("POST", "/image", body,
+                                      {"Content-Type": f"multipart/form-data; boundary={boundary}"}, idempotent=True)
+        return json.loads(payload)
+
     def tfaas_models(self):
         return self._json("GET", "/models") or []
 

@@ -590,6 +590,41 @@ Result<std::vector<std::vector<double>>> Client::tfaasPredictBatch(std::string_v
   });
 }
 
+Result<TfaasImageResult> Client::tfaasImage(std::string_view reference, std::string_view image,
+                                            std::string_view filename) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = "/image";
+  request.idempotent = true;  // inference has no side effects
+  const auto boundary = chooseBoundary(image, reference);
+  request.headers = {{"Content-Type", "multipart/form-data; boundary=" + boundary}, {"Accept", "application/json"}};
+  std::string safeName(filename);
+  for (auto& c : safeName)
+    if (c == '"' || c == '\r' || c == '\n') c = '_';  // a quoted header parameter
+  request.body = fmt::format("--{}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{}\r\n--{}\r\n"
+                             "Content-Disposition: form-data; name=\"image\"; filename=\"{}\"\r\n"
+                             "Content-Type: application/octet-stream\r\n\r\n",
+                             boundary, reference, boundary, safeName);
+  request.body.append(image);
+  request.body += fmt::format("\r\n--{}--\r\n", boundary);
+  return impl_->callJson<TfaasImageResult>(std::move(request), [](const json& body) {
+    TfaasImageResult out;
+    if (body.is_array()) {
+      out.values = numberRow(body);
+      return out;
+    }
+    if (!body.is_object() || !body.contains("labels") || !body["labels"].is_array())
+      throw BadResponse{"neither an output row nor a {filename, labels} object"};
+    out.filename = getString(body, "filename");
+    for (const auto& item : body["labels"]) {
+      if (!item.is_object() || !item.contains("probability") || !item["probability"].is_number())
+        throw BadResponse{"a label entry has no numeric probability"};
+      out.labels.push_back({getString(item, "label"), item["probability"].get<double>()});
+    }
+    return out;
+  });
+}
+
 Result<std::vector<TfaasParams>> Client::tfaasModels() const {
   return impl_->callJson<std::vector<TfaasParams>>(Impl::getRequest("/models"), [](const json& body) {
     std::vector<TfaasParams> out;

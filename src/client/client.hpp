@@ -110,6 +110,9 @@ class Client {
                                                              const std::vector<std::string>& keys,
                                                              const std::vector<std::vector<double>>& rows) const;
   Result<std::vector<TfaasParams>> tfaasModels() const;
+  /// POST /image (multipart: `image` = the PNG or JPEG bytes, sent as `filename`; `model`).
+  Result<TfaasImageResult> tfaasImage(std::string_view reference, std::string_view image,
+                                      std::string_view filename = "image") const;
 
   // ---- raw events (src/client/predict_events.cpp) ----
   /// POST /api/v1/models/{ref}/predict-events with `eventsJson` ({"events": [...]} or a bare

@@ -232,4 +232,16 @@ struct TfaasParams {
   std::string timestamp;
 };
 
+/// The answer of TFaaS's /image: the output row for a model without labels, else the five most
+/// probable labels (highest first) and the file name that was sent.
+struct TfaasImageResult {
+  struct Label {
+    std::string label;
+    double probability = 0;
+  };
+  std::vector<double> values;  ///< without labels
+  std::string filename;        ///< with labels
+  std::vector<Label> labels;   ///< with labels
+};
+
 }  // namespace mlaas::client

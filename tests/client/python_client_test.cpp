@@ -5,6 +5,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "../serve/image_fixture.hpp"  // a hand-made PNG and an ONNX model that flattens its image
+#include "client/client.hpp"
 #include "real_server.hpp"
 
 #ifdef MLAAS_CLIENT_TESTS_WITH_ORT
@@ -66,6 +68,42 @@ TEST(PythonClient, UnittestSuitePassesAgainstTheRealServer) {
   EXPECT_EQ(result.exitCode, 0) << result.out << result.err;
   EXPECT_NE(result.err.find("OK"), std::string::npos) << result.err;
   EXPECT_EQ(result.err.find("skipped"), std::string::npos) << result.err;  // nothing silently skipped
+}
+
+TEST(PythonClient, TfaasImageSendsAFileAndReadsBothAnswers) {
+  if (!havePython()) GTEST_SKIP() << "python3 (>= 3.8) not found";
+  test::RealServer server;
+  ASSERT_TRUE(server.ready()) << server.log();
+  client::ClientOptions options;
+  options.url = server.url();
+  options.token = test::RealServer::kToken;
+  const client::Client admin(options);
+  const auto model = serve::test::flattenModel({-1, 2, 3, 1});
+  ASSERT_TRUE(admin.upload("pixels", model));
+  client::UploadMetadata labelled;
+  labelled.labels = {"a", "b", "c", "d", "e", "f"};
+  ASSERT_TRUE(admin.upload("named", model, labelled));
+  test::TempDir dir;
+  test::writeFile(dir / "six.png", serve::test::makePng(3, 2, 1, {10, 250, 30, 200, 0, 100}));
+  const std::string script = R"PY(
+import sys
+from mlaas_client import Client, MlaasError
+client = Client(sys.argv[1])
+print("row", client.tfaas_image("pixels", sys.argv[2]))
+answer = client.tfaas_image("named", open(sys.argv[2], "rb").read(), filename="x.png")
+print("top", answer["filename"], [entry["label"] for entry in answer["labels"]])
+try:
+    client.tfaas_image("pixels", b"not an image")
+except MlaasError as error:
+    print("refused", error.status, error.message)
+)PY";
+  test::writeFile(dir / "image_check.py", script);
+  const auto result = test::run({"python3", (dir / "image_check.py").string(), server.url(), (dir / "six.png").string()},
+                                {{"PYTHONPATH", (test::sourceDir() / "python").string()}, {"PYTHONDONTWRITEBYTECODE", "1"}});
+  ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("row [10, 250, 30, 200, 0, 100]"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("top x.png ['b', 'd', 'f', 'c', 'a']"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("refused 400 the image is neither PNG nor JPEG"), std::string::npos) << result.out;
 }
 
 #endif

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "client/client.hpp"
+#include "../serve/image_fixture.hpp"  // a hand-made PNG and an ONNX model that flattens its image
 #include "real_server.hpp"
 
 #ifdef MLAAS_CLIENT_TESTS_WITH_ORT
@@ -408,6 +409,44 @@ TEST(ClientServer, KeepAliveUsesOneConnectionAndReportsAStoppedServer) {
   ASSERT_FALSE(down);
   EXPECT_EQ(down.error().code, Errc::io);
   EXPECT_EQ(down.error().httpStatus, 0);
+}
+
+TEST(ClientServer, TfaasImageAnswersTheRowOrTheTopLabels) {
+  RealServer server;
+  ASSERT_TRUE(server.ready()) << server.log();
+  const Client client(adminOptions(server));
+  namespace img = serve::test;
+  const auto model = img::flattenModel({-1, 2, 3, 1});
+  ASSERT_TRUE(client.upload("pixels", model));
+  client::UploadMetadata labelled;
+  labelled.labels = {"a", "b", "c", "d", "e", "f"};
+  ASSERT_TRUE(client.upload("named", model, labelled));
+  const std::vector<std::uint8_t> grey{10, 250, 30, 200, 0, 100};
+  const auto png = img::makePng(3, 2, 1, grey);
+
+  auto row = client.tfaasImage("pixels", png, "six.png");
+  ASSERT_TRUE(row) << row.error().describe();
+  EXPECT_EQ(row->values, (std::vector<double>{10, 250, 30, 200, 0, 100}));  // unscaled pixels, row-major
+  EXPECT_TRUE(row->labels.empty());
+
+  auto top = client.tfaasImage("named@", png);
+  ASSERT_FALSE(top);  // a malformed reference is the server's 400
+  EXPECT_EQ(top.error().httpStatus, 400);
+  top = client.tfaasImage("named", png, "six.png");
+  ASSERT_TRUE(top) << top.error().describe();
+  EXPECT_EQ(top->filename, "six.png");
+  ASSERT_EQ(top->labels.size(), 5u);
+  EXPECT_EQ(top->labels[0].label, "b");
+  EXPECT_EQ(top->labels[0].probability, 250);
+  EXPECT_EQ(top->labels[4].label, "a");
+
+  auto bad = client.tfaasImage("pixels", "not an image");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().httpStatus, 400);
+  EXPECT_NE(bad.error().message.find("neither PNG nor JPEG"), std::string::npos) << bad.error().message;
+  auto missing = client.tfaasImage("nope", png);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::not_found);
 }
 
 #else
