@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
     auto dataInputs = data::openInputs(config);
     const auto plan = data::Plan::build(config, dataInputs.schema);
     const auto specs = data::computeSpecs(*plan, dataInputs);
-    const nlohmann::json preprocessing = {{"representation", "vector"}, {"dataset_config", kConfig},
+    const nlohmann::json preprocessing = {{"representation", "vector"},
+                                          {"dataset_config", kConfig},
                                           {"specs", nlohmann::json::parse(specs.toJson(*plan))}};
     const auto pre = serve::EventPreprocessor::compile(preprocessing.dump(), "bench");
     const auto width = static_cast<std::int64_t>(pre->transform().tensorSpecs().at(0).width());
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
     const auto tree = data::openTree((dir / "sample.root").string(), "Events");
     const auto& branches = pre->branches();
 
-    const double read = rate(events, kBatch, [&](std::uint64_t b, std::uint64_t e) { (void)tree->read(branches, b, e); });
+    const double read =
+        rate(events, kBatch, [&](std::uint64_t b, std::uint64_t e) { (void)tree->read(branches, b, e); });
     const double bundle = rate(events, kBatch, [&](std::uint64_t b, std::uint64_t e) {
       auto inputs = pre->tensors(tree->read(branches, b, e), model->signature()).value();
       (void)model->run(inputs).value();
@@ -109,7 +111,9 @@ int main(int argc, char** argv) {
     serverConfig.accessLog = false;
     serve::Server server(serverConfig);
     server.start();
-    (void)server.repository().addVersion("bench", onnxBytes, nlohmann::json{{"preprocessing", preprocessing}}.dump()).value();
+    (void)server.repository()
+        .addVersion("bench", onnxBytes, nlohmann::json{{"preprocessing", preprocessing}}.dump())
+        .value();
     client::ClientOptions options;
     options.url = fmt::format("http://127.0.0.1:{}", server.port());
     const client::Client client(options);
@@ -121,13 +125,15 @@ int main(int argc, char** argv) {
     });
     server.shutdown();
 
-    fmt::print("bench_predict: {} events ({} branches, {} features), batches of {}, best of 3\n", events, branches.size(), width, kBatch);
+    fmt::print("bench_predict: {} events ({} branches, {} features), batches of {}, best of 3\n", events,
+               branches.size(), width, kBatch);
     fmt::print("  read only          {:>10.0f} events/s\n", read);
     fmt::print("  bundle (in process){:>10.0f} events/s   {:.2f} of the raw read\n", bundle, bundle / read);
-    fmt::print("  read + to JSON     {:>10.0f} events/s   {:.2f} of the raw read (the client's share)\n", encode, encode / read);
+    fmt::print("  read + to JSON     {:>10.0f} events/s   {:.2f} of the raw read (the client's share)\n", encode,
+               encode / read);
     fmt::print("  json round trip    {:>10.0f} events/s   {:.2f} of in-process\n", json, json / bundle);
-    fmt::print("  http predict-events{:>10.0f} events/s   {:.2f} of in-process ({:.0f} bytes of JSON per event)\n", http, http / bundle,
-               static_cast<double>(bytes) / (3.0 * static_cast<double>(events)));
+    fmt::print("  http predict-events{:>10.0f} events/s   {:.2f} of in-process ({:.0f} bytes of JSON per event)\n",
+               http, http / bundle, static_cast<double>(bytes) / (3.0 * static_cast<double>(events)));
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_predict: {}\n", e.what());
     fs::remove_all(dir);

@@ -80,7 +80,9 @@ client::ClientOptions clientOptions(const PredictArgs& args) {
 }
 
 void runOipPredict(const PredictArgs& args) {
-  if (args.input.empty()) throw Exception(Errc::invalid_argument, "give --input FILE.json (an OIP inference request) or --root FILES --out FILE");
+  if (args.input.empty())
+    throw Exception(Errc::invalid_argument,
+                    "give --input FILE.json (an OIP inference request) or --root FILES --out FILE");
   auto request = client::parseInferRequestJson(readInput(args.input));
   if (!request) throw Exception(request.error().code, fmt::format("{}: {}", args.input, request.error().message));
   const client::Client client(clientOptions(args));
@@ -116,7 +118,8 @@ class Scorer {
 };
 
 Scores scoresFromTensor(const serve::Tensor& output, std::size_t rows) {
-  if (output.type != serve::DataType::fp32 || output.shape.empty() || output.shape[0] != static_cast<std::int64_t>(rows))
+  if (output.type != serve::DataType::fp32 || output.shape.empty() ||
+      output.shape[0] != static_cast<std::int64_t>(rows))
     throw Exception(Errc::invalid_argument,
                     fmt::format("the model's output '{}' is {} {}; predict --root wants FP32 [{}, k]", output.name,
                                 serve::dataTypeName(output.type), serve::shapeToString(output.shape), rows));
@@ -135,8 +138,9 @@ class BundleScorer final : public Scorer {
   BundleScorer(const std::filesystem::path& dir, std::size_t threads) : dir_(dir) {
     const auto onnxPath = dir / "model.onnx";
     if (!std::filesystem::exists(onnxPath) || !std::filesystem::exists(dir / "model.json"))
-      throw Exception(Errc::not_found, fmt::format("{}: not a model bundle (needs model.onnx and model.json, as 'mlaas train' writes)",
-                                                   dir.string()));
+      throw Exception(Errc::not_found,
+                      fmt::format("{}: not a model bundle (needs model.onnx and model.json, as 'mlaas train' writes)",
+                                  dir.string()));
     preprocessor_ = serve::EventPreprocessor::fromModelJson(dir / "model.json");
     serve::configureRuntime(serve::RuntimeOptions{static_cast<int>(std::max<std::size_t>(1, threads))});
     std::ifstream in(onnxPath, std::ios::binary);
@@ -197,7 +201,8 @@ class ServerScorer final : public Scorer {
     Scores scores;
     const auto shape = first.value("shape", std::vector<std::int64_t>{});
     if (shape.empty() || shape[0] != static_cast<std::int64_t>(rows))
-      throw Exception(Errc::corrupt, fmt::format("predict-events answered shape {} for {} events", serve::shapeToString(shape), rows));
+      throw Exception(Errc::corrupt,
+                      fmt::format("predict-events answered shape {} for {} events", serve::shapeToString(shape), rows));
     scores.width = 1;
     for (std::size_t d = 1; d < shape.size(); ++d) scores.width *= static_cast<std::size_t>(shape[d]);
     const auto& values = first["data"];
@@ -238,7 +243,8 @@ std::vector<data::BranchInfo> identifierBranches(const std::vector<data::TreeSou
     for (const auto& tree : trees) {
       std::optional<data::BranchInfo> here;
       for (const auto& info : tree->schema())
-        if (info.name == name && info.list.empty() && info.unsupported.empty() && info.type != root::DType::string) here = info;
+        if (info.name == name && info.list.empty() && info.unsupported.empty() && info.type != root::DType::string)
+          here = info;
       everywhere = everywhere && here && (!found || found->type == here->type);
       if (here && !found) found = here;
     }
@@ -248,7 +254,8 @@ std::vector<data::BranchInfo> identifierBranches(const std::vector<data::TreeSou
 }
 
 void runRootPredict(const PredictArgs& args) {
-  if (args.out.empty()) throw Exception(Errc::invalid_argument, "--root needs --out FILE.root (the friend tree of scores)");
+  if (args.out.empty())
+    throw Exception(Errc::invalid_argument, "--root needs --out FILE.root (the friend tree of scores)");
   if (args.batch == 0) throw Exception(Errc::invalid_argument, "--batch must be at least 1");
   const auto start = Clock::now();
   std::unique_ptr<Scorer> scorer;
@@ -268,9 +275,11 @@ void runRootPredict(const PredictArgs& args) {
     total += trees.back()->entries();
     const auto schema = trees.back()->schema();
     for (const auto& want : pre.schema()) {
-      auto it = std::find_if(schema.begin(), schema.end(), [&](const data::BranchInfo& b) { return b.name == want.name; });
+      auto it =
+          std::find_if(schema.begin(), schema.end(), [&](const data::BranchInfo& b) { return b.name == want.name; });
       if (it == schema.end())
-        throw Exception(Errc::invalid_argument, fmt::format("{}: tree '{}' has no branch '{}' that the model reads", path, treeName, want.name));
+        throw Exception(Errc::invalid_argument, fmt::format("{}: tree '{}' has no branch '{}' that the model reads",
+                                                            path, treeName, want.name));
     }
   }
   const auto ids = identifierBranches(trees);
@@ -344,15 +353,17 @@ void runRootPredict(const PredictArgs& args) {
     std::string branchList;
     for (const auto& spec : idSpecs) branchList += spec.name + " ";
     for (const auto& spec : outputSpecs) branchList += spec.name + " ";
-    std::cout << fmt::format("{}: tree '{}' with {} entries ({}) from {} file(s) of '{}', model {}, {:.2f} s ({:.0f} events/s)\n",
-                             args.out, outTree, globalEntry, branchList.substr(0, branchList.size() - 1), trees.size(), treeName,
-                             scorer->describe(), seconds, seconds > 0 ? static_cast<double>(globalEntry) / seconds : 0.0);
+    std::cout << fmt::format(
+        "{}: tree '{}' with {} entries ({}) from {} file(s) of '{}', model {}, {:.2f} s ({:.0f} events/s)\n", args.out,
+        outTree, globalEntry, branchList.substr(0, branchList.size() - 1), trees.size(), treeName, scorer->describe(),
+        seconds, seconds > 0 ? static_cast<double>(globalEntry) / seconds : 0.0);
   }
 }
 
 void runPredict(const PredictArgs& args) {
   if (!args.rootFiles.empty()) {
-    if (!args.input.empty()) throw Exception(Errc::invalid_argument, "give either --input (OIP request) or --root (ROOT files), not both");
+    if (!args.input.empty())
+      throw Exception(Errc::invalid_argument, "give either --input (OIP request) or --root (ROOT files), not both");
     return runRootPredict(args);
   }
   runOipPredict(args);
@@ -360,9 +371,11 @@ void runPredict(const PredictArgs& args) {
 
 void setupPredict(CLI::App& app) {
   auto args = std::make_shared<PredictArgs>();
-  auto* cmd = app.add_subcommand("predict", "Run a model: an OIP request file through a server, or ROOT files into a friend tree of scores");
+  auto* cmd = app.add_subcommand(
+      "predict", "Run a model: an OIP request file through a server, or ROOT files into a friend tree of scores");
   cmd->add_option("--model", args->model,
-                  "Model: name, name/versions/N or name@alias on a server; or a bundle folder (model.onnx + model.json) with --root")
+                  "Model: name, name/versions/N or name@alias on a server; or a bundle folder (model.onnx + "
+                  "model.json) with --root")
       ->required();
   cmd->add_option("--input", args->input, "OIP JSON inference request ({\"inputs\": [...]}); '-' reads stdin");
   cmd->add_flag("--binary", args->binary, "Send and receive tensors with the binary tensor extension");
@@ -373,7 +386,8 @@ void setupPredict(CLI::App& app) {
   cmd->add_option("--out", args->out, "The friend tree file to write (--root)");
   cmd->add_option("--out-tree", args->outTree, "Name of the friend tree (default: <tree>_scores)");
   cmd->add_option("--batch", args->batch, "Entries per inference call or request (--root)")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "ONNX Runtime threads for an in-process bundle (--root)")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "ONNX Runtime threads for an in-process bundle (--root)")
+      ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No summary line (--root)");
   cmd->add_option("--server", args->server, "Server URL (default: env MLAAS_SERVER, else http://127.0.0.1:8083)");
   cmd->add_option("--token", args->token, "Bearer token (default: env MLAAS_TOKEN)");

@@ -52,7 +52,8 @@ Result<nlohmann::json> Client::predictEvents(std::string_view reference, std::st
     return Error{errcForHttpStatus(response->status), response->status, std::move(message)};
   }
   if (!body.is_object() || !body.contains("outputs"))
-    return Error{core::Errc::corrupt, response->status, fmt::format("unexpected response to POST {}: not a predict-events answer", target)};
+    return Error{core::Errc::corrupt, response->status,
+                 fmt::format("unexpected response to POST {}: not a predict-events answer", target)};
   return body;
 }
 

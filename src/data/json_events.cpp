@@ -17,15 +17,23 @@ using root::DType;
 
 std::string_view kindOf(const json& value) {
   switch (value.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "a list";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "a list";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a number";
-    default: return "not a number";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "not a number";
   }
 }
 
@@ -47,9 +55,11 @@ bool putInteger(std::vector<std::byte>& out, const json& value) {
   if (value.is_number_integer()) {
     const auto v = value.get<std::int64_t>();
     if constexpr (std::is_unsigned_v<T>) {
-      if (v < 0 || static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return false;
+      if (v < 0 || static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+        return false;
     } else {
-      if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) || v > static_cast<std::int64_t>(std::numeric_limits<T>::max()))
+      if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+          v > static_cast<std::int64_t>(std::numeric_limits<T>::max()))
         return false;
     }
     put<T>(out, static_cast<T>(v));
@@ -58,7 +68,9 @@ bool putInteger(std::vector<std::byte>& out, const json& value) {
   // 2.0 is accepted for an integer branch (JSON writers often print integers that way); 2.5 is not.
   const double v = value.get<double>();
   if (!std::isfinite(v) || std::trunc(v) != v) return false;
-  if (v < static_cast<double>(std::numeric_limits<T>::lowest()) || v > static_cast<double>(std::numeric_limits<T>::max())) return false;
+  if (v < static_cast<double>(std::numeric_limits<T>::lowest()) ||
+      v > static_cast<double>(std::numeric_limits<T>::max()))
+    return false;
   put<T>(out, static_cast<T>(v));
   return true;
 }
@@ -74,12 +86,15 @@ bool appendValue(std::vector<std::byte>& out, DType type, const json& value, std
       put<std::uint8_t>(out, value.get<double>() != 0 ? 1 : 0);
       return true;
     }
-    why = fmt::format("expected true, false, 0 or 1, got {}", value.is_number() ? value.dump() : std::string(kindOf(value)));
+    why = fmt::format("expected true, false, 0 or 1, got {}",
+                      value.is_number() ? value.dump() : std::string(kindOf(value)));
     return false;
   }
   if (value.is_null() && (type == DType::float32 || type == DType::float64)) {  // JSON has no NaN
-    if (type == DType::float32) put<float>(out, std::numeric_limits<float>::quiet_NaN());
-    else put<double>(out, std::numeric_limits<double>::quiet_NaN());
+    if (type == DType::float32)
+      put<float>(out, std::numeric_limits<float>::quiet_NaN());
+    else
+      put<double>(out, std::numeric_limits<double>::quiet_NaN());
     return true;
   }
   if (!value.is_number()) {
@@ -88,16 +103,36 @@ bool appendValue(std::vector<std::byte>& out, DType type, const json& value, std
   }
   bool ok = true;
   switch (type) {
-    case DType::float32: put<float>(out, static_cast<float>(value.get<double>())); break;
-    case DType::float64: put<double>(out, value.get<double>()); break;
-    case DType::int8: ok = putInteger<std::int8_t>(out, value); break;
-    case DType::uint8: ok = putInteger<std::uint8_t>(out, value); break;
-    case DType::int16: ok = putInteger<std::int16_t>(out, value); break;
-    case DType::uint16: ok = putInteger<std::uint16_t>(out, value); break;
-    case DType::int32: ok = putInteger<std::int32_t>(out, value); break;
-    case DType::uint32: ok = putInteger<std::uint32_t>(out, value); break;
-    case DType::int64: ok = putInteger<std::int64_t>(out, value); break;
-    case DType::uint64: ok = putInteger<std::uint64_t>(out, value); break;
+    case DType::float32:
+      put<float>(out, static_cast<float>(value.get<double>()));
+      break;
+    case DType::float64:
+      put<double>(out, value.get<double>());
+      break;
+    case DType::int8:
+      ok = putInteger<std::int8_t>(out, value);
+      break;
+    case DType::uint8:
+      ok = putInteger<std::uint8_t>(out, value);
+      break;
+    case DType::int16:
+      ok = putInteger<std::int16_t>(out, value);
+      break;
+    case DType::uint16:
+      ok = putInteger<std::uint16_t>(out, value);
+      break;
+    case DType::int32:
+      ok = putInteger<std::int32_t>(out, value);
+      break;
+    case DType::uint32:
+      ok = putInteger<std::uint32_t>(out, value);
+      break;
+    case DType::int64:
+      ok = putInteger<std::int64_t>(out, value);
+      break;
+    case DType::uint64:
+      ok = putInteger<std::uint64_t>(out, value);
+      break;
     default:
       why = fmt::format("branches of type {} cannot be given as JSON", root::dtypeName(type));
       return false;
@@ -132,31 +167,54 @@ void writeElement(std::string& out, const root::Column& column, std::size_t inde
       out += v != 0 ? "true" : "false";
       break;
     }
-    case DType::int8: writeValue<std::int8_t>(out, data, index); break;
-    case DType::uint8: writeValue<std::uint8_t>(out, data, index); break;
-    case DType::int16: writeValue<std::int16_t>(out, data, index); break;
-    case DType::uint16: writeValue<std::uint16_t>(out, data, index); break;
-    case DType::int32: writeValue<std::int32_t>(out, data, index); break;
-    case DType::uint32: writeValue<std::uint32_t>(out, data, index); break;
-    case DType::int64: writeValue<std::int64_t>(out, data, index); break;
-    case DType::uint64: writeValue<std::uint64_t>(out, data, index); break;
-    case DType::float32: writeValue<float>(out, data, index); break;
-    case DType::float64: writeValue<double>(out, data, index); break;
-    case DType::string: out += "null"; break;
+    case DType::int8:
+      writeValue<std::int8_t>(out, data, index);
+      break;
+    case DType::uint8:
+      writeValue<std::uint8_t>(out, data, index);
+      break;
+    case DType::int16:
+      writeValue<std::int16_t>(out, data, index);
+      break;
+    case DType::uint16:
+      writeValue<std::uint16_t>(out, data, index);
+      break;
+    case DType::int32:
+      writeValue<std::int32_t>(out, data, index);
+      break;
+    case DType::uint32:
+      writeValue<std::uint32_t>(out, data, index);
+      break;
+    case DType::int64:
+      writeValue<std::int64_t>(out, data, index);
+      break;
+    case DType::uint64:
+      writeValue<std::uint64_t>(out, data, index);
+      break;
+    case DType::float32:
+      writeValue<float>(out, data, index);
+      break;
+    case DType::float64:
+      writeValue<double>(out, data, index);
+      break;
+    case DType::string:
+      out += "null";
+      break;
   }
 }
 
 }  // namespace
 
-core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const TreeSchema& schema, std::span<const std::string> branches,
-                                               std::size_t maxEvents) {
+core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const TreeSchema& schema,
+                                               std::span<const std::string> branches, std::size_t maxEvents) {
   const json body = json::parse(text, nullptr, false);
   if (body.is_discarded()) return core::fail(core::Errc::invalid_argument, "the body is not valid JSON");
   const json* events = &body;
   if (body.is_object()) {
     auto it = body.find("events");
     if (it == body.end())
-      return core::fail(core::Errc::invalid_argument, "the body has no \"events\" key (give {\"events\": [{branch: value, ...}, ...]})");
+      return core::fail(core::Errc::invalid_argument,
+                        "the body has no \"events\" key (give {\"events\": [{branch: value, ...}, ...]})");
     events = &*it;
   }
   if (!events->is_array())
@@ -164,8 +222,9 @@ core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const Tree
                       fmt::format("\"events\" must be a list of event objects, got {}", kindOf(*events)));
   if (events->empty()) return core::fail(core::Errc::invalid_argument, "no events given");
   if (events->size() > maxEvents)
-    return core::fail(core::Errc::resource_exhausted,
-                      fmt::format("{} events in one request; the limit is {} (send several requests)", events->size(), maxEvents));
+    return core::fail(
+        core::Errc::resource_exhausted,
+        fmt::format("{} events in one request; the limit is {} (send several requests)", events->size(), maxEvents));
 
   JsonEvents out;
   out.events = events->size();
@@ -174,7 +233,8 @@ core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const Tree
     const BranchInfo* info = nullptr;
     for (const auto& candidate : schema)
       if (candidate.name == name) info = &candidate;
-    if (info == nullptr) return core::fail(core::Errc::internal, fmt::format("branch '{}' is not in the model's schema", name));
+    if (info == nullptr)
+      return core::fail(core::Errc::internal, fmt::format("branch '{}' is not in the model's schema", name));
     infos.push_back(info);
     root::Column column;
     column.name = name;
@@ -188,7 +248,8 @@ core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const Tree
   for (std::size_t e = 0; e < out.events; ++e) {
     const json& event = (*events)[e];
     if (!event.is_object())
-      return core::fail(core::Errc::invalid_argument, fmt::format("event {}: expected an object of branches, got {}", e, kindOf(event)));
+      return core::fail(core::Errc::invalid_argument,
+                        fmt::format("event {}: expected an object of branches, got {}", e, kindOf(event)));
     // Per list: the first branch seen and its length, to catch ragged members.
     std::map<std::string_view, std::pair<std::string_view, std::size_t>> lengths;
     for (std::size_t b = 0; b < infos.size(); ++b) {
@@ -205,17 +266,20 @@ core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const Tree
       }
       if (!value.is_array())
         return core::fail(core::Errc::invalid_argument,
-                          fmt::format("event {}: branch '{}' holds a list per event (of '{}'), got {}", e, info.name, info.list, kindOf(value)));
+                          fmt::format("event {}: branch '{}' holds a list per event (of '{}'), got {}", e, info.name,
+                                      info.list, kindOf(value)));
       for (std::size_t k = 0; k < value.size(); ++k)
         if (!appendValue(column.data, info.type, value[k], why))
-          return core::fail(core::Errc::invalid_argument, fmt::format("event {}: branch '{}'[{}]: {}", e, info.name, k, why));
+          return core::fail(core::Errc::invalid_argument,
+                            fmt::format("event {}: branch '{}'[{}]: {}", e, info.name, k, why));
       auto& offsets = column.offsets[0];
       offsets.push_back(offsets.back() + value.size());
       auto [seen, inserted] = lengths.try_emplace(info.list, info.name, value.size());
       if (!inserted && seen->second.second != value.size())
-        return core::fail(core::Errc::invalid_argument,
-                          fmt::format("event {}: branch '{}' has {} values but '{}' has {} (both are per object of '{}')", e, info.name,
-                                      value.size(), seen->second.first, seen->second.second, info.list));
+        return core::fail(
+            core::Errc::invalid_argument,
+            fmt::format("event {}: branch '{}' has {} values but '{}' has {} (both are per object of '{}')", e,
+                        info.name, value.size(), seen->second.first, seen->second.second, info.list));
     }
     // A counter given beside its lists must agree with them.
     for (const auto& [list, first] : lengths) {
@@ -223,21 +287,24 @@ core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const Tree
       if (counter == event.end() || list == first.first) continue;
       if (!counter->is_number() || counter->get<double>() != static_cast<double>(first.second))
         return core::fail(core::Errc::invalid_argument,
-                          fmt::format("event {}: counter '{}' is {} but branch '{}' has {} values", e, list, counter->dump(), first.first,
-                                      first.second));
+                          fmt::format("event {}: counter '{}' is {} but branch '{}' has {} values", e, list,
+                                      counter->dump(), first.first, first.second));
     }
   }
   return out;
 }
 
-core::Result<std::string> columnsToJsonEvents(std::span<const root::Column> columns, std::size_t begin, std::size_t end) {
+core::Result<std::string> columnsToJsonEvents(std::span<const root::Column> columns, std::size_t begin,
+                                              std::size_t end) {
   for (const auto& column : columns) {
-    if (column.type == DType::string || column.offsets.size() > 1 || (!column.offsets.empty() && column.innerSize() != 1))
+    if (column.type == DType::string || column.offsets.size() > 1 ||
+        (!column.offsets.empty() && column.innerSize() != 1))
       return core::fail(core::Errc::unsupported,
-                        fmt::format("branch '{}' ({}{}) cannot be sent as JSON events", column.name, root::dtypeName(column.type),
-                                    column.offsets.size() > 1 ? ", nested lists" : ""));
+                        fmt::format("branch '{}' ({}{}) cannot be sent as JSON events", column.name,
+                                    root::dtypeName(column.type), column.offsets.size() > 1 ? ", nested lists" : ""));
     if (end > column.entries)
-      return core::fail(core::Errc::invalid_argument, fmt::format("branch '{}' has {} entries, not {}", column.name, column.entries, end));
+      return core::fail(core::Errc::invalid_argument,
+                        fmt::format("branch '{}' has {} entries, not {}", column.name, column.entries, end));
   }
   std::string out = "[";
   out.reserve(64 * (end - begin) * (columns.size() + 1));

@@ -35,7 +35,8 @@ struct JsonEvents {
 /// with different lengths. More than `maxEvents` events: resource_exhausted. No events:
 /// invalid_argument.
 [[nodiscard]] core::Result<JsonEvents> columnsFromJsonEvents(std::string_view text, const TreeSchema& schema,
-                                                             std::span<const std::string> branches, std::size_t maxEvents);
+                                                             std::span<const std::string> branches,
+                                                             std::size_t maxEvents);
 
 /// The reverse, for clients: events [begin, end) of the columns as a JSON array of objects
 /// ({"branch": value or [values], ...}); numbers are written so that they read back exactly.

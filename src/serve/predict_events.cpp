@@ -30,23 +30,28 @@ std::shared_ptr<const EventPreprocessor> compileObject(const json& preprocessing
 // The one place that fills an EventPreprocessor (a friend: the constructor stays private).
 struct EventPreprocessorBuilder {
   static std::shared_ptr<const EventPreprocessor> build(std::shared_ptr<const data::Plan> plan,
-                                                        std::shared_ptr<const data::Transform> transform, data::TreeSchema schema,
-                                                        std::vector<std::string> labels);
+                                                        std::shared_ptr<const data::Transform> transform,
+                                                        data::TreeSchema schema, std::vector<std::string> labels);
 };
 
-std::shared_ptr<const EventPreprocessor> EventPreprocessor::compile(std::string_view preprocessingJson, const std::string& where) {
+std::shared_ptr<const EventPreprocessor> EventPreprocessor::compile(std::string_view preprocessingJson,
+                                                                    const std::string& where) {
   const json preprocessing = json::parse(preprocessingJson, nullptr, false);
-  if (preprocessing.is_discarded()) throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: preprocessing is not JSON", where));
+  if (preprocessing.is_discarded())
+    throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: preprocessing is not JSON", where));
   return compileObject(preprocessing, where, {});
 }
 
 std::shared_ptr<const EventPreprocessor> EventPreprocessor::fromModelJson(const std::filesystem::path& modelJson) {
   std::ifstream in(modelJson, std::ios::binary);
-  if (!in) throw core::Exception(core::Errc::not_found, fmt::format("{}: cannot read the bundle's model.json", modelJson.string()));
+  if (!in)
+    throw core::Exception(core::Errc::not_found,
+                          fmt::format("{}: cannot read the bundle's model.json", modelJson.string()));
   std::ostringstream text;
   text << in.rdbuf();
   const json doc = json::parse(text.str(), nullptr, false);
-  if (!doc.is_object()) throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: not a JSON object", modelJson.string()));
+  if (!doc.is_object())
+    throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: not a JSON object", modelJson.string()));
   std::vector<std::string> labels;
   if (auto it = doc.find("labels"); it != doc.end() && it->is_array())
     for (const auto& label : *it)
@@ -60,11 +65,12 @@ namespace {
 std::shared_ptr<const EventPreprocessor> compileObject(const json& preprocessing, const std::string& where,
                                                        std::vector<std::string> labels) {
   auto missing = [&](const std::string& what) {
-    return core::Exception(core::Errc::conflict,
-                           fmt::format("{}: the model has no preprocessing spec ({}), so it cannot take raw events; train it with "
-                                       "'mlaas train' (which stores 'preprocessing' with the version) or send tensors to "
-                                       "/v2/models/{{name}}/infer",
-                                       where, what));
+    return core::Exception(
+        core::Errc::conflict,
+        fmt::format("{}: the model has no preprocessing spec ({}), so it cannot take raw events; train it with "
+                    "'mlaas train' (which stores 'preprocessing' with the version) or send tensors to "
+                    "/v2/models/{{name}}/infer",
+                    where, what));
   };
   if (!preprocessing.is_object()) throw missing("no 'preprocessing' object");
   auto configIt = preprocessing.find("dataset_config");
@@ -82,8 +88,9 @@ std::shared_ptr<const EventPreprocessor> compileObject(const json& preprocessing
   config.split.byIdentifiers = false;
   const auto specs = data::Specs::fromJson(specsIt->dump(), where + " preprocessing.specs");
   if (specs.schema.empty())
-    throw core::Exception(core::Errc::invalid_argument,
-                          fmt::format("{}: preprocessing.specs has no branch schema (specs from an older mlaas stats?)", where));
+    throw core::Exception(
+        core::Errc::invalid_argument,
+        fmt::format("{}: preprocessing.specs has no branch schema (specs from an older mlaas stats?)", where));
   auto plan = data::Plan::build(config, specs.schema);
   auto transform = std::make_shared<const data::Transform>(plan, specs);
   data::TreeSchema schema;
@@ -95,9 +102,9 @@ std::shared_ptr<const EventPreprocessor> compileObject(const json& preprocessing
 
 }  // namespace
 
-std::shared_ptr<const EventPreprocessor> EventPreprocessorBuilder::build(std::shared_ptr<const data::Plan> plan,
-                                                                         std::shared_ptr<const data::Transform> transform,
-                                                                         data::TreeSchema schema, std::vector<std::string> labels) {
+std::shared_ptr<const EventPreprocessor> EventPreprocessorBuilder::build(
+    std::shared_ptr<const data::Plan> plan, std::shared_ptr<const data::Transform> transform, data::TreeSchema schema,
+    std::vector<std::string> labels) {
   std::shared_ptr<EventPreprocessor> out(new EventPreprocessor());
   out->plan_ = std::move(plan);
   out->transform_ = std::move(transform);
@@ -106,7 +113,8 @@ std::shared_ptr<const EventPreprocessor> EventPreprocessorBuilder::build(std::sh
   return out;
 }
 
-core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const root::Column> columns, const ModelSignature& signature) const {
+core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const root::Column> columns,
+                                                             const ModelSignature& signature) const {
   auto chunk = plan_->prepare(columns);
   if (!chunk) return core::fail(core::Errc::invalid_argument, std::move(chunk).error().message);
   std::vector<std::uint32_t> events(chunk->entries);
@@ -135,8 +143,9 @@ core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const roo
           std::memcpy(tensor.data.data() + i * sizeof v, &v, sizeof v);
         }
       } else {
-        return core::fail(core::Errc::conflict, fmt::format("model input '{}' is {}, but the preprocessing makes FP32 features",
-                                                            input.name, dataTypeName(input.type)));
+        return core::fail(core::Errc::conflict,
+                          fmt::format("model input '{}' is {}, but the preprocessing makes FP32 features", input.name,
+                                      dataTypeName(input.type)));
       }
     } else if (auto m = batch.maskIndex(input.name); m != std::string::npos) {
       shape = batch.maskSpecs[m].shape;
@@ -151,15 +160,17 @@ core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const roo
           std::memcpy(tensor.data.data() + i * sizeof v, &v, sizeof v);
         }
       } else {
-        return core::fail(core::Errc::conflict, fmt::format("model input '{}' is {}, but the preprocessing makes UINT8 masks",
-                                                            input.name, dataTypeName(input.type)));
+        return core::fail(core::Errc::conflict,
+                          fmt::format("model input '{}' is {}, but the preprocessing makes UINT8 masks", input.name,
+                                      dataTypeName(input.type)));
       }
     } else {
       std::string made;
       for (const auto& spec : batch.tensorSpecs) made += (made.empty() ? "" : ", ") + spec.name;
       for (const auto& spec : batch.maskSpecs) made += (made.empty() ? "" : ", ") + spec.name;
-      return core::fail(core::Errc::conflict,
-                        fmt::format("model input '{}' is not made by the preprocessing (it makes: {})", input.name, made));
+      return core::fail(
+          core::Errc::conflict,
+          fmt::format("model input '{}' is not made by the preprocessing (it makes: {})", input.name, made));
     }
     tensor.shape.push_back(rows);
     for (auto d : shape) tensor.shape.push_back(static_cast<std::int64_t>(d));
@@ -187,11 +198,13 @@ PreprocessorCache& cache() {
 /// Name, version, ONNX digest and the metadata's hash: a version re-uploaded under the same
 /// number elsewhere (another server in the same process) never reuses a stale plan.
 std::string keyOf(const VersionRecord& version) {
-  return fmt::format("{}\n{}\n{}\n{:x}", version.name, version.version, version.sha256, std::hash<std::string>{}(version.metadataJson));
+  return fmt::format("{}\n{}\n{}\n{:x}", version.name, version.version, version.sha256,
+                     std::hash<std::string>{}(version.metadataJson));
 }
 
 Compiled compileVersion(const VersionRecord& version) {
-  const json meta = json::parse(version.metadataJson.empty() ? std::string("{}") : version.metadataJson, nullptr, false);
+  const json meta =
+      json::parse(version.metadataJson.empty() ? std::string("{}") : version.metadataJson, nullptr, false);
   std::vector<std::string> labels = version.labels;
   const auto where = fmt::format("model {}", version.label());
   try {
@@ -229,7 +242,8 @@ core::Result<std::shared_ptr<const EventPreprocessor>> preprocessorFor(const Ver
   return future.get();
 }
 
-core::Result<EventsRequest> decodeEventsRequest(const VersionRecord& version, std::string_view body, std::size_t maxEvents) {
+core::Result<EventsRequest> decodeEventsRequest(const VersionRecord& version, std::string_view body,
+                                                std::size_t maxEvents) {
   auto preprocessor = preprocessorFor(version);
   if (!preprocessor) return core::fail(preprocessor.error());
   const auto& pre = **preprocessor;
@@ -240,8 +254,8 @@ core::Result<EventsRequest> decodeEventsRequest(const VersionRecord& version, st
   return EventsRequest{events->events, std::move(*inputs)};
 }
 
-core::Result<std::string> encodeEventsResponse(const VersionRecord& version, std::string_view requestedRef, std::size_t events,
-                                               const std::vector<Tensor>& outputs) {
+core::Result<std::string> encodeEventsResponse(const VersionRecord& version, std::string_view requestedRef,
+                                               std::size_t events, const std::vector<Tensor>& outputs) {
   json outs = json::array();
   for (const auto& tensor : outputs) {
     json data = json::array();
@@ -270,18 +284,29 @@ core::Result<std::string> encodeEventsResponse(const VersionRecord& version, std
             data.push_back(std::isfinite(v) ? json(v) : json(nullptr));
             break;
           }
-          case DataType::int64: data.push_back(at(i, std::int64_t{0})); break;
-          case DataType::int32: data.push_back(at(i, std::int32_t{0})); break;
+          case DataType::int64:
+            data.push_back(at(i, std::int64_t{0}));
+            break;
+          case DataType::int32:
+            data.push_back(at(i, std::int32_t{0}));
+            break;
           case DataType::uint8:
-          case DataType::boolean: data.push_back(at(i, std::uint8_t{0})); break;
+          case DataType::boolean:
+            data.push_back(at(i, std::uint8_t{0}));
+            break;
           default:
-            return core::fail(core::Errc::unsupported,
-                              fmt::format("output '{}' is {}; predict-events answers FP32, FP64, INT32, INT64, UINT8 and BOOL outputs",
-                                          tensor.name, dataTypeName(tensor.type)));
+            return core::fail(
+                core::Errc::unsupported,
+                fmt::format(
+                    "output '{}' is {}; predict-events answers FP32, FP64, INT32, INT64, UINT8 and BOOL outputs",
+                    tensor.name, dataTypeName(tensor.type)));
         }
       }
     }
-    outs.push_back({{"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.type))}, {"shape", tensor.shape}, {"data", data}});
+    outs.push_back({{"name", tensor.name},
+                    {"datatype", std::string(dataTypeName(tensor.type))},
+                    {"shape", tensor.shape},
+                    {"data", data}});
   }
   json response = {{"model_name", version.name},
                    {"model_version", std::to_string(version.version)},

@@ -52,7 +52,8 @@ class EventPreprocessor {
   /// of `signature`, in signature order, each [events, ...]: FP32 tensors from the transform's
   /// tensors, UINT8 (or BOOL/FP32) from its masks, matched by name. invalid_argument names the
   /// branch for bad values; conflict when the model wants an input the preprocessing lacks.
-  [[nodiscard]] core::Result<std::vector<Tensor>> tensors(std::span<const root::Column> columns, const ModelSignature& signature) const;
+  [[nodiscard]] core::Result<std::vector<Tensor>> tensors(std::span<const root::Column> columns,
+                                                          const ModelSignature& signature) const;
 
  private:
   friend struct EventPreprocessorBuilder;
@@ -83,7 +84,7 @@ core::Result<EventsRequest> decodeEventsRequest(const VersionRecord& version, st
 
 /// {"model_name", "model_version", "model_ref" (as requested), "events", "labels",
 ///  "outputs": [{"name", "datatype", "shape", "data"}]} with data row-major (OIP's layout).
-core::Result<std::string> encodeEventsResponse(const VersionRecord& version, std::string_view requestedRef, std::size_t events,
-                                               const std::vector<Tensor>& outputs);
+core::Result<std::string> encodeEventsResponse(const VersionRecord& version, std::string_view requestedRef,
+                                               std::size_t events, const std::vector<Tensor>& outputs);
 
 }  // namespace mlaas::serve

@@ -47,7 +47,8 @@ class CliPredict : public ::testing::Test {
   void SetUp() override {
     if (!trainingBuilt()) GTEST_SKIP() << "mlaas built without libtorch";
     sample_ = dir_ / "sample.root";
-    auto r = run({mlaasBinary().string(), "generate", "--events", "1200", "--out", sample_.string(), "--seed", "4", "--threads", "1"});
+    auto r = run({mlaasBinary().string(), "generate", "--events", "1200", "--out", sample_.string(), "--seed", "4",
+                  "--threads", "1"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
     // A selection and a label that inference must not apply: every entry gets a score.
     config_ = dir_ / "zprime.yaml";
@@ -78,12 +79,13 @@ training:
     port_ = freeLoopbackPort();
     url_ = "http://127.0.0.1:" + std::to_string(port_);
     server_ = std::make_unique<Process>(
-        std::vector<std::string>{mlaasBinary().string(), "serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--data-dir",
-                                 (dir_ / "data").string(), "--token-file", (dir_ / "tokens.txt").string(), "--no-access-log"},
+        std::vector<std::string>{mlaasBinary().string(), "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
+                                 "--data-dir", (dir_ / "data").string(), "--token-file", (dir_ / "tokens.txt").string(),
+                                 "--no-access-log"},
         dir_ / "serve.log");
     ASSERT_TRUE(waitForPort(port_)) << readFile(dir_ / "serve.log");
-    r = run({mlaasBinary().string(), "train", config_.string(), "--out", (dir_ / "bundle").string(), "--quiet", "--name", "zprime",
-             "--upload", url_, "--token", "s3cret", "--alias", "production"});
+    r = run({mlaasBinary().string(), "train", config_.string(), "--out", (dir_ / "bundle").string(), "--quiet",
+             "--name", "zprime", "--upload", url_, "--token", "s3cret", "--alias", "production"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
@@ -96,14 +98,15 @@ training:
 
 TEST_F(CliPredict, FriendTreeInProcessAndThroughTheServerAgree) {
   const auto local = dir_ / "scores.root";
-  auto r = run({mlaasBinary().string(), "predict", "--model", (dir_ / "bundle").string(), "--root", sample_.string(), "--out",
-                local.string(), "--batch", "500"});
+  auto r = run({mlaasBinary().string(), "predict", "--model", (dir_ / "bundle").string(), "--root", sample_.string(),
+                "--out", local.string(), "--batch", "500"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.out.find("tree 'Events_scores' with 1200 entries (run luminosityBlock event score)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tree 'Events_scores' with 1200 entries (run luminosityBlock event score)"), std::string::npos)
+      << r.out;
 
   const auto remote = dir_ / "scores-http.root";
-  r = run({mlaasBinary().string(), "predict", "--server", url_, "--model", "zprime@production", "--root", sample_.string(), "--out",
-           remote.string(), "--batch", "300", "--out-tree", "friends"});
+  r = run({mlaasBinary().string(), "predict", "--server", url_, "--model", "zprime@production", "--root",
+           sample_.string(), "--out", remote.string(), "--batch", "300", "--out-tree", "friends"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("zprime@production (zprime/versions/1)"), std::string::npos) << r.out;
 
@@ -143,14 +146,15 @@ TEST_F(CliPredict, FriendTreeInProcessAndThroughTheServerAgree) {
 
 TEST_F(CliPredict, RawEventsOverHttpMatchTheFriendTree) {
   const auto local = dir_ / "scores.root";
-  auto r = run({mlaasBinary().string(), "predict", "--model", (dir_ / "bundle").string(), "--root", sample_.string(), "--out",
-                local.string(), "--quiet"});
+  auto r = run({mlaasBinary().string(), "predict", "--model", (dir_ / "bundle").string(), "--root", sample_.string(),
+                "--out", local.string(), "--quiet"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   const auto mine = dumpTree(local, "Events_scores", "score");
   // Three events as a user would send them, straight from the dump of the sample.
   const std::string branches = "MET_pt,MET_phi,nJet,Jet_pt,Jet_eta,Jet_phi,Jet_mass,Muon_pt,Muon_eta";
-  auto dumped = run({mlaasBinary().string(), "dump", sample_.string(), "--tree", "Events", "--branches", branches, "--entries", "5:8"});
+  auto dumped = run({mlaasBinary().string(), "dump", sample_.string(), "--tree", "Events", "--branches", branches,
+                     "--entries", "5:8"});
   ASSERT_EQ(dumped.exitCode, 0) << dumped.err;
   const auto doc = json::parse(dumped.out)["Events"]["branches"];
   json events = json::array();
@@ -168,7 +172,8 @@ TEST_F(CliPredict, RawEventsOverHttpMatchTheFriendTree) {
   EXPECT_EQ(answer["model_version"], "1");
   // dump prints float32 values in their shortest exact form, so the events are the file's values.
   for (std::size_t e = 0; e < 3; ++e)
-    EXPECT_NEAR(answer["outputs"][0]["data"][e].get<double>(), mine["score"][5 + e].get<double>(), 1e-6) << "entry " << 5 + e;
+    EXPECT_NEAR(answer["outputs"][0]["data"][e].get<double>(), mine["score"][5 + e].get<double>(), 1e-6)
+        << "entry " << 5 + e;
 }
 
 TEST_F(CliPredict, ClearErrors) {
@@ -189,22 +194,23 @@ TEST_F(CliPredict, ClearErrors) {
   EXPECT_FALSE(fs::exists(dir_ / "x.root"));
 
   // A version uploaded without the preprocessing cannot take raw events.
-  r = run({mlaasBinary().string(), "models", "upload", "bare", (dir_ / "bundle" / "model.onnx").string(), "--server", url_, "--token",
-           "s3cret"});
+  r = run({mlaasBinary().string(), "models", "upload", "bare", (dir_ / "bundle" / "model.onnx").string(), "--server",
+           url_, "--token", "s3cret"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   r = run({mlaasBinary().string(), "predict", "--server", url_, "--model", "bare", "--root", sample_.string(), "--out",
            (dir_ / "x.root").string()});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("has no preprocessing spec"), std::string::npos) << r.err;
-  auto curl = run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data", "[{}]", url_ + "/api/v1/models/bare/predict-events"});
+  auto curl = run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data", "[{}]",
+                   url_ + "/api/v1/models/bare/predict-events"});
   EXPECT_EQ(curl.out, "409");
 }
 
 TEST(CliPredictBundle, MultiClassDeepSetsGetsOneBranchPerClass) {
   if (!trainingBuilt()) GTEST_SKIP() << "mlaas built without libtorch";
   TempDir dir;
-  auto r = run({mlaasBinary().string(), "generate", "--events", "900", "--out", (dir / "sample.root").string(), "--seed", "6",
-                "--threads", "1"});
+  auto r = run({mlaasBinary().string(), "generate", "--events", "900", "--out", (dir / "sample.root").string(),
+                "--seed", "6", "--threads", "1"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   writeFile(dir / "mc.yaml", R"(inputs: {tree: Events, files: [sample.root], label: {branch: label}}
 features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, sort_by: Jet_pt}}}
@@ -214,8 +220,8 @@ training: {epochs: 1, seed: 1, threads: 1}
 )");
   r = run({mlaasBinary().string(), "train", (dir / "mc.yaml").string(), "--out", (dir / "mc").string(), "--quiet"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  r = run({mlaasBinary().string(), "predict", "--model", (dir / "mc").string(), "--root", (dir / "sample.root").string(), "--out",
-           (dir / "mc.root").string(), "--batch", "250", "--out-tree", "mc"});
+  r = run({mlaasBinary().string(), "predict", "--model", (dir / "mc").string(), "--root",
+           (dir / "sample.root").string(), "--out", (dir / "mc.root").string(), "--batch", "250", "--out-tree", "mc"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   // Labels become branch names ("z prime" -> score_z_prime); softmax rows sum to 1.
   const auto tree = dumpTree(dir / "mc.root", "mc", "event,score_qcd,score_z_prime");

@@ -1,19 +1,20 @@
 // JSON events <-> columns: what raw-event inference builds before Plan::prepare. Round trips keep
 // every value bit for bit in the branch's type, and bad values name the event and branch.
+#include "data/json_events.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "data/json_events.hpp"
-
 namespace mlaas::data {
 namespace {
 
 const TreeSchema kSchema{
-    {"MET_pt", root::DType::float32, "", ""}, {"nJet", root::DType::int32, "", ""},   {"Jet_pt", root::DType::float32, "nJet", ""},
-    {"Jet_id", root::DType::uint8, "nJet", ""}, {"event", root::DType::uint64, "", ""}, {"good", root::DType::boolean, "", ""},
+    {"MET_pt", root::DType::float32, "", ""},     {"nJet", root::DType::int32, "", ""},
+    {"Jet_pt", root::DType::float32, "nJet", ""}, {"Jet_id", root::DType::uint8, "nJet", ""},
+    {"event", root::DType::uint64, "", ""},       {"good", root::DType::boolean, "", ""},
     {"w", root::DType::float64, "", ""},
 };
 
@@ -70,12 +71,15 @@ TEST(JsonEvents, BadValuesNameEventAndBranch) {
     return r ? std::string() : r.error().message;
   };
   EXPECT_EQ(error(R"([{"nJet": 2.5}])", {"nJet"}), "event 0: branch 'nJet': 2.5 is not a valid int32 value");
-  EXPECT_EQ(error(R"([{"Jet_id": [1, 256]}])", {"Jet_id"}), "event 0: branch 'Jet_id'[1]: 256 is not a valid uint8 value");
+  EXPECT_EQ(error(R"([{"Jet_id": [1, 256]}])", {"Jet_id"}),
+            "event 0: branch 'Jet_id'[1]: 256 is not a valid uint8 value");
   EXPECT_EQ(error(R"([{"event": -1}])", {"event"}), "event 0: branch 'event': -1 is not a valid uint64 value");
   EXPECT_EQ(error(R"([{"good": 2}])", {"good"}), "event 0: branch 'good': expected true, false, 0 or 1, got 2");
   EXPECT_EQ(error(R"([{"nJet": null}])", {"nJet"}), "event 0: branch 'nJet': expected a number (int32), got null");
-  EXPECT_EQ(error(R"([{"MET_pt": {"a": 1}}])", {"MET_pt"}), "event 0: branch 'MET_pt': expected a number (float32), got an object");
-  EXPECT_EQ(error(R"([{}, {}, {}, {}])", {"MET_pt"}), "4 events in one request; the limit is 3 (send several requests)");
+  EXPECT_EQ(error(R"([{"MET_pt": {"a": 1}}])", {"MET_pt"}),
+            "event 0: branch 'MET_pt': expected a number (float32), got an object");
+  EXPECT_EQ(error(R"([{}, {}, {}, {}])", {"MET_pt"}),
+            "4 events in one request; the limit is 3 (send several requests)");
   auto tooMany = columnsFromJsonEvents(R"([{}, {}, {}, {}])", kSchema, std::vector<std::string>{"MET_pt"}, 3);
   EXPECT_EQ(tooMany.error().code, core::Errc::resource_exhausted);
 }
@@ -89,7 +93,8 @@ TEST(JsonEvents, NestedListsAreRefusedForJson) {
   nested.data.resize(2 * sizeof(float));
   auto r = columnsToJsonEvents(std::vector<root::Column>{nested}, 0, 1);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("branch 'hits' (float32, nested lists) cannot be sent as JSON events"), std::string::npos)
+  EXPECT_NE(r.error().message.find("branch 'hits' (float32, nested lists) cannot be sent as JSON events"),
+            std::string::npos)
       << r.error().message;
 }
 

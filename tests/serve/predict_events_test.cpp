@@ -1,12 +1,13 @@
 // Raw-event inference: POST /api/v1/models/{ref}/predict-events on a real server (free loopback
 // port) against offline inference of the same events (ROOT file -> data layer -> ONNX Runtime in
 // process), and every bad request with its status and message.
-#include <gtest/gtest.h>
+#include "serve/predict_events.hpp"
 
-#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "data/config.hpp"
@@ -18,7 +19,6 @@
 #include "http_fixture.hpp"
 #include "onnx_fixture.hpp"
 #include "root/generate.hpp"
-#include "serve/predict_events.hpp"
 #include "serve/runtime.hpp"
 #include "serve/server.hpp"
 #include "test_support.hpp"
@@ -100,7 +100,9 @@ class PredictEventsTest : public ::testing::Test {
     json meta = {{"description", "linear on the demo features"},
                  {"labels", {"signal"}},
                  {"preprocessing",
-                  {{"representation", "vector"}, {"dataset_config", ::mlaas::test::readFile(dir_ / "dataset.yaml")}, {"specs", json::parse(specsJson_)}}}};
+                  {{"representation", "vector"},
+                   {"dataset_config", ::mlaas::test::readFile(dir_ / "dataset.yaml")},
+                   {"specs", json::parse(specsJson_)}}}};
     ASSERT_TRUE(server_->repository().addVersion("zp", onnx_, meta.dump()));
     ASSERT_TRUE(server_->repository().addVersion("zp", onnx_, meta.dump()));  // version 2
     ASSERT_TRUE(server_->repository().setAlias("zp", "production", 1));
@@ -138,7 +140,8 @@ class PredictEventsTest : public ::testing::Test {
   }
 
   test::RawResponse post(const std::string& ref, const std::string& body) const {
-    return request(port_, "POST", "/api/v1/models/" + ref + "/predict-events", body, {{"Content-Type", "application/json"}});
+    return request(port_, "POST", "/api/v1/models/" + ref + "/predict-events", body,
+                   {{"Content-Type", "application/json"}});
   }
   static std::string errorOf(const test::RawResponse& r) { return json::parse(r.body).value("error", std::string()); }
 
@@ -191,7 +194,8 @@ TEST_F(PredictEventsTest, BareArrayVersionPathAndHandWrittenEvents) {
   for (std::size_t e = 0; e < 3; ++e) EXPECT_NEAR(body["outputs"][0]["data"][e].get<double>(), offline[e], 1e-6);
 
   // An event written by hand: no jets, no muons, extra branches ignored, counters checked.
-  const auto hand = post("zp", R"({"events": [{"MET_pt": 12.5, "MET_phi": 0.3, "nJet": 0, "Jet_pt": [], "Jet_eta": [], "Jet_phi": [],
+  const auto hand =
+      post("zp", R"({"events": [{"MET_pt": 12.5, "MET_phi": 0.3, "nJet": 0, "Jet_pt": [], "Jet_eta": [], "Jet_phi": [],
                                      "Muon_pt": [], "Muon_eta": [], "run": 1, "note": "ignored"}]})");
   ASSERT_EQ(hand.status, 200) << hand.body;
   const double score = json::parse(hand.body)["outputs"][0]["data"][0].get<double>();
@@ -201,7 +205,8 @@ TEST_F(PredictEventsTest, BareArrayVersionPathAndHandWrittenEvents) {
 
 TEST_F(PredictEventsTest, BadEventsNameTheEventAndBranch) {
   // Branches are checked in sorted order: Jet_eta, Jet_phi, Jet_pt, MET_phi, MET_pt, Muon_eta, Muon_pt.
-  const json good = json::parse(R"({"MET_pt": 12.5, "MET_phi": 0.3, "Jet_pt": [50.1, 31.2], "Jet_eta": [0.1, -1.2], "Jet_phi": [1, 2],
+  const json good =
+      json::parse(R"({"MET_pt": 12.5, "MET_phi": 0.3, "Jet_pt": [50.1, 31.2], "Jet_eta": [0.1, -1.2], "Jet_phi": [1, 2],
                                     "Muon_pt": [], "Muon_eta": []})");
   auto with = [&](const std::string& key, const json& value) {
     json event = good;
@@ -219,13 +224,17 @@ TEST_F(PredictEventsTest, BadEventsNameTheEventAndBranch) {
     EXPECT_NE(errorOf(r).find(message), std::string::npos) << "got: " << errorOf(r);
   };
   expect400(json{{"events", json::array({good, without("MET_phi")})}}.dump(), "event 1: branch 'MET_phi' is missing");
-  expect400(json::array({good, with("MET_pt", "high")}).dump(), "event 1: branch 'MET_pt': expected a number (float32), got a string");
-  expect400(json::array({with("MET_pt", json::array({1.0}))}).dump(), "event 0: branch 'MET_pt': expected a number (float32), got a list");
-  expect400(json::array({with("Jet_pt", 50)}).dump(), "event 0: branch 'Jet_pt' holds a list per event (of 'nJet'), got an integer");
+  expect400(json::array({good, with("MET_pt", "high")}).dump(),
+            "event 1: branch 'MET_pt': expected a number (float32), got a string");
+  expect400(json::array({with("MET_pt", json::array({1.0}))}).dump(),
+            "event 0: branch 'MET_pt': expected a number (float32), got a list");
+  expect400(json::array({with("Jet_pt", 50)}).dump(),
+            "event 0: branch 'Jet_pt' holds a list per event (of 'nJet'), got an integer");
   expect400(json::array({with("Jet_eta", json::array({0.1, 0.2, 0.3}))}).dump(),
             "event 0: branch 'Jet_phi' has 2 values but 'Jet_eta' has 3 (both are per object of 'nJet')");
   expect400(json::array({with("nJet", 3)}).dump(), "event 0: counter 'nJet' is 3 but branch 'Jet_eta' has 2 values");
-  expect400(json::array({with("Jet_pt", json::array({json(50), json("x")}))}).dump(), "event 0: branch 'Jet_pt'[1]: expected a number (float32), got a string");
+  expect400(json::array({with("Jet_pt", json::array({json(50), json("x")}))}).dump(),
+            "event 0: branch 'Jet_pt'[1]: expected a number (float32), got a string");
   expect400(json::array({good, json(7)}).dump(), "event 1: expected an object of branches, got an integer");
   expect400("{\"events\": []}", "no events given");
   expect400("{\"inputs\": []}", "the body has no \"events\" key");
@@ -234,7 +243,8 @@ TEST_F(PredictEventsTest, BadEventsNameTheEventAndBranch) {
 }
 
 TEST_F(PredictEventsTest, UnknownModelsVersionsAndAliasesAre404) {
-  const std::string event = R"([{"MET_pt": 1, "MET_phi": 0.3, "Jet_pt": [], "Jet_eta": [], "Jet_phi": [], "Muon_pt": [], "Muon_eta": []}])";
+  const std::string event =
+      R"([{"MET_pt": 1, "MET_phi": 0.3, "Jet_pt": [], "Jet_eta": [], "Jet_phi": [], "Muon_pt": [], "Muon_eta": []}])";
   auto r = post("nope", event);
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(errorOf(r).find("nope"), std::string::npos) << r.body;
@@ -271,7 +281,8 @@ TEST_F(PredictEventsTest, PreprocessorIsCompiledOncePerVersion) {
   auto b = preprocessorFor(version).value();
   EXPECT_EQ(a.get(), b.get());
   // Only the features' branches are needed: not the label, nor the selection's nJet.
-  EXPECT_EQ(a->branches(), (std::vector<std::string>{"Jet_eta", "Jet_phi", "Jet_pt", "MET_phi", "MET_pt", "Muon_eta", "Muon_pt"}));
+  EXPECT_EQ(a->branches(),
+            (std::vector<std::string>{"Jet_eta", "Jet_phi", "Jet_pt", "MET_phi", "MET_pt", "Muon_eta", "Muon_pt"}));
   EXPECT_EQ(a->tree(), "Events");
 }
 
@@ -284,8 +295,9 @@ TEST(EventPreprocessor, MissingOrBrokenPreprocessingIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("'preprocessing.dataset_config' is absent"), std::string::npos) << e.what();
   }
   try {
-    (void)EventPreprocessor::compile(R"({"dataset_config": "inputs: {tree: Events, files: [a.root]}\nfeatures: {flat: [x]}\n", "specs": {}})",
-                                     "model x");
+    (void)EventPreprocessor::compile(
+        R"({"dataset_config": "inputs: {tree: Events, files: [a.root]}\nfeatures: {flat: [x]}\n", "specs": {}})",
+        "model x");
     FAIL() << "expected an exception";
   } catch (const core::Exception& e) {
     EXPECT_NE(std::string(e.what()).find("model x"), std::string::npos) << e.what();
