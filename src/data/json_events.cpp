@@ -68,8 +68,8 @@ bool putInteger(std::vector<std::byte>& out, const json& value) {
   // 2.0 is accepted for an integer branch (JSON writers often print integers that way); 2.5 is not.
   const double v = value.get<double>();
   if (!std::isfinite(v) || std::trunc(v) != v) return false;
-  if (v < static_cast<double>(std::numeric_limits<T>::lowest()) ||
-      v > static_cast<double>(std::numeric_limits<T>::max()))
+  // max() rounds up to 2^digits as a double (2^64 for uint64), so the upper bound is exclusive.
+  if (v < static_cast<double>(std::numeric_limits<T>::lowest()) || v >= std::ldexp(1.0, std::numeric_limits<T>::digits))
     return false;
   put<T>(out, static_cast<T>(v));
   return true;

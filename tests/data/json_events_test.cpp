@@ -74,6 +74,11 @@ TEST(JsonEvents, BadValuesNameEventAndBranch) {
   EXPECT_EQ(error(R"([{"Jet_id": [1, 256]}])", {"Jet_id"}),
             "event 0: branch 'Jet_id'[1]: 256 is not a valid uint8 value");
   EXPECT_EQ(error(R"([{"event": -1}])", {"event"}), "event 0: branch 'event': -1 is not a valid uint64 value");
+  // 2^64 as a floating-point number is one past uint64's range (found by fuzz/predict).
+  EXPECT_EQ(error(R"([{"event": 1.8446744073709552e19}])", {"event"}),
+            "event 0: branch 'event': 1.8446744073709552e+19 is not a valid uint64 value");
+  EXPECT_EQ(error(R"([{"nJet": 2147483648.0}])", {"nJet"}),
+            "event 0: branch 'nJet': 2147483648.0 is not a valid int32 value");
   EXPECT_EQ(error(R"([{"good": 2}])", {"good"}), "event 0: branch 'good': expected true, false, 0 or 1, got 2");
   EXPECT_EQ(error(R"([{"nJet": null}])", {"nJet"}), "event 0: branch 'nJet': expected a number (int32), got null");
   EXPECT_EQ(error(R"([{"MET_pt": {"a": 1}}])", {"MET_pt"}),
