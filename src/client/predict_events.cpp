@@ -32,6 +32,8 @@ Result<nlohmann::json> Client::predictEvents(std::string_view reference, std::st
   transportOptions.retryBackoff = options().retryBackoff;
   transportOptions.maxIdleConnections = 1;
   transportOptions.maxResponseBytes = options().maxResponseBytes;
+  transportOptions.caFile = options().caFile;
+  transportOptions.insecure = options().insecure;
   const HttpTransport transport(std::move(*endpoint), std::move(transportOptions));
 
   HttpRequest request;
