@@ -1,5 +1,6 @@
 // `mlaas inspect FILE`: trees (also in subdirectories), entries, clusters, compression, and per
-// branch its type, our interpretation and its compressed/uncompressed bytes.
+// branch its type, our interpretation and its compressed/uncompressed bytes; RNTuples with entries,
+// clusters and per field its C++ type and our interpretation.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -7,6 +8,7 @@
 #include "cli/command.hpp"
 #include "root/compression.hpp"
 #include "root/dump.hpp"
+#include "root/ntuple.hpp"
 #include "root/tree.hpp"
 
 namespace {
@@ -85,19 +87,41 @@ void run(const InspectOptions& o) {
       }
     }
   }
+  // RNTuples: the same columns as trees; per field its C++ type (title) and our interpretation.
   const auto ntuples = file->rntuplePaths();
-  if (o.json) {
-    out += "], \"rntuples\": [";
-    for (std::size_t k = 0; k < ntuples.size(); ++k) {
+  if (o.json) out += "], \"rntuples\": [";
+  for (std::size_t k = 0; k < ntuples.size(); ++k) {
+    const auto nt = file->ntuple(ntuples[k]);
+    const auto clusters = nt.clusterBoundaries();
+    const std::size_t clusterCount = clusters.empty() ? 0 : clusters.size() - 1;
+    if (o.json) {
       if (k) out += ", ";
       out += "{\"path\": ";
       mlaas::root::appendJsonString(ntuples[k], out);
-      out += ", \"error\": \"RNTuple: not supported yet\"}";
+      out += fmt::format(", \"entries\": {}, \"clusters\": {}, \"fields\": [", nt.entries(), clusterCount);
+      bool firstField = true;
+      for (const auto& f : nt.fields()) {
+        out += firstField ? "" : ", ";
+        firstField = false;
+        out += "{\"name\": ";
+        mlaas::root::appendJsonString(f.name, out);
+        out += ", \"type\": ";
+        mlaas::root::appendJsonString(f.title, out);
+        out += ", \"interpretation\": ";
+        mlaas::root::appendJsonString(f.supported ? f.typeName : f.unsupportedReason, out);
+        out += fmt::format(", \"supported\": {}, \"dtype\": \"{}\", \"jagged_levels\": {}}}", f.supported ? "true" : "false",
+                           f.supported ? mlaas::root::dtypeName(f.type) : "", f.jaggedLevels);
+      }
+      out += "]}";
+    } else {
+      out += fmt::format("\nRNTuple \"{}\": {} entries, {} clusters, {} fields\n", ntuples[k], nt.entries(), clusterCount,
+                         nt.fields().size());
+      out += fmt::format("  {:<32} {:<40} {:<28}\n", "field", "type", "interpretation");
+      for (const auto& f : nt.fields())
+        out += fmt::format("  {:<32} {:<40} {:<28}\n", f.name, f.title, f.supported ? f.typeName : f.unsupportedReason);
     }
-    out += "]}\n";
-  } else {
-    for (const auto& n : ntuples) out += fmt::format("\nRNTuple \"{}\": RNTuple: not supported yet\n", n);
   }
+  if (o.json) out += "]}\n";
   std::cout << out;
 }
 
