@@ -179,6 +179,23 @@ void run(const DumpOptions& o) {
   } else {
     trees = {o.tree};
   }
+  // --branches without --tree: only the trees/RNTuples that have any of them (a file may hold a
+  // small metadata tree beside its data RNTuple). If none has any, keep all for the error message.
+  const auto wanted = splitList(o.branches);
+  if (o.tree.empty() && !wanted.empty()) {
+    auto hasAny = [&](auto&& find) {
+      return std::any_of(wanted.begin(), wanted.end(), [&](const std::string& n) { return find(n) != nullptr; });
+    };
+    std::vector<std::string> withTrees, withNtuples;
+    for (const auto& path : trees)
+      if (hasAny([tree = file->tree(path)](const std::string& n) { return tree.branch(n); })) withTrees.push_back(path);
+    for (const auto& path : ntuples)
+      if (hasAny([nt = file->ntuple(path)](const std::string& n) { return nt.field(n); })) withNtuples.push_back(path);
+    if (!withTrees.empty() || !withNtuples.empty()) {
+      trees = std::move(withTrees);
+      ntuples = std::move(withNtuples);
+    }
+  }
   const bool several = trees.size() + ntuples.size() > 1;
   std::string out;
   const bool json = o.format == "json";

@@ -146,6 +146,20 @@ TEST(RootReadCli, DumpOfRntuplesMatchesWhatJsrootRead) {
   EXPECT_GT(comparedNumeric, 100u);
 }
 
+TEST(RootReadCli, DumpSelectsRntupleFieldsAndNamesMissingOnes) {
+  MLAAS_REQUIRE_CORPUS();
+  // physlite holds a "##Params" tree beside the "EventData" RNTuple: --branches alone finds the field.
+  const auto file = test::corpusFile("uproot-physlite-rntuple_v1-0-0-0.root").string();
+  const auto r = mlaas({"dump", file, "--branches", "EventInfoAuxDyn:eventNumber", "--entries", "2:5", "--format", "csv"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("entry,EventInfoAuxDyn:eventNumber\n2,", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4);
+  const auto staff = test::corpusFile("ntpl001_staff_rntuple_v1-0-0-0.root").string();
+  const auto missing = mlaas({"dump", staff, "--tree", "Staff", "--branches", "Age,nope"});
+  EXPECT_EQ(missing.exitCode, 1);
+  EXPECT_NE(missing.err.find("RNTuple \"Staff\" has no field \"nope\""), std::string::npos) << missing.err;
+}
+
 TEST(RootReadCli, DumpMatchesJsrootLayoutAndSelections) {
   MLAAS_REQUIRE_CORPUS();
   const auto file = test::corpusFile("uproot-sample-6.20.04-zlib.root").string();
