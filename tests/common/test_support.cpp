@@ -201,4 +201,20 @@ int Process::stop(int sig, std::chrono::milliseconds grace) {
 
 Process::~Process() { stop(SIGTERM, std::chrono::seconds(5)); }
 
+ScopedEnv::ScopedEnv(const std::map<std::string, std::optional<std::string>>& values) {
+  for (const auto& [name, value] : values) {
+    const char* old = std::getenv(name.c_str());
+    saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
+    if (value) ::setenv(name.c_str(), value->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+}
+
+ScopedEnv::~ScopedEnv() {
+  for (const auto& [name, value] : saved_) {
+    if (value) ::setenv(name.c_str(), value->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+}
+
 }  // namespace mlaas::test

@@ -77,6 +77,18 @@ class Process {
   int status_ = -1;
 };
 
+/// Sets (or, with nullopt, unsets) environment variables for one scope and restores them after.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const std::map<std::string, std::optional<std::string>>& values);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
 }  // namespace mlaas::test
 
 /// Skips the current test with a clear message when the ROOT corpus is absent.
