@@ -273,6 +273,27 @@ BlockMoments blockMoments(const double* values, std::size_t n) {
   return out;
 }
 
+/// Chan et al.'s pairwise merge of (count, mean, m2), plus min and max, into `into`.
+void mergeMoments(FeatureStats& into, std::uint64_t count, double min, double max, double mean, double m2) {
+  if (count == 0) return;
+  if (into.count == 0) {
+    into.count = count;
+    into.min = min;
+    into.max = max;
+    into.mean = mean;
+    into.m2 = m2;
+    return;
+  }
+  const double n1 = static_cast<double>(into.count), n2 = static_cast<double>(count);
+  const double total = n1 + n2;
+  const double delta = mean - into.mean;
+  into.mean += delta * n2 / total;
+  into.m2 += m2 + delta * delta * n1 * n2 / total;
+  into.count += count;
+  into.min = std::min(into.min, min);
+  into.max = std::max(into.max, max);
+}
+
 }  // namespace
 
 void FeatureStats::add(std::span<const double> values) {
@@ -283,47 +304,14 @@ void FeatureStats::add(std::span<const double> values) {
     const BlockMoments block = blockMoments(values.data() + begin, n);
     sketch.add(values.subspan(begin, n));
     nonFinite += block.nonFinite;
-    if (block.count == 0) continue;
-    if (count == 0) {
-      count = block.count;
-      min = block.min;
-      max = block.max;
-      mean = block.mean;
-      m2 = block.m2;
-      continue;
-    }
-    // Chan et al.'s pairwise merge of (count, mean, m2).
-    const double n1 = static_cast<double>(count), n2 = static_cast<double>(block.count);
-    const double total = n1 + n2;
-    const double delta = block.mean - mean;
-    mean += delta * n2 / total;
-    m2 += block.m2 + delta * delta * n1 * n2 / total;
-    count += block.count;
-    min = std::min(min, block.min);
-    max = std::max(max, block.max);
+    mergeMoments(*this, block.count, block.min, block.max, block.mean, block.m2);
   }
 }
 
 void FeatureStats::merge(const FeatureStats& other) {
   nonFinite += other.nonFinite;
   sketch.merge(other.sketch);
-  if (other.count == 0) return;
-  if (count == 0) {
-    count = other.count;
-    min = other.min;
-    max = other.max;
-    mean = other.mean;
-    m2 = other.m2;
-    return;
-  }
-  const double n1 = static_cast<double>(count), n2 = static_cast<double>(other.count);
-  const double n = n1 + n2;
-  const double delta = other.mean - mean;
-  mean += delta * n2 / n;
-  m2 += other.m2 + delta * delta * n1 * n2 / n;
-  count += other.count;
-  min = std::min(min, other.min);
-  max = std::max(max, other.max);
+  mergeMoments(*this, other.count, other.min, other.max, other.mean, other.m2);
 }
 
 double FeatureStats::variance() const noexcept { return count < 2 ? 0.0 : std::max(0.0, m2 / static_cast<double>(count)); }
