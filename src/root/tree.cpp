@@ -930,6 +930,22 @@ Column emptyColumn(const BranchData& b, EntryRange range) {
   return c;
 }
 
+/// emptyColumn in a column that held an earlier read: its data and offsets keep their capacity
+/// (a moved-from column has none, and simply allocates again).
+void resetColumn(Column& c, const BranchData& b, EntryRange range) {
+  c.name = b.info.name;
+  c.type = b.info.type;
+  c.firstEntry = range.begin;
+  c.entries = 0;
+  c.innerShape = b.info.innerShape;
+  c.offsets.resize(static_cast<std::size_t>(b.info.jaggedLevels));
+  for (auto& level : c.offsets) {
+    level.clear();
+    level.push_back(0);
+  }
+  c.data.clear();
+}
+
 class GenericDecoder {
  public:
   GenericDecoder(const BranchData& b, Column& out, const std::string& where) : b_(b), out_(out), where_(where) {}
@@ -1544,7 +1560,11 @@ std::vector<std::int64_t> integerValues(const Column& col) {
 }
 
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
-                             const ReadOptions& options, ReadStats* stats) {
+                             const ReadOptions& options, ReadStats* stats);
+
+/// Reads into `out`, reusing the buffers of the columns it already holds (forEachChunk, readInto).
+void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
+              const ReadOptions& options, ReadStats* stats, std::vector<Column>& out) {
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(t, branches, range, options);
@@ -1552,8 +1572,8 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
   StagedFetch fetched(t, fetchPieces(plan, options, threads));
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
-  std::vector<Column> out;
-  for (auto bi : branches) out.push_back(emptyColumn(t.data[bi], range));
+  out.resize(branches.size());
+  for (std::size_t k = 0; k < branches.size(); ++k) resetColumn(out[k], t.data[branches[k]], range);
   // Fixed-size branches decode straight into their final place: one copy, swapped in place.
   std::vector<std::size_t> columnOf(plan.baskets.size());
   {
@@ -1685,7 +1705,7 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
     if (t.data[plan.baskets[j].branch].decode == Decode::fixed || basketsOfColumn[columnOf[j]] == 1) continue;
     auto& col = out[columnOf[j]];
-    if (col.entries == 0 && col.data.empty()) {
+    if (col.entries == 0 && col.data.capacity() == 0) {  // nothing to reuse: take the piece
       const auto first = col.firstEntry;
       col = std::move(pieces[j]);
       col.firstEntry = first;
@@ -1711,6 +1731,12 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
     for (auto s : sizes) stats->uncompressedBytes += s;
     for (auto s : seconds) stats->decompressSeconds += s;
   }
+}
+
+std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
+                             const ReadOptions& options, ReadStats* stats) {
+  std::vector<Column> out;
+  readImpl(t, branches, range, options, stats, out);
   return out;
 }
 
@@ -1725,6 +1751,11 @@ ReadPlan Tree::plan(const std::vector<std::string>& names, EntryRange range, con
 std::vector<Column> Tree::read(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options,
                                ReadStats* stats) const {
   return readImpl(*impl_, resolve(*impl_, names), range, options, stats);
+}
+
+void Tree::readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns,
+                    const ReadOptions& options, ReadStats* stats) const {
+  readImpl(*impl_, resolve(*impl_, names), range, options, stats, columns);
 }
 
 Column Tree::read(const std::string& name, EntryRange range, const ReadOptions& options) const {
@@ -1804,9 +1835,10 @@ void Tree::forEachChunk(const std::vector<std::string>& names, std::uint64_t tar
                         const ReadOptions& options) const {
   const auto branches = resolve(*impl_, names);
   const auto ranges = chunks(targetEntries);
+  std::vector<Column> cols;  // kept across chunks: each read reuses the previous chunk's buffers
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     if (i + 1 < ranges.size()) prefetchChunk(*this, names, ranges[i + 1], options);
-    auto cols = readImpl(*impl_, branches, ranges[i], options, nullptr);
+    readImpl(*impl_, branches, ranges[i], options, nullptr, cols);
     fn(ranges[i], cols);
   }
 }
@@ -1862,10 +1894,11 @@ void Chain::forEachChunk(const std::vector<std::string>& names, std::uint64_t ta
   std::vector<std::pair<std::size_t, EntryRange>> all;
   for (std::size_t f = 0; f < trees_.size(); ++f)
     for (const auto& r : trees_[f].chunks(targetEntries)) all.emplace_back(f, r);
+  std::vector<Column> cols;  // kept across chunks (and files): each read reuses the previous buffers
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& [f, r] = all[i];
     if (i + 1 < all.size()) prefetchChunk(trees_[all[i + 1].first], names, all[i + 1].second, options);
-    auto cols = trees_[f].read(names, r, options);
+    trees_[f].readInto(names, r, cols, options);
     const auto base = offsets_[f];
     for (auto& c : cols) c.firstEntry = r.begin + base;
     fn({r.begin + base, r.end + base}, cols);

@@ -106,6 +106,13 @@ class Tree {
   [[nodiscard]] std::vector<Column> read(const std::vector<std::string>& names, EntryRange range,
                                          const ReadOptions& options = {}, ReadStats* stats = nullptr) const;
   [[nodiscard]] Column read(const std::string& name, EntryRange range, const ReadOptions& options = {}) const;
+  /// read() into `columns`: afterwards it holds one column per name, exactly as read() returns
+  /// them, but each column already present at that index lends its data and offsets buffers
+  /// (their capacity), so reading chunk after chunk allocates only when a chunk is larger than
+  /// any before. A moved-from or missing column is allocated fresh. Throws like read(); after a
+  /// throw the columns' contents are unspecified (but valid).
+  void readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns,
+                const ReadOptions& options = {}, ReadStats* stats = nullptr) const;
   /// The chunks forEachChunk reads: consecutive ranges of about `targetEntries` entries, each
   /// ending on a cluster boundary when possible (a cluster larger than the target is cut).
   [[nodiscard]] std::vector<EntryRange> chunks(std::uint64_t targetEntries) const;
@@ -113,6 +120,12 @@ class Tree {
   /// boundary when possible; memory is bounded by one chunk. Before reading a chunk it asks the
   /// source to prefetch the next chunk's coalesced ranges (io::Source::prefetch), so on remote
   /// sources the next round trip overlaps this chunk's decoding and fn.
+  ///
+  /// Buffer contract: fn receives the same vector every time, and the next chunk is read into it
+  /// with readInto, reusing the capacity of whatever columns fn left there. So fn must copy (or
+  /// move out) what it wants to keep beyond the call: a column left in the vector is overwritten
+  /// by the next chunk, a column moved out is replaced by a freshly allocated one, and fn may also
+  /// swap in a column of its own whose buffers are then reused. Chain::forEachChunk does the same.
   void forEachChunk(const std::vector<std::string>& names, std::uint64_t targetEntries,
                     const std::function<void(EntryRange, std::vector<Column>&)>& fn,
                     const ReadOptions& options = {}) const;

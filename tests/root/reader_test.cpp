@@ -268,6 +268,72 @@ TEST(Reader, ChunksFollowClustersAndCoverTheTree) {
   for (std::size_t k = 0; k < full.size(); ++k) expectSameColumn(joined[k], full[k]);
 }
 
+TEST(Reader, ForEachChunkReusesTheBuffersTheCallbackLeaves) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-HZZ-zstd.root")->tree("events");
+  const std::vector<std::string> names{"Muon_Px", "NMuon", "Jet_E"};
+  const auto full = tree.read(names, {0, tree.entries()});
+  std::vector<Column> joined(names.size());
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    joined[k] = full[k];
+    joined[k].data.clear();
+    joined[k].entries = 0;
+    for (auto& level : joined[k].offsets) level.assign(1, 0);
+  }
+  // NMuon's buffer is given a large capacity in each call: a fresh allocation would have just
+  // the chunk's size, so the same pointer with that capacity in the next call means reuse.
+  constexpr std::size_t kLent = 1 << 20;
+  const std::byte* lastData = nullptr;
+  std::size_t chunk = 0, reused = 0;
+  tree.forEachChunk(names, 500, [&](EntryRange r, std::vector<Column>& cols) {
+    ASSERT_EQ(cols.size(), names.size());
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      EXPECT_EQ(cols[k].name, names[k]);
+      EXPECT_EQ(cols[k].firstEntry, r.begin);
+      EXPECT_EQ(cols[k].entries, r.size());
+      appendColumn(joined[k], cols[k]);
+    }
+    if (lastData) {
+      EXPECT_EQ(cols[1].data.data(), lastData) << "chunk " << chunk;
+      EXPECT_GE(cols[1].data.capacity(), kLent) << "chunk " << chunk;
+      ++reused;
+    }
+    cols[1].data.reserve(kLent);
+    lastData = cols[1].data.data();
+    // Every other chunk takes Muon_Px away: the next read must allocate it again, not reuse it.
+    if (chunk++ % 2 == 0) {
+      Column taken = std::move(cols[0]);
+      EXPECT_EQ(taken.entries, r.size());
+    }
+  });
+  EXPECT_GE(chunk, 4u);
+  EXPECT_GE(reused, 2u);
+  for (std::size_t k = 0; k < names.size(); ++k) expectSameColumn(joined[k], full[k]);
+}
+
+TEST(Reader, ReadIntoGivesWhatReadGivesWhateverTheColumnsHeld) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("uproot-HZZ-zlib.root")->tree("events");
+  const std::vector<std::string> names{"Jet_Px", "NJet", "Muon_Iso"};
+  // Columns left over from other branches, another range and more levels than needed.
+  std::vector<Column> cols = tree.read(std::vector<std::string>{"Electron_E", "Muon_Px", "NMuon", "Jet_E"}, {10, 2000});
+  cols[0].offsets.resize(3, std::vector<std::uint64_t>{7, 8});
+  core::ThreadPool pool(1);
+  ReadOptions threaded;
+  threaded.pool = &pool;
+  for (const ReadOptions* options : std::initializer_list<const ReadOptions*>{&threaded, nullptr}) {
+    for (const EntryRange r : {EntryRange{100, 900}, EntryRange{0, 2421}, EntryRange{2000, 2001}, EntryRange{5, 5}}) {
+      tree.readInto(names, r, cols, options ? *options : ReadOptions{});
+      const auto expected = tree.read(names, r);
+      ASSERT_EQ(cols.size(), expected.size());
+      for (std::size_t k = 0; k < names.size(); ++k) {
+        expectSameColumn(cols[k], expected[k]);
+        EXPECT_EQ(cols[k].firstEntry, expected[k].firstEntry);
+      }
+    }
+  }
+}
+
 TEST(Reader, ChainReadsFilesAsOneSequence) {
   MLAAS_REQUIRE_CORPUS();
   const Chain chain({test::corpusFile("uproot-HZZ-zlib.root").string(), test::corpusFile("uproot-HZZ-lz4.root").string()},
