@@ -8,7 +8,9 @@
 //     and the machine's own: two threads spinning on the same work as one (on a shared or
 //     oversubscribed machine 2 cores are not 2x; this measures what this run could get);
 //   - JSROOT's time to read the same file and branches / ours (node + .deps/node_modules/jsroot).
-// Usage: bench_read [--repeat K] [--no-jsroot] [FILE...]   (default: the corpus files named below)
+// Usage: bench_read [--repeat K] [--no-jsroot] [--profile N] [FILE...]   (default: the corpus files named below)
+//   --profile N: nothing but N single-threaded reads of each file, to run under `perf record`
+//   (--profile-reuse: readInto the same columns; --profile-bound: the decompress-only bound).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -32,7 +34,8 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct Timing {
-  double read = 1e300;
+  double read = 1e300;   ///< Tree::read: fresh columns every time
+  double reuse = 1e300;  ///< Tree::readInto the previous repeat's columns (forEachChunk's steady state)
   double decompress = 1e300;
   double swapPass = 1e300;  ///< one byte-swapping copy of every output column
   std::uint64_t bytes = 0;
@@ -47,6 +50,7 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
   dual.pool = &onePool;
   Timing t1, t2;
   std::vector<std::byte> scratch;
+  std::vector<mlaas::root::Column> kept1, kept2;
   for (int r = 0; r < repeat; ++r) {
     for (auto* which : {&t1, &t2}) {
       const auto& options = which == &t1 ? single : dual;
@@ -69,6 +73,10 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
         which->swapPass = std::min(which->swapPass, since(t0));
       }
       cols.clear();
+      auto& kept = which == &t1 ? kept1 : kept2;
+      t0 = Clock::now();
+      tree.readInto(names, {0, tree.entries()}, kept, options);
+      which->reuse = std::min(which->reuse, since(t0));
       t0 = Clock::now();
       (void)tree.decompressOnly(names, {0, tree.entries()}, options, nullptr);
       which->decompress = std::min(which->decompress, since(t0));
@@ -124,6 +132,8 @@ double jsrootSeconds(const std::string& file, const std::string& tree, const std
 int main(int argc, char** argv) {
   std::vector<std::string> files;
   int repeat = 20;
+  int profile = 0;  ///< --profile N: only N single-threaded reads of each file (for perf record)
+  std::string profileWhat;  ///< --profile: read; --profile-reuse: readInto; --profile-bound: decompressOnly
   bool jsroot = true;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -131,8 +141,11 @@ int main(int argc, char** argv) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--no-jsroot") {
       jsroot = false;
+    } else if ((arg == "--profile" || arg == "--profile-reuse" || arg == "--profile-bound") && i + 1 < argc) {
+      profile = std::max(1, std::atoi(argv[++i]));
+      profileWhat = arg;
     } else if (arg.rfind("--", 0) == 0) {
-      fmt::print(stderr, "usage: bench_read [--repeat K] [--no-jsroot] [FILE...]\n");
+      fmt::print(stderr, "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound] N] [FILE...]\n");
       return 2;
     } else {
       files.push_back(arg);
@@ -145,13 +158,32 @@ int main(int argc, char** argv) {
                           "nanoAOD_2015_CMS_Open_Data_ttbar.root"})
       files.push_back((dir / f).string());
   }
+  if (profile > 0) {
+    for (const auto& path : files) {
+      const auto file = mlaas::root::File::open(path);
+      const auto tree = file->tree(file->treePaths().at(0));
+      std::vector<std::string> names;
+      for (const auto& b : tree.branches())
+        if (b.supported) names.push_back(b.name);
+      std::vector<mlaas::root::Column> kept;
+      for (int r = 0; r < profile; ++r) {
+        if (profileWhat == "--profile-reuse") tree.readInto(names, {0, tree.entries()}, kept);
+        else if (profileWhat == "--profile-bound") (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);
+        else (void)tree.read(names, {0, tree.entries()});
+      }
+    }
+    return 0;
+  }
   fmt::print("best of {}; bound A = decompress-only (fetch + decompress, no decode); bound B = A + one byte-swapping\n"
              "copy of every output column (the one pass a reader of native values cannot avoid)\n",
              repeat);
   const double machine = machineSpeedup();
   fmt::print("1 -> 2 threads on this machine now (two threads spinning vs one): {:.2f}x\n", machine);
-  fmt::print("{:<38} {:>6} {:>9} {:>7} {:>7} {:>8} {:>8} {:>9} {:>11}\n", "file (all supported branches)", "MB",
-             "read MB/s", "read/A", "read/B", "read 1>2", "A 1>2", "JSROOT s", "JSROOT/ours");
+  fmt::print("read: Tree::read into fresh columns; reuse: Tree::readInto the previous repeat's columns (what\n"
+             "forEachChunk does from its second chunk on; bound A's decompression buffers are kept per thread too)\n");
+  fmt::print("{:<38} {:>6} {:>9} {:>7} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11}\n", "file (all supported branches)",
+             "MB", "read MB/s", "read/A", "read/B", "reuse MB/s", "reuse/A", "reuse/B", "reuse 1>2", "A 1>2",
+             "JSROOT s", "JSROOT/ours");
   for (const auto& path : files) {
     try {
       const auto file = mlaas::root::File::open(path);
@@ -162,11 +194,11 @@ int main(int argc, char** argv) {
         if (b.supported) names.push_back(b.name);
       const auto [one, two] = measure(tree, names, repeat);
       const double js = jsroot ? jsrootSeconds(path, treePath, names) : -1;
-      fmt::print("{:<38} {:>6.2f} {:>9.1f} {:>6.1f}% {:>6.1f}% {:>7.2f}x {:>7.2f}x {:>9} {:>11}\n",
-                 std::filesystem::path(path).filename().string(), static_cast<double>(one.bytes) / 1e6,
-                 static_cast<double>(one.bytes) / 1e6 / one.read, 100 * one.decompress / one.read,
-                 100 * (one.decompress + one.swapPass) / one.read,
-                 one.read / two.read, one.decompress / two.decompress, js < 0 ? std::string("n/a") : fmt::format("{:.3f}", js),
+      const double mb = static_cast<double>(one.bytes) / 1e6;
+      fmt::print("{:<38} {:>6.2f} {:>9.1f} {:>6.1f}% {:>6.1f}% {:>10.1f} {:>7.1f}% {:>7.1f}% {:>8.2f}x {:>7.2f}x {:>9} {:>11}\n",
+                 std::filesystem::path(path).filename().string(), mb, mb / one.read, 100 * one.decompress / one.read,
+                 100 * (one.decompress + one.swapPass) / one.read, mb / one.reuse, 100 * one.decompress / one.reuse,
+                 100 * (one.decompress + one.swapPass) / one.reuse, one.reuse / two.reuse, one.decompress / two.decompress, js < 0 ? std::string("n/a") : fmt::format("{:.3f}", js),
                  js < 0 ? std::string("n/a") : fmt::format("{:.1f}x", js / one.read));
     } catch (const std::exception& e) {
       fmt::print("{}: error: {}\n", path, e.what());

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <unordered_map>
@@ -738,14 +739,78 @@ ScratchBuffer& threadScratch() {
 }
 constexpr std::size_t kScratchKeepBytes = 64u << 20;
 
+/// Converts n entry offsets as stored (big-endian int32 counted from the key's start) into column
+/// offsets: out[k] = base + ((raw[k] - keylen) >> shift). Returns false unless every offset lies in
+/// [prev, size], is not below the one before it, and is `phase` modulo mask + 1 (whole groups of
+/// values): then nothing it wrote may be used. One pass with no loop-carried dependency (each
+/// offset is compared with its loaded neighbour), so it vectorises; the AVX2 clone is picked at
+/// load time on CPUs that have it.
+__attribute__((target_clones("avx2", "default"))) bool entryOffsetsToColumn(
+    const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
+    std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+  if (n == 0) return true;
+  auto at = [&](std::size_t k) {
+    std::uint32_t v;
+    std::memcpy(&v, raw + 4 * k, 4);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+    return v - keylen;  // wraps to a huge value when below the key length
+  };
+  std::uint32_t bad = 0;
+  {
+    const std::uint32_t u = at(0);
+    bad |= static_cast<std::uint32_t>(u > size) | static_cast<std::uint32_t>(u < prev) | ((u & mask) ^ phase);
+    out[0] = base + (u >> shift);
+  }
+  for (std::size_t k = 1; k < n; ++k) {
+    const std::uint32_t u = at(k);
+    const std::uint32_t p = at(k - 1);
+    bad |= static_cast<std::uint32_t>(u > size) | static_cast<std::uint32_t>(u < p) | ((u & mask) ^ phase);
+    out[k] = base + (u >> shift);
+  }
+  return bad == 0;
+}
+
 struct LoadedBasket {
   std::unique_ptr<std::byte[]> owned;  ///< only when the basket must outlive its task
   std::span<const std::byte> content;
   std::span<const std::int32_t> offsets;  ///< per entry, relative to content; empty when fixed-size
   std::vector<std::int32_t> ownedOffsets;
+  /// Entry offsets still as stored (nevbuf big-endian int32 counted from the key's start), when
+  /// LoadMode::deferOffsets let the decoder convert them in its own pass; materializeOffsets()
+  /// turns them into `offsets`.
+  std::span<const std::byte> rawOffsets;
+  std::int32_t keylen = 0;
   std::int32_t nevbuf = 0;
   std::uint64_t uncompressed = 0;
   bool inDestination = false;  ///< decompressed straight into the caller's destination
+
+  [[nodiscard]] bool hasOffsets() const noexcept { return !offsets.empty() || !rawOffsets.empty(); }
+  /// Swaps the stored entry offsets, makes them relative to the content and checks their order.
+  void materializeOffsets(const std::string& where) {
+    if (rawOffsets.empty()) return;
+    ownedOffsets.resize(rawOffsets.size() / 4);
+    swapCopy(reinterpret_cast<std::byte*>(ownedOffsets.data()), rawOffsets.data(), ownedOffsets.size(), 4);
+    rawOffsets = {};
+    std::int32_t prev = 0;
+    const auto size = static_cast<std::int64_t>(content.size());
+    bool ordered = true;
+    for (auto& o : ownedOffsets) {
+      const std::int64_t v = static_cast<std::int64_t>(o) - keylen;
+      ordered &= v >= prev && v <= size;
+      o = static_cast<std::int32_t>(v);
+      prev = o;
+    }
+    if (!ordered) {  // find the first bad one for the message
+      prev = 0;
+      for (auto o : ownedOffsets) {
+        if (o < prev || o > size)
+          throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
+                                                                 where, o, content.size()));
+        prev = o;
+      }
+    }
+    offsets = ownedOffsets;
+  }
 
   [[nodiscard]] std::pair<std::size_t, std::size_t> entry(std::size_t i) const {
     const auto s = static_cast<std::size_t>(offsets[i]);
@@ -753,7 +818,8 @@ struct LoadedBasket {
     return {s, e};
   }
   /// Copies borrowed bytes (scratch or fetched buffers) so the basket can be decoded later.
-  void own() {
+  void own(const std::string& where) {
+    materializeOffsets(where);
     if (!owned && !content.empty()) {
       owned = std::make_unique_for_overwrite<std::byte[]>(content.size());
       std::memcpy(owned.get(), content.data(), content.size());
@@ -773,6 +839,8 @@ struct LoadMode {
   /// offsets), it is decompressed straight into it: the caller's column, saving a copy.
   std::span<std::byte> destination;
   const std::string* offsetsWhere = nullptr;  ///< context of entry-offset errors (else where + " entry offsets")
+  /// Leave the entry offsets as stored (LoadedBasket::rawOffsets) for the decoder's fused pass.
+  bool deferOffsets = false;
 };
 
 LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc, const std::string& where,
@@ -870,36 +938,19 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       const auto count = oc.i32();
       if (count < out.nevbuf || static_cast<std::size_t>(count) > oc.remaining() / 4)
         oc.fail(fmt::format("entry offset count {} does not match {} entries", count, out.nevbuf));
-      out.ownedOffsets.resize(static_cast<std::size_t>(out.nevbuf));
-      swapCopy(reinterpret_cast<std::byte*>(out.ownedOffsets.data()), oc.bytes(out.ownedOffsets.size() * 4).data(),
-               out.ownedOffsets.size(), 4);
+      out.keylen = key.keylen;
+      out.rawOffsets = oc.bytes(static_cast<std::size_t>(out.nevbuf) * 4);
       if (ioBits & 1) {  // size-encoded: each value is the difference to the previous offset
+        out.ownedOffsets.resize(static_cast<std::size_t>(out.nevbuf));
+        swapCopy(reinterpret_cast<std::byte*>(out.ownedOffsets.data()), out.rawOffsets.data(), out.ownedOffsets.size(), 4);
         std::int64_t running = key.keylen;
         for (auto& o : out.ownedOffsets) {
           running += o;
-          o = static_cast<std::int32_t>(running);
+          o = static_cast<std::int32_t>(Cursor::byteswap(static_cast<std::uint32_t>(running)));  // stored form again
         }
+        out.rawOffsets = std::as_bytes(std::span<const std::int32_t>(out.ownedOffsets));
       }
-      std::int32_t prev = 0;
-      const auto size = static_cast<std::int64_t>(out.content.size());
-      bool ordered = true;
-      for (auto& o : out.ownedOffsets) {
-        const std::int64_t v = static_cast<std::int64_t>(o) - key.keylen;
-        ordered &= v >= prev && v <= size;
-        o = static_cast<std::int32_t>(v);
-        prev = o;
-      }
-      if (!ordered) {  // find the first bad one for the message
-        prev = 0;
-        for (auto o : out.ownedOffsets) {
-          if (o < prev || o > size)
-            throw core::Exception(core::Errc::corrupt,
-                                  fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes", where, o,
-                                              out.content.size()));
-          prev = o;
-        }
-      }
-      out.offsets = out.ownedOffsets;
+      if (!mode.deferOffsets || (ioBits & 1)) out.materializeOffsets(where);
     }
   }
   if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin)
@@ -1093,11 +1144,69 @@ class GenericDecoder {
 };
 
 /// Decodes entries [lo, hi) (global numbers) of one loaded basket into `out` (a fresh piece).
-void decodeBasket(const BranchData& b, const LoadedBasket& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
+/// Counted leaves (x[n]/F, no per-entry header, a power-of-two group of values): each entry's
+/// values follow the previous entry's, so the column offsets come from the entry offsets alone.
+bool isCountedRun(const BranchData& b) noexcept {
+  return b.decode == Decode::flat && !b.vectorHeader && b.entryHeader == 0 &&
+         std::has_single_bit(b.innerSize * b.codec.diskWidth);
+}
+
+/// The fused path of a counted-leaf basket whose entry offsets are still as stored: one pass turns
+/// them into column offsets (swap, subtract the key length, shift, check), one swap-copy moves the
+/// values. False (nothing appended) when an offset is damaged or an entry holds a partial group.
+bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size_t first, std::size_t last, Column& out) {
+  const std::size_t groupBytes = b.innerSize * b.codec.diskWidth;
+  const int shift = std::countr_zero(groupBytes);
+  const auto mask = static_cast<std::uint32_t>(groupBytes - 1);
+  const std::size_t nev = basket.rawOffsets.size() / 4;
+  const auto content = basket.content;
+  if (first >= last || last > nev || content.size() > std::numeric_limits<std::uint32_t>::max()) return false;
+  const auto keylen = static_cast<std::uint32_t>(basket.keylen);
+  auto stored = [&](std::size_t k) {
+    std::uint32_t v;
+    std::memcpy(&v, basket.rawOffsets.data() + 4 * k, 4);
+    return Cursor::byteswap(v) - keylen;
+  };
+  const auto size = static_cast<std::uint32_t>(content.size());
+  const std::uint32_t runBegin = stored(first);
+  if (runBegin > size) return false;
+  const std::uint32_t phase = runBegin & mask;
+  const std::size_t outWidth = dtypeSize(b.codec.out);
+  auto& offs = out.offsets[0];
+  const std::size_t at = offs.size();
+  offs.resize(at + (last - first));
+  const std::uint64_t base = out.data.size() / outWidth / b.innerSize - (runBegin >> shift);
+  // Entry i ends where entry i + 1 starts; the basket's last entry ends with the content.
+  const std::size_t fromArray = std::min(last, nev - 1) - first;
+  bool ok = entryOffsetsToColumn(basket.rawOffsets.data() + 4 * (first + 1), fromArray, keylen, runBegin, size, mask,
+                                 phase, shift, base, offs.data() + at);
+  std::uint32_t runEnd = fromArray > 0 ? stored(first + fromArray) : runBegin;
+  if (last == nev) {
+    ok &= (size & mask) == phase;
+    offs[at + fromArray] = base + (size >> shift);
+    runEnd = size;
+  }
+  if (!ok) {
+    offs.resize(at);
+    return false;
+  }
+  const std::size_t n = (runEnd - runBegin) / b.codec.diskWidth;
+  const auto dataAt = out.data.size();
+  out.data.resize(dataAt + n * outWidth);
+  convert(b.codec, content.data() + runBegin, n, out.data.data() + dataAt);
+  out.entries += last - first;
+  return true;
+}
+
+void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
                   Column& out, const std::vector<std::int64_t>* counts, std::uint64_t countsBegin,
                   const std::string& where) {
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
+  if (!basket.rawOffsets.empty()) {
+    if (isCountedRun(b) && decodeCountedRun(b, basket, first, last, out)) return;
+    basket.materializeOffsets(where);  // throws when an offset is damaged; else the general paths below
+  }
   const auto content = basket.content;
   const bool hasOffsets = !basket.offsets.empty();
   auto fail = [&](const std::string& what) {
@@ -1638,6 +1747,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       const auto hi = std::min(range.end, loc.entryEnd);
       LoadMode mode;
       mode.offsetsWhere = &b.offsetsWhere;
+      mode.deferOffsets = isCountedRun(b);
       std::byte* dest = nullptr;
       const std::size_t outWidth = dtypeSize(b.codec.out);
       if (b.decode == Decode::fixed) {
@@ -1654,8 +1764,8 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
         else
           decodeFixed(b, basket, loc, lo, hi, dest, where);
-      } else if (b.decode == Decode::flat && !b.vectorHeader && basket.offsets.empty() && b.counter >= 0) {
-        basket.own();
+      } else if (b.decode == Decode::flat && !b.vectorHeader && !basket.hasOffsets() && b.counter >= 0) {
+        basket.own(where);
         waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
         anyWaiting = true;
       } else {
