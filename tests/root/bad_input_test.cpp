@@ -2,6 +2,7 @@
 // temp dir) give a clear core::Exception naming the file (and object/offset), or -- where damage
 // is undetectable, inside an uncompressed payload -- different values; never a crash, a hang or a
 // huge allocation. Run under the asan preset as well.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -95,6 +96,57 @@ TEST(BadInput, CorruptBasketNamesTreeBranchBasketAndOffset) {
       EXPECT_NE(what.find("Jet_Px"), std::string::npos) << what;
       EXPECT_NE(what.find("basket 0 at offset " + std::to_string(at)), std::string::npos) << what;
     }
+  }
+}
+
+TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
+  MLAAS_REQUIRE_CORPUS();
+  test::TempDir dir;
+  const std::string name = "uproot-HZZ-uncompressed.root";
+  const auto original = File::open(test::corpusFile(name).string())->tree("events");
+  const auto plan = original.plan({"Jet_Px"}, {0, original.entries()});
+  ASSERT_EQ(plan.baskets.size(), 1u);
+  const auto& where = plan.baskets[0].bytes;
+  const auto column = original.read("Jet_Px", {0, original.entries()});
+  const auto pristine = corpusBytes(name);
+  const std::string record = pristine.substr(where.offset, where.size);
+  const auto keylen = static_cast<std::uint32_t>((static_cast<unsigned char>(record[14]) << 8) |  // fKeylen
+                                                 static_cast<unsigned char>(record[15]));
+  auto bigEndian = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  // Entries 1000..1002 start at these stored offsets (4-byte floats counted from the key's start).
+  const auto& offsets = column.offsets[0];
+  std::string run;
+  for (std::size_t i = 1000; i < 1003; ++i) run += bigEndian(keylen + static_cast<std::uint32_t>(offsets[i] * 4));
+  const auto found = record.find(run);
+  ASSERT_NE(found, std::string::npos);
+  ASSERT_EQ(record.find(run, found + 1), std::string::npos);
+  const std::size_t middle = where.offset + found + 4;  // entry 1001's start
+  core::ThreadPool pool(1);
+  for (const std::uint32_t bad : {0x7fffff00u, keylen + static_cast<std::uint32_t>(offsets[1000] * 4) - 4, 0u}) {
+    auto bytes = pristine;
+    bytes.replace(middle, 4, bigEndian(bad));
+    const auto path = (dir / ("offsets-" + std::to_string(bad) + ".root")).string();
+    test::writeFile(path, bytes);
+    const auto tree = File::open(path)->tree("events");
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+      for (const EntryRange range : {EntryRange{0, tree.entries()}, EntryRange{900, 1100}}) {
+        SCOPED_TRACE(fmt::format("stored offset {}, entries {}..{}", bad, range.begin, range.end));
+        try {
+          (void)tree.read(std::string("Jet_Px"), range, options);
+          FAIL() << "a damaged entry offset must be detected";
+        } catch (const core::Exception& e) {
+          const std::string what = e.what();
+          EXPECT_EQ(e.code(), core::Errc::corrupt);
+          EXPECT_NE(what.find(path), std::string::npos) << what;
+          EXPECT_NE(what.find("branch \"Jet_Px\" basket 0 at offset " + std::to_string(where.offset)), std::string::npos) << what;
+          EXPECT_NE(what.find("out of order or beyond"), std::string::npos) << what;
+        }
+      }
+    }
+    // A range that ends before the damage never looks at it.
+    EXPECT_EQ(tree.read("Jet_Px", {0, 900}).data, original.read("Jet_Px", {0, 900}).data);
   }
 }
 
