@@ -109,6 +109,10 @@ class NativeTree final : public TreeSource {
   std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
     return tree_.read(branches, root::EntryRange{begin, end});
   }
+  void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
+                std::vector<root::Column>& columns) const override {
+    tree_.readInto(branches, root::EntryRange{begin, end}, columns);
+  }
 
  private:
   std::shared_ptr<const root::File> file_;
@@ -220,17 +224,38 @@ struct ProcessedUnit {
 // slice. Reads stay per unit: the reader decompresses whole baskets.
 constexpr std::size_t kSliceEntries = 4096;
 
-// Reads a unit, then prepares it slice by slice and calls onSlice(chunk, events, first) for each,
-// `events` being the indices (in the slice's chunk) of the selected events of `split` and `first`
-// the slice's first entry relative to the unit.
+// Column buffers kept between units: each thread takes a set, reads a unit into it (the reader
+// reuses the capacity of the columns already there) and gives it back, so unit after unit reads
+// without allocating and page-faulting megabytes of fresh buffers.
+class ColumnSets {
+ public:
+  std::vector<root::Column> take() {
+    std::lock_guard lock(mutex_);
+    if (sets_.empty()) return {};
+    auto set = std::move(sets_.back());
+    sets_.pop_back();
+    return set;
+  }
+  void give(std::vector<root::Column> set) {
+    std::lock_guard lock(mutex_);
+    sets_.push_back(std::move(set));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::vector<root::Column>> sets_;
+};
+
+// Reads a unit into `columns`, then prepares it slice by slice and calls onSlice(chunk, events,
+// first) for each, `events` being the indices (in the slice's chunk) of the selected events of
+// `split` and `first` the slice's first entry relative to the unit.
 template <class OnSlice>
 core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Unit& unit, Split split, ProcessedUnit& info,
-                                OnSlice&& onSlice) {
+                                std::vector<root::Column>& columns, OnSlice&& onSlice) {
   const auto& tree = *inputs.trees[unit.file];
-  std::vector<root::Column> columns;
   auto started = std::chrono::steady_clock::now();
   try {
-    columns = tree.read(plan.branches(), unit.begin, unit.end);
+    tree.readInto(plan.branches(), unit.begin, unit.end, columns);
   } catch (const core::Exception& e) {
     return core::fail(e.error().withContext(tree.name()));
   } catch (const std::exception& e) {
@@ -321,11 +346,13 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
 
   const std::size_t threads = passThreads(options.threads, config, totalEntries(inputs));
   core::ThreadPool pool(threads > 1 ? threads - 1 : 0);
+  ColumnSets columnSets;
   pool.parallelFor(units.size(), [&](std::size_t u) {
     Partial partial;
     for (const auto& group : plan.groups()) partial.groups[group.name].list = group.list;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;  // [first, last) event ranges
-    auto done = forEachSlice(plan, inputs, units[u], Split::train, partial.info,
+    auto columns = columnSets.take();
+    auto done = forEachSlice(plan, inputs, units[u], Split::train, partial.info, columns,
                              [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t) -> core::Result<void> {
       // Consecutive selected events own consecutive values: feed each run of them as one span
       // straight from the array, without copying.
@@ -353,6 +380,7 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
       }
       return {};
     });
+    columnSets.give(std::move(columns));
     if (!done) throw core::Exception(std::move(done).error());
     std::lock_guard lock(mergeMutex);
     pending.emplace(u, std::move(partial));
@@ -398,6 +426,8 @@ struct Dataset::Impl {
 
   std::vector<std::thread> workers;
   std::thread assembler;
+  ColumnSets columnSets;  // kept across epochs: the second epoch reads into warm buffers
+  std::optional<Batch> shuffleStore;  // the shuffle buffer's rows, kept across epochs
 
   void stop() {
     {
@@ -440,10 +470,11 @@ struct Dataset::Impl {
     return mine;
   }
 
-  core::Result<std::shared_ptr<Batch>> process(const Unit& unit) {
+  core::Result<std::shared_ptr<Batch>> process(const Unit& unit, std::vector<root::Column>& columns) {
     ProcessedUnit info;
     auto batch = acquireChunkBatch();
-    auto processed = forEachSlice(*plan, inputs, unit, options.split, info,
+    batch->grow(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
+    auto processed = forEachSlice(*plan, inputs, unit, options.split, info, columns,
                              [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
       const std::size_t row = batch->rows;
       MLAAS_TRY(transform->apply(chunk, events, *batch));
@@ -467,6 +498,12 @@ struct Dataset::Impl {
   }
 
   void workerLoop() {
+    std::vector<root::Column> columns = columnSets.take();
+    struct GiveBack {
+      ColumnSets& sets;
+      std::vector<root::Column>& columns;
+      ~GiveBack() { sets.give(std::move(columns)); }
+    } giveBack{columnSets, columns};
     while (true) {
       std::size_t index = 0;
       {
@@ -475,7 +512,7 @@ struct Dataset::Impl {
         if (stopping || nextUnit >= units.size()) return;
         index = nextUnit++;
       }
-      auto result = process(units[index]);
+      auto result = process(units[index], columns);
       {
         std::lock_guard lock(mutex);
         done.emplace(index, std::move(result));
@@ -542,6 +579,21 @@ struct Dataset::Impl {
     outputChanged.notify_all();
   }
 
+  // Overwrites row `row` of `to` with row `fromRow` of `from` (same layout).
+  static void copyRow(Batch& to, std::size_t row, const Batch& from, std::size_t fromRow) {
+    for (std::size_t i = 0; i < to.tensors.size(); ++i) {
+      const std::size_t width = to.tensorSpecs[i].width();
+      std::copy_n(from.tensors[i].data() + fromRow * width, width, to.tensors[i].data() + row * width);
+    }
+    for (std::size_t i = 0; i < to.masks.size(); ++i) {
+      const std::size_t width = to.maskSpecs[i].width();
+      std::copy_n(from.masks[i].data() + fromRow * width, width, to.masks[i].data() + row * width);
+    }
+    to.labels[row] = from.labels[fromRow];
+    to.weights[row] = from.weights[fromRow];
+    to.events[row] = from.events[fromRow];
+  }
+
   // A hint only: the first cache lines of each tensor and mask of one row.
   static void prefetchRow(const Batch& batch, std::size_t row) {
     constexpr std::size_t kLine = 64, kMaxLines = 8;
@@ -564,7 +616,14 @@ struct Dataset::Impl {
     const std::size_t batchSize = config.batch.size;
     const std::size_t bufferSize = shuffle ? config.shuffle.buffer : 0;
     std::mt19937_64 rng(mix64(config.shuffle.seed + 0x9e37) ^ mix64(forEpoch) ^ mix64(options.shard + 0x77));
-    std::vector<std::pair<std::shared_ptr<const Batch>, std::uint32_t>> buffer;
+    // The shuffle buffer holds copies of its rows in `store` (slot i of the buffer is row
+    // buffer[i] of the store): a few megabytes that stay in cache, where drawing rows from the
+    // chunks themselves read them at random from tens of megabytes of chunk buffers kept alive by
+    // a few stragglers each. A chunk is released as soon as it has been scanned.
+    if (!shuffleStore) shuffleStore.emplace(transform->makeBatch());
+    Batch& store = *shuffleStore;
+    store.clear();
+    std::vector<std::uint32_t> buffer;
     buffer.reserve(std::min<std::size_t>(bufferSize, 1 << 20));
     std::unique_ptr<Batch> out = acquire();
     std::uint64_t emitted = 0;
@@ -603,7 +662,8 @@ struct Dataset::Impl {
         if (bufferSize <= 1) {
           more = emit(*chunk, r);
         } else if (buffer.size() < bufferSize) {
-          buffer.emplace_back(chunk, static_cast<std::uint32_t>(r));
+          buffer.push_back(static_cast<std::uint32_t>(store.rows));
+          store.appendRow(*chunk, r);
         } else {
           // Slots are drawn kAhead emissions early so that their rows, somewhere in megabytes of
           // chunk buffers, are already on their way into the cache when they are copied (a slot
@@ -611,16 +671,16 @@ struct Dataset::Impl {
           if (!aheadFilled) {
             for (auto& slot : ahead) {
               slot = static_cast<std::size_t>(rng() % bufferSize);
-              prefetchRow(*buffer[slot].first, buffer[slot].second);
+              prefetchRow(store, buffer[slot]);
             }
             aheadFilled = true;
           }
           const std::size_t j = ahead[aheadNext];
           ahead[aheadNext] = static_cast<std::size_t>(rng() % bufferSize);
-          prefetchRow(*buffer[ahead[aheadNext]].first, buffer[ahead[aheadNext]].second);
+          prefetchRow(store, buffer[ahead[aheadNext]]);
           aheadNext = (aheadNext + 1) % kAhead;
-          more = emit(*buffer[j].first, buffer[j].second);
-          buffer[j] = {chunk, static_cast<std::uint32_t>(r)};
+          more = emit(store, buffer[j]);
+          copyRow(store, buffer[j], *chunk, r);
         }
       }
     }
@@ -628,7 +688,7 @@ struct Dataset::Impl {
     for (std::size_t k = buffer.size(); more && k > 0; --k) {
       std::size_t j = static_cast<std::size_t>(rng() % k);
       std::swap(buffer[j], buffer[k - 1]);
-      more = emit(*buffer[k - 1].first, buffer[k - 1].second);
+      more = emit(store, buffer[k - 1]);
     }
     if (out && out->rows != 0 && !(config.batch.dropLast && out->rows < batchSize)) {
       if (!publish(std::move(out))) return;
@@ -679,7 +739,9 @@ void Dataset::start(std::size_t epoch) {
   d.inlineEpoch = d.threads == 1 && entries <= kInlineEntries;
   if (d.inlineEpoch) {
     // A small epoch runs here and now: the same units, order and shuffle, without threads.
-    for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i]));
+    auto columns = d.columnSets.take();
+    for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i], columns));
+    d.columnSets.give(std::move(columns));
     d.assemblerLoop(epoch);
     return;
   }
@@ -719,9 +781,11 @@ double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& bra
   }
   auto started = std::chrono::steady_clock::now();
   core::ThreadPool pool(threads > 1 ? threads - 1 : 0);
+  ColumnSets columnSets;  // reused like the passes do, so both sides read into warm buffers
   pool.parallelFor(units.size(), [&](std::size_t u) {
-    auto columns = inputs.trees[units[u].file]->read(branches, units[u].begin, units[u].end);
-    (void)columns;
+    auto columns = columnSets.take();
+    inputs.trees[units[u].file]->readInto(branches, units[u].begin, units[u].end, columns);
+    columnSets.give(std::move(columns));
   });
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }

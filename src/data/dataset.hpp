@@ -52,6 +52,13 @@ class TreeSource {
   /// Reads branches over [begin, end). Throws core::Exception naming the file and branch.
   [[nodiscard]] virtual std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
                                                        std::uint64_t end) const = 0;
+  /// read() into `columns`, lending the buffers of the columns already there (their capacity), so
+  /// a worker reads chunk after chunk without allocating and page-faulting fresh buffers. The
+  /// default calls read().
+  virtual void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
+                        std::vector<root::Column>& columns) const {
+    columns = read(branches, begin, end);
+  }
 };
 using TreeSourcePtr = std::shared_ptr<const TreeSource>;
 
