@@ -970,6 +970,13 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
 
 // ---- decoding -----------------------------------------------------------------------------
 
+/// The calling thread's spare piece columns (see readImpl), released beyond kPiecesKeepBytes.
+std::vector<Column>& piecePool() {
+  thread_local std::vector<Column> pool;
+  return pool;
+}
+constexpr std::size_t kPiecesKeepBytes = 64u << 20;
+
 Column emptyColumn(const BranchData& b, EntryRange range) {
   Column c;
   c.name = b.info.name;
@@ -1420,8 +1427,13 @@ void appendColumn(Column& into, const Column& piece) {
     }
     auto& dst = into.offsets[l];
     const auto& src = piece.offsets[l];
-    dst.reserve(dst.size() + src.size());
-    for (std::size_t k = 1; k < src.size(); ++k) dst.push_back(src[k] + base);
+    if (src.size() < 2) continue;
+    // Copy, then shift the copied run in place: two vectorised passes over cached data instead of
+    // a push_back per offset.
+    const std::size_t at = dst.size();
+    dst.insert(dst.end(), src.begin() + 1, src.end());
+    if (base != 0)
+      for (auto* p = dst.data() + at, *end = dst.data() + dst.size(); p != end; ++p) *p += base;
   }
   into.data.insert(into.data.end(), piece.data.begin(), piece.data.end());
   into.entries += piece.entries;
@@ -1718,7 +1730,10 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // are joined in entry order afterwards.
   std::vector<std::size_t> basketsOfColumn(out.size(), 0);
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) ++basketsOfColumn[columnOf[j]];
-  std::vector<Column> pieces(plan.baskets.size());
+  // The pieces' buffers are kept per calling thread between reads (a nested read of counters
+  // takes none), so chunk after chunk their allocation and first-touch page faults are not repeated.
+  std::vector<Column> pieces = std::move(piecePool());
+  pieces.resize(plan.baskets.size());
   auto target = [&](std::size_t j) -> Column& {
     return basketsOfColumn[columnOf[j]] == 1 ? out[columnOf[j]] : pieces[j];
   };
@@ -1769,7 +1784,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
         anyWaiting = true;
       } else {
-        if (basketsOfColumn[columnOf[j]] > 1) pieces[j] = emptyColumn(b, range);
+        if (basketsOfColumn[columnOf[j]] > 1) resetColumn(pieces[j], b, range);
         decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
       }
     });
@@ -1805,24 +1820,38 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         counts = &it->second.first;
         countsBegin = it->second.second;
       }
-      if (basketsOfColumn[columnOf[j]] > 1) pieces[j] = emptyColumn(b, range);
+      if (basketsOfColumn[columnOf[j]] > 1) resetColumn(pieces[j], b, range);
       decodeBasket(b, *waiting[j], loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd),
                    target(j), counts, countsBegin, basketWhere(t, b, pb.basket));
       waiting[j].reset();
     });
   }
-  // Append pieces in basket order (the plan lists baskets in entry order per branch).
+  // Append pieces in basket order (the plan lists baskets in entry order per branch), into columns
+  // sized for all of their pieces first.
+  {
+    std::vector<std::size_t> dataBytes(out.size(), 0), firstLevel(out.size(), 0);
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+      if (t.data[plan.baskets[j].branch].decode == Decode::fixed || basketsOfColumn[columnOf[j]] == 1) continue;
+      dataBytes[columnOf[j]] += pieces[j].data.size();
+      if (!pieces[j].offsets.empty()) firstLevel[columnOf[j]] += pieces[j].offsets[0].size();
+    }
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      if (dataBytes[k] == 0 && firstLevel[k] == 0) continue;
+      out[k].data.reserve(dataBytes[k]);
+      if (!out[k].offsets.empty()) out[k].offsets[0].reserve(firstLevel[k]);
+    }
+  }
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
     if (t.data[plan.baskets[j].branch].decode == Decode::fixed || basketsOfColumn[columnOf[j]] == 1) continue;
     auto& col = out[columnOf[j]];
-    if (col.entries == 0 && col.data.capacity() == 0) {  // nothing to reuse: take the piece
-      const auto first = col.firstEntry;
-      col = std::move(pieces[j]);
-      col.firstEntry = first;
-    } else {
-      appendColumn(col, pieces[j]);
-    }
+    appendColumn(col, pieces[j]);
   }
+  std::size_t kept = 0;
+  for (const auto& piece : pieces) {
+    kept += piece.data.capacity();
+    for (const auto& level : piece.offsets) kept += level.capacity() * sizeof(std::uint64_t);
+  }
+  if (kept <= kPiecesKeepBytes) piecePool() = std::move(pieces);
   std::vector<std::uint64_t> covered(out.size(), 0);
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
     const auto& e = plan.baskets[j].entries;
