@@ -1,5 +1,6 @@
 #include "root/object.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "root/detail_slot.hpp"
@@ -180,6 +181,13 @@ void ObjectReader::readBasket(Obj& into) {
   if (flag == 1 || flag > 10) {
     auto all = c_.bytes(static_cast<std::size_t>(b->last));
     b->content.assign(all.begin() + b->keylen, all.end());
+  }
+  std::int32_t prev = 0;
+  b->offsetsInOrder = true;
+  for (std::size_t k = 0; k < std::min(b->offsets.size(), static_cast<std::size_t>(b->nevbuf)); ++k) {
+    const auto o = b->offsets[k];
+    b->offsetsInOrder &= o >= prev && static_cast<std::size_t>(o) <= b->content.size();
+    prev = o;
   }
   into.basket = std::move(b);
 }

@@ -32,6 +32,9 @@ struct EmbeddedBasket {
   std::int32_t last = 0;
   std::vector<std::byte> content;        ///< entry data [fKeylen, fLast) of the record
   std::vector<std::int32_t> offsets;     ///< entry offsets relative to content (may be empty)
+  /// The first nevbuf offsets ascend from 0 and stay within content: checked once when the basket
+  /// is read from the tree record, so each read of its branch need not walk them again.
+  bool offsetsInOrder = false;
 };
 
 struct Obj {

@@ -739,20 +739,23 @@ ScratchBuffer& threadScratch() {
 }
 constexpr std::size_t kScratchKeepBytes = 64u << 20;
 
-/// Converts n entry offsets as stored (big-endian int32 counted from the key's start) into column
-/// offsets: out[k] = base + ((raw[k] - keylen) >> shift). Returns false unless every offset lies in
-/// [prev, size], is not below the one before it, and is `phase` modulo mask + 1 (whole groups of
-/// values): then nothing it wrote may be used. One pass with no loop-carried dependency (each
-/// offset is compared with its loaded neighbour), so it vectorises; the AVX2 clone is picked at
-/// load time on CPUs that have it.
-__attribute__((target_clones("avx2", "default"))) bool entryOffsetsToColumn(
-    const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
-    std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+/// Converts n entry offsets into column offsets: out[k] = base + ((offset[k] - keylen) >> shift),
+/// where an offset is a big-endian int32 counted from the key's start when Stored (as in the
+/// basket), else a native int32 counted from the content (embedded baskets, keylen 0). Returns
+/// false unless every offset lies in [prev, size], is not below the one before it, and is `phase`
+/// modulo mask + 1 (whole groups of values): then nothing it wrote may be used. One pass with no
+/// loop-carried dependency (each offset is compared with its loaded neighbour), so it vectorises;
+/// the AVX2 clones are picked at load time on CPUs that have it.
+template <bool Stored>
+[[gnu::always_inline]] inline bool offsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen,
+                                                   std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
+                                                   std::uint32_t phase, int shift, std::uint64_t base,
+                                                   std::uint64_t* out) noexcept {
   if (n == 0) return true;
   auto at = [&](std::size_t k) {
     std::uint32_t v;
     std::memcpy(&v, raw + 4 * k, 4);
-    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+    if constexpr (Stored && std::endian::native == std::endian::little) v = __builtin_bswap32(v);
     return v - keylen;  // wraps to a huge value when below the key length
   };
   std::uint32_t bad = 0;
@@ -768,6 +771,18 @@ __attribute__((target_clones("avx2", "default"))) bool entryOffsetsToColumn(
     out[k] = base + (u >> shift);
   }
   return bad == 0;
+}
+
+__attribute__((target_clones("avx2", "default"))) bool storedOffsetsToColumn(
+    const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
+    std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+  return offsetsToColumn<true>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+}
+
+__attribute__((target_clones("avx2", "default"))) bool nativeOffsetsToColumn(
+    const std::byte* raw, std::size_t n, std::uint32_t prev, std::uint32_t size, std::uint32_t mask, std::uint32_t phase,
+    int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+  return offsetsToColumn<false>(raw, n, 0, prev, size, mask, phase, shift, base, out);
 }
 
 struct LoadedBasket {
@@ -956,7 +971,7 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
   if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
                                                            out.nevbuf, loc.entryEnd - loc.entryBegin));
-  if (loc.embedded) {
+  if (loc.embedded && !loc.embedded->offsetsInOrder) {  // find the bad offset for the message
     std::int32_t prev = 0;
     for (auto o : out.offsets) {
       if (o < prev || static_cast<std::size_t>(o) > out.content.size())
@@ -1158,24 +1173,27 @@ bool isCountedRun(const BranchData& b) noexcept {
          std::has_single_bit(b.innerSize * b.codec.diskWidth);
 }
 
-/// The fused path of a counted-leaf basket whose entry offsets are still as stored: one pass turns
-/// them into column offsets (swap, subtract the key length, shift, check), one swap-copy moves the
-/// values. False (nothing appended) when an offset is damaged or an entry holds a partial group.
+/// The fused path of a counted-leaf basket: one pass turns its entry offsets (still as stored, or
+/// native for embedded baskets) into column offsets (swap, subtract the key length, shift, check),
+/// one swap-copy moves the values. False (nothing appended) when an offset is damaged or an entry
+/// holds a partial group.
 bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size_t first, std::size_t last, Column& out) {
+  const bool stored = !basket.rawOffsets.empty();
+  const auto* raw = stored ? basket.rawOffsets.data() : reinterpret_cast<const std::byte*>(basket.offsets.data());
+  const std::size_t nev = stored ? basket.rawOffsets.size() / 4 : basket.offsets.size();
+  const auto content = basket.content;
+  if (first >= last || last > nev || content.size() > std::numeric_limits<std::uint32_t>::max()) return false;
   const std::size_t groupBytes = b.innerSize * b.codec.diskWidth;
   const int shift = std::countr_zero(groupBytes);
   const auto mask = static_cast<std::uint32_t>(groupBytes - 1);
-  const std::size_t nev = basket.rawOffsets.size() / 4;
-  const auto content = basket.content;
-  if (first >= last || last > nev || content.size() > std::numeric_limits<std::uint32_t>::max()) return false;
-  const auto keylen = static_cast<std::uint32_t>(basket.keylen);
-  auto stored = [&](std::size_t k) {
+  const auto keylen = stored ? static_cast<std::uint32_t>(basket.keylen) : 0u;
+  auto offsetAt = [&](std::size_t k) {
     std::uint32_t v;
-    std::memcpy(&v, basket.rawOffsets.data() + 4 * k, 4);
-    return Cursor::byteswap(v) - keylen;
+    std::memcpy(&v, raw + 4 * k, 4);
+    return (stored ? Cursor::byteswap(v) : v) - keylen;
   };
   const auto size = static_cast<std::uint32_t>(content.size());
-  const std::uint32_t runBegin = stored(first);
+  const std::uint32_t runBegin = offsetAt(first);
   if (runBegin > size) return false;
   const std::uint32_t phase = runBegin & mask;
   const std::size_t outWidth = dtypeSize(b.codec.out);
@@ -1185,9 +1203,10 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   const std::uint64_t base = out.data.size() / outWidth / b.innerSize - (runBegin >> shift);
   // Entry i ends where entry i + 1 starts; the basket's last entry ends with the content.
   const std::size_t fromArray = std::min(last, nev - 1) - first;
-  bool ok = entryOffsetsToColumn(basket.rawOffsets.data() + 4 * (first + 1), fromArray, keylen, runBegin, size, mask,
-                                 phase, shift, base, offs.data() + at);
-  std::uint32_t runEnd = fromArray > 0 ? stored(first + fromArray) : runBegin;
+  const auto* ends = raw + 4 * (first + 1);
+  bool ok = stored ? storedOffsetsToColumn(ends, fromArray, keylen, runBegin, size, mask, phase, shift, base, offs.data() + at)
+                   : nativeOffsetsToColumn(ends, fromArray, runBegin, size, mask, phase, shift, base, offs.data() + at);
+  std::uint32_t runEnd = fromArray > 0 ? offsetAt(first + fromArray) : runBegin;
   if (last == nev) {
     ok &= (size & mask) == phase;
     offs[at + fromArray] = base + (size >> shift);
@@ -1210,10 +1229,8 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
                   const std::string& where) {
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
-  if (!basket.rawOffsets.empty()) {
-    if (isCountedRun(b) && decodeCountedRun(b, basket, first, last, out)) return;
-    basket.materializeOffsets(where);  // throws when an offset is damaged; else the general paths below
-  }
+  if (isCountedRun(b) && basket.hasOffsets() && decodeCountedRun(b, basket, first, last, out)) return;
+  basket.materializeOffsets(where);  // throws when an offset is damaged; else the general paths below
   const auto content = basket.content;
   const bool hasOffsets = !basket.offsets.empty();
   auto fail = [&](const std::string& what) {
@@ -1273,37 +1290,6 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
 
   // flat jagged: counted leaves, kOffsetP members, vector<number>
   auto& offs = out.offsets[0];
-  if (hasOffsets && !b.vectorHeader && b.entryHeader == 0 && std::has_single_bit(b.innerSize * codec.diskWidth) &&
-      first < last) {
-    // Counted leaves (x[n]/F): the entries' values are adjacent, so the offsets come from the entry
-    // offsets alone (a shift, no division) and the values from one swap-copy of the whole run.
-    const std::size_t groupBytes = b.innerSize * codec.diskWidth;
-    const int shift = std::countr_zero(groupBytes);
-    const auto off = basket.offsets;
-    const std::size_t runBegin = static_cast<std::size_t>(off[first]);
-    const std::size_t runEnd = last < off.size() ? static_cast<std::size_t>(off[last]) : content.size();
-    if ((runEnd - runBegin) % groupBytes == 0) {
-      const std::size_t at = offs.size();
-      offs.resize(at + (last - first));
-      std::uint64_t values = out.data.size() / outWidth / b.innerSize;
-      const std::uint64_t base = values - (runBegin >> shift);
-      bool whole = true;  // every entry a whole number of groups
-      for (std::size_t i = first; i < last; ++i) {
-        const std::size_t e = i + 1 < off.size() ? static_cast<std::size_t>(off[i + 1]) : content.size();
-        whole &= (e & (groupBytes - 1)) == (runBegin & (groupBytes - 1));
-        offs[at + (i - first)] = base + (e >> shift);
-      }
-      if (whole) {
-        const std::size_t n = (runEnd - runBegin) / codec.diskWidth;
-        const auto dataAt = out.data.size();
-        out.data.resize(dataAt + n * outWidth);
-        convert(codec, content.data() + runBegin, n, out.data.data() + dataAt);
-        out.entries += last - first;
-        return;
-      }
-      offs.resize(at);  // an entry with a partial group: the general loop below
-    }
-  }
   std::size_t pos = 0;
   std::uint64_t values = out.data.size() / outWidth;
   const std::size_t group = b.innerSize * codec.diskWidth;
@@ -1717,19 +1703,22 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
                             fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets",
                                         t.context, b.info.name, range.size(), b.innerSize, available));
   }
-  // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel.
-  std::vector<std::once_flag> allocated(branches.size());
-  auto allocate = [&](std::size_t k) {
-    std::call_once(allocated[k], [&] {
-      const auto& b = t.data[branches[k]];
-      out[k].data.resize(range.size() * b.innerSize * dtypeSize(b.codec.out));
-      out[k].entries = range.size();
-    });
-  };
   // A column filled by one basket is decoded in place; several baskets decode into pieces that
   // are joined in entry order afterwards.
   std::vector<std::size_t> basketsOfColumn(out.size(), 0);
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) ++basketsOfColumn[columnOf[j]];
+  // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel (once_flag
+  // only where several baskets share a column: call_once costs a futex call each time).
+  std::vector<std::once_flag> allocated(branches.size());
+  auto allocate = [&](std::size_t k) {
+    auto sized = [&] {
+      const auto& b = t.data[branches[k]];
+      out[k].data.resize(range.size() * b.innerSize * dtypeSize(b.codec.out));
+      out[k].entries = range.size();
+    };
+    if (basketsOfColumn[k] == 1) sized();
+    else std::call_once(allocated[k], sized);
+  };
   // The pieces' buffers are kept per calling thread between reads (a nested read of counters
   // takes none), so chunk after chunk their allocation and first-touch page faults are not repeated.
   std::vector<Column> pieces = std::move(piecePool());
