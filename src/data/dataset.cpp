@@ -616,15 +616,19 @@ struct Dataset::Impl {
     const std::size_t batchSize = config.batch.size;
     const std::size_t bufferSize = shuffle ? config.shuffle.buffer : 0;
     std::mt19937_64 rng(mix64(config.shuffle.seed + 0x9e37) ^ mix64(forEpoch) ^ mix64(options.shard + 0x77));
-    // The shuffle buffer holds copies of its rows in `store` (slot i of the buffer is row
-    // buffer[i] of the store): a few megabytes that stay in cache, where drawing rows from the
-    // chunks themselves read them at random from tens of megabytes of chunk buffers kept alive by
-    // a few stragglers each. A chunk is released as soon as it has been scanned.
+    // Slot i of the shuffle buffer holds either a row of the chunk being scanned (buffer[i] =
+    // row | kInChunk) or row i of `store`. A row drawn while its chunk is current is copied once,
+    // straight into the batch; only the rows still buffered when the chunk is done are copied into
+    // the store (about `buffer` rows per chunk), and the chunk is released. So draws read from the
+    // current chunk and a store of `buffer` rows, both mostly in cache, instead of from tens of
+    // megabytes of older chunk buffers that a few stragglers each would keep alive.
+    constexpr std::uint32_t kInChunk = 0x80000000U;
     if (!shuffleStore) shuffleStore.emplace(transform->makeBatch());
     Batch& store = *shuffleStore;
     store.clear();
     std::vector<std::uint32_t> buffer;
     buffer.reserve(std::min<std::size_t>(bufferSize, 1 << 20));
+    std::vector<std::uint32_t> touched;  // slots given a row of the current chunk
     std::unique_ptr<Batch> out = acquire();
     std::uint64_t emitted = 0;
     const std::uint64_t limit = options.limit;
@@ -658,37 +662,66 @@ struct Dataset::Impl {
         }
         chunk = std::move(*node.mapped());
       }
+      if (chunk->rows >= kInChunk) {
+        finish(core::Error{core::Errc::invalid_argument, fmt::format("a chunk of {} rows is too large to shuffle; lower batch.chunk_entries", chunk->rows)});
+        return;
+      }
+      auto slotRow = [&](std::size_t slot) -> std::pair<const Batch*, std::size_t> {
+        if ((buffer[slot] & kInChunk) != 0) return {chunk.get(), buffer[slot] & ~kInChunk};
+        return {&store, slot};
+      };
+      touched.clear();
       for (std::size_t r = 0; more && r < chunk->rows; ++r) {
         if (bufferSize <= 1) {
           more = emit(*chunk, r);
         } else if (buffer.size() < bufferSize) {
-          buffer.push_back(static_cast<std::uint32_t>(store.rows));
-          store.appendRow(*chunk, r);
+          touched.push_back(static_cast<std::uint32_t>(buffer.size()));
+          buffer.push_back(static_cast<std::uint32_t>(r) | kInChunk);
         } else {
-          // Slots are drawn kAhead emissions early so that their rows, somewhere in megabytes of
-          // chunk buffers, are already on their way into the cache when they are copied (a slot
-          // refilled meanwhile just wastes its prefetch). Same seed, same sequence of draws.
+          // Slots are drawn kAhead emissions early so that their rows are already on their way
+          // into the cache when they are copied (a slot refilled meanwhile just wastes its
+          // prefetch). Same seed, same sequence of draws.
           if (!aheadFilled) {
             for (auto& slot : ahead) {
               slot = static_cast<std::size_t>(rng() % bufferSize);
-              prefetchRow(store, buffer[slot]);
+              auto [from, row] = slotRow(slot);
+              prefetchRow(*from, row);
             }
             aheadFilled = true;
           }
           const std::size_t j = ahead[aheadNext];
           ahead[aheadNext] = static_cast<std::size_t>(rng() % bufferSize);
-          prefetchRow(store, buffer[ahead[aheadNext]]);
+          {
+            auto [from, row] = slotRow(ahead[aheadNext]);
+            prefetchRow(*from, row);
+          }
           aheadNext = (aheadNext + 1) % kAhead;
-          more = emit(store, buffer[j]);
-          copyRow(store, buffer[j], *chunk, r);
+          auto [from, row] = slotRow(j);
+          more = emit(*from, row);
+          buffer[j] = static_cast<std::uint32_t>(r) | kInChunk;
+          touched.push_back(static_cast<std::uint32_t>(j));
         }
       }
+      if (!more) break;
+      // The chunk's rows still buffered move into the store before the chunk is released.
+      if (store.rows < buffer.size()) {
+        store.grow(buffer.size() - store.rows);
+        store.rows = buffer.size();
+      }
+      for (auto slot : touched)
+        if ((buffer[slot] & kInChunk) != 0) {
+          copyRow(store, slot, *chunk, buffer[slot] & ~kInChunk);
+          buffer[slot] = 0;
+        }
     }
-    // Drain the buffer in random order.
-    for (std::size_t k = buffer.size(); more && k > 0; --k) {
+    // Drain the buffer in random order (every buffered row is in the store by now): perm[i] is
+    // the store row in slot i, swapped exactly as the slots themselves would be.
+    std::vector<std::uint32_t> perm(more ? buffer.size() : 0);
+    std::iota(perm.begin(), perm.end(), 0U);
+    for (std::size_t k = perm.size(); more && k > 0; --k) {
       std::size_t j = static_cast<std::size_t>(rng() % k);
-      std::swap(buffer[j], buffer[k - 1]);
-      more = emit(store, buffer[k - 1]);
+      std::swap(perm[j], perm[k - 1]);
+      more = emit(store, perm[k - 1]);
     }
     if (out && out->rows != 0 && !(config.batch.dropLast && out->rows < batchSize)) {
       if (!publish(std::move(out))) return;

@@ -299,17 +299,27 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::si
   Chunk chunk;
   chunk.entries = count;
   std::optional<std::uint64_t> columnEntries;
-  std::map<std::string, std::shared_ptr<const Offsets>> sharedOffsets;
-  for (const auto& name : branches_) {
-    const root::Column* column = nullptr;
-    for (const auto& candidate : columns)
-      if (candidate.name == name) column = &candidate;
+  // Per list, the offsets its first member made (a few lists: a flat vector beats a map here).
+  std::vector<std::pair<const std::string*, std::shared_ptr<const Offsets>>> sharedOffsets;
+  auto sharedOf = [&](const std::string& list) -> std::shared_ptr<const Offsets>& {
+    for (auto& [key, offsets] : sharedOffsets)
+      if (*key == list) return offsets;
+    return sharedOffsets.emplace_back(&list, nullptr).second;
+  };
+  sharedOffsets.reserve(branches_.size());  // references returned above stay valid
+  for (std::size_t i = 0; i < branches_.size(); ++i) {
+    const auto& name = branches_[i];
+    // The pipeline reads branches() in order, so column i is usually the one: no search.
+    const root::Column* column = i < columns.size() && columns[i].name == name ? &columns[i] : nullptr;
+    if (column == nullptr)
+      for (const auto& candidate : columns)
+        if (candidate.name == name) column = &candidate;
     if (column == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("branch '{}' was not read", name));
     if (!columnEntries) columnEntries = column->entries;
     if (column->entries != *columnEntries)
       return core::fail(core::Errc::corrupt, fmt::format("branch '{}' has {} entries in the chunk, others {}", name, column->entries, *columnEntries));
     auto listIt = listOf_.find(name);
-    std::shared_ptr<const Offsets>* shared = listIt == listOf_.end() ? nullptr : &sharedOffsets[listIt->second];
+    std::shared_ptr<const Offsets>* shared = listIt == listOf_.end() ? nullptr : &sharedOf(listIt->second);
     auto old = reuse.arrays.extract(name);
     auto array = toArray(*column, firstEntry, count, shared != nullptr ? *shared : nullptr, old ? std::move(old.mapped()) : Array{});
     if (!array) return core::fail(std::move(array).error());
