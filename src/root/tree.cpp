@@ -1005,17 +1005,34 @@ Column emptyColumn(const BranchData& b, EntryRange range) {
 
 /// emptyColumn in a column that held an earlier read: its data and offsets keep their capacity
 /// (a moved-from column has none, and simply allocates again).
-void resetColumn(Column& c, const BranchData& b, EntryRange range) {
+///
+/// With keepSizes, the data and the first offsets level keep their old sizes too (their contents
+/// are stale; offsets[0][0] is 0): the decoder that fills the column whole resizes them to what
+/// it writes, so only growth is zero-filled (std::vector::resize value-initialises, a pass over
+/// every byte that decoding overwrites anyway). Only for columns filled by one decodeCountedRun
+/// or by fixed-size decoding (see makeEmpty for the others).
+void resetColumn(Column& c, const BranchData& b, EntryRange range, bool keepSizes = false) {
   c.name = b.info.name;
   c.type = b.info.type;
   c.firstEntry = range.begin;
   c.entries = 0;
   c.innerShape = b.info.innerShape;
   c.offsets.resize(static_cast<std::size_t>(b.info.jaggedLevels));
-  for (auto& level : c.offsets) {
-    level.clear();
-    level.push_back(0);
+  for (std::size_t l = 0; l < c.offsets.size(); ++l) {
+    auto& level = c.offsets[l];
+    if (keepSizes && l == 0 && !level.empty()) {
+      level[0] = 0;
+    } else {
+      level.clear();
+      level.push_back(0);
+    }
   }
+  if (!keepSizes) c.data.clear();
+}
+
+/// A column left by resetColumn(keepSizes) made truly empty: offsets {0}, no data.
+void makeEmpty(Column& c) {
+  if (!c.offsets.empty()) c.offsets[0].resize(1);
   c.data.clear();
 }
 
@@ -1198,9 +1215,12 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   const std::uint32_t phase = runBegin & mask;
   const std::size_t outWidth = dtypeSize(b.codec.out);
   auto& offs = out.offsets[0];
-  const std::size_t at = offs.size();
+  // The first basket of a column may find stale sizes left for it (resetColumn keepSizes).
+  const bool firstBasket = out.entries == 0;
+  const std::size_t at = firstBasket ? 1 : offs.size();
+  const std::size_t dataAt = firstBasket ? 0 : out.data.size();
   offs.resize(at + (last - first));
-  const std::uint64_t base = out.data.size() / outWidth / b.innerSize - (runBegin >> shift);
+  const std::uint64_t base = dataAt / outWidth / b.innerSize - (runBegin >> shift);
   // Entry i ends where entry i + 1 starts; the basket's last entry ends with the content.
   const std::size_t fromArray = std::min(last, nev - 1) - first;
   const auto* ends = raw + 4 * (first + 1);
@@ -1214,10 +1234,10 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   }
   if (!ok) {
     offs.resize(at);
+    if (firstBasket) makeEmpty(out);
     return false;
   }
   const std::size_t n = (runEnd - runBegin) / b.codec.diskWidth;
-  const auto dataAt = out.data.size();
   out.data.resize(dataAt + n * outWidth);
   convert(b.codec, content.data() + runBegin, n, out.data.data() + dataAt);
   out.entries += last - first;
@@ -1230,6 +1250,7 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
   if (isCountedRun(b) && basket.hasOffsets() && decodeCountedRun(b, basket, first, last, out)) return;
+  if (out.entries == 0) makeEmpty(out);  // drop stale sizes (resetColumn keepSizes): the paths below append
   basket.materializeOffsets(where);  // throws when an offset is damaged; else the general paths below
   const auto content = basket.content;
   const bool hasOffsets = !basket.offsets.empty();
@@ -1680,13 +1701,12 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
   out.resize(branches.size());
-  for (std::size_t k = 0; k < branches.size(); ++k) resetColumn(out[k], t.data[branches[k]], range);
   // Fixed-size branches decode straight into their final place: one copy, swapped in place.
   std::vector<std::size_t> columnOf(plan.baskets.size());
   {
-    std::unordered_map<std::size_t, std::size_t> columnOfBranch;
+    std::vector<std::size_t> columnOfBranch(t.data.size(), 0);  // a flat table: NanoAOD reads ~1000 branches
     for (std::size_t k = branches.size(); k-- > 0;) columnOfBranch[branches[k]] = k;  // the first wins
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j) columnOf[j] = columnOfBranch.at(plan.baskets[j].branch);
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j) columnOf[j] = columnOfBranch[plan.baskets[j].branch];
   }
   // Never allocate more than the fetched bytes could decompress to (a damaged fEntries or shape
   // must not make us allocate blindly); ROOT's codecs stay far below a 1024:1 ratio on real data.
@@ -1707,6 +1727,12 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // are joined in entry order afterwards.
   std::vector<std::size_t> basketsOfColumn(out.size(), 0);
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) ++basketsOfColumn[columnOf[j]];
+  // Columns that one decoder fills whole keep their buffers' sizes, not only their capacity.
+  for (std::size_t k = 0; k < branches.size(); ++k) {
+    const auto& b = t.data[branches[k]];
+    const bool keepSizes = basketsOfColumn[k] > 0 && (b.decode == Decode::fixed || (basketsOfColumn[k] == 1 && isCountedRun(b)));
+    resetColumn(out[k], b, range, keepSizes);
+  }
   // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel (once_flag
   // only where several baskets share a column: call_once costs a futex call each time).
   std::vector<std::once_flag> allocated(branches.size());
