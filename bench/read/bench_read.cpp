@@ -42,7 +42,9 @@ struct Timing {
 };
 
 /// One and two threads measured alternately in the same loop, so both see the same machine (other
-/// processes come and go); the best of `repeat` for each.
+/// processes come and go); the best of `repeat` for each. Within a repeat the three measurements
+/// (fresh read + swap pass, reuse, bound) run in an order rotated every repeat, so none always
+/// follows the same neighbour (which leaves the caches and the heap in its own state).
 std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vector<std::string>& names, int repeat) {
   mlaas::core::ThreadPool inlinePool(0), onePool(1);
   mlaas::root::ReadOptions single, dual;
@@ -51,15 +53,17 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
   Timing t1, t2;
   std::vector<std::byte> scratch;
   std::vector<mlaas::root::Column> kept1, kept2;
+  const mlaas::root::EntryRange all{0, tree.entries()};
   for (int r = 0; r < repeat; ++r) {
     for (auto* which : {&t1, &t2}) {
       const auto& options = which == &t1 ? single : dual;
-      mlaas::root::ReadStats stats;
-      auto t0 = Clock::now();
-      auto cols = tree.read(names, {0, tree.entries()}, options, &stats);
-      which->read = std::min(which->read, since(t0));
-      which->bytes = stats.uncompressedBytes;
-      if (which == &t1) {
+      auto fresh = [&] {
+        mlaas::root::ReadStats stats;
+        auto t0 = Clock::now();
+        auto cols = tree.read(names, all, options, &stats);
+        which->read = std::min(which->read, since(t0));
+        which->bytes = stats.uncompressedBytes;
+        if (which != &t1) return;
         std::size_t outBytes = 0;
         for (const auto& c : cols) outBytes += c.data.size();
         scratch.resize(std::max(scratch.size(), outBytes));
@@ -71,15 +75,23 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
           at += c.data.size();
         }
         which->swapPass = std::min(which->swapPass, since(t0));
-      }
-      cols.clear();
-      auto& kept = which == &t1 ? kept1 : kept2;
-      t0 = Clock::now();
-      tree.readInto(names, {0, tree.entries()}, kept, options);
-      which->reuse = std::min(which->reuse, since(t0));
-      t0 = Clock::now();
-      (void)tree.decompressOnly(names, {0, tree.entries()}, options, nullptr);
-      which->decompress = std::min(which->decompress, since(t0));
+      };
+      auto reuse = [&] {
+        auto& kept = which == &t1 ? kept1 : kept2;
+        const auto t0 = Clock::now();
+        tree.readInto(names, all, kept, options);
+        which->reuse = std::min(which->reuse, since(t0));
+      };
+      auto bound = [&] {
+        const auto t0 = Clock::now();
+        (void)tree.decompressOnly(names, all, options, nullptr);
+        which->decompress = std::min(which->decompress, since(t0));
+      };
+      for (int k = 0; k < 3; ++k) switch ((r + k) % 3) {
+          case 0: fresh(); break;
+          case 1: reuse(); break;
+          default: bound(); break;
+        }
     }
   }
   return {t1, t2};
