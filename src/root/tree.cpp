@@ -336,6 +336,11 @@ struct Tree::Impl {
   std::vector<std::uint64_t> clusters;
   std::string context;  // "file.root: tree \"events\""
   std::unordered_map<std::string, std::size_t> byName;  ///< first branch of each name (NanoAOD has ~1000)
+  std::uint64_t serial = nextSerial();  ///< unique per opened tree (resolve's per-thread memory)
+  static std::uint64_t nextSerial() noexcept {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
+  }
 };
 
 namespace {
@@ -1508,10 +1513,29 @@ Tree File::tree(const std::string& path) const {
 namespace {
 
 std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::string>& names) {
+  // Reading chunk after chunk resolves the same names again: the calling thread remembers its last
+  // answer for this tree, and a remembered index whose name matches costs one string compare
+  // instead of a hash lookup (NanoAOD: ~1000 names a read, 12% of a read of its 200 entries).
+  struct Remembered {
+    std::uint64_t tree = 0;
+    std::vector<std::size_t> found;
+  };
+  thread_local Remembered last;
+  if (last.tree != t.serial) {
+    last.tree = t.serial;
+    last.found.clear();
+  }
   std::vector<std::size_t> out;
-  for (const auto& n : names) {
-    const auto it = t.byName.find(n);
-    const std::size_t found = it == t.byName.end() ? t.data.size() : it->second;
+  out.reserve(names.size());
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const auto& n = names[k];
+    std::size_t found = t.data.size();
+    if (k < last.found.size() && last.found[k] < t.data.size() && t.data[last.found[k]].info.name == n) {
+      found = last.found[k];
+    } else {
+      const auto it = t.byName.find(n);
+      if (it != t.byName.end()) found = it->second;
+    }
     if (found == t.data.size())
       throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch \"{}\"", t.context, n));
     if (!t.data[found].info.supported)
@@ -1519,6 +1543,7 @@ std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::str
                             fmt::format("{}: branch \"{}\": {}", t.context, n, t.data[found].info.unsupportedReason));
     out.push_back(found);
   }
+  last.found = out;
   return out;
 }
 

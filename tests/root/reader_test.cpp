@@ -334,6 +334,29 @@ TEST(Reader, ReadIntoGivesWhatReadGivesWhateverTheColumnsHeld) {
   }
 }
 
+TEST(Reader, NamesResolveAnewForEachTreeAndOrder) {
+  MLAAS_REQUIRE_CORPUS();
+  // The same names in other orders and on other trees, one after the other on one thread: each read
+  // gives the columns it names (a remembered resolution must never leak into another read).
+  const auto zlib = openCorpus("uproot-HZZ-zlib.root")->tree("events");
+  const auto nano = openCorpus("nanoAOD_2015_CMS_Open_Data_ttbar.root")->tree("Events");
+  const std::vector<std::string> forward{"NJet", "Jet_Px", "NMuon"}, backward{"NMuon", "Jet_Px", "NJet"};
+  const auto expected = zlib.read(forward, {0, 100});
+  for (int round = 0; round < 2; ++round) {
+    for (const auto* names : {&forward, &backward}) {
+      const auto cols = zlib.read(*names, {0, 100});
+      for (std::size_t k = 0; k < names->size(); ++k) {
+        const auto& want = expected[names == &forward ? k : names->size() - 1 - k];
+        expectSameColumn(cols[k], want);
+      }
+      const auto other = nano.read(std::vector<std::string>{"nJet", "run"}, {0, 10});
+      EXPECT_EQ(other[0].name, "nJet");
+      EXPECT_EQ(other[1].name, "run");
+    }
+  }
+  EXPECT_THROW((void)zlib.read(std::vector<std::string>{"NJet", "nJet"}, {0, 10}), core::Exception);
+}
+
 TEST(Reader, ChainReadsFilesAsOneSequence) {
   MLAAS_REQUIRE_CORPUS();
   const Chain chain({test::corpusFile("uproot-HZZ-zlib.root").string(), test::corpusFile("uproot-HZZ-lz4.root").string()},
