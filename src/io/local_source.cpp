@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "io/local_source.hpp"
 #include "io/source.hpp"
 
 namespace mlaas::io {
@@ -59,6 +60,8 @@ class LocalSource final : public Source {
 };
 
 }  // namespace
+
+bool isLocal(const Source& source) noexcept { return dynamic_cast<const LocalSource*>(&source) != nullptr; }
 
 core::Result<SourcePtr> openLocal(const std::string& path) {
   std::string local = path;

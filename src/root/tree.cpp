@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <atomic>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "io/local_source.hpp"
 #include "root/compression.hpp"
 #include "root/cursor.hpp"
 #include "root/detail_slot.hpp"
@@ -863,6 +865,56 @@ struct LoadMode {
   bool deferOffsets = false;
 };
 
+/// A basket's key and TBasket header.
+struct BasketHeader {
+  std::int32_t nbytes = 0, objlen = 0;
+  std::int16_t keylen = 0;
+  std::uint8_t ioBits = 0;
+  std::int32_t nevbuf = 0, last = 0;
+  [[nodiscard]] bool compressed() const noexcept { return objlen > nbytes - keylen; }
+};
+
+/// Parses the key and the TBasket header in one pass, without materialising the key's strings
+/// (parseKey's checks, for the one record type that is read thousands of times). `head` holds at
+/// least the key (the start of a record of recordSize bytes).
+BasketHeader parseBasketHeader(std::span<const std::byte> head, std::size_t recordSize, const BasketLoc& loc,
+                               const std::string& where) {
+  Cursor c(head, static_cast<std::int64_t>(loc.seek), where);
+  BasketHeader key;
+  key.nbytes = c.i32();
+  const auto kv = c.i16();
+  key.objlen = c.i32();
+  c.skip(4);  // fDatime
+  key.keylen = c.i16();
+  c.skip(2 + (kv > 1000 ? 16 : 8));  // fCycle, fSeekKey, fSeekPdir
+  for (int k = 0; k < 3; ++k) {      // class name, name, title
+    std::uint32_t n = c.u8();
+    if (n == 255) n = c.u32();
+    c.skip(n);
+  }
+  if (key.nbytes < 0 || key.objlen < 0 || key.keylen < 0 || key.keylen > key.nbytes ||
+      static_cast<std::size_t>(key.keylen) < c.index())
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: key at offset {} is inconsistent (fNbytes {}, fObjlen {}, fKeylen {})", where,
+                                      loc.seek, key.nbytes, key.objlen, key.keylen));
+  if (static_cast<std::size_t>(key.nbytes) != recordSize)
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: basket key says {} bytes but fBasketBytes says {}", where, key.nbytes, recordSize));
+  c.i16();  // TBasket version
+  c.i32();  // fBufferSize
+  auto nevBufSize = c.i32();
+  if (nevBufSize < 0) key.ioBits = c.u8();
+  key.nevbuf = c.i32();
+  key.last = c.i32();
+  c.u8();
+  if (c.index() > static_cast<std::size_t>(key.keylen) || key.nevbuf < 0 || key.last < key.keylen ||
+      key.last - key.keylen > key.objlen)
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})",
+                                      where, key.keylen, key.last, key.objlen, key.nevbuf));
+  return key;
+}
+
 LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc, const std::string& where,
                         double* decompressSeconds, const LoadMode& mode = {}) {
   LoadedBasket out;
@@ -873,46 +925,10 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
     if (out.offsets.size() > static_cast<std::size_t>(out.nevbuf)) out.offsets = out.offsets.first(static_cast<std::size_t>(out.nevbuf));
     out.uncompressed = out.content.size();
   } else {
-    // The key and the TBasket header in one pass, without materialising the key's strings
-    // (parseKey's checks, for the one record type that is read thousands of times).
-    Cursor c(record, static_cast<std::int64_t>(loc.seek), where);
-    struct {
-      std::int32_t nbytes, objlen;
-      std::int16_t keylen;
-      [[nodiscard]] bool compressed() const noexcept { return objlen > nbytes - keylen; }
-    } key{};
-    key.nbytes = c.i32();
-    const auto kv = c.i16();
-    key.objlen = c.i32();
-    c.skip(4);  // fDatime
-    key.keylen = c.i16();
-    c.skip(2 + (kv > 1000 ? 16 : 8));  // fCycle, fSeekKey, fSeekPdir
-    for (int k = 0; k < 3; ++k) {      // class name, name, title
-      std::uint32_t n = c.u8();
-      if (n == 255) n = c.u32();
-      c.skip(n);
-    }
-    if (key.nbytes < 0 || key.objlen < 0 || key.keylen < 0 || key.keylen > key.nbytes ||
-        static_cast<std::size_t>(key.keylen) < c.index())
-      throw core::Exception(core::Errc::corrupt,
-                            fmt::format("{}: key at offset {} is inconsistent (fNbytes {}, fObjlen {}, fKeylen {})",
-                                        where, loc.seek, key.nbytes, key.objlen, key.keylen));
-    if (static_cast<std::size_t>(key.nbytes) != record.size())
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket key says {} bytes but fBasketBytes says {}", where,
-                                                             key.nbytes, record.size()));
-    c.i16();  // TBasket version
-    c.i32();  // fBufferSize
-    auto nevBufSize = c.i32();
-    std::uint8_t ioBits = 0;
-    if (nevBufSize < 0) ioBits = c.u8();
-    out.nevbuf = c.i32();
-    const auto last = c.i32();
-    c.u8();
-    if (c.index() > static_cast<std::size_t>(key.keylen) || out.nevbuf < 0 || last < key.keylen ||
-        last - key.keylen > key.objlen)
-      throw core::Exception(core::Errc::corrupt,
-                            fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})",
-                                        where, key.keylen, last, key.objlen, out.nevbuf));
+    const auto key = parseBasketHeader(record, record.size(), loc, where);
+    const auto ioBits = key.ioBits;
+    const auto last = key.last;
+    out.nevbuf = key.nevbuf;
     const auto objlen = static_cast<std::size_t>(key.objlen);
     std::span<const std::byte> payload = record.subspan(static_cast<std::size_t>(key.keylen));
     const std::size_t border = static_cast<std::size_t>(last - key.keylen);
@@ -1712,6 +1728,45 @@ std::vector<std::int64_t> integerValues(const Column& col) {
   return values;
 }
 
+/// Stored baskets at least this large on a local file are read straight into their column.
+constexpr std::uint32_t kDirectMinBytes = 256 * 1024;
+
+/// Reads a stored (uncompressed) basket of whole fixed-size plain values straight into `dest`, its
+/// place in the column: the key first, then the payload in cache-sized pieces, each byte-swapped
+/// in place while it is still in cache (one pass through memory instead of pread into a buffer +
+/// a swap-copy out of it). False, having written nothing, when the basket is compressed or holds
+/// anything else than exactly dest's values (the caller falls back to the general path).
+bool readStoredInto(io::Source& source, const BasketLoc& loc, std::span<std::byte> dest, std::size_t width,
+                    const std::string& where) {
+  std::array<std::byte, 512> head;
+  const auto headBytes = std::min<std::size_t>(head.size(), loc.bytes);
+  io::ReadRequest request{loc.seek, {head.data(), headBytes}};
+  if (auto r = source.read({&request, 1}); !r) throw core::Exception(r.error());
+  const auto key = parseBasketHeader({head.data(), headBytes}, loc.bytes, loc, where);
+  const auto content = static_cast<std::size_t>(key.last - key.keylen);
+  if (key.compressed() || content != static_cast<std::size_t>(key.objlen) || content != dest.size()) return false;
+  if (static_cast<std::uint64_t>(key.nevbuf) != loc.entryEnd - loc.entryBegin)
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
+                                                           key.nevbuf, loc.entryEnd - loc.entryBegin));
+  constexpr std::size_t kPiece = 256 * 1024;  // a multiple of every width, and well inside L2
+  for (std::size_t at = 0; at < dest.size(); at += kPiece) {
+    const auto n = std::min(kPiece, dest.size() - at);
+    io::ReadRequest piece{loc.seek + static_cast<std::uint64_t>(key.keylen) + at, dest.subspan(at, n)};
+    if (auto r = source.read({&piece, 1}); !r) throw core::Exception(r.error());
+    swapInPlace(dest.data() + at, n / width, width);
+  }
+  return true;
+}
+
+/// The whole record of a basket, read on its own into this thread's record buffer.
+std::span<const std::byte> fetchRecord(io::Source& source, const BasketLoc& loc, const std::string& context) {
+  thread_local ScratchBuffer buffer;
+  auto bytes = buffer.get(loc.bytes);
+  io::ReadRequest request{loc.seek, bytes};
+  if (auto r = source.read({&request, 1}); !r) throw core::Exception(r.error().withContext(context));
+  return bytes;
+}
+
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
                              const ReadOptions& options, ReadStats* stats);
 
@@ -1722,7 +1777,33 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(t, branches, range, options);
   const std::size_t threads = poolThreads(options);
-  StagedFetch fetched(t, fetchPieces(plan, options, threads));
+  // Large stored baskets of fixed-size plain values on a local file are read straight into their
+  // column by their own job (see readStoredInto): they leave the shared fetch.
+  auto& source = *t.file->source();
+  std::vector<std::uint8_t> direct(plan.baskets.size(), 0);
+  ReadPlan fetchPlan;
+  bool anyDirect = false;
+  if (io::isLocal(source)) {
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+      const auto& pb = plan.baskets[j];
+      const auto& b = t.data[pb.branch];
+      const auto& loc = b.baskets[pb.basket];
+      direct[j] = b.decode == Decode::fixed && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain &&
+                  !loc.embedded && loc.bytes >= kDirectMinBytes && loc.entryBegin >= range.begin &&
+                  loc.entryEnd <= range.end && b.info.compressedBytes == b.info.uncompressedBytes;
+      anyDirect |= direct[j] != 0;
+    }
+  }
+  if (anyDirect) {
+    std::vector<io::ByteRange> ranges;
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+      if (direct[j]) continue;
+      fetchPlan.baskets.push_back(plan.baskets[j]);
+      if (plan.baskets[j].bytes.size > 0) ranges.push_back(plan.baskets[j].bytes);
+    }
+    fetchPlan.requests = io::coalesce(std::move(ranges), options.coalesceGap, options.maxRequestBytes);
+  }
+  StagedFetch fetched(t, fetchPieces(anyDirect ? fetchPlan : plan, options, threads));
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
   out.resize(branches.size());
@@ -1790,12 +1871,23 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     const auto& b = t.data[pb.branch];
     const auto& loc = b.baskets[pb.basket];
     std::span<const std::byte> record;
-    if (!loc.embedded) {
+    if (!loc.embedded && !direct[j]) {
       record = fetched.wait(pb.bytes);
       if (record.empty()) return;  // its piece failed: that error is reported
     }
     const auto& where = b.where;
     atBasket(t, b, pb.basket, [&] {
+      if (direct[j]) {
+        allocate(columnOf[j]);
+        const std::size_t outWidth = dtypeSize(b.codec.out);
+        const std::span<std::byte> dest{out[columnOf[j]].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
+                                        (loc.entryEnd - loc.entryBegin) * b.innerSize * outWidth};
+        if (readStoredInto(source, loc, dest, outWidth, where)) {
+          sizes[j] = dest.size();
+          return;
+        }
+        record = fetchRecord(source, loc, t.context);  // not stored after all: the general path
+      }
       if (record.size() != (loc.embedded ? 0 : loc.bytes))
         throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
       const auto lo = std::max(range.begin, loc.entryBegin);

@@ -150,6 +150,45 @@ TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
   }
 }
 
+TEST(BadInput, LargeStoredBasketReadInPlaceChecksItsKey) {
+  MLAAS_REQUIRE_CORPUS();
+  // issue79's 2.8 MB stored basket is read straight into its column on a local file: a damaged key
+  // or TBasket header is still named with the branch, the basket and its offset.
+  test::TempDir dir;
+  const std::string name = "uproot-issue79.root";
+  const auto original = File::open(test::corpusFile(name).string())->tree("taus");
+  const auto plan = original.plan({"pt"}, {0, original.entries()});
+  ASSERT_FALSE(plan.baskets.empty());
+  const auto where = plan.baskets[0].bytes;
+  ASSERT_GE(where.size, 256u * 1024);
+  const auto pristine = corpusBytes(name);
+  core::ThreadPool pool(1);
+  auto expectNamed = [&](const std::string& bytes, const std::string& label, const std::string& message) {
+    const auto path = (dir / (label + ".root")).string();
+    test::writeFile(path, bytes);
+    const auto tree = File::open(path)->tree("taus");
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+      try {
+        (void)tree.read(std::string("pt"), {0, tree.entries()}, options);
+        FAIL() << label << ": the damage must be detected";
+      } catch (const core::Exception& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(path), std::string::npos) << what;
+        EXPECT_NE(what.find(message), std::string::npos) << what;
+      }
+    }
+  };
+  auto nbytes = pristine;
+  nbytes[where.offset + 3] = static_cast<char>(nbytes[where.offset + 3] ^ 0x10);  // fNbytes
+  expectNamed(nbytes, "nbytes", "branch \"pt\" basket 0 at offset " + std::to_string(where.offset) + ": basket key says");
+  // fNevBuf, the last int32 before fLast and the flag byte that end the key.
+  const auto keylen = (static_cast<unsigned char>(pristine[where.offset + 14]) << 8) |
+                      static_cast<unsigned char>(pristine[where.offset + 15]);
+  auto nevbuf = pristine;
+  nevbuf[where.offset + keylen - 9 + 3] = static_cast<char>(nevbuf[where.offset + keylen - 9 + 3] ^ 0x01);
+  expectNamed(nevbuf, "nevbuf", "basket 0 at offset " + std::to_string(where.offset) + ": basket holds");
+}
+
 TEST(BadInput, Lz4ChecksumIsVerified) {
   MLAAS_REQUIRE_CORPUS();
   test::TempDir dir;
