@@ -193,7 +193,9 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   auto objectsOf = [&](std::size_t g, std::size_t e) {
     const Array& list = *members[g].front().array;
     const auto begin = (*list.offsets)[e], end = (*list.offsets)[e + 1];
-    order.resize(static_cast<std::size_t>(end - begin));
+    // Only the first `length` objects are written: without a sort, only they need an index.
+    const auto stored = static_cast<std::size_t>(end - begin);
+    order.resize(sortKeys[g] != nullptr ? stored : std::min(stored, lengths_[g]));
     std::iota(order.begin(), order.end(), begin);
     if (sortKeys[g] != nullptr) {
       const auto& key = sortKeys[g]->values;
@@ -228,8 +230,9 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
           const std::size_t n = std::min(order.size(), length);
           const auto pad = static_cast<float>(groups[g].pad);
           for (const auto& f : members[g]) {
+            const double* source = f.array->values.data();
             for (std::size_t s = 0; s < n; ++s) {
-              values[k + s] = static_cast<float>((f.array->values[order[s]] - f.shift) * f.scale);
+              values[k + s] = static_cast<float>((source[order[s]] - f.shift) * f.scale);
               mask[k + s] = 1;
             }
             std::fill(values + k + n, values + k + length, pad);
