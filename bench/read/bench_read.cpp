@@ -95,9 +95,15 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
         which->decompress = std::min(which->decompress, since(t0));
       };
       for (int k = 0; k < 3; ++k) switch ((r + k) % 3) {
-          case 0: fresh(); break;
-          case 1: reuse(); break;
-          default: bound(); break;
+          case 0:
+            fresh();
+            break;
+          case 1:
+            reuse();
+            break;
+          default:
+            bound();
+            break;
         }
     }
   }
@@ -151,7 +157,7 @@ double jsrootSeconds(const std::string& file, const std::string& tree, const std
 int main(int argc, char** argv) {
   std::vector<std::string> files;
   int repeat = 20;
-  int profile = 0;  ///< --profile N: only N single-threaded reads of each file (for perf record)
+  int profile = 0;          ///< --profile N: only N single-threaded reads of each file (for perf record)
   std::string profileWhat;  ///< --profile: read; --profile-reuse: readInto; --profile-bound: decompressOnly
   bool jsroot = true;
   for (int i = 1; i < argc; ++i) {
@@ -186,24 +192,29 @@ int main(int argc, char** argv) {
         if (b.supported) names.push_back(b.name);
       std::vector<mlaas::root::Column> kept;
       for (int r = 0; r < profile; ++r) {
-        if (profileWhat == "--profile-reuse") tree.readInto(names, {0, tree.entries()}, kept);
-        else if (profileWhat == "--profile-bound") (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);
-        else (void)tree.read(names, {0, tree.entries()});
+        if (profileWhat == "--profile-reuse")
+          tree.readInto(names, {0, tree.entries()}, kept);
+        else if (profileWhat == "--profile-bound")
+          (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);
+        else
+          (void)tree.read(names, {0, tree.entries()});
       }
     }
     return 0;
   }
-  fmt::print("best of {}; bound A = decompress-only (fetch + decompress, no decode); bound B = A + one pass writing\n"
-             "the output (a byte-swapping copy of every column's values, a copy of its offsets: the one pass a reader\n"
-             "of native columns cannot avoid)\n",
-             repeat);
+  fmt::print(
+      "best of {}; bound A = decompress-only (fetch + decompress, no decode); bound B = A + one pass writing\n"
+      "the output (a byte-swapping copy of every column's values, a copy of its offsets: the one pass a reader\n"
+      "of native columns cannot avoid)\n",
+      repeat);
   const double machine = machineSpeedup();
   fmt::print("1 -> 2 threads on this machine now (two threads spinning vs one): {:.2f}x\n", machine);
-  fmt::print("read: Tree::read into fresh columns; reuse: Tree::readInto the previous repeat's columns (what\n"
-             "forEachChunk does from its second chunk on; bound A's decompression buffers are kept per thread too)\n");
-  fmt::print("{:<38} {:>6} {:>9} {:>7} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11}\n", "file (all supported branches)",
-             "MB", "read MB/s", "read/A", "read/B", "reuse MB/s", "reuse/A", "reuse/B", "reuse 1>2", "A 1>2",
-             "JSROOT s", "JSROOT/ours");
+  fmt::print(
+      "read: Tree::read into fresh columns; reuse: Tree::readInto the previous repeat's columns (what\n"
+      "forEachChunk does from its second chunk on; bound A's decompression buffers are kept per thread too)\n");
+  fmt::print("{:<38} {:>6} {:>9} {:>7} {:>7} {:>10} {:>8} {:>8} {:>9} {:>8} {:>9} {:>11}\n",
+             "file (all supported branches)", "MB", "read MB/s", "read/A", "read/B", "reuse MB/s", "reuse/A", "reuse/B",
+             "reuse 1>2", "A 1>2", "JSROOT s", "JSROOT/ours");
   for (const auto& path : files) {
     try {
       const auto file = mlaas::root::File::open(path);
@@ -215,11 +226,14 @@ int main(int argc, char** argv) {
       const auto [one, two] = measure(tree, names, repeat);
       const double js = jsroot ? jsrootSeconds(path, treePath, names) : -1;
       const double mb = static_cast<double>(one.bytes) / 1e6;
-      fmt::print("{:<38} {:>6.2f} {:>9.1f} {:>6.1f}% {:>6.1f}% {:>10.1f} {:>7.1f}% {:>7.1f}% {:>8.2f}x {:>7.2f}x {:>9} {:>11}\n",
-                 std::filesystem::path(path).filename().string(), mb, mb / one.read, 100 * one.decompress / one.read,
-                 100 * (one.decompress + one.swapPass) / one.read, mb / one.reuse, 100 * one.decompress / one.reuse,
-                 100 * (one.decompress + one.swapPass) / one.reuse, one.reuse / two.reuse, one.decompress / two.decompress, js < 0 ? std::string("n/a") : fmt::format("{:.3f}", js),
-                 js < 0 ? std::string("n/a") : fmt::format("{:.1f}x", js / one.read));
+      fmt::print(
+          "{:<38} {:>6.2f} {:>9.1f} {:>6.1f}% {:>6.1f}% {:>10.1f} {:>7.1f}% {:>7.1f}% {:>8.2f}x {:>7.2f}x {:>9} "
+          "{:>11}\n",
+          std::filesystem::path(path).filename().string(), mb, mb / one.read, 100 * one.decompress / one.read,
+          100 * (one.decompress + one.swapPass) / one.read, mb / one.reuse, 100 * one.decompress / one.reuse,
+          100 * (one.decompress + one.swapPass) / one.reuse, one.reuse / two.reuse, one.decompress / two.decompress,
+          js < 0 ? std::string("n/a") : fmt::format("{:.3f}", js),
+          js < 0 ? std::string("n/a") : fmt::format("{:.1f}x", js / one.read));
     } catch (const std::exception& e) {
       fmt::print("{}: error: {}\n", path, e.what());
     }

@@ -1,3 +1,5 @@
+#include "io/local_source.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -6,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "io/local_source.hpp"
 #include "io/source.hpp"
 
 namespace mlaas::io {
@@ -61,7 +62,9 @@ class LocalSource final : public Source {
 
 }  // namespace
 
-bool isLocal(const Source& source) noexcept { return dynamic_cast<const LocalSource*>(&source) != nullptr; }
+bool isLocal(const Source& source) noexcept {
+  return dynamic_cast<const LocalSource*>(&source) != nullptr;
+}
 
 core::Result<SourcePtr> openLocal(const std::string& path) {
   std::string local = path;

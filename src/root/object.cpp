@@ -1,7 +1,8 @@
 #include "root/object.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "root/detail_slot.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -338,7 +338,7 @@ struct Tree::Impl {
   std::vector<std::uint64_t> clusters;
   std::string context;  // "file.root: tree \"events\""
   std::unordered_map<std::string, std::size_t> byName;  ///< first branch of each name (NanoAOD has ~1000)
-  std::uint64_t serial = nextSerial();  ///< unique per opened tree (resolve's per-thread memory)
+  std::uint64_t serial = nextSerial();                  ///< unique per opened tree (resolve's per-thread memory)
   static std::uint64_t nextSerial() noexcept {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
@@ -781,14 +781,16 @@ template <bool Stored>
 }
 
 __attribute__((target_clones("avx2", "default"))) bool storedOffsetsToColumn(
-    const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
-    std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+    const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size,
+    std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
   return offsetsToColumn<true>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
 }
 
-__attribute__((target_clones("avx2", "default"))) bool nativeOffsetsToColumn(
-    const std::byte* raw, std::size_t n, std::uint32_t prev, std::uint32_t size, std::uint32_t mask, std::uint32_t phase,
-    int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+__attribute__((target_clones("avx2", "default"))) bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n,
+                                                                             std::uint32_t prev, std::uint32_t size,
+                                                                             std::uint32_t mask, std::uint32_t phase,
+                                                                             int shift, std::uint64_t base,
+                                                                             std::uint64_t* out) noexcept {
   return offsetsToColumn<false>(raw, n, 0, prev, size, mask, phase, shift, base, out);
 }
 
@@ -826,8 +828,9 @@ struct LoadedBasket {
       prev = 0;
       for (auto o : ownedOffsets) {
         if (o < prev || o > size)
-          throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
-                                                                 where, o, content.size()));
+          throw core::Exception(
+              core::Errc::corrupt,
+              fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes", where, o, content.size()));
         prev = o;
       }
     }
@@ -895,11 +898,11 @@ BasketHeader parseBasketHeader(std::span<const std::byte> head, std::size_t reco
   if (key.nbytes < 0 || key.objlen < 0 || key.keylen < 0 || key.keylen > key.nbytes ||
       static_cast<std::size_t>(key.keylen) < c.index())
     throw core::Exception(core::Errc::corrupt,
-                          fmt::format("{}: key at offset {} is inconsistent (fNbytes {}, fObjlen {}, fKeylen {})", where,
-                                      loc.seek, key.nbytes, key.objlen, key.keylen));
+                          fmt::format("{}: key at offset {} is inconsistent (fNbytes {}, fObjlen {}, fKeylen {})",
+                                      where, loc.seek, key.nbytes, key.objlen, key.keylen));
   if (static_cast<std::size_t>(key.nbytes) != recordSize)
-    throw core::Exception(core::Errc::corrupt,
-                          fmt::format("{}: basket key says {} bytes but fBasketBytes says {}", where, key.nbytes, recordSize));
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket key says {} bytes but fBasketBytes says {}",
+                                                           where, key.nbytes, recordSize));
   c.i16();  // TBasket version
   c.i32();  // fBufferSize
   auto nevBufSize = c.i32();
@@ -909,9 +912,10 @@ BasketHeader parseBasketHeader(std::span<const std::byte> head, std::size_t reco
   c.u8();
   if (c.index() > static_cast<std::size_t>(key.keylen) || key.nevbuf < 0 || key.last < key.keylen ||
       key.last - key.keylen > key.objlen)
-    throw core::Exception(core::Errc::corrupt,
-                          fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})",
-                                      where, key.keylen, key.last, key.objlen, key.nevbuf));
+    throw core::Exception(
+        core::Errc::corrupt,
+        fmt::format("{}: basket header is inconsistent (fKeylen {}, fLast {}, fObjlen {}, fNevBuf {})", where,
+                    key.keylen, key.last, key.objlen, key.nevbuf));
   return key;
 }
 
@@ -978,7 +982,8 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       out.rawOffsets = oc.bytes(static_cast<std::size_t>(out.nevbuf) * 4);
       if (ioBits & 1) {  // size-encoded: each value is the difference to the previous offset
         out.ownedOffsets.resize(static_cast<std::size_t>(out.nevbuf));
-        swapCopy(reinterpret_cast<std::byte*>(out.ownedOffsets.data()), out.rawOffsets.data(), out.ownedOffsets.size(), 4);
+        swapCopy(reinterpret_cast<std::byte*>(out.ownedOffsets.data()), out.rawOffsets.data(), out.ownedOffsets.size(),
+                 4);
         std::int64_t running = key.keylen;
         for (auto& o : out.ownedOffsets) {
           running += o;
@@ -1215,7 +1220,8 @@ bool isCountedRun(const BranchData& b) noexcept {
 /// native for embedded baskets) into column offsets (swap, subtract the key length, shift, check),
 /// one swap-copy moves the values. False (nothing appended) when an offset is damaged or an entry
 /// holds a partial group.
-bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size_t first, std::size_t last, Column& out) {
+bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size_t first, std::size_t last,
+                      Column& out) {
   const bool stored = !basket.rawOffsets.empty();
   const auto* raw = stored ? basket.rawOffsets.data() : reinterpret_cast<const std::byte*>(basket.offsets.data());
   const std::size_t nev = stored ? basket.rawOffsets.size() / 4 : basket.offsets.size();
@@ -1245,7 +1251,8 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   // Entry i ends where entry i + 1 starts; the basket's last entry ends with the content.
   const std::size_t fromArray = std::min(last, nev - 1) - first;
   const auto* ends = raw + 4 * (first + 1);
-  bool ok = stored ? storedOffsetsToColumn(ends, fromArray, keylen, runBegin, size, mask, phase, shift, base, offs.data() + at)
+  bool ok = stored ? storedOffsetsToColumn(ends, fromArray, keylen, runBegin, size, mask, phase, shift, base,
+                                           offs.data() + at)
                    : nativeOffsetsToColumn(ends, fromArray, runBegin, size, mask, phase, shift, base, offs.data() + at);
   std::uint32_t runEnd = fromArray > 0 ? offsetAt(first + fromArray) : runBegin;
   if (last == nev) {
@@ -1272,7 +1279,7 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
   if (isCountedRun(b) && basket.hasOffsets() && decodeCountedRun(b, basket, first, last, out)) return;
   if (out.entries == 0) makeEmpty(out);  // drop stale sizes (resetColumn keepSizes): the paths below append
-  basket.materializeOffsets(where);  // throws when an offset is damaged; else the general paths below
+  basket.materializeOffsets(where);      // throws when an offset is damaged; else the general paths below
   const auto content = basket.content;
   const bool hasOffsets = !basket.offsets.empty();
   auto fail = [&](const std::string& what) {
@@ -1461,7 +1468,7 @@ void appendColumn(Column& into, const Column& piece) {
     const std::size_t at = dst.size();
     dst.insert(dst.end(), src.begin() + 1, src.end());
     if (base != 0)
-      for (auto* p = dst.data() + at, *end = dst.data() + dst.size(); p != end; ++p) *p += base;
+      for (auto *p = dst.data() + at, *end = dst.data() + dst.size(); p != end; ++p) *p += base;
   }
   into.data.insert(into.data.end(), piece.data.begin(), piece.data.end());
   into.entries += piece.entries;
@@ -1746,8 +1753,8 @@ bool readStoredInto(io::Source& source, const BasketLoc& loc, std::span<std::byt
   const auto content = static_cast<std::size_t>(key.last - key.keylen);
   if (key.compressed() || content != static_cast<std::size_t>(key.objlen) || content != dest.size()) return false;
   if (static_cast<std::uint64_t>(key.nevbuf) != loc.entryEnd - loc.entryBegin)
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
-                                                           key.nevbuf, loc.entryEnd - loc.entryBegin));
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
+                                                           where, key.nevbuf, loc.entryEnd - loc.entryBegin));
   constexpr std::size_t kPiece = 256 * 1024;  // a multiple of every width, and well inside L2
   for (std::size_t at = 0; at < dest.size(); at += kPiece) {
     const auto n = std::min(kPiece, dest.size() - at);
@@ -1836,7 +1843,8 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // Columns that one decoder fills whole keep their buffers' sizes, not only their capacity.
   for (std::size_t k = 0; k < branches.size(); ++k) {
     const auto& b = t.data[branches[k]];
-    const bool keepSizes = basketsOfColumn[k] > 0 && (b.decode == Decode::fixed || (basketsOfColumn[k] == 1 && isCountedRun(b)));
+    const bool keepSizes =
+        basketsOfColumn[k] > 0 && (b.decode == Decode::fixed || (basketsOfColumn[k] == 1 && isCountedRun(b)));
     resetColumn(out[k], b, range, keepSizes);
   }
   // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel (once_flag
@@ -1848,8 +1856,10 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       out[k].data.resize(range.size() * b.innerSize * dtypeSize(b.codec.out));
       out[k].entries = range.size();
     };
-    if (basketsOfColumn[k] == 1) sized();
-    else std::call_once(allocated[k], sized);
+    if (basketsOfColumn[k] == 1)
+      sized();
+    else
+      std::call_once(allocated[k], sized);
   };
   // The pieces' buffers are kept per calling thread between reads (a nested read of counters
   // takes none), so chunk after chunk their allocation and first-touch page faults are not repeated.
@@ -1880,8 +1890,9 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       if (direct[j]) {
         allocate(columnOf[j]);
         const std::size_t outWidth = dtypeSize(b.codec.out);
-        const std::span<std::byte> dest{out[columnOf[j]].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
-                                        (loc.entryEnd - loc.entryBegin) * b.innerSize * outWidth};
+        const std::span<std::byte> dest{
+            out[columnOf[j]].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
+            (loc.entryEnd - loc.entryBegin) * b.innerSize * outWidth};
         if (readStoredInto(source, loc, dest, outWidth, where)) {
           sizes[j] = dest.size();
           return;

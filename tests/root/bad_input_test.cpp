@@ -113,7 +113,8 @@ TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
   const auto keylen = static_cast<std::uint32_t>((static_cast<unsigned char>(record[14]) << 8) |  // fKeylen
                                                  static_cast<unsigned char>(record[15]));
   auto bigEndian = [](std::uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
   };
   // Entries 1000..1002 start at these stored offsets (4-byte floats counted from the key's start).
   const auto& offsets = column.offsets[0];
@@ -140,7 +141,9 @@ TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
           const std::string what = e.what();
           EXPECT_EQ(e.code(), core::Errc::corrupt);
           EXPECT_NE(what.find(path), std::string::npos) << what;
-          EXPECT_NE(what.find("branch \"Jet_Px\" basket 0 at offset " + std::to_string(where.offset)), std::string::npos) << what;
+          EXPECT_NE(what.find("branch \"Jet_Px\" basket 0 at offset " + std::to_string(where.offset)),
+                    std::string::npos)
+              << what;
           EXPECT_NE(what.find("out of order or beyond"), std::string::npos) << what;
         }
       }
@@ -180,7 +183,8 @@ TEST(BadInput, LargeStoredBasketReadInPlaceChecksItsKey) {
   };
   auto nbytes = pristine;
   nbytes[where.offset + 3] = static_cast<char>(nbytes[where.offset + 3] ^ 0x10);  // fNbytes
-  expectNamed(nbytes, "nbytes", "branch \"pt\" basket 0 at offset " + std::to_string(where.offset) + ": basket key says");
+  expectNamed(nbytes, "nbytes",
+              "branch \"pt\" basket 0 at offset " + std::to_string(where.offset) + ": basket key says");
   // fNevBuf, the last int32 before fLast and the flag byte that end the key.
   const auto keylen = (static_cast<unsigned char>(pristine[where.offset + 14]) << 8) |
                       static_cast<unsigned char>(pristine[where.offset + 15]);
