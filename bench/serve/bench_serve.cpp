@@ -11,9 +11,12 @@
 //   MLAAS_BENCH_SERVE_CONNECTIONS  comma list (default 100,200)
 //   MLAAS_BENCH_SERVE_INFERENCE_THREADS, _IO_THREADS, _INTRA_OP, _DELAY_US, _MAX_BATCH
 //   override the server settings (defaults 2, 2, 1, 0, 256)
+//   MLAAS_BENCH_SERVE_HOLD=N  serve the first selected case for N seconds without measuring,
+//   printing "HOLD <url> <dir>" (wrk scripts in dir): for A/B runs of two builds side by side
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,6 +170,29 @@ std::vector<int> connectionCounts() {
   return out;
 }
 
+/// Cumulative (sum, count) of the model's mlaas_batch_size histogram from /metrics: the mean rows
+/// of the batch each request ran in, over a run, is the difference of two scrapes.
+std::pair<double, double> batchSizeTotals(const std::string& base, const std::string& model) {
+  std::string text = capture(fmt::format("curl -s {}/metrics", base));
+  std::pair<double, double> out{0, 0};
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex("mlaas_batch_size_sum\\{model=\"" + model + "\",version=\"1\"\\} ([0-9.e+]+)")))
+    out.first = std::stod(m[1]);
+  if (std::regex_search(text, m, std::regex("mlaas_batch_size_count\\{model=\"" + model + "\",version=\"1\"\\} ([0-9]+)")))
+    out.second = std::stod(m[1]);
+  return out;
+}
+
+/// CPU seconds (user + system) this process used so far: the server runs in it, wrk and nginx do
+/// not, so the difference over a wrk run divided by its requests is the server's CPU per request,
+/// a figure that other load on the machine disturbs far less than req/s.
+double processCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 std::string floatsJson(std::size_t n) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> d(-1, 1);
@@ -235,6 +261,15 @@ int main(int argc, char** argv) {
 
     // warm up: loads the session
     (void)wrk(base + "/v2/models/" + c.name + "/infer", jsonScript, 2, 1, 1);
+    if (std::size_t hold = envSize("MLAAS_BENCH_SERVE_HOLD", 0); hold > 0) {
+      // A/B mode: serve this case only, for `hold` seconds, and let a script drive several such
+      // servers (different builds) with short alternating wrk runs; the wrk scripts stay in dir.
+      std::cout << fmt::format("HOLD {} {}\n", base, dir.string()) << std::flush;
+      std::this_thread::sleep_for(std::chrono::seconds(hold));
+      server.shutdown();
+      fs::remove_all(dir);
+      return 0;
+    }
     std::string responseSample = capture(fmt::format("curl -s -H 'Content-Type: application/json' --data-binary @{} {}/v2/models/{}/infer",
                                                      (dir / (c.name + "-json.body")).string(), base, c.name));
     auto model = serve::LoadedModel::load(bytes, c.name).value();
@@ -255,14 +290,19 @@ int main(int argc, char** argv) {
         if (!selected("MLAAS_BENCH_SERVE_KINDS", kind)) continue;
         // nginx right before each server run: on a shared machine the load drifts within minutes.
         auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
+        auto before = batchSizeTotals(base, c.name);
+        double cpuBefore = processCpuSeconds();
         auto r = wrk(base + path, script, connections, seconds, 1);
+        double cpuUsPerRequest = r.rps > 0 ? (processCpuSeconds() - cpuBefore) * 1e6 / (r.rps * seconds) : 0;
+        auto after = batchSizeTotals(base, c.name);
+        double meanBatch = after.second > before.second ? (after.first - before.first) / (after.second - before.second) : 0;
         // ... and the in-process peers right after, for the same reason.
         single = inProcessRowsPerSecond(*model, width, 1, 2, 1.0);
         batched = inProcessRowsPerSecond(*model, width, 64, 2, 1.0);
         std::cout << fmt::format(
-            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
+            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
             "| {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 ({:.0f} rows/s)\n",
-            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, r.rps / ng.rps, ng.rps, ng.p99ms, r.rps / single,
+            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, meanBatch, cpuUsPerRequest, r.rps / ng.rps, ng.rps, ng.p99ms, r.rps / single,
             r.rps / batched, batched);
       }
     }

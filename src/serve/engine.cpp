@@ -169,7 +169,12 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   job.done = std::move(done);
   queue->jobs.push_back(std::move(job));
   ++queued_;
-  if (!queue->scheduled) {
+  // Wake a worker only when the queue becomes ready. While it already is, the worker woken for
+  // it (or one that is busy and checks ready_ before sleeping) takes this request along; waking
+  // a second thread would find nothing to do and cost a futex wake, two context switches and a
+  // core the I/O threads need (measured: bench/RESULTS.md, "Serving", 2026-11-27 22:00).
+  bool newlyReady = !queue->scheduled;
+  if (newlyReady) {
     queue->scheduled = true;
     ready_.push_back(queue);
   }
@@ -178,7 +183,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   // A worker holding an under-full batch waits on the same condition; wake everyone only then.
   if (collectorMayWait)
     wake_.notify_all();
-  else
+  else if (newlyReady)
     wake_.notify_one();
   return {};
 }

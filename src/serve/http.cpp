@@ -1,5 +1,6 @@
 #include "serve/http.hpp"
 
+#include <boost/asio/defer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -174,8 +175,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto self = shared_from_this();
     try {
       server_.handler(std::move(request), [self](HttpResponse response) {
-        asio::post(self->stream_.get_executor(),
-                   [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+        // defer, not post: called on an I/O thread (inline inference, or a batch the submitting
+        // I/O thread ran itself), the write is queued to this thread and wakes no other; from an
+        // inference thread both are the same.
+        asio::defer(self->stream_.get_executor(),
+                    [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
       });
     } catch (const std::exception& e) {
       write(errorResponse(500, fmt::format("internal error: {}", e.what())));

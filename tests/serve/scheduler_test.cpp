@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
 #include <vector>
 
 #include "onnx_fixture.hpp"
@@ -114,6 +115,44 @@ TEST(Scheduler, ShutdownFinishesWorkQueuedWhilePaused) {
   }  // the destructor overrides the pause and drains the queue
   auto [result, timing] = future.get();
   EXPECT_TRUE(result);
+}
+
+// Workers are woken only when a queue becomes ready (requests arriving while it is ready join the
+// batch of the worker already woken): a lost wake-up would leave a request unanswered forever, so
+// many threads submit at once, with and without a queue delay, and every request must come back
+// with its own row's output.
+TEST(Scheduler, ConcurrentSubmittersAllGetTheirOwnRowsBack) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "e/versions/1").value();
+  for (std::int64_t delayUs : {0, 200}) {
+    Scheduler scheduler(2, 10'000);
+    constexpr int kThreads = 4, kPerThread = 200;
+    std::vector<std::vector<Outcome>> outcomes(kThreads);
+    for (auto& o : outcomes) o = std::vector<Outcome>(kPerThread);
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < kThreads; ++t)
+      submitters.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          float value = static_cast<float>(t * kPerThread + i) / 1000.0f;
+          auto submitted = scheduler.submit(model, BatchingPolicy{16, delayUs}, inputs(value),
+                                            outcomes[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].callback());
+          ASSERT_TRUE(submitted) << submitted.error().message;
+        }
+      });
+    for (auto& s : submitters) s.join();
+    for (int t = 0; t < kThreads; ++t)
+      for (int i = 0; i < kPerThread; ++i) {
+        auto [result, timing] = outcomes[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].promise.get_future().get();
+        ASSERT_TRUE(result) << result.error().message;
+        EXPECT_GE(timing.batchRows, 1u);
+        EXPECT_LE(timing.batchRows, 16u);
+        float value = static_cast<float>(t * kPerThread + i) / 1000.0f;
+        auto expected = model->run(inputs(value)).value();
+        const auto* got = reinterpret_cast<const float*>((*result)[0].data.data());
+        const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
+        for (std::size_t k = 0; k < 2; ++k) EXPECT_FLOAT_EQ(got[k], want[k]) << "delay " << delayUs << " request " << t << "/" << i;
+      }
+    EXPECT_EQ(scheduler.queued(), 0u);
+  }
 }
 
 }  // namespace
