@@ -20,7 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::vector<std::string> names;
         for (const auto& b : tree.branches())
           if (b.supported) names.push_back(b.name);
-        (void)tree.read(names, {0, std::min<std::uint64_t>(tree.entries(), 100000)});
+        const auto end = std::min<std::uint64_t>(tree.entries(), 100000);
+        auto columns = tree.read(names, {0, end});
+        // Again into the same columns over a part of the range (readInto's reuse of sizes and buffers).
+        tree.readInto(names, {end / 3, end}, columns);
       } catch (const mlaas::core::Exception&) {
       }
     }
