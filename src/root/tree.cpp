@@ -780,17 +780,32 @@ template <bool Stored>
   return bad == 0;
 }
 
-__attribute__((target_clones("avx2", "default"))) bool storedOffsetsToColumn(
+// GCC picks a target_clones version through an ifunc resolver that runs while the dynamic loader
+// relocates the executable, before the TSan and ASan runtimes exist (TSan builds crashed there at
+// start-up): sanitizer builds and other CPUs get the baseline version only.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define MLAAS_ROOT_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__)
+#define MLAAS_ROOT_NO_CLONES 1
+#endif
+#ifdef MLAAS_ROOT_NO_CLONES
+#define MLAAS_AVX2_CLONES
+#else
+#define MLAAS_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
+MLAAS_AVX2_CLONES bool storedOffsetsToColumn(
     const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size,
     std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
   return offsetsToColumn<true>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
 }
 
-__attribute__((target_clones("avx2", "default"))) bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n,
-                                                                             std::uint32_t prev, std::uint32_t size,
-                                                                             std::uint32_t mask, std::uint32_t phase,
-                                                                             int shift, std::uint64_t base,
-                                                                             std::uint64_t* out) noexcept {
+MLAAS_AVX2_CLONES bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t prev,
+                                             std::uint32_t size, std::uint32_t mask, std::uint32_t phase,
+                                             int shift, std::uint64_t base, std::uint64_t* out) noexcept {
   return offsetsToColumn<false>(raw, n, 0, prev, size, mask, phase, shift, base, out);
 }
 
