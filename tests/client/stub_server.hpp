@@ -78,10 +78,12 @@ class StubServer {
       for (int fd : openFds_) ::shutdown(fd, SHUT_RDWR);  // unblocks reads in connection threads
     }
     wake_.notify_all();
+    // shutdown() makes the blocked accept() fail; the acceptor is closed only once the accept
+    // thread is gone, since an Asio object must not be used from two threads at once.
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    if (acceptThread_.joinable()) acceptThread_.join();
     boost::system::error_code ec;
     acceptor_.close(ec);
-    if (acceptThread_.joinable()) acceptThread_.join();
     std::vector<std::thread> threads;
     {
       std::lock_guard lock(mutex_);
