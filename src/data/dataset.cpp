@@ -335,7 +335,15 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
   std::size_t nextMerge = 0;
   auto mergeReady = [&] {
     for (auto it = pending.find(nextMerge); it != pending.end(); it = pending.find(nextMerge)) {
-      for (auto& [name, stats] : it->second.features) specs.features[name].merge(stats);
+      for (auto& [name, stats] : it->second.features) {
+        // The first partial of a feature is taken whole: merging into an empty one would copy its
+        // sketch's buckets into a fresh array (the same result, a fixed cost on small inputs).
+        auto& into = specs.features[name];
+        if (into.count == 0 && into.nonFinite == 0 && into.sketch.count() == 0)
+          into = std::move(stats);
+        else
+          into.merge(stats);
+      }
       for (auto& [name, stats] : it->second.groups) specs.groups[name].merge(stats);
       specs.entries += it->second.info.entries;
       specs.selected += it->second.info.selected;
