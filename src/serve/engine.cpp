@@ -172,7 +172,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   // Wake a worker only when the queue becomes ready. While it already is, the worker woken for
   // it (or one that is busy and checks ready_ before sleeping) takes this request along; waking
   // a second thread would find nothing to do and cost a futex wake, two context switches and a
-  // core the I/O threads need (measured: bench/RESULTS.md, "Serving", 2026-11-27 22:00).
+  // core the I/O threads need (bench/RESULTS.md, "Hand-offs and batch formation").
   bool newlyReady = !queue->scheduled;
   if (newlyReady) {
     queue->scheduled = true;
