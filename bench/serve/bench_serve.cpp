@@ -176,9 +176,11 @@ std::pair<double, double> batchSizeTotals(const std::string& base, const std::st
   std::string text = capture(fmt::format("curl -s {}/metrics", base));
   std::pair<double, double> out{0, 0};
   std::smatch m;
-  if (std::regex_search(text, m, std::regex("mlaas_batch_size_sum\\{model=\"" + model + "\",version=\"1\"\\} ([0-9.e+]+)")))
+  if (std::regex_search(text, m,
+                        std::regex("mlaas_batch_size_sum\\{model=\"" + model + "\",version=\"1\"\\} ([0-9.e+]+)")))
     out.first = std::stod(m[1]);
-  if (std::regex_search(text, m, std::regex("mlaas_batch_size_count\\{model=\"" + model + "\",version=\"1\"\\} ([0-9]+)")))
+  if (std::regex_search(text, m,
+                        std::regex("mlaas_batch_size_count\\{model=\"" + model + "\",version=\"1\"\\} ([0-9]+)")))
     out.second = std::stod(m[1]);
   return out;
 }
@@ -295,15 +297,17 @@ int main(int argc, char** argv) {
         auto r = wrk(base + path, script, connections, seconds, 1);
         double cpuUsPerRequest = r.rps > 0 ? (processCpuSeconds() - cpuBefore) * 1e6 / (r.rps * seconds) : 0;
         auto after = batchSizeTotals(base, c.name);
-        double meanBatch = after.second > before.second ? (after.first - before.first) / (after.second - before.second) : 0;
+        double meanBatch =
+            after.second > before.second ? (after.first - before.first) / (after.second - before.second) : 0;
         // ... and the in-process peers right after, for the same reason.
         single = inProcessRowsPerSecond(*model, width, 1, 2, 1.0);
         batched = inProcessRowsPerSecond(*model, width, 64, 2, 1.0);
         std::cout << fmt::format(
-            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
+            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req | "
+            "{:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
             "| {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 ({:.0f} rows/s)\n",
-            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, meanBatch, cpuUsPerRequest, r.rps / ng.rps, ng.rps, ng.p99ms, r.rps / single,
-            r.rps / batched, batched);
+            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, meanBatch, cpuUsPerRequest, r.rps / ng.rps, ng.rps,
+            ng.p99ms, r.rps / single, r.rps / batched, batched);
       }
     }
     kill(nginx, SIGTERM);

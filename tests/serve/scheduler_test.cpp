@@ -133,15 +133,17 @@ TEST(Scheduler, ConcurrentSubmittersAllGetTheirOwnRowsBack) {
       submitters.emplace_back([&, t] {
         for (int i = 0; i < kPerThread; ++i) {
           float value = static_cast<float>(t * kPerThread + i) / 1000.0f;
-          auto submitted = scheduler.submit(model, BatchingPolicy{16, delayUs}, inputs(value),
-                                            outcomes[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].callback());
+          auto submitted =
+              scheduler.submit(model, BatchingPolicy{16, delayUs}, inputs(value),
+                               outcomes[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].callback());
           ASSERT_TRUE(submitted) << submitted.error().message;
         }
       });
     for (auto& s : submitters) s.join();
     for (int t = 0; t < kThreads; ++t)
       for (int i = 0; i < kPerThread; ++i) {
-        auto [result, timing] = outcomes[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].promise.get_future().get();
+        auto [result, timing] =
+            outcomes[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].promise.get_future().get();
         ASSERT_TRUE(result) << result.error().message;
         EXPECT_GE(timing.batchRows, 1u);
         EXPECT_LE(timing.batchRows, 16u);
@@ -149,7 +151,8 @@ TEST(Scheduler, ConcurrentSubmittersAllGetTheirOwnRowsBack) {
         auto expected = model->run(inputs(value)).value();
         const auto* got = reinterpret_cast<const float*>((*result)[0].data.data());
         const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
-        for (std::size_t k = 0; k < 2; ++k) EXPECT_FLOAT_EQ(got[k], want[k]) << "delay " << delayUs << " request " << t << "/" << i;
+        for (std::size_t k = 0; k < 2; ++k)
+          EXPECT_FLOAT_EQ(got[k], want[k]) << "delay " << delayUs << " request " << t << "/" << i;
       }
     EXPECT_EQ(scheduler.queued(), 0u);
   }
