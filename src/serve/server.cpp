@@ -859,6 +859,9 @@ Server::~Server() { shutdown(); }
 
 void Server::start() {
   auto& impl = *impl_;
+  // spdlog creates its registry on first use, inside libspdlog, where TSan cannot see the static
+  // initialisation's ordering; creating it before any server thread exists orders it for everyone.
+  spdlog::default_logger_raw();
   std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t inference = impl.config.inlineInference ? 0 : (impl.config.inferenceThreads ? impl.config.inferenceThreads : cores);
   impl.scheduler = std::make_unique<Scheduler>(inference, impl.config.maxQueue);
