@@ -33,6 +33,25 @@ std::string readEverything(const std::string& path) {
 
 std::string corpusBytes(const std::string& name) { return test::readFile(test::corpusFile(name)); }
 
+// One branch's first basket in a corpus file, for tests that damage it: the pristine tree, where
+// the basket's key lies, the file's bytes, and the key's length (fKeylen, big-endian at +14).
+struct FirstBasket {
+  Tree tree;
+  io::ByteRange where;
+  std::string pristine;
+  std::uint32_t keylen = 0;
+};
+FirstBasket firstBasket(const std::string& name, const std::string& treePath, const std::string& branch) {
+  auto tree = File::open(test::corpusFile(name).string())->tree(treePath);
+  const auto plan = tree.plan({branch}, {0, tree.entries()});
+  if (plan.baskets.empty()) throw std::runtime_error(name + ": " + branch + " has no basket");
+  const auto where = plan.baskets[0].bytes;
+  auto pristine = corpusBytes(name);
+  const auto keylen = static_cast<std::uint32_t>((static_cast<unsigned char>(pristine[where.offset + 14]) << 8) |
+                                                 static_cast<unsigned char>(pristine[where.offset + 15]));
+  return {std::move(tree), where, std::move(pristine), keylen};
+}
+
 TEST(BadInput, ZeroLengthFile) {
   MLAAS_REQUIRE_CORPUS();
   test::TempDir dir;
@@ -102,16 +121,10 @@ TEST(BadInput, CorruptBasketNamesTreeBranchBasketAndOffset) {
 TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
   MLAAS_REQUIRE_CORPUS();
   test::TempDir dir;
-  const std::string name = "uproot-HZZ-uncompressed.root";
-  const auto original = File::open(test::corpusFile(name).string())->tree("events");
-  const auto plan = original.plan({"Jet_Px"}, {0, original.entries()});
-  ASSERT_EQ(plan.baskets.size(), 1u);
-  const auto& where = plan.baskets[0].bytes;
+  const auto [original, where, pristine, keylen] = firstBasket("uproot-HZZ-uncompressed.root", "events", "Jet_Px");
+  ASSERT_EQ(original.plan({"Jet_Px"}, {0, original.entries()}).baskets.size(), 1u);
   const auto column = original.read("Jet_Px", {0, original.entries()});
-  const auto pristine = corpusBytes(name);
   const std::string record = pristine.substr(where.offset, where.size);
-  const auto keylen = static_cast<std::uint32_t>((static_cast<unsigned char>(record[14]) << 8) |  // fKeylen
-                                                 static_cast<unsigned char>(record[15]));
   auto bigEndian = [](std::uint32_t v) {
     return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
                        static_cast<char>(v)};
@@ -158,13 +171,8 @@ TEST(BadInput, LargeStoredBasketReadInPlaceChecksItsKey) {
   // issue79's 2.8 MB stored basket is read straight into its column on a local file: a damaged key
   // or TBasket header is still named with the branch, the basket and its offset.
   test::TempDir dir;
-  const std::string name = "uproot-issue79.root";
-  const auto original = File::open(test::corpusFile(name).string())->tree("taus");
-  const auto plan = original.plan({"pt"}, {0, original.entries()});
-  ASSERT_FALSE(plan.baskets.empty());
-  const auto where = plan.baskets[0].bytes;
+  const auto [original, where, pristine, keylen] = firstBasket("uproot-issue79.root", "taus", "pt");
   ASSERT_GE(where.size, 256u * 1024);
-  const auto pristine = corpusBytes(name);
   core::ThreadPool pool(1);
   auto expectNamed = [&](const std::string& bytes, const std::string& label, const std::string& message) {
     const auto path = (dir / (label + ".root")).string();
@@ -186,8 +194,6 @@ TEST(BadInput, LargeStoredBasketReadInPlaceChecksItsKey) {
   expectNamed(nbytes, "nbytes",
               "branch \"pt\" basket 0 at offset " + std::to_string(where.offset) + ": basket key says");
   // fNevBuf, the last int32 before fLast and the flag byte that end the key.
-  const auto keylen = (static_cast<unsigned char>(pristine[where.offset + 14]) << 8) |
-                      static_cast<unsigned char>(pristine[where.offset + 15]);
   auto nevbuf = pristine;
   nevbuf[where.offset + keylen - 9 + 3] = static_cast<char>(nevbuf[where.offset + keylen - 9 + 3] ^ 0x01);
   expectNamed(nevbuf, "nevbuf", "basket 0 at offset " + std::to_string(where.offset) + ": basket holds");
