@@ -7,6 +7,9 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <type_traits>
+
+#include "root/dtype_visit.hpp"
 
 namespace mlaas::data {
 
@@ -102,40 +105,16 @@ bool appendValue(std::vector<std::byte>& out, DType type, const json& value, std
     return false;
   }
   bool ok = true;
-  switch (type) {
-    case DType::float32:
-      put<float>(out, static_cast<float>(value.get<double>()));
-      break;
-    case DType::float64:
-      put<double>(out, value.get<double>());
-      break;
-    case DType::int8:
-      ok = putInteger<std::int8_t>(out, value);
-      break;
-    case DType::uint8:
-      ok = putInteger<std::uint8_t>(out, value);
-      break;
-    case DType::int16:
-      ok = putInteger<std::int16_t>(out, value);
-      break;
-    case DType::uint16:
-      ok = putInteger<std::uint16_t>(out, value);
-      break;
-    case DType::int32:
-      ok = putInteger<std::int32_t>(out, value);
-      break;
-    case DType::uint32:
-      ok = putInteger<std::uint32_t>(out, value);
-      break;
-    case DType::int64:
-      ok = putInteger<std::int64_t>(out, value);
-      break;
-    case DType::uint64:
-      ok = putInteger<std::uint64_t>(out, value);
-      break;
-    default:
-      why = fmt::format("branches of type {} cannot be given as JSON", root::dtypeName(type));
-      return false;
+  const bool numeric = root::visitNumeric(type, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>)
+      put<T>(out, static_cast<T>(value.get<double>()));
+    else
+      ok = putInteger<T>(out, value);
+  });
+  if (!numeric) {
+    why = fmt::format("branches of type {} cannot be given as JSON", root::dtypeName(type));
+    return false;
   }
   if (!ok) why = fmt::format("{} is not a valid {} value", value.dump(), root::dtypeName(type));
   return ok;
@@ -160,46 +139,12 @@ void writeValue(std::string& out, const std::byte* data, std::size_t index) {
 
 void writeElement(std::string& out, const root::Column& column, std::size_t index) {
   const auto* data = column.data.data();
-  switch (column.type) {
-    case DType::boolean: {
-      std::uint8_t v = 0;
-      std::memcpy(&v, data + index, 1);
-      out += v != 0 ? "true" : "false";
-      break;
-    }
-    case DType::int8:
-      writeValue<std::int8_t>(out, data, index);
-      break;
-    case DType::uint8:
-      writeValue<std::uint8_t>(out, data, index);
-      break;
-    case DType::int16:
-      writeValue<std::int16_t>(out, data, index);
-      break;
-    case DType::uint16:
-      writeValue<std::uint16_t>(out, data, index);
-      break;
-    case DType::int32:
-      writeValue<std::int32_t>(out, data, index);
-      break;
-    case DType::uint32:
-      writeValue<std::uint32_t>(out, data, index);
-      break;
-    case DType::int64:
-      writeValue<std::int64_t>(out, data, index);
-      break;
-    case DType::uint64:
-      writeValue<std::uint64_t>(out, data, index);
-      break;
-    case DType::float32:
-      writeValue<float>(out, data, index);
-      break;
-    case DType::float64:
-      writeValue<double>(out, data, index);
-      break;
-    case DType::string:
-      out += "null";
-      break;
+  if (column.type == DType::boolean) {
+    std::uint8_t v = 0;
+    std::memcpy(&v, data + index, 1);
+    out += v != 0 ? "true" : "false";
+  } else if (!root::visitNumeric(column.type, [&](auto tag) { writeValue<decltype(tag)>(out, data, index); })) {
+    out += "null";  // strings are not part of the events format
   }
 }
 

@@ -11,6 +11,7 @@
 #include "root/compression.hpp"
 #include "root/cursor.hpp"
 #include "root/detail_slot.hpp"
+#include "root/dtype_visit.hpp"
 
 namespace mlaas::root {
 namespace {
@@ -685,43 +686,12 @@ void appendValues(Column& out, const Elements& e, std::uint64_t from, std::uint6
       dst += sizeof(T);
     }
   };
-  switch (out.type) {
-    case DType::boolean:
-      for (auto i = from; i < to; ++i) *dst++ = std::byte{static_cast<unsigned char>(!reals && e.ints[i] != 0)};
-      break;
-    case DType::int8:
-      fill(std::int8_t{});
-      break;
-    case DType::uint8:
-      fill(std::uint8_t{});
-      break;
-    case DType::string:
-      fill(std::uint8_t{});
-      break;
-    case DType::int16:
-      fill(std::int16_t{});
-      break;
-    case DType::uint16:
-      fill(std::uint16_t{});
-      break;
-    case DType::int32:
-      fill(std::int32_t{});
-      break;
-    case DType::uint32:
-      fill(std::uint32_t{});
-      break;
-    case DType::int64:
-      fill(std::int64_t{});
-      break;
-    case DType::uint64:
-      fill(std::uint64_t{});
-      break;
-    case DType::float32:
-      fill(float{});
-      break;
-    case DType::float64:
-      fill(double{});
-      break;
+  if (out.type == DType::boolean) {
+    for (auto i = from; i < to; ++i) *dst++ = std::byte{static_cast<unsigned char>(!reals && e.ints[i] != 0)};
+  } else if (out.type == DType::string) {
+    fill(std::uint8_t{});  // characters
+  } else {
+    visitNumeric(out.type, fill);
   }
 }
 
