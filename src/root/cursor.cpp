@@ -94,4 +94,12 @@ void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size
 
 void swapInPlace(std::byte* data, std::size_t count, std::size_t width) noexcept { swapCopy(data, data, count, width); }
 
+bool cpuHasAvx2() noexcept {
+#ifdef MLAAS_ROOT_X86
+  return kHaveAvx2;
+#else
+  return false;
+#endif
+}
+
 }  // namespace mlaas::root

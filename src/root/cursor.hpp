@@ -121,4 +121,9 @@ void swapInPlace(std::byte* data, std::size_t count, std::size_t width) noexcept
 /// overlaps are not.
 void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size_t width) noexcept;
 
+/// Whether this CPU runs AVX2, decided once at start-up (always false off x86-64). Hot loops keep
+/// the x86-64 baseline and pick a `target("avx2")` twin with it at run time, not through GCC's
+/// target_clones, whose ifunc resolvers run before the sanitizer runtimes exist.
+bool cpuHasAvx2() noexcept;
+
 }  // namespace mlaas::root

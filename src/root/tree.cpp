@@ -752,7 +752,7 @@ constexpr std::size_t kScratchKeepBytes = 64u << 20;
 /// false unless every offset lies in [prev, size], is not below the one before it, and is `phase`
 /// modulo mask + 1 (whole groups of values): then nothing it wrote may be used. One pass with no
 /// loop-carried dependency (each offset is compared with its loaded neighbour), so it vectorises;
-/// the AVX2 clones are picked at load time on CPUs that have it.
+/// an AVX2 twin is picked at run time on CPUs that have it.
 template <bool Stored>
 [[gnu::always_inline]] inline bool offsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen,
                                                    std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
@@ -780,32 +780,39 @@ template <bool Stored>
   return bad == 0;
 }
 
-// GCC picks a target_clones version through an ifunc resolver that runs while the dynamic loader
-// relocates the executable, before the TSan and ASan runtimes exist (TSan builds crashed there at
-// start-up): sanitizer builds and other CPUs get the baseline version only.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define MLAAS_ROOT_NO_CLONES 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__)
-#define MLAAS_ROOT_NO_CLONES 1
-#endif
-#ifdef MLAAS_ROOT_NO_CLONES
-#define MLAAS_AVX2_CLONES
-#else
-#define MLAAS_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#if defined(__x86_64__) || defined(_M_X64)
+#define MLAAS_ROOT_AVX2_OFFSETS 1
+// The same body compiled for AVX2, chosen per call with cpuHasAvx2() (as swapCopy does).
+__attribute__((target("avx2"))) bool storedOffsetsToColumnAvx2(const std::byte* raw, std::size_t n,
+                                                               std::uint32_t keylen, std::uint32_t prev,
+                                                               std::uint32_t size, std::uint32_t mask,
+                                                               std::uint32_t phase, int shift, std::uint64_t base,
+                                                               std::uint64_t* out) noexcept {
+  return offsetsToColumn<true>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+}
+__attribute__((target("avx2"))) bool nativeOffsetsToColumnAvx2(const std::byte* raw, std::size_t n,
+                                                               std::uint32_t prev, std::uint32_t size,
+                                                               std::uint32_t mask, std::uint32_t phase, int shift,
+                                                               std::uint64_t base, std::uint64_t* out) noexcept {
+  return offsetsToColumn<false>(raw, n, 0, prev, size, mask, phase, shift, base, out);
+}
 #endif
 
-MLAAS_AVX2_CLONES bool storedOffsetsToColumn(
-    const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev, std::uint32_t size,
-    std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+bool storedOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev,
+                           std::uint32_t size, std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base,
+                           std::uint64_t* out) noexcept {
+#ifdef MLAAS_ROOT_AVX2_OFFSETS
+  if (cpuHasAvx2()) return storedOffsetsToColumnAvx2(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+#endif
   return offsetsToColumn<true>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
 }
 
-MLAAS_AVX2_CLONES bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t prev,
-                                             std::uint32_t size, std::uint32_t mask, std::uint32_t phase,
-                                             int shift, std::uint64_t base, std::uint64_t* out) noexcept {
+bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t prev, std::uint32_t size,
+                           std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base,
+                           std::uint64_t* out) noexcept {
+#ifdef MLAAS_ROOT_AVX2_OFFSETS
+  if (cpuHasAvx2()) return nativeOffsetsToColumnAvx2(raw, n, prev, size, mask, phase, shift, base, out);
+#endif
   return offsetsToColumn<false>(raw, n, 0, prev, size, mask, phase, shift, base, out);
 }
 
