@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -144,6 +146,25 @@ void runTrain(const TrainArgs& args) {
   if (!args.upload.empty()) uploadBundle(args, files, name);
 }
 
+#else
+
+/// libtorch takes ~0.6 s to load and register its operators, so the `mlaas` executable does not
+/// link it: `train` runs in `mlaas-train`, built next to it, which gets this very command line
+/// (its arguments were already checked here, so usage errors stay fast).
+[[noreturn]] void handOverToTrainExecutable() {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  const fs::path helper = (error ? fs::path(mlaas::cli::invocation()[0]).parent_path() : self.parent_path()) / "mlaas-train";
+  if (!fs::exists(helper, error))
+    throw mlaas::cli::ExitError{1, fmt::format("error: train: {} not found: this mlaas was built without libtorch "
+                                               "(MLAAS_WITH_TORCH=OFF), or the two executables were separated",
+                                               helper.string())};
+  const auto argv = mlaas::cli::invocation();
+  ::execv(helper.c_str(), argv.data());
+  throw mlaas::cli::ExitError{1, fmt::format("error: train: cannot run {}: {}", helper.string(), std::strerror(errno))};
+}
+
 #endif
 
 void setupTrain(CLI::App& app) {
@@ -165,7 +186,7 @@ void setupTrain(CLI::App& app) {
 #ifdef MLAAS_HAVE_TRAIN
     runTrain(*args);
 #else
-    throw mlaas::cli::ExitError{1, "error: train: this mlaas was built without libtorch (MLAAS_WITH_TORCH=OFF)"};
+    handOverToTrainExecutable();
 #endif
   });
 }

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <span>
 #include <string>
 
 namespace mlaas::cli {
@@ -14,6 +15,10 @@ using CommandSetup = std::function<void(CLI::App& app)>;
 struct Registrar {
   Registrar(std::string name, CommandSetup setup);
 };
+
+/// The command line this process was started with (argv), for commands that hand the whole
+/// invocation over to another executable (see cmd_train.cpp).
+std::span<char* const> invocation();
 
 /// Thrown by a command to exit with a code after printing message to stderr (if non-empty).
 struct ExitError {

@@ -10,13 +10,17 @@ std::map<std::string, CommandSetup>& registry() {
   static std::map<std::string, CommandSetup> commands;  // sorted: stable help output
   return commands;
 }
+std::span<char* const> startArguments;
 }  // namespace
 
 Registrar::Registrar(std::string name, CommandSetup setup) { registry().emplace(std::move(name), std::move(setup)); }
 
+std::span<char* const> invocation() { return startArguments; }
+
 }  // namespace mlaas::cli
 
 int main(int argc, char** argv) {
+  mlaas::cli::startArguments = std::span<char* const>(argv, static_cast<std::size_t>(argc) + 1);  // with argv[argc] == nullptr
   CLI::App app{"mlaas: machine learning as a service for high-energy physics", "mlaas"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mlaas ") + MLAAS_VERSION);
