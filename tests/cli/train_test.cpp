@@ -20,6 +20,20 @@ bool trainingBuilt() {
     if (!trainingBuilt()) GTEST_SKIP() << "mlaas built without libtorch";    \
   } while (false)
 
+// `mlaas` hands `train` to `mlaas-train` from its own folder (libtorch stays out of every other
+// command's start-up); a copy of mlaas without its sibling says what is missing and exits 1.
+TEST(TrainCli, WithoutItsTrainExecutableNamesWhatIsMissing) {
+  TempDir dir;
+  const auto lonely = dir / "mlaas";
+  fs::copy_file(mlaasBinary(), lonely);
+  const auto r = run({lonely.string(), "train", "some.yaml"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find((dir / "mlaas-train").string() + " not found"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("without libtorch"), std::string::npos) << r.err;
+  const auto usage = run({lonely.string(), "train"});  // usage errors need no sibling
+  EXPECT_EQ(usage.exitCode, 2) << usage.err;
+}
+
 /// A small generated sample and a config for it, in dir.
 fs::path writeSampleConfig(const TempDir& dir, const std::string& representation, const std::string& model,
                            std::uint64_t events = 4000) {
