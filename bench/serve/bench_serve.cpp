@@ -9,8 +9,8 @@
 //   MLAAS_BENCH_SERVE_CASES  comma list of cases to run: tfaas-inline, tfaas, wide (default all)
 //   MLAAS_BENCH_SERVE_KINDS  comma list of request kinds: json, binary, tfaas (default all)
 //   MLAAS_BENCH_SERVE_CONNECTIONS  comma list (default 100,200)
-//   MLAAS_BENCH_SERVE_INFERENCE_THREADS, _IO_THREADS, _INTRA_OP, _DELAY_US, _MAX_BATCH
-//   override the server settings (defaults 2, 2, 1, 0, 256)
+//   MLAAS_BENCH_SERVE_INFERENCE_THREADS, _IO_THREADS, _INTRA_OP, _DELAY_US, _MAX_BATCH, _IO_BATCH_MAX_US
+//   override the server settings (defaults 2, 2, 1, 0, 256, the server's default)
 //   MLAAS_BENCH_SERVE_HOLD=N  serve the first selected case for N seconds without measuring,
 //   printing "HOLD <url> <dir>" (wrk scripts in dir): for A/B runs of two builds side by side
 #include <arpa/inet.h>
@@ -225,8 +225,11 @@ int main(int argc, char** argv) {
   const std::size_t intraOp = envSize("MLAAS_BENCH_SERVE_INTRA_OP", 1);
   const auto delayUs = static_cast<std::int64_t>(envSize("MLAAS_BENCH_SERVE_DELAY_US", 0));
   const auto maxBatch = static_cast<std::int64_t>(envSize("MLAAS_BENCH_SERVE_MAX_BATCH", 256));
-  std::cout << fmt::format("server: {} I/O threads, {} inference threads, ORT intra-op {}, max batch {}, queue delay {} us\n",
-                           ioThreads, inferenceThreads, intraOp, maxBatch, delayUs);
+  const auto ioBatchMaxUs = std::chrono::microseconds(
+      envSize("MLAAS_BENCH_SERVE_IO_BATCH_MAX_US", static_cast<std::size_t>(serve::ServerConfig{}.ioBatchMaxRunTime.count())));
+  std::cout << fmt::format("server: {} I/O threads, {} inference threads, ORT intra-op {}, max batch {}, queue delay {} us, "
+                           "batches under {} us on the I/O threads\n",
+                           ioThreads, inferenceThreads, intraOp, maxBatch, delayUs, ioBatchMaxUs.count());
   for (const auto& c : cases) {
     if (!selected("MLAAS_BENCH_SERVE_CASES", c.inlineMode ? c.name + "-inline" : c.name)) continue;
     onnx::MlpSpec spec;
@@ -242,6 +245,7 @@ int main(int argc, char** argv) {
     config.intraOpThreads = intraOp;
     config.batching.maxBatchSize = maxBatch;
     config.batching.maxQueueDelayUs = delayUs;
+    config.ioBatchMaxRunTime = ioBatchMaxUs;
     serve::Server server(config);
     server.repository().addVersion(c.name, bytes, "").value();
     server.start();

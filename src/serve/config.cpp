@@ -118,11 +118,13 @@ void applyServerConfigYaml(ServerConfig& config, const std::string& yamlText, co
   if (auto n = root["data_dir"]) config.dataDir = resolve(scalar<std::string>(n, source, "data_dir", "a path"));
   if (auto n = root["access_log"]) config.accessLog = scalar<bool>(n, source, "access_log", "true or false");
   if (auto t = root["threads"]) {
-    checkKeys(t, source, "threads", {"io", "inference", "intra_op", "inline"});
+    checkKeys(t, source, "threads", {"io", "inference", "intra_op", "inline", "io_batch_max_us"});
     if (auto n = t["io"]) config.ioThreads = positive(n, source, "threads.io", 0, 256);
     if (auto n = t["inference"]) config.inferenceThreads = positive(n, source, "threads.inference", 0, 256);
     if (auto n = t["intra_op"]) config.intraOpThreads = positive(n, source, "threads.intra_op", 1, 256);
     if (auto n = t["inline"]) config.inlineInference = scalar<bool>(n, source, "threads.inline", "true or false");
+    if (auto n = t["io_batch_max_us"])
+      config.ioBatchMaxRunTime = std::chrono::microseconds(positive(n, source, "threads.io_batch_max_us", 0, 10'000'000));
   }
   if (auto l = root["limits"]) {
     checkKeys(l, source, "limits", {"max_body_bytes", "header_timeout_ms", "body_timeout_ms", "shutdown_grace_ms", "max_queue"});

@@ -134,10 +134,86 @@ bool Scheduler::compatible(const Job& a, const Job& b) {
   return true;
 }
 
+thread_local Scheduler::Round* Scheduler::currentRound_ = nullptr;
+
+void Scheduler::runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime) {
+  roundDeferrer_ = defer;
+  roundMaxRunTime_ = maxRunTime;
+}
+
+bool Scheduler::roundEligible(const LoadedModel& model, const BatchingPolicy& policy) const {
+  if (!roundDeferrer_) return false;
+  if (workers_.empty()) return true;  // inline scheduling: every request runs on its I/O thread
+  // A queue delay asks for a waiting window only the inference threads give; a pause must hold
+  // every request in the queues; an expensive model would stall the I/O thread's other
+  // connections for the length of its batch.
+  return policy.maxQueueDelayUs == 0 && !paused_.load(std::memory_order_relaxed) &&
+         model.typicalRunTime() < roundMaxRunTime_ && batchableModel(model.signature());
+}
+
+core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
+                                         Job& job) {
+  Round* round = currentRound_;
+  if (!round || round->owner != this) {
+    auto fresh = std::make_shared<Round>();
+    fresh->owner = this;
+    std::function<void()> task = [fresh] {
+      if (currentRound_ == fresh.get()) currentRound_ = nullptr;  // later requests start the next round
+      runRound(*fresh);
+    };
+    if (!roundDeferrer_(task)) return false;
+    currentRound_ = round = fresh.get();
+  }
+  auto group = std::find_if(round->groups.begin(), round->groups.end(), [&](const Round::Group& g) { return g.model == model; });
+  if (group == round->groups.end()) {
+    round->groups.push_back({model, policy, {}});
+    group = std::prev(round->groups.end());
+  }
+  if (group->jobs.size() >= maxQueue_)
+    return core::fail(core::Errc::resource_exhausted,
+                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later", model->label(),
+                                  group->jobs.size()));
+  job.rows = -1;
+  if (batchableModel(model->signature()) && !job.inputs.empty()) {
+    job.rows = job.inputs[0].shape[0];
+    for (const auto& t : job.inputs)
+      if (t.shape.empty() || t.shape[0] != job.rows) job.rows = -1;
+  }
+  group->jobs.push_back(std::move(job));
+  return true;
+}
+
+void Scheduler::runRound(Round& round) {
+  for (auto& group : round.groups) {
+    const std::int64_t maxRows = std::max<std::int64_t>(1, group.policy.maxBatchSize);
+    std::vector<Job> batch;
+    std::int64_t rows = 0;
+    for (auto& job : group.jobs) {
+      if (!batch.empty() && (!compatible(batch.front(), job) || rows + job.rows > maxRows)) {
+        execute(*group.model, batch, Clock::now());
+        batch.clear();
+        rows = 0;
+      }
+      rows += std::max<std::int64_t>(job.rows, 1);
+      batch.push_back(std::move(job));
+    }
+    if (!batch.empty()) execute(*group.model, batch, Clock::now());
+  }
+}
+
 core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
                                      std::vector<Tensor> inputs, InferenceCallback done) {
   Job job;
   job.enqueued = Clock::now();
+  if (roundEligible(*model, policy)) {
+    job.inputs = std::move(inputs);
+    job.done = std::move(done);
+    auto added = addToRound(model, policy, job);
+    if (!added) return core::fail(added.error());
+    if (*added) return {};
+    inputs = std::move(job.inputs);  // not an I/O thread: take the usual way
+    done = std::move(job.done);
+  }
   if (workers_.empty()) {
     std::vector<Job> batch;
     job.inputs = std::move(inputs);

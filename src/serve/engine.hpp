@@ -3,6 +3,7 @@
 // These two are the only owners of inference work; I/O threads only decode and encode.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -64,6 +65,11 @@ struct InferenceTiming {
 };
 using InferenceCallback = std::function<void(core::Result<std::vector<Tensor>>, const InferenceTiming&)>;
 
+/// Takes `task` and runs it later on the calling thread, once the events that thread already
+/// received are handled (the end of its event-loop round), and returns true; returns false on a
+/// thread without such rounds. serve::deferToEndOfIoRound is the HTTP server's.
+using RoundDeferrer = bool (*)(std::function<void()>& task);
+
 class Scheduler {
  public:
   /// threads == 0 runs every request inline in the caller's thread (no batching).
@@ -79,6 +85,13 @@ class Scheduler {
                             std::vector<Tensor> inputs, InferenceCallback done);
 
   [[nodiscard]] std::size_t threads() const noexcept { return workers_.size(); }
+
+  /// Batches on the I/O threads (docs/serving.md#threads): a request submitted on a thread that
+  /// `defer` accepts joins that thread's batch for the current event-loop round, run there at the
+  /// end of the round, with no hand-off to another thread, when its model is batchable, its
+  /// version asks for no queue delay and its recent runs took less than `maxRunTime` (inline
+  /// scheduling: every request, whatever the model). Call before the first submit.
+  void runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime);
 
   /// Operations hook (maintenance, embedding, tests): while paused, inference threads start no
   /// new batch; requests keep queueing up to the limit and are answered 429 beyond it.
@@ -103,6 +116,20 @@ class Scheduler {
     std::deque<Job> jobs;
     bool scheduled = false;  // in ready_ or being collected by a worker
   };
+  /// The requests one I/O thread collected in its current event-loop round, by model.
+  struct Round {
+    const Scheduler* owner = nullptr;
+    struct Group {
+      std::shared_ptr<const LoadedModel> model;
+      BatchingPolicy policy;
+      std::vector<Job> jobs;
+    };
+    std::vector<Group> groups;
+  };
+  static thread_local Round* currentRound_;
+  bool roundEligible(const LoadedModel& model, const BatchingPolicy& policy) const;
+  core::Result<bool> addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy, Job& job);
+  static void runRound(Round& round);
   void workerLoop();
   static void execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started);
   static bool compatible(const Job& a, const Job& b);
@@ -113,7 +140,9 @@ class Scheduler {
   std::unordered_map<const LoadedModel*, std::shared_ptr<Queue>> queues_;
   std::deque<std::shared_ptr<Queue>> ready_;
   bool stopping_ = false;
-  bool paused_ = false;
+  std::atomic<bool> paused_{false};  // written under mutex_; read without it by the round path
+  RoundDeferrer roundDeferrer_ = nullptr;
+  std::chrono::nanoseconds roundMaxRunTime_{0};
   std::size_t queued_ = 0;
   std::vector<std::thread> workers_;
 };

@@ -1,8 +1,8 @@
 #include "serve/http.hpp"
 
-#include <boost/asio/defer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -26,11 +26,16 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-// Each connection lives on its own strand; naming the strand type (instead of Beast's default
-// type-erased any_io_executor) saves an executor copy and a virtual dispatch per async step.
-using StrandExecutor = asio::strand<asio::io_context::executor_type>;
-using Stream = beast::basic_stream<tcp, StrandExecutor, beast::unlimited_rate_policy>;
-using StrandSocket = tcp::socket::rebind_executor<StrandExecutor>::other;
+// Each I/O thread runs its own io_context (its own epoll set and handler queue, like an nginx
+// worker), and a connection lives on one of them for its whole life: its handlers never run
+// concurrently, so it needs no strand, and no I/O thread ever wakes another. Naming the executor
+// type (instead of Beast's type-erased any_io_executor) saves a copy and a virtual dispatch per step.
+using IoExecutor = asio::io_context::executor_type;
+using Stream = beast::basic_stream<tcp, IoExecutor, beast::unlimited_rate_policy>;
+using IoSocket = tcp::socket::rebind_executor<IoExecutor>::other;
+
+// The io_context the calling thread runs, if it is one of an HttpServer's I/O threads.
+thread_local asio::io_context* tCurrentIoContext = nullptr;
 
 std::string_view HttpRequest::header(std::string_view lowerName) const noexcept {
   for (const auto& [k, v] : headers)
@@ -49,12 +54,15 @@ struct HttpServer::Impl {
   std::set<Connection*> connections;
   HttpOptions options;
   HttpHandler handler;
-  asio::io_context ioc;
+  // One per I/O thread (concurrency hint 1: Asio skips the cross-thread wake-ups of a shared
+  // queue; it still locks, because inference threads post responses into it).
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::size_t nextContext = 0;  // round-robin placement of accepted connections
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   int boundPort = 0;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
   void accept();
   void add(Connection* c) {
@@ -79,7 +87,7 @@ HttpResponse errorResponse(int status, std::string_view message) {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(StrandSocket socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {
+  Connection(IoSocket socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
@@ -174,12 +182,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     target_ = std::string(target.substr(0, 200));
     auto self = shared_from_this();
     try {
+      // Nothing below the handler call touches the connection, so a response given during the
+      // call (an error, or inference run on this thread) may be written right away.
       server_.handler(std::move(request), [self](HttpResponse response) {
-        // defer, not post: called on an I/O thread (inline inference, or a batch the submitting
-        // I/O thread ran itself), the write is queued to this thread and wakes no other; from an
-        // inference thread both are the same.
-        asio::defer(self->stream_.get_executor(),
-                    [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+        // On the connection's own I/O thread (inline inference, a batch run at the end of this
+        // thread's event-loop round, an early error) the write starts here: no queueing, no wake.
+        // From an inference thread it is posted to that I/O thread.
+        if (self->stream_.get_executor().running_in_this_thread()) return self->write(std::move(response));
+        asio::post(self->stream_.get_executor(),
+                   [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
       });
     } catch (const std::exception& e) {
       write(errorResponse(500, fmt::format("internal error: {}", e.what())));
@@ -242,7 +253,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 void HttpServer::Impl::accept() {
-  acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, StrandSocket socket) {
+  auto& context = *contexts[nextContext++ % contexts.size()];
+  acceptor->async_accept(context, [this](beast::error_code ec, IoSocket socket) {
     if (stopping || !acceptor->is_open()) return;
     if (!ec) std::make_shared<Connection>(std::move(socket), *this)->start();
     accept();
@@ -264,7 +276,9 @@ void HttpServer::start() {
   auto address = asio::ip::make_address(impl.options.host, ec);
   if (ec) throw core::Exception(core::Errc::invalid_argument, fmt::format("listen address '{}' is not an IP address", impl.options.host));
   tcp::endpoint endpoint(address, static_cast<unsigned short>(impl.options.port));
-  impl.acceptor.emplace(impl.ioc);
+  const std::size_t threadCount = std::max<std::size_t>(1, impl.options.ioThreads);
+  for (std::size_t i = 0; i < threadCount; ++i) impl.contexts.push_back(std::make_unique<asio::io_context>(1));
+  impl.acceptor.emplace(*impl.contexts[0]);
   impl.acceptor->open(endpoint.protocol(), ec);
   if (!ec) impl.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl.acceptor->bind(endpoint, ec);
@@ -272,10 +286,22 @@ void HttpServer::start() {
   if (ec)
     throw core::Exception(core::Errc::io, fmt::format("cannot listen on {}:{}: {}", impl.options.host, impl.options.port, ec.message()));
   impl.boundPort = impl.acceptor->local_endpoint().port();
-  impl.work.emplace(impl.ioc.get_executor());
+  for (auto& context : impl.contexts) impl.work.push_back(asio::make_work_guard(*context));
   impl.accept();
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, impl.options.ioThreads); ++i)
-    impl.threads.emplace_back([&impl] { impl.ioc.run(); });
+  for (auto& context : impl.contexts)
+    impl.threads.emplace_back([context = context.get()] {
+      tCurrentIoContext = context;
+      context->run();
+      tCurrentIoContext = nullptr;
+    });
+}
+
+bool deferToEndOfIoRound(std::function<void()>& task) {
+  if (!tCurrentIoContext) return false;
+  // From inside its own single-thread io_context, post queues the task behind the handlers of the
+  // events already received (Asio's thread-private queue, then the shared one): no lock, no wake.
+  asio::post(*tCurrentIoContext, std::move(task));
+  return true;
 }
 
 int HttpServer::port() const noexcept { return impl_->boundPort; }
@@ -285,7 +311,7 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   auto& impl = *impl_;
   if (impl.threads.empty()) return;
   impl.stopping = true;
-  asio::post(impl.ioc, [&impl] {
+  asio::post(*impl.contexts[0], [&impl] {
     beast::error_code ec;
     impl.acceptor->close(ec);
   });
@@ -303,8 +329,8 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
     std::unique_lock lock(impl.mutex);
     impl.drained.wait_for(lock, grace, [&] { return impl.connections.empty(); });
   }
-  impl.work.reset();
-  impl.ioc.stop();
+  impl.work.clear();
+  for (auto& context : impl.contexts) context->stop();
   for (auto& t : impl.threads) t.join();
   impl.threads.clear();
 }

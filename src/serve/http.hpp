@@ -46,6 +46,11 @@ struct HttpOptions {
   bool accessLog = true;
 };
 
+/// On one of an HttpServer's I/O threads: takes `task` and runs it later on this same thread,
+/// after the handlers of the events this thread has already received (the end of its event-loop
+/// round), and returns true. On any other thread returns false and leaves `task` alone.
+bool deferToEndOfIoRound(std::function<void()>& task);
+
 class HttpServer {
  public:
   HttpServer(HttpOptions options, HttpHandler handler);

@@ -3,6 +3,8 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -97,6 +99,7 @@ struct LoadedModel::Impl {
   std::vector<const char*> inputNamePtrs, outputNamePtrs;
   std::string label;
   std::size_t memoryBytes = 0;
+  mutable std::atomic<std::int64_t> runNanos{0};  // moving average of Run; racing updates may drop a sample
 };
 
 LoadedModel::LoadedModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -104,6 +107,9 @@ LoadedModel::~LoadedModel() = default;
 const ModelSignature& LoadedModel::signature() const noexcept { return impl_->signature; }
 const std::string& LoadedModel::label() const noexcept { return impl_->label; }
 std::size_t LoadedModel::memoryBytes() const noexcept { return impl_->memoryBytes; }
+std::chrono::nanoseconds LoadedModel::typicalRunTime() const noexcept {
+  return std::chrono::nanoseconds(impl_->runNanos.load(std::memory_order_relaxed));
+}
 
 core::Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::string_view onnxBytes, std::string label) {
   auto impl = std::make_unique<Impl>();
@@ -168,8 +174,12 @@ core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> input
                                                   toOrt(t.type)));
       }
     }
+    auto started = std::chrono::steady_clock::now();
     auto outputs = m.session.Run(Ort::RunOptions{nullptr}, m.inputNamePtrs.data(), values.data(), values.size(),
                                  m.outputNamePtrs.data(), m.outputNamePtrs.size());
+    std::int64_t elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count();
+    std::int64_t average = m.runNanos.load(std::memory_order_relaxed);
+    m.runNanos.store(average == 0 ? elapsed : average + (elapsed - average) / 8, std::memory_order_relaxed);
     std::vector<Tensor> result;
     result.reserve(outputs.size());
     for (std::size_t i = 0; i < outputs.size(); ++i) {

@@ -3,6 +3,7 @@
 // thread pool is the only place ORT may start threads (docs/serving.md#threads).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,6 +51,9 @@ class LoadedModel {
   /// Runs the model; inputs in signature order (see matchInputs). Returns every output in
   /// signature order. Thread-safe.
   core::Result<std::vector<Tensor>> run(std::span<const Tensor> inputs) const;
+  /// A moving average of recent run() durations (zero before the first run): what the scheduler
+  /// uses to decide whether a batch is cheap enough to run on an I/O thread.
+  [[nodiscard]] std::chrono::nanoseconds typicalRunTime() const noexcept;
 
  private:
   struct Impl;

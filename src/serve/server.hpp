@@ -23,6 +23,9 @@ struct ServerConfig {
   std::size_t inferenceThreads = 0;  ///< 0 = hardware threads; see inlineInference
   bool inlineInference = false;      ///< run inference on the I/O threads (no batching, least latency)
   std::size_t intraOpThreads = 1;    ///< ORT global intra-op pool
+  /// Batches of a version whose recent runs took less than this run on the I/O thread that read
+  /// their requests, at the end of its event-loop round (0 = always on inference threads).
+  std::chrono::microseconds ioBatchMaxRunTime{1000};
   std::size_t maxBodyBytes = 64u << 20;
   std::chrono::milliseconds headerTimeout{10'000};
   std::chrono::milliseconds bodyTimeout{60'000};

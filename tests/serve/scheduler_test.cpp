@@ -1,8 +1,10 @@
 // The Scheduler on its own: the bounded queue answers "full" deterministically while the
 // inference threads are paused, queued work runs once resumed, and paused queued requests meet
-// in one batch.
+// in one batch; requests submitted on an I/O thread run as one batch at the end of its round.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <future>
 #include <thread>
 #include <vector>
@@ -156,6 +158,107 @@ TEST(Scheduler, ConcurrentSubmittersAllGetTheirOwnRowsBack) {
       }
     EXPECT_EQ(scheduler.queued(), 0u);
   }
+}
+
+// A stand-in for an I/O thread's event loop: tasks deferred to the end of the "round" wait here
+// until the test runs them, on the same thread, as HttpServer's I/O threads would.
+std::vector<std::function<void()>> gRoundTasks;
+bool deferToTestRound(std::function<void()>& task) {
+  gRoundTasks.push_back(std::move(task));
+  return true;
+}
+void endTestRound() {
+  auto tasks = std::move(gRoundTasks);
+  gRoundTasks.clear();
+  for (auto& task : tasks) task();
+}
+bool noRounds(std::function<void()>&) { return false; }
+
+TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "r/versions/1").value();
+  Scheduler scheduler(2, 100);
+  scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::seconds(10));
+  constexpr int kRequests = 5;
+  std::vector<Outcome> outcomes(kRequests);
+  const auto submitter = std::this_thread::get_id();
+  std::vector<std::thread::id> ranOn(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    auto& outcome = outcomes[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 0}, inputs(0.1f * static_cast<float>(i)),
+                                 [&outcome, &ranOn, i](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
+                                   ranOn[static_cast<std::size_t>(i)] = std::this_thread::get_id();
+                                   outcome.promise.set_value({std::move(result), timing});
+                                 }));
+  }
+  EXPECT_EQ(gRoundTasks.size(), 1u);  // one deferred task for the whole round
+  EXPECT_EQ(scheduler.queued(), 0u);  // nothing went to the inference threads
+  endTestRound();
+  for (int i = 0; i < kRequests; ++i) {
+    auto future = outcomes[static_cast<std::size_t>(i)].promise.get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready);  // answered inside the round's end
+    auto [result, timing] = future.get();
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(ranOn[static_cast<std::size_t>(i)], submitter);
+    EXPECT_EQ(timing.batchRows, i < 4 ? 4u : 1u);  // max_batch_size 4 splits the round's five rows
+    auto expected = model->run(inputs(0.1f * static_cast<float>(i))).value();
+    const auto* got = reinterpret_cast<const float*>((*result)[0].data.data());
+    const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
+    for (std::size_t k = 0; k < 2; ++k) EXPECT_FLOAT_EQ(got[k], want[k]);
+  }
+  // The next request starts a new round.
+  Outcome next;
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 0}, inputs(1.0f), next.callback()));
+  EXPECT_EQ(gRoundTasks.size(), 1u);
+  endTestRound();
+  EXPECT_EQ(next.promise.get_future().get().second.batchRows, 1u);
+}
+
+TEST(Scheduler, SlowModelsQueueDelaysPausesAndOtherThreadsUseTheInferenceThreads) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "s/versions/1").value();
+  (void)model->run(inputs(0.5f));  // gives the model a run time above the zero limit below
+  {
+    Scheduler scheduler(1, 100);
+    scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::microseconds(0));
+    Outcome slow;
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 0}, inputs(0.5f), slow.callback()));
+    EXPECT_TRUE(gRoundTasks.empty());
+    EXPECT_TRUE(slow.promise.get_future().get().first);  // answered by the inference thread
+  }
+  Scheduler scheduler(1, 100);
+  scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::seconds(10));
+  Outcome delayed;
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 100}, inputs(0.5f), delayed.callback()));
+  EXPECT_TRUE(delayed.promise.get_future().get().first);
+  scheduler.pause();
+  Outcome paused;
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 0}, inputs(0.5f), paused.callback()));
+  EXPECT_EQ(scheduler.queued(), 1u);  // held in the queue like every paused request
+  scheduler.resume();
+  EXPECT_TRUE(paused.promise.get_future().get().first);
+  EXPECT_TRUE(gRoundTasks.empty());
+
+  Scheduler elsewhere(1, 100);
+  elsewhere.runSmallBatchesOnIoThreads(&noRounds, std::chrono::seconds(10));
+  Outcome fallback;
+  ASSERT_TRUE(elsewhere.submit(model, BatchingPolicy{4, 0}, inputs(0.5f), fallback.callback()));
+  EXPECT_TRUE(fallback.promise.get_future().get().first);
+}
+
+TEST(Scheduler, InlineSchedulingBatchesEveryModelPerRoundAndRunsAtOnceWithoutRounds) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "i/versions/1").value();
+  Scheduler scheduler(0, 100);
+  scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::microseconds(0));  // inline ignores the limit
+  std::vector<Outcome> outcomes(3);
+  for (auto& o : outcomes) ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.5f), o.callback()));
+  endTestRound();
+  for (auto& o : outcomes) EXPECT_EQ(o.promise.get_future().get().second.batchRows, 3u);
+
+  Scheduler plain(0, 100);  // no rounds: each request runs in the submitting call
+  Outcome now;
+  ASSERT_TRUE(plain.submit(model, BatchingPolicy{64, 0}, inputs(0.5f), now.callback()));
+  auto future = now.promise.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(future.get().second.batchRows, 1u);
 }
 
 }  // namespace
