@@ -17,46 +17,46 @@ struct SkipRecord {
 };
 }  // namespace
 
-std::int64_t Obj::i(const std::string& name, std::int64_t fallback) const {
-  const auto it = fields.find(name);
-  if (it == fields.end()) return fallback;
-  if (auto p = std::get_if<std::int64_t>(&it->second.v)) return *p;
-  if (auto p = std::get_if<double>(&it->second.v)) return static_cast<std::int64_t>(*p);
+std::int64_t Obj::i(std::string_view name, std::int64_t fallback) const {
+  const auto* v = find(name);
+  if (!v) return fallback;
+  if (auto p = std::get_if<std::int64_t>(&v->v)) return *p;
+  if (auto p = std::get_if<double>(&v->v)) return static_cast<std::int64_t>(*p);
   return fallback;
 }
-double Obj::d(const std::string& name, double fallback) const {
-  const auto it = fields.find(name);
-  if (it == fields.end()) return fallback;
-  if (auto p = std::get_if<double>(&it->second.v)) return *p;
-  if (auto p = std::get_if<std::int64_t>(&it->second.v)) return static_cast<double>(*p);
+double Obj::d(std::string_view name, double fallback) const {
+  const auto* v = find(name);
+  if (!v) return fallback;
+  if (auto p = std::get_if<double>(&v->v)) return *p;
+  if (auto p = std::get_if<std::int64_t>(&v->v)) return static_cast<double>(*p);
   return fallback;
 }
-std::string Obj::s(const std::string& name) const {
-  const auto it = fields.find(name);
-  if (it == fields.end()) return {};
-  if (auto p = std::get_if<std::string>(&it->second.v)) return *p;
+std::string Obj::s(std::string_view name) const {
+  const auto* v = find(name);
+  if (!v) return {};
+  if (auto p = std::get_if<std::string>(&v->v)) return *p;
   return {};
 }
-ObjPtr Obj::obj(const std::string& name) const {
-  const auto it = fields.find(name);
-  if (it == fields.end()) return nullptr;
-  if (auto p = std::get_if<ObjPtr>(&it->second.v)) return *p;
+ObjPtr Obj::obj(std::string_view name) const {
+  const auto* v = find(name);
+  if (!v) return nullptr;
+  if (auto p = std::get_if<ObjPtr>(&v->v)) return *p;
   return nullptr;
 }
-std::vector<ObjPtr> Obj::objs(const std::string& name) const {
-  const auto it = fields.find(name);
-  if (it == fields.end()) return {};
-  if (auto p = std::get_if<std::vector<ObjPtr>>(&it->second.v)) return *p;
-  if (auto p = std::get_if<ObjPtr>(&it->second.v)) {
+std::span<const ObjPtr> Obj::objs(std::string_view name) const {
+  const auto* v = find(name);
+  if (!v) return {};
+  if (auto p = std::get_if<std::vector<ObjPtr>>(&v->v)) return *p;
+  if (auto p = std::get_if<ObjPtr>(&v->v)) {
     if (*p && (*p)->has("__items")) return (*p)->objs("__items");
   }
   return {};
 }
-std::vector<std::int64_t> Obj::ints(const std::string& name) const {
-  const auto it = fields.find(name);
-  if (it == fields.end()) return {};
-  if (auto p = std::get_if<std::vector<std::int64_t>>(&it->second.v)) return *p;
-  if (auto p = std::get_if<std::vector<double>>(&it->second.v)) {
+std::vector<std::int64_t> Obj::ints(std::string_view name) const {
+  const auto* v = find(name);
+  if (!v) return {};
+  if (auto p = std::get_if<std::vector<std::int64_t>>(&v->v)) return *p;
+  if (auto p = std::get_if<std::vector<double>>(&v->v)) {
     std::vector<std::int64_t> out;
     for (double x : *p) out.push_back(static_cast<std::int64_t>(x));
     return out;
@@ -78,12 +78,22 @@ ObjPtr ObjectReader::readSlot(int depth) {
   const auto h = readSlotHeader(c_, classes_);
   if (h.null) return nullptr;
   if (h.reference) {
-    const auto it = objects_.find(h.referenceTag);
-    return it == objects_.end() ? nullptr : it->second;
+    const auto it = std::lower_bound(objects_.begin(), objects_.end(), h.referenceTag,
+                                     [](const auto& entry, std::int64_t tag) { return entry.first < tag; });
+    return it == objects_.end() || it->first != h.referenceTag ? nullptr : it->second;
   }
   auto obj = std::make_shared<Obj>();
   obj->className = h.className;
-  objects_[h.objectTag] = obj;
+  if (objects_.empty() || objects_.back().first < h.objectTag) {
+    objects_.emplace_back(h.objectTag, obj);
+  } else {  // a tag at or before one seen (never in files ROOT writes): keep the order, replace duplicates
+    const auto it = std::lower_bound(objects_.begin(), objects_.end(), h.objectTag,
+                                     [](const auto& entry, std::int64_t tag) { return entry.first < tag; });
+    if (it != objects_.end() && it->first == h.objectTag)
+      it->second = obj;
+    else
+      objects_.emplace(it, h.objectTag, obj);
+  }
   try {
     readClass(h.className, *obj, depth + 1);
   } catch (const SkipRecord&) {
@@ -99,14 +109,14 @@ ObjPtr ObjectReader::readSlot(int depth) {
 
 void ObjectReader::readTObject(Obj& into) {
   const auto bits = readTObjectBytes(c_);
-  into.fields["fBits"].v = static_cast<std::int64_t>(bits);
+  into.set("fBits").v = static_cast<std::int64_t>(bits);
 }
 
 void ObjectReader::readTNamed(Obj& into, int) {
   const auto v = readVersion(c_);
   readTObject(into);
-  into.fields["fName"].v = c_.string();
-  into.fields["fTitle"].v = c_.string();
+  into.set("fName").v = c_.string();
+  into.set("fTitle").v = c_.string();
   finishRecord(c_, v, "TNamed");
 }
 
@@ -114,7 +124,7 @@ void ObjectReader::readCollection(const std::string& className, Obj& into, int d
   const auto v = readVersion(c_);
   into.version = v.version;
   if (v.version > 2) readTObject(into);
-  if (v.version > 1) into.fields["fName"].v = c_.string();
+  if (v.version > 1) into.set("fName").v = c_.string();
   const auto n = c_.i32();
   if (n < 0 || static_cast<std::size_t>(n) > c_.remaining() / 4)
     c_.fail(fmt::format("{} entry count {} exceeds the record", className, n));
@@ -130,7 +140,7 @@ void ObjectReader::readCollection(const std::string& className, Obj& into, int d
       c_.skip(nch);
     }
   }
-  into.fields["__items"].v = std::move(items);
+  into.set("__items").v = std::move(items);
   finishRecord(c_, v, className);
 }
 
@@ -228,6 +238,7 @@ void ObjectReader::readClass(const std::string& className, Obj& into, int depth)
 }
 
 void ObjectReader::readMembers(const StreamerInfo& info, Obj& into, int depth) {
+  into.fields.reserve(into.fields.size() + info.elements.size());
   for (const auto& e : info.elements) readElement(e, into, depth);
 }
 
@@ -286,9 +297,9 @@ void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
   }
   if (t > 0 && t < 20) {
     if (isReal(t))
-      into.fields[e.name].v = readReal(t, &e);
+      into.set(e.name).v = readReal(t, &e);
     else
-      into.fields[e.name].v = readBasic(t);
+      into.set(e.name).v = readBasic(t);
     return;
   }
   if (t > etype::kOffsetL && t < etype::kOffsetL + 20) {
@@ -297,11 +308,11 @@ void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
     if (isReal(b)) {
       std::vector<double> xs;
       for (std::size_t k = 0; k < n; ++k) xs.push_back(readReal(b, &e));
-      into.fields[e.name].v = std::move(xs);
+      into.set(e.name).v = std::move(xs);
     } else {
       std::vector<std::int64_t> xs;
       for (std::size_t k = 0; k < n; ++k) xs.push_back(readBasic(b));
-      into.fields[e.name].v = std::move(xs);
+      into.set(e.name).v = std::move(xs);
     }
     return;
   }
@@ -310,23 +321,25 @@ void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
     const auto flag = c_.u8();
     const auto count = into.i(e.countName, 0);
     if (flag == 0 || count <= 0) {
-      into.fields[e.name].v = std::vector<std::int64_t>{};
+      into.set(e.name).v = std::vector<std::int64_t>{};
       return;
     }
     if (static_cast<std::uint64_t>(count) > c_.remaining()) c_.fail(fmt::format("array {} of {} elements exceeds the record", e.name, count));
     if (isReal(b)) {
       std::vector<double> xs;
       for (std::int64_t k = 0; k < count; ++k) xs.push_back(readReal(b, &e));
-      into.fields[e.name].v = std::move(xs);
+      into.set(e.name).v = std::move(xs);
     } else {
       std::vector<std::int64_t> xs;
       for (std::int64_t k = 0; k < count; ++k) xs.push_back(readBasic(b));
-      into.fields[e.name].v = std::move(xs);
+      into.set(e.name).v = std::move(xs);
     }
     return;
   }
   switch (t) {
-    case etype::kTString: into.fields[e.name].v = c_.string(); return;
+    case etype::kTString:
+      into.set(e.name).v = c_.string();
+      return;
     case etype::kTObject: return readTObject(into);
     case etype::kTNamed: return readTNamed(into, depth);
     case etype::kObject:
@@ -339,18 +352,18 @@ void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
         const std::size_t width = kind == 'C' ? 1 : kind == 'S' ? 2 : (kind == 'I' || kind == 'F') ? 4 : 8;
         if (n < 0 || static_cast<std::size_t>(n) > c_.remaining() / width) c_.fail(e.typeName + " length " + std::to_string(n));
         c_.skip(static_cast<std::size_t>(n) * width);
-        into.fields[e.name].v = child;
+        into.set(e.name).v = child;
         return;
       }
       readClass(e.typeName, *child, depth + 1);
-      into.fields[e.name].v = child;
+      into.set(e.name).v = child;
       return;
     }
     case etype::kObjectp:
     case etype::kObjectP:
     case etype::kAnyp:
     case etype::kAnyP:
-      into.fields[e.name].v = readSlot(depth + 1);
+      into.set(e.name).v = readSlot(depth + 1);
       return;
     default: throw SkipRecord{fmt::format("member {} of type {} ({})", e.name, e.typeName, t)};
   }

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -37,19 +39,39 @@ struct EmbeddedBasket {
   bool offsetsInOrder = false;
 };
 
+/// One member read from a record. The name is borrowed: a streamer element's name (the File's
+/// StreamerInfos outlive every Obj, which lives only while a tree is being opened) or a literal.
+struct Field {
+  std::string_view name;
+  Value value;
+};
+
 struct Obj {
   std::string className;
   int version = 0;
-  std::map<std::string, Value> fields;
+  /// In the order read; a few dozen per object, so a linear search beats a tree of string nodes
+  /// (NanoAOD's tree record holds ~1000 branches and leaves: opening it built ~100k map nodes).
+  std::vector<Field> fields;
   std::shared_ptr<EmbeddedBasket> basket;  ///< set when className == "TBasket"
 
-  [[nodiscard]] std::int64_t i(const std::string& name, std::int64_t fallback = 0) const;
-  [[nodiscard]] double d(const std::string& name, double fallback = 0) const;
-  [[nodiscard]] std::string s(const std::string& name) const;
-  [[nodiscard]] ObjPtr obj(const std::string& name) const;
-  [[nodiscard]] std::vector<ObjPtr> objs(const std::string& name) const;
-  [[nodiscard]] std::vector<std::int64_t> ints(const std::string& name) const;
-  [[nodiscard]] bool has(const std::string& name) const { return fields.count(name) != 0; }
+  /// The member's last value read (a name read twice, e.g. fName of TNamed and of a collection,
+  /// keeps both; the later one wins, as ROOT's own reading would leave it).
+  [[nodiscard]] const Value* find(std::string_view name) const noexcept {
+    for (auto f = fields.rbegin(); f != fields.rend(); ++f)
+      if (f->name == name) return &f->value;
+    return nullptr;
+  }
+  /// A new value of the member (see find).
+  Value& set(std::string_view name) { return fields.emplace_back(Field{name, {}}).value; }
+  [[nodiscard]] std::int64_t i(std::string_view name, std::int64_t fallback = 0) const;
+  [[nodiscard]] double d(std::string_view name, double fallback = 0) const;
+  [[nodiscard]] std::string s(std::string_view name) const;
+  [[nodiscard]] ObjPtr obj(std::string_view name) const;
+  /// The objects of a TObjArray/TList member (or a vector member); empty when absent. Borrowed
+  /// from this object (or the collection it holds).
+  [[nodiscard]] std::span<const ObjPtr> objs(std::string_view name) const;
+  [[nodiscard]] std::vector<std::int64_t> ints(std::string_view name) const;
+  [[nodiscard]] bool has(std::string_view name) const noexcept { return find(name) != nullptr; }
 };
 
 class ObjectReader {
@@ -74,7 +96,9 @@ class ObjectReader {
 
   const StreamerInfos& infos_;
   Cursor& c_;
-  std::map<std::int64_t, ObjPtr> objects_;
+  /// Objects by their tag (their position in the buffer), for back-references: tags grow as the
+  /// buffer is read, so this stays sorted by appending (binary-searched; NanoAOD has ~3000).
+  std::vector<std::pair<std::int64_t, ObjPtr>> objects_;
   std::map<std::int64_t, std::string> classes_;
 };
 

@@ -567,9 +567,6 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
     const auto ku = static_cast<std::size_t>(k);
     loc.entryBegin = static_cast<std::uint64_t>(entry[ku]);
     loc.entryEnd = ku + 1 < entry.size() ? static_cast<std::uint64_t>(entry[ku + 1]) : b.info.entries;
-    if (ku + 1 == static_cast<std::size_t>(writeBasket) && !branch.objs("fBaskets").empty()) {
-      // the next entry array slot is the start of the embedded basket, if any; else fEntries
-    }
     loc.seek = static_cast<std::uint64_t>(seek[ku]);
     loc.bytes = static_cast<std::uint32_t>(bytes[ku]);
     if (entry[ku] < 0 || bytes[ku] <= 0 || seek[ku] <= 0 || loc.seek > fileSize || loc.bytes > fileSize - loc.seek ||
@@ -1238,6 +1235,15 @@ bool isCountedRun(const BranchData& b) noexcept {
          std::has_single_bit(b.innerSize * b.codec.diskWidth);
 }
 
+/// A counted-run column cut to what this read decoded into it: offsets[0] to entries + 1 values,
+/// the data to the values they cover (decodeCountedRun writes grow-only into longer buffers).
+void trimCounted(Column& c, const BranchData& b) {
+  if (c.entries == 0) return makeEmpty(c);
+  auto& offs = c.offsets[0];
+  offs.resize(c.entries + 1);
+  c.data.resize(offs.back() * b.innerSize * dtypeSize(b.codec.out));
+}
+
 /// The fused path of a counted-leaf basket: one pass turns its entry offsets (still as stored, or
 /// native for embedded baskets) into column offsets (swap, subtract the key length, shift, check),
 /// one swap-copy moves the values. False (nothing appended) when an offset is damaged or an entry
@@ -1264,11 +1270,13 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   const std::uint32_t phase = runBegin & mask;
   const std::size_t outWidth = dtypeSize(b.codec.out);
   auto& offs = out.offsets[0];
-  // The first basket of a column may find stale sizes left for it (resetColumn keepSizes).
-  const bool firstBasket = out.entries == 0;
-  const std::size_t at = firstBasket ? 1 : offs.size();
-  const std::size_t dataAt = firstBasket ? 0 : out.data.size();
-  offs.resize(at + (last - first));
+  // The column may be longer than what is decoded so far (stale sizes that resetColumn keepSizes
+  // left, or the previous basket's grow-only writes): offsets[0][0..entries] and the values up to
+  // offsets[0][entries] are this read's; the buffers only ever grow here (growth is zero-filled,
+  // a pass decoding then overwrites), and trimCounted cuts them to size once the column is done.
+  const std::size_t at = 1 + out.entries;
+  const std::size_t dataAt = out.entries == 0 ? 0 : offs[out.entries] * b.innerSize * outWidth;
+  if (offs.size() < at + (last - first)) offs.resize(at + (last - first));
   const std::uint64_t base = dataAt / outWidth / b.innerSize - (runBegin >> shift);
   // Entry i ends where entry i + 1 starts; the basket's last entry ends with the content.
   const std::size_t fromArray = std::min(last, nev - 1) - first;
@@ -1282,13 +1290,9 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
     offs[at + fromArray] = base + (size >> shift);
     runEnd = size;
   }
-  if (!ok) {
-    offs.resize(at);
-    if (firstBasket) makeEmpty(out);
-    return false;
-  }
+  if (!ok) return false;  // nothing decoded: entries unchanged
   const std::size_t n = (runEnd - runBegin) / b.codec.diskWidth;
-  out.data.resize(dataAt + n * outWidth);
+  if (out.data.size() < dataAt + n * outWidth) out.data.resize(dataAt + n * outWidth);
   convert(b.codec, content.data() + runBegin, n, out.data.data() + dataAt);
   out.entries += last - first;
   return true;
@@ -1300,7 +1304,7 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
   if (isCountedRun(b) && basket.hasOffsets() && decodeCountedRun(b, basket, first, last, out)) return;
-  if (out.entries == 0) makeEmpty(out);  // drop stale sizes (resetColumn keepSizes): the paths below append
+  if (isCountedRun(b)) trimCounted(out, b);  // exact sizes (see decodeCountedRun): the paths below append
   basket.materializeOffsets(where);      // throws when an offset is damaged; else the general paths below
   const auto content = basket.content;
   const bool hasOffsets = !basket.offsets.empty();
@@ -1362,7 +1366,7 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   // flat jagged: counted leaves, kOffsetP members, vector<number>
   auto& offs = out.offsets[0];
   std::size_t pos = 0;
-  std::uint64_t values = out.data.size() / outWidth;
+  std::uint64_t values = out.data.size() / outWidth / b.innerSize;  // column offsets count groups
   const std::size_t group = b.innerSize * codec.diskWidth;
   std::size_t runStart = 0, runEnd = 0;
   auto flush = [&] {
@@ -1533,17 +1537,26 @@ Tree File::tree(const std::string& path) const {
   impl->entries = static_cast<std::uint64_t>(std::max<std::int64_t>(tree->i("fEntries"), 0));
   for (const auto& b : tree->objs("fBranches"))
     if (b) collectBranches(*b, *this, impl->data, impl->context);
-  // Counters of x[n] leaves: branch indices.
+  // Counters of x[n] leaves: branch indices, the first branch named n or ending in ".n". Searched
+  // once per distinct counter name (NanoAOD: ~900 counted branches share ~30 counters).
+  std::unordered_map<std::string_view, int> counterOf;
   for (auto& b : impl->data) {
-    if (b.info.counterBranch.empty()) continue;
+    const std::string_view cn = b.info.counterBranch;
+    if (cn.empty()) continue;
+    const auto known = counterOf.find(cn);
+    if (known != counterOf.end()) {
+      b.counter = known->second;
+      continue;
+    }
     for (std::size_t k = 0; k < impl->data.size(); ++k) {
-      const auto& other = impl->data[k].info.name;
-      const auto& cn = b.info.counterBranch;
-      if (other == cn || (other.size() > cn.size() && other.compare(other.size() - cn.size() - 1, std::string::npos, "." + cn) == 0)) {
+      const std::string_view other = impl->data[k].info.name;
+      if (other == cn ||
+          (other.size() > cn.size() && other.ends_with(cn) && other[other.size() - cn.size() - 1] == '.')) {
         b.counter = static_cast<int>(k);
         break;
       }
     }
+    counterOf.emplace(cn, b.counter);
   }
   for (auto& b : impl->data) {
     b.where = fmt::format("{} branch \"{}\"", impl->context, b.info.name);
@@ -1806,13 +1819,16 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(t, branches, range, options);
   const std::size_t threads = poolThreads(options);
-  // Large stored baskets of fixed-size plain values on a local file are read straight into their
-  // column by their own job (see readStoredInto): they leave the shared fetch.
+  // On a mapped local file every basket is decompressed or swapped where it lies in the mapping:
+  // no fetch buffer, no pread copy (the decompress-only bound still preads).
   auto& source = *t.file->source();
+  const auto mapped = plan.requests.empty() ? std::span<const std::byte>{} : io::mappedBytes(source, plan.requests);
+  // Otherwise large stored baskets of fixed-size plain values on a local file are read straight
+  // into their column by their own job (see readStoredInto): they leave the shared fetch.
   std::vector<std::uint8_t> direct(plan.baskets.size(), 0);
   ReadPlan fetchPlan;
   bool anyDirect = false;
-  if (io::isLocal(source)) {
+  if (mapped.empty() && io::isLocal(source)) {
     for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
       const auto& pb = plan.baskets[j];
       const auto& b = t.data[pb.branch];
@@ -1832,7 +1848,8 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     }
     fetchPlan.requests = io::coalesce(std::move(ranges), options.coalesceGap, options.maxRequestBytes);
   }
-  StagedFetch fetched(t, fetchPieces(anyDirect ? fetchPlan : plan, options, threads));
+  StagedFetch fetched(
+      t, mapped.empty() ? fetchPieces(anyDirect ? fetchPlan : plan, options, threads) : std::vector<io::ByteRange>{});
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
   out.resize(branches.size());
@@ -1862,13 +1879,22 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // are joined in entry order afterwards.
   std::vector<std::size_t> basketsOfColumn(out.size(), 0);
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) ++basketsOfColumn[columnOf[j]];
-  // Columns that one decoder fills whole keep their buffers' sizes, not only their capacity.
+  // Columns filled by fixed-size or counted-run decoding keep their buffers' sizes, not only their
+  // capacity (those decoders overwrite in place and trimCounted cuts the rest).
   for (std::size_t k = 0; k < branches.size(); ++k) {
     const auto& b = t.data[branches[k]];
-    const bool keepSizes =
-        basketsOfColumn[k] > 0 && (b.decode == Decode::fixed || (basketsOfColumn[k] == 1 && isCountedRun(b)));
+    const bool keepSizes = basketsOfColumn[k] > 0 && (b.decode == Decode::fixed || isCountedRun(b));
     resetColumn(out[k], b, range, keepSizes);
   }
+  // One thread decodes the baskets in plan order, which is entry order within each column, so a
+  // column of several baskets is appended to in place; with workers, each such basket decodes into
+  // a piece of its own and the pieces are joined in order afterwards. (In order, a basket that must
+  // wait for its counter's values sends itself and the rest of its column to pieces too.)
+  const bool inOrder = !(options.pool && options.pool->size() > 0);
+  std::vector<std::uint8_t> inPiece(plan.baskets.size(), 0), diverted(out.size(), 0);
+  if (!inOrder)
+    for (std::size_t j = 0; j < plan.baskets.size(); ++j)
+      inPiece[j] = basketsOfColumn[columnOf[j]] > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
   // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel (once_flag
   // only where several baskets share a column: call_once costs a futex call each time).
   std::vector<std::once_flag> allocated(branches.size());
@@ -1887,9 +1913,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // takes none), so chunk after chunk their allocation and first-touch page faults are not repeated.
   std::vector<Column> pieces = std::move(piecePool());
   pieces.resize(plan.baskets.size());
-  auto target = [&](std::size_t j) -> Column& {
-    return basketsOfColumn[columnOf[j]] == 1 ? out[columnOf[j]] : pieces[j];
-  };
+  auto target = [&](std::size_t j) -> Column& { return inPiece[j] ? pieces[j] : out[columnOf[j]]; };
   std::vector<double> seconds(plan.baskets.size(), 0.0);
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   // Baskets of counted branches written without entry offsets need their counter's values: they
@@ -1904,7 +1928,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     const auto& loc = b.baskets[pb.basket];
     std::span<const std::byte> record;
     if (!loc.embedded && !direct[j]) {
-      record = fetched.wait(pb.bytes);
+      record = mapped.empty() ? fetched.wait(pb.bytes) : mapped.subspan(pb.bytes.offset, pb.bytes.size);
       if (record.empty()) return;  // its piece failed: that error is reported
     }
     const auto& where = b.where;
@@ -1937,7 +1961,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
           mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
       }
-      auto basket = loadBasket(record, loc, where, &seconds[j], mode);
+      auto basket = loadBasket(record, loc, where, stats ? &seconds[j] : nullptr, mode);  // timed only when asked
       sizes[j] = basket.uncompressed;
       if (b.decode == Decode::fixed) {
         if (basket.inDestination)
@@ -1948,9 +1972,12 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         basket.own(where);
         waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
         anyWaiting = true;
+        if (inOrder && basketsOfColumn[columnOf[j]] > 1) diverted[columnOf[j]] = inPiece[j] = 1;
       } else {
-        if (basketsOfColumn[columnOf[j]] > 1) resetColumn(pieces[j], b, range);
+        if (inOrder && diverted[columnOf[j]]) inPiece[j] = 1;
+        if (inPiece[j]) resetColumn(pieces[j], b, range, isCountedRun(b));
         decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
+        if (inPiece[j] && isCountedRun(b)) trimCounted(pieces[j], b);
       }
     });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
@@ -1985,18 +2012,21 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         counts = &it->second.first;
         countsBegin = it->second.second;
       }
-      if (basketsOfColumn[columnOf[j]] > 1) resetColumn(pieces[j], b, range);
+      if (inPiece[j]) resetColumn(pieces[j], b, range);
       decodeBasket(b, *waiting[j], loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd),
                    target(j), counts, countsBegin, basketWhere(t, b, pb.basket));
       waiting[j].reset();
     });
   }
+  // Counted-run columns cut to what was decoded into them (see decodeCountedRun).
+  for (std::size_t k = 0; k < out.size(); ++k)
+    if (isCountedRun(t.data[branches[k]])) trimCounted(out[k], t.data[branches[k]]);
   // Append pieces in basket order (the plan lists baskets in entry order per branch), into columns
   // sized for all of their pieces first.
   {
     std::vector<std::size_t> dataBytes(out.size(), 0), firstLevel(out.size(), 0);
     for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-      if (t.data[plan.baskets[j].branch].decode == Decode::fixed || basketsOfColumn[columnOf[j]] == 1) continue;
+      if (!inPiece[j]) continue;
       dataBytes[columnOf[j]] += pieces[j].data.size();
       if (!pieces[j].offsets.empty()) firstLevel[columnOf[j]] += pieces[j].offsets[0].size();
     }
@@ -2007,7 +2037,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     }
   }
   for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-    if (t.data[plan.baskets[j].branch].decode == Decode::fixed || basketsOfColumn[columnOf[j]] == 1) continue;
+    if (!inPiece[j]) continue;
     auto& col = out[columnOf[j]];
     appendColumn(col, pieces[j]);
   }
@@ -2091,7 +2121,8 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
     }
     LoadMode mode;
     mode.parseOffsets = false;
-    atBasket(*impl_, b, pb.basket, [&] { sizes[j] = loadBasket(record, loc, b.where, &seconds[j], mode).uncompressed; });
+    atBasket(*impl_, b, pb.basket,
+             [&] { sizes[j] = loadBasket(record, loc, b.where, stats ? &seconds[j] : nullptr, mode).uncompressed; });
   });
   std::uint64_t total = 0;
   for (auto s : sizes) total += s;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <random>
 
 #include "core/thread_pool.hpp"
@@ -197,6 +198,38 @@ TEST(BadInput, LargeStoredBasketReadInPlaceChecksItsKey) {
   auto nevbuf = pristine;
   nevbuf[where.offset + keylen - 9 + 3] = static_cast<char>(nevbuf[where.offset + keylen - 9 + 3] ^ 0x01);
   expectNamed(nevbuf, "nevbuf", "basket 0 at offset " + std::to_string(where.offset) + ": basket holds");
+}
+
+TEST(BadInput, AFileThatShrinksAfterOpeningIsAnErrorNotASignal) {
+  MLAAS_REQUIRE_CORPUS();
+  // A local file is read through a mapping; touching mapped pages past the end of a file cut after
+  // it was opened would raise SIGBUS. The reader must notice and report the missing bytes instead.
+  test::TempDir dir;
+  for (const char* name : {"uproot-HZZ-uncompressed.root", "uproot-HZZ-lz4.root", "uproot-issue79.root"}) {
+    SCOPED_TRACE(name);
+    const auto path = (dir / name).string();
+    const auto bytes = corpusBytes(name);
+    test::writeFile(path, bytes);
+    const auto file = File::open(path);
+    const auto tree = file->tree(file->treePaths().at(0));
+    std::vector<std::string> names;
+    for (const auto& b : tree.branches())
+      if (b.supported) names.push_back(b.name);
+    const auto plan = tree.plan(names, {0, tree.entries()});
+    ASSERT_FALSE(plan.requests.empty());
+    std::filesystem::resize_file(path, plan.requests.front().offset + 100);  // most baskets are gone
+    core::ThreadPool pool(1);
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+      try {
+        (void)tree.read(names, {0, tree.entries()}, options);
+        FAIL() << "a read of bytes cut from the file must fail";
+      } catch (const core::Exception& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(path), std::string::npos) << what;
+        EXPECT_NE(what.find("end of file"), std::string::npos) << what;
+      }
+    }
+  }
 }
 
 TEST(BadInput, Lz4ChecksumIsVerified) {
