@@ -22,7 +22,6 @@
 
 namespace mlaas::root {
 
-using detail::EmbeddedBasket;
 using detail::Obj;
 using detail::ObjPtr;
 
@@ -304,14 +303,21 @@ struct BasketLoc {
   std::uint64_t entryEnd = 0;
   std::uint64_t seek = 0;
   std::uint32_t bytes = 0;
-  std::shared_ptr<const EmbeddedBasket> embedded;
+  /// Held in the tree record, not on disk. Its entry data and offsets are kept here, pointing into
+  /// one block per tree (Tree::Impl::embeddedBytes): NanoAOD reads ~950 of them per chunk, and
+  /// following a pointer to each one's own heap record missed the cache every time.
+  bool embedded = false;
+  bool offsetsInOrder = false;            ///< embedded: checked once when the tree was opened
+  std::int32_t nevbuf = 0;                ///< embedded: its entries
+  std::span<const std::byte> content;     ///< embedded: entry data
+  std::span<const std::int32_t> offsets;  ///< embedded: entry offsets from content's start (<= nevbuf)
 };
 
 enum class Decode { fixed, flat, generic };
 
 struct BranchData {
-  BranchInfo info;
-  std::vector<BasketLoc> baskets;
+  // What every read touches first (a read of NanoAOD walks ~950 of these), then the rest.
+  std::span<const BasketLoc> baskets;  ///< in Tree::Impl::basketTable (one block for the tree)
   Decode decode = Decode::fixed;
   NumCodec codec;
   std::size_t innerSize = 1;
@@ -321,6 +327,8 @@ struct BranchData {
   std::size_t entryStride = 0;   ///< fixed leaf-list member: bytes per entry of the whole list
   std::size_t fieldOffset = 0;   ///< fixed leaf-list member: where this leaf starts in an entry
   bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
+  BranchInfo info;
+  std::vector<BasketLoc> basketsRead;  ///< while the tree is opened; then moved to the tree's table
   std::string where;             ///< "file: tree \"t\" branch \"b\"", the prefix of its errors
   std::string offsetsWhere;      ///< where + " entry offsets"
   std::vector<Node> nodes;       ///< generic
@@ -339,6 +347,9 @@ struct Tree::Impl {
   std::string context;  // "file.root: tree \"events\""
   std::unordered_map<std::string, std::size_t> byName;  ///< first branch of each name (NanoAOD has ~1000)
   std::uint64_t serial = nextSerial();                  ///< unique per opened tree (resolve's per-thread memory)
+  std::vector<BasketLoc> basketTable;                   ///< every branch's baskets, in branch order
+  std::vector<std::byte> embeddedBytes;                 ///< every embedded basket's entry data (BasketLoc)
+  std::vector<std::int32_t> embeddedOffsets;            ///< ... and entry offsets
   static std::uint64_t nextSerial() noexcept {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
@@ -575,7 +586,7 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
                             fmt::format("{}: basket {} (seek {}, {} bytes, entries {}..{}) is outside the file ({} bytes) "
                                         "or the branch's {} entries",
                                         where, k, seek[ku], bytes[ku], entry[ku], loc.entryEnd, fileSize, b.info.entries));
-    b.baskets.push_back(std::move(loc));
+    b.basketsRead.push_back(std::move(loc));
   }
   const auto embedded = branch.objs("fBaskets");
   for (std::size_t k = 0; k < embedded.size(); ++k) {
@@ -588,13 +599,20 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
     if (loc.entryEnd > b.info.entries)
       throw core::Exception(core::Errc::corrupt, fmt::format("{}: embedded basket {} ends at entry {} beyond {}", where, k,
                                                              loc.entryEnd, b.info.entries));
-    loc.embedded = o->basket;
-    b.baskets.push_back(std::move(loc));
+    loc.embedded = true;
+    loc.offsetsInOrder = o->basket->offsetsInOrder;
+    loc.nevbuf = o->basket->nevbuf;
+    loc.content = o->basket->content;  // the tree record's, until File::tree moves them to its block
+    loc.offsets = std::span<const std::int32_t>(o->basket->offsets);
+    if (loc.offsets.size() > static_cast<std::size_t>(loc.nevbuf))
+      loc.offsets = loc.offsets.first(static_cast<std::size_t>(loc.nevbuf));
+    b.basketsRead.push_back(std::move(loc));
   }
   // fBasketEntry[writeBasket] may be stale when there is no embedded basket: clip the last one.
-  for (std::size_t k = 1; k < b.baskets.size(); ++k)
-    if (b.baskets[k].entryBegin < b.baskets[k - 1].entryEnd) b.baskets[k - 1].entryEnd = b.baskets[k].entryBegin;
-  b.info.baskets = b.baskets.size();
+  auto& baskets = b.basketsRead;
+  for (std::size_t k = 1; k < baskets.size(); ++k)
+    if (baskets[k].entryBegin < baskets[k - 1].entryEnd) baskets[k - 1].entryEnd = baskets[k].entryBegin;
+  b.info.baskets = baskets.size();
 
   const auto leaves = branch.objs("fLeaves");
   if (branch.className == "TBranchElement" || branch.className == "TBranchSTL") {
@@ -942,10 +960,9 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
                         double* decompressSeconds, const LoadMode& mode = {}) {
   LoadedBasket out;
   if (loc.embedded) {
-    out.content = loc.embedded->content;
-    out.offsets = loc.embedded->offsets;
-    out.nevbuf = loc.embedded->nevbuf;
-    if (out.offsets.size() > static_cast<std::size_t>(out.nevbuf)) out.offsets = out.offsets.first(static_cast<std::size_t>(out.nevbuf));
+    out.content = loc.content;
+    out.offsets = loc.offsets;
+    out.nevbuf = loc.nevbuf;
     out.uncompressed = out.content.size();
   } else {
     const auto key = parseBasketHeader(record, record.size(), loc, where);
@@ -1016,7 +1033,7 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
   if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
                                                            out.nevbuf, loc.entryEnd - loc.entryBegin));
-  if (loc.embedded && !loc.embedded->offsetsInOrder) {  // find the bad offset for the message
+  if (loc.embedded && !loc.offsetsInOrder) {  // find the bad offset for the message
     std::int32_t prev = 0;
     for (auto o : out.offsets) {
       if (o < prev || static_cast<std::size_t>(o) > out.content.size())
@@ -1562,6 +1579,40 @@ Tree File::tree(const std::string& path) const {
     b.where = fmt::format("{} branch \"{}\"", impl->context, b.info.name);
     b.offsetsWhere = b.where + " entry offsets";
   }
+  // Every branch's basket list into one table, and embedded baskets' data and offsets into one
+  // block each, in branch order (what a read walks), before the tree record's objects that hold
+  // them now go away.
+  {
+    std::size_t count = 0;
+    for (const auto& b : impl->data) count += b.basketsRead.size();
+    impl->basketTable.reserve(count);
+    for (auto& b : impl->data) {
+      const auto first = impl->basketTable.size();
+      impl->basketTable.insert(impl->basketTable.end(), b.basketsRead.begin(), b.basketsRead.end());
+      b.baskets = std::span<const BasketLoc>(impl->basketTable).subspan(first, b.basketsRead.size());
+      b.basketsRead = {};
+    }
+    std::size_t bytes = 0, offsets = 0;
+    for (const auto& loc : impl->basketTable)
+      if (loc.embedded) {
+        bytes += loc.content.size();
+        offsets += loc.offsets.size();
+      }
+    impl->embeddedBytes.resize(bytes);
+    impl->embeddedOffsets.resize(offsets);
+    std::size_t atBytes = 0, atOffsets = 0;
+    for (auto& loc : impl->basketTable) {
+      if (!loc.embedded) continue;
+      std::copy(loc.content.begin(), loc.content.end(),
+                impl->embeddedBytes.begin() + static_cast<std::ptrdiff_t>(atBytes));
+      std::copy(loc.offsets.begin(), loc.offsets.end(),
+                impl->embeddedOffsets.begin() + static_cast<std::ptrdiff_t>(atOffsets));
+      loc.content = std::span<const std::byte>(impl->embeddedBytes).subspan(atBytes, loc.content.size());
+      loc.offsets = std::span<const std::int32_t>(impl->embeddedOffsets).subspan(atOffsets, loc.offsets.size());
+      atBytes += loc.content.size();
+      atOffsets += loc.offsets.size();
+    }
+  }
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
   for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
   impl->clusters = computeClusters(*tree, impl->data, impl->entries);
@@ -1866,7 +1917,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   for (const auto& r : plan.requests) available += r.size;
   for (const auto& pb : plan.baskets) {
     const auto& loc = t.data[pb.branch].baskets[pb.basket];
-    if (loc.embedded) available += loc.embedded->content.size();
+    if (loc.embedded) available += loc.content.size();
   }
   for (std::size_t k = 0; k < branches.size(); ++k) {
     const auto& b = t.data[branches[k]];
