@@ -765,9 +765,15 @@ constexpr std::size_t kScratchKeepBytes = 64u << 20;
 /// where an offset is a big-endian int32 counted from the key's start when Stored (as in the
 /// basket), else a native int32 counted from the content (embedded baskets, keylen 0). Returns
 /// false unless every offset lies in [prev, size], is not below the one before it, and is `phase`
-/// modulo mask + 1 (whole groups of values): then nothing it wrote may be used. One pass with no
-/// loop-carried dependency (each offset is compared with its loaded neighbour), so it vectorises;
-/// an AVX2 twin is picked at run time on CPUs that have it.
+/// modulo mask + 1 (whole groups of values): then nothing it wrote may be used. Needs prev <= size
+/// < 2^31. One pass with no loop-carried dependency (each offset is compared with its loaded
+/// neighbour), so it vectorises; an AVX2 twin is picked at run time on CPUs that have it.
+///
+/// The checks are folded into two OR-accumulators tested once at the end: bit 31 of `signs` is set
+/// by any value >= 2^31 (an offset below the key length wraps there) or, since all values are
+/// then below 2^31, by any step backwards (u - p wraps); a non-decreasing run from prev whose
+/// last value is <= size lies wholly in [prev, size]. Three vector operations per group instead
+/// of the seven that separate unsigned comparisons took.
 template <bool Stored>
 [[gnu::always_inline]] inline bool offsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen,
                                                    std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
@@ -780,19 +786,21 @@ template <bool Stored>
     if constexpr (Stored && std::endian::native == std::endian::little) v = __builtin_bswap32(v);
     return v - keylen;  // wraps to a huge value when below the key length
   };
-  std::uint32_t bad = 0;
+  std::uint32_t signs = 0, phases = 0;
   {
     const std::uint32_t u = at(0);
-    bad |= static_cast<std::uint32_t>(u > size) | static_cast<std::uint32_t>(u < prev) | ((u & mask) ^ phase);
+    signs |= (u - prev) | u;
+    phases |= u ^ phase;
     out[0] = base + (u >> shift);
   }
   for (std::size_t k = 1; k < n; ++k) {
     const std::uint32_t u = at(k);
     const std::uint32_t p = at(k - 1);
-    bad |= static_cast<std::uint32_t>(u > size) | static_cast<std::uint32_t>(u < p) | ((u & mask) ^ phase);
+    signs |= (u - p) | u;
+    phases |= u ^ phase;
     out[k] = base + (u >> shift);
   }
-  return bad == 0;
+  return (signs >> 31) == 0 && (phases & mask) == 0 && at(n - 1) <= size;
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -1271,7 +1279,7 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   const auto* raw = stored ? basket.rawOffsets.data() : reinterpret_cast<const std::byte*>(basket.offsets.data());
   const std::size_t nev = stored ? basket.rawOffsets.size() / 4 : basket.offsets.size();
   const auto content = basket.content;
-  if (first >= last || last > nev || content.size() > std::numeric_limits<std::uint32_t>::max()) return false;
+  if (first >= last || last > nev || content.size() > std::numeric_limits<std::int32_t>::max()) return false;
   const std::size_t groupBytes = b.innerSize * b.codec.diskWidth;
   const int shift = std::countr_zero(groupBytes);
   const auto mask = static_cast<std::uint32_t>(groupBytes - 1);
