@@ -238,7 +238,7 @@ void ObjectReader::readClass(const std::string& className, Obj& into, int depth)
 }
 
 void ObjectReader::readMembers(const StreamerInfo& info, Obj& into, int depth) {
-  into.fields.reserve(into.fields.size() + info.elements.size());
+  into.fields.reserve(into.fields.size() + info.elements.size() + 8);  // bases (TNamed, TAttFill...) add a few each
   for (const auto& e : info.elements) readElement(e, into, depth);
 }
 
