@@ -26,6 +26,18 @@ libdeflate_decompressor* threadDecompressor() {
   return d.get();
 }
 
+struct ZstdDeleter {
+  void operator()(ZSTD_DCtx* d) const noexcept { ZSTD_freeDCtx(d); }
+};
+
+// One zstd context per thread, reused. ZSTD_decompress builds a fresh context for every call, and
+// building one runs CPUID (to pick its BMI2 code): under a hypervisor each CPUID traps, and that
+// was half of reading HZZ-zstd (two CPUID sites in libzstd held 50% of the samples).
+ZSTD_DCtx* threadZstdContext() {
+  thread_local std::unique_ptr<ZSTD_DCtx, ZstdDeleter> d(ZSTD_createDCtx());
+  return d.get();
+}
+
 std::uint32_t le24(const std::byte* p) noexcept {
   return std::to_integer<std::uint32_t>(p[0]) | (std::to_integer<std::uint32_t>(p[1]) << 8) |
          (std::to_integer<std::uint32_t>(p[2]) << 16);
@@ -93,7 +105,9 @@ core::Result<void> decompress(std::span<const std::byte> in, std::span<std::byte
       if (produced < 0 || static_cast<std::size_t>(produced) != usize)
         return bad(context, inPos, "LZ4 stream is invalid");
     } else if (magic == "ZS") {
-      const std::size_t produced = ZSTD_decompress(dst, usize, src, csize);
+      ZSTD_DCtx* zstd = threadZstdContext();
+      if (!zstd) return core::fail(core::Errc::internal, std::string(context) + ": cannot allocate a zstd context");
+      const std::size_t produced = ZSTD_decompressDCtx(zstd, dst, usize, src, csize);
       if (ZSTD_isError(produced) || produced != usize)
         return bad(context, inPos,
                    fmt::format("ZS (zstd) stream is invalid: {}",
