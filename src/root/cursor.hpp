@@ -87,9 +87,14 @@ class Cursor {
     throw core::Exception(core::Errc::corrupt, std::string(context_) + ": " + what + " at offset " +
                                                    std::to_string(position()));
   }
+  /// Inline check, out-of-line message: every read calls it (a basket key is ~15 reads).
   void need(std::size_t n) const {
-    if (n > data_.size() - pos_)
-      fail("needs " + std::to_string(n) + " bytes but only " + std::to_string(data_.size() - pos_) + " remain");
+    if (n > data_.size() - pos_) [[unlikely]]
+      failNeed(n);
+  }
+
+  [[noreturn, gnu::cold, gnu::noinline]] void failNeed(std::size_t n) const {
+    fail("needs " + std::to_string(n) + " bytes but only " + std::to_string(data_.size() - pos_) + " remain");
   }
 
   template <class T>
