@@ -97,20 +97,32 @@ core::Result<Array> toArray(const root::Column& column, std::size_t first, std::
     return core::fail(core::Errc::corrupt, fmt::format("branch '{}': {} offsets for {} entries", column.name,
                                                        source.size(), entries));
   const std::uint64_t base = source[first];
-  for (std::size_t e = first; e < first + count; ++e)
-    if (source[e + 1] < source[e])
-      return core::fail(core::Errc::corrupt, fmt::format("branch '{}': decreasing offsets at entry {}", column.name, e));
+  const std::uint64_t* stored = source.data() + first;
+  // Members of a list after the first usually have the same offsets: equal to the shared ones
+  // (already checked) they cannot decrease, so one branch-free comparison replaces the check.
+  bool reuseOffsets = sharedOffsets && sharedOffsets->size() == count + 1;
+  if (reuseOffsets) {
+    const std::uint64_t* shared = sharedOffsets->data();
+    std::uint64_t differ = 0;
+    for (std::size_t e = 0; e <= count; ++e) differ |= shared[e] ^ (stored[e] - base);
+    reuseOffsets = differ == 0;
+  }
+  if (!reuseOffsets) {
+    bool decreasing = false;
+    for (std::size_t e = 0; e < count; ++e) decreasing |= stored[e + 1] < stored[e];
+    if (decreasing)
+      for (std::size_t e = first; e < first + count; ++e)
+        if (source[e + 1] < source[e])
+          return core::fail(core::Errc::corrupt, fmt::format("branch '{}': decreasing offsets at entry {}", column.name, e));
+  }
   const std::size_t total = static_cast<std::size_t>(source[first + count] - base);
   array.values.reserve(total);
   MLAAS_TRY(convertValues(column, static_cast<std::size_t>(base), total, array.values));
-  bool reuseOffsets = sharedOffsets && sharedOffsets->size() == count + 1;
-  if (reuseOffsets)
-    for (std::size_t e = 0; e <= count && reuseOffsets; ++e) reuseOffsets = (*sharedOffsets)[e] == source[first + e] - base;
   if (reuseOffsets) {
     array.offsets = sharedOffsets;
   } else {
     auto offsets = std::make_shared<Offsets>(count + 1);
-    for (std::size_t e = 0; e <= count; ++e) (*offsets)[e] = source[first + e] - base;
+    for (std::size_t e = 0; e <= count; ++e) (*offsets)[e] = stored[e] - base;
     array.offsets = std::move(offsets);
   }
   return array;

@@ -4,28 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 namespace mlaas::data {
-namespace {
-
-// A stable sort for the few objects of one event: insertion sort allocates nothing (std::stable_sort
-// takes a temporary buffer from the heap on every call); long lists still go to std::stable_sort.
-template <class Less>
-void stableSortSmall(std::vector<std::uint64_t>& items, Less less) {
-  if (items.size() > 32) {
-    std::stable_sort(items.begin(), items.end(), less);
-    return;
-  }
-  for (std::size_t i = 1; i < items.size(); ++i) {
-    const std::uint64_t item = items[i];
-    std::size_t j = i;
-    for (; j > 0 && less(item, items[j - 1]); --j) items[j] = items[j - 1];
-    items[j] = item;
-  }
-}
-
-}  // namespace
 
 void Batch::grow(std::size_t extra) {
   const std::size_t needed = rows + extra;
@@ -156,6 +136,63 @@ Batch Transform::makeBatch() const {
   return batch;
 }
 
+namespace {
+
+// One group's inputs for a chunk, resolved once per apply() call: raw pointers and constants
+// that the per-event loops keep in registers.
+struct GroupInputs {
+  const std::uint64_t* offsets = nullptr;
+  const double* sortKey = nullptr;  ///< null: stored order
+  bool descending = true;
+  std::size_t length = 0;
+  float pad = 0;
+  std::vector<const double*> sources;  ///< per member
+  std::vector<double> shifts, scales;  ///< per member
+};
+
+// Does key a come before key b? Descending or ascending, NaN last either way: a strict weak
+// order (NaNs are one class, after every number), so a stable sort's result is unique.
+inline bool keyBefore(double a, double b, bool descending) noexcept {
+  if (std::isnan(b)) return !std::isnan(a);
+  return descending ? a > b : a < b;
+}
+
+// Above this many kept objects the bounded insertion below (n steps per object) gives way to a
+// full stable sort.
+constexpr std::size_t kInsertionKeep = 32;
+
+// The indices of the first `n` objects of one event in output order, written to `out` (room for
+// n): the stored order, or the first n of a stable sort by key. Only the first n are kept, so a
+// bounded insertion into n slots is enough (a later object never passes an equal earlier one,
+// as in a stable sort); `scratch` serves long lists.
+inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, std::uint64_t end, std::size_t n,
+                                std::uint64_t* out, std::vector<std::uint64_t>& scratch) {
+  if (group.sortKey == nullptr || n == 0) {
+    for (std::size_t s = 0; s < n; ++s) out[s] = begin + s;
+    return n;
+  }
+  const double* key = group.sortKey;
+  const bool descending = group.descending;
+  if (n > kInsertionKeep) {
+    scratch.resize(static_cast<std::size_t>(end - begin));
+    for (std::size_t i = 0; i < scratch.size(); ++i) scratch[i] = begin + i;
+    std::stable_sort(scratch.begin(), scratch.end(), [&](std::uint64_t a, std::uint64_t b) { return keyBefore(key[a], key[b], descending); });
+    std::copy_n(scratch.begin(), n, out);
+    return n;
+  }
+  std::size_t kept = 0;
+  for (std::uint64_t i = begin; i < end; ++i) {
+    const double k = key[i];
+    if (kept == n && !keyBefore(k, key[out[n - 1]], descending)) continue;
+    std::size_t p = kept < n ? kept++ : n - 1;
+    for (; p > 0 && keyBefore(k, key[out[p - 1]], descending); --p) out[p] = out[p - 1];
+    out[p] = i;
+  }
+  return kept;
+}
+
+}  // namespace
+
 core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const {
   const auto& config = plan_->config();
   const auto& groups = plan_->groups();
@@ -171,40 +208,41 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     if (!feature) return core::fail(std::move(feature).error());
     flat.push_back(*feature);
   }
-  std::vector<std::vector<Feature>> members(groups.size());
-  std::vector<const Array*> sortKeys(groups.size(), nullptr);
+  std::vector<GroupInputs> inputs(groups.size());
+  std::size_t longest = 0;  // the most objects any group writes per event
   for (std::size_t g = 0; g < groups.size(); ++g) {
+    auto& group = inputs[g];
     for (const auto& name : groups[g].members) {
       auto feature = lookup(name);
       if (!feature) return core::fail(std::move(feature).error());
-      members[g].push_back(*feature);
+      if (!feature->array->isJagged() || feature->array->offsets->size() != chunk.entries + 1)
+        return core::fail(core::Errc::invalid_argument, fmt::format("input '{}' is not a list of the chunk's {} events", name, chunk.entries));
+      if (group.sources.empty()) group.offsets = feature->array->offsets->data();
+      group.sources.push_back(feature->array->values.data());
+      group.shifts.push_back(feature->shift);
+      group.scales.push_back(feature->scale);
     }
     if (!groups[g].sortBy.empty()) {
-      sortKeys[g] = chunk.find(groups[g].sortBy);
-      if (sortKeys[g] == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", groups[g].sortBy));
+      const Array* key = chunk.find(groups[g].sortBy);
+      if (key == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", groups[g].sortBy));
+      group.sortKey = key->values.data();
     }
+    group.descending = groups[g].sortDescending;
+    group.length = lengths_[g];
+    group.pad = static_cast<float>(groups[g].pad);
+    longest = std::max(longest, group.length);
   }
   for (auto e : events)
     if (e >= chunk.entries) return core::fail(core::Errc::internal, fmt::format("event {} outside a chunk of {}", e, chunk.entries));
 
   const std::size_t first = out.rows;
   out.grow(events.size());
-  std::vector<std::uint64_t> order;  // object indices of one event, in output order
-  auto objectsOf = [&](std::size_t g, std::size_t e) {
-    const Array& list = *members[g].front().array;
-    const auto begin = (*list.offsets)[e], end = (*list.offsets)[e + 1];
-    // Only the first `length` objects are written: without a sort, only they need an index.
-    const auto stored = static_cast<std::size_t>(end - begin);
-    order.resize(sortKeys[g] != nullptr ? stored : std::min(stored, lengths_[g]));
-    std::iota(order.begin(), order.end(), begin);
-    if (sortKeys[g] != nullptr) {
-      const auto& key = sortKeys[g]->values;
-      // Stable, and NaN keys last whatever the direction.
-      if (groups[g].sortDescending)
-        stableSortSmall(order, [&](auto a, auto b) { return key[a] > key[b] || (!std::isnan(key[a]) && std::isnan(key[b])); });
-      else
-        stableSortSmall(order, [&](auto a, auto b) { return key[a] < key[b] || (!std::isnan(key[a]) && std::isnan(key[b])); });
-    }
+  std::vector<std::uint64_t> order(longest);  // object indices of one event, in output order
+  std::vector<std::uint64_t> scratch;         // long sorted lists
+  // The objects group g writes for event e (indices in order.data()); returns how many.
+  auto objectsOf = [&](const GroupInputs& group, std::size_t e) -> std::size_t {
+    const std::uint64_t begin = group.offsets[e], end = group.offsets[e + 1];
+    return orderObjects(group, begin, end, std::min(static_cast<std::size_t>(end - begin), group.length), order.data(), scratch);
   };
 
   for (std::size_t r = 0; r < events.size(); ++r) {
@@ -216,27 +254,24 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     switch (config.representation) {
       case Representation::vector: {
         const std::size_t width = tensorSpecs_[0].width();
-        float* values = out.tensors[0].data() + row * width;
-        std::uint8_t* mask = out.masks[0].data() + row * width;
+        float* __restrict values = out.tensors[0].data() + row * width;
+        std::uint8_t* __restrict mask = out.masks[0].data() + row * width;
         std::size_t k = 0;
         for (const auto& f : flat) {
           values[k] = static_cast<float>((f.array->values[e] - f.shift) * f.scale);
           mask[k++] = 1;
         }
-        for (std::size_t g = 0; g < groups.size(); ++g) {
-          if (members[g].empty()) continue;
-          objectsOf(g, e);
-          const std::size_t length = lengths_[g];
-          const std::size_t n = std::min(order.size(), length);
-          const auto pad = static_cast<float>(groups[g].pad);
-          for (const auto& f : members[g]) {
-            const double* source = f.array->values.data();
-            for (std::size_t s = 0; s < n; ++s) {
-              values[k + s] = static_cast<float>((source[order[s]] - f.shift) * f.scale);
-              mask[k + s] = 1;
-            }
-            std::fill(values + k + n, values + k + length, pad);
-            std::fill(mask + k + n, mask + k + length, std::uint8_t{0});
+        for (const auto& group : inputs) {
+          if (group.sources.empty()) continue;
+          const std::size_t n = objectsOf(group, e);
+          const std::uint64_t* index = order.data();
+          const std::size_t length = group.length;
+          for (std::size_t m = 0; m < group.sources.size(); ++m) {
+            const double* source = group.sources[m];
+            const double shift = group.shifts[m], scale = group.scales[m];
+            for (std::size_t s = 0; s < n; ++s) values[k + s] = static_cast<float>((source[index[s]] - shift) * scale);
+            for (std::size_t s = n; s < length; ++s) values[k + s] = group.pad;
+            for (std::size_t s = 0; s < length; ++s) mask[k + s] = s < n ? 1 : 0;
             k += length;
           }
         }
@@ -250,21 +285,18 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
           t = 1;
         }
         for (std::size_t g = 0; g < groups.size(); ++g, ++t) {
-          const std::size_t length = lengths_[g];
-          const std::size_t nmembers = members[g].size();
-          float* values = out.tensors[t].data() + row * length * nmembers;
-          std::uint8_t* mask = out.masks[g].data() + row * length;
-          objectsOf(g, e);
-          const std::size_t n = std::min(order.size(), length);
-          for (std::size_t s = 0; s < n; ++s) {
-            for (std::size_t m = 0; m < nmembers; ++m) {
-              const auto& f = members[g][m];
-              values[s * nmembers + m] = static_cast<float>((f.array->values[order[s]] - f.shift) * f.scale);
-            }
-            mask[s] = 1;
-          }
-          std::fill(values + n * nmembers, values + length * nmembers, static_cast<float>(groups[g].pad));
-          std::fill(mask + n, mask + length, std::uint8_t{0});
+          const auto& group = inputs[g];
+          const std::size_t length = group.length;
+          const std::size_t nmembers = group.sources.size();
+          float* __restrict values = out.tensors[t].data() + row * length * nmembers;
+          std::uint8_t* __restrict mask = out.masks[g].data() + row * length;
+          const std::size_t n = nmembers == 0 ? 0 : objectsOf(group, e);
+          const std::uint64_t* index = order.data();
+          for (std::size_t s = 0; s < n; ++s)
+            for (std::size_t m = 0; m < nmembers; ++m)
+              values[s * nmembers + m] = static_cast<float>((group.sources[m][index[s]] - group.shifts[m]) * group.scales[m]);
+          for (std::size_t i = n * nmembers; i < length * nmembers; ++i) values[i] = group.pad;
+          for (std::size_t s = 0; s < length; ++s) mask[s] = s < n ? 1 : 0;
         }
         break;
       }

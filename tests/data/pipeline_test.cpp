@@ -209,6 +209,68 @@ TEST(Transform, VectorLayoutEqualsReferenceWithMaskOnPaddingOnly) {
   }
 }
 
+// Sorting keeps only the first `length` objects: it must still equal a full stable sort, with
+// tied keys kept in stored order and NaN keys last, descending and ascending, in both layouts,
+// for short lengths (bounded insertion) and long ones (a full sort of long lists).
+TEST(Transform, TruncatedSortEqualsStableSortWithTiesAndNaNLast) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> fewObjects(0, 9), manyObjects(30, 60), key(0, 4);  // 4 = NaN: many ties
+  std::vector<std::vector<float>> keys, ids;
+  std::vector<std::int32_t> counts;
+  for (std::size_t e = 0; e < 300; ++e) {
+    const int n = e % 10 == 0 ? manyObjects(rng) : fewObjects(rng);
+    std::vector<float> k, id;
+    for (int j = 0; j < n; ++j) {
+      const int v = key(rng);
+      k.push_back(v == 4 ? NAN : static_cast<float>(v));
+      id.push_back(static_cast<float>(j));  // which stored object landed in a slot
+    }
+    keys.push_back(k);
+    ids.push_back(id);
+    counts.push_back(n);
+  }
+  TreeSchema schema{{"nObj", root::DType::int32, "", ""},
+                    {"Obj_key", root::DType::float32, "nObj", ""},
+                    {"Obj_id", root::DType::float32, "nObj", ""}};
+  auto tree = memoryTree("ties.root", schema, {intColumn("nObj", counts), jaggedColumn("Obj_key", keys), jaggedColumn("Obj_id", ids)});
+  auto inputs = makeInputs({tree}, {std::nullopt});
+  for (const std::size_t length : {std::size_t{4}, std::size_t{40}})
+    for (const std::string direction : {"descending", "ascending"})
+      for (const std::string layout : {"vector", "groups"}) {
+        SCOPED_TRACE(fmt::format("length {} {} {}", length, direction, layout));
+        auto plan = planFor(fmt::format("features: {{groups: {{objs: {{branches: [Obj_id, Obj_key], length: {}, pad: -1, sort_by: Obj_key, "
+                                        "sort: {}}}}}}}\nnormalization: none\nrepresentation: {}\nshuffle: false\n",
+                                        length, direction, layout),
+                            inputs);
+        auto transform = std::make_shared<const Transform>(plan, computeSpecs(*plan, inputs));
+        Dataset dataset(plan, transform, inputs, {});
+        Batch all = collect(dataset);
+        ASSERT_EQ(all.rows, 300u);
+        const bool descending = direction == "descending";
+        const std::size_t width = 2 * length;  // two members
+        for (std::size_t r = 0; r < all.rows; ++r) {
+          std::vector<int> order(keys[r].size());
+          std::iota(order.begin(), order.end(), 0);
+          std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+            const float x = keys[r][a], y = keys[r][b];
+            if (std::isnan(x) || std::isnan(y)) return !std::isnan(x) && std::isnan(y);
+            return descending ? x > y : x < y;
+          });
+          for (std::size_t slot = 0; slot < length; ++slot) {
+            const bool real = slot < order.size();
+            // vector: Obj_id_0..L-1 then Obj_key_0..L-1; groups: [slot][member] and a mask per slot.
+            const float id = layout == "vector" ? all.tensors[0][r * width + slot] : all.tensors[0][r * width + slot * 2];
+            const std::uint8_t mask = layout == "vector" ? all.masks[0][r * width + slot] : all.masks[0][r * length + slot];
+            EXPECT_EQ(id, real ? static_cast<float>(order[slot]) : -1.0F) << "event " << r << " slot " << slot;
+            EXPECT_EQ(mask, real ? 1 : 0) << "event " << r << " slot " << slot;
+            if (layout == "vector") {
+              EXPECT_EQ(all.masks[0][r * width + length + slot], real ? 1 : 0);
+            }
+          }
+        }
+      }
+}
+
 // Units longer than a slice (4,096 entries) are prepared slice by slice, and a small input with
 // automatic threads runs in the caller: both must give exactly the threaded pipeline's batches,
 // and every row must still equal the reference computed from the synthetic events.
