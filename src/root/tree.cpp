@@ -321,6 +321,7 @@ struct BranchData {
   Decode decode = Decode::fixed;
   NumCodec codec;
   std::size_t innerSize = 1;
+  std::size_t outWidth = 8;      ///< dtypeSize(codec.out), set when the tree is opened
   std::size_t entryHeader = 0;   ///< flat: bytes before each entry's values (1 for kOffsetP)
   bool vectorHeader = false;     ///< flat: each entry is [bytecount][version][n] values
   int counter = -1;              ///< flat: branch index of the counter (x[n])
@@ -1266,7 +1267,7 @@ void trimCounted(Column& c, const BranchData& b) {
   if (c.entries == 0) return makeEmpty(c);
   auto& offs = c.offsets[0];
   offs.resize(c.entries + 1);
-  c.data.resize(offs.back() * b.innerSize * dtypeSize(b.codec.out));
+  c.data.resize(offs.back() * b.innerSize * b.outWidth);
 }
 
 /// The fused path of a counted-leaf basket: one pass turns its entry offsets (still as stored, or
@@ -1293,7 +1294,7 @@ bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size
   const std::uint32_t runBegin = offsetAt(first);
   if (runBegin > size) return false;
   const std::uint32_t phase = runBegin & mask;
-  const std::size_t outWidth = dtypeSize(b.codec.out);
+  const std::size_t outWidth = b.outWidth;
   auto& offs = out.offsets[0];
   // The column may be longer than what is decoded so far (stale sizes that resetColumn keepSizes
   // left, or the previous basket's grow-only writes): offsets[0][0..entries] and the values up to
@@ -1366,7 +1367,7 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   }
 
   const auto& codec = b.codec;
-  const std::size_t outWidth = dtypeSize(codec.out);
+  const std::size_t outWidth = b.outWidth;
   if (b.decode == Decode::fixed) {
     const std::size_t entryDisk = b.innerSize * codec.diskWidth;
     const std::size_t n = last - first;
@@ -1460,7 +1461,7 @@ void decodeFixed(const BranchData& b, const LoadedBasket& basket, const BasketLo
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
   const std::size_t entryDisk = b.innerSize * b.codec.diskWidth;
-  const std::size_t entryOut = b.innerSize * dtypeSize(b.codec.out);
+  const std::size_t entryOut = b.innerSize * b.outWidth;
   if (b.entryStride > 0) {
     const auto stride = b.entryStride;
     for (std::size_t i = first; i < last; ++i) {
@@ -1584,6 +1585,7 @@ Tree File::tree(const std::string& path) const {
     counterOf.emplace(cn, b.counter);
   }
   for (auto& b : impl->data) {
+    b.outWidth = dtypeSize(b.codec.out);
     b.where = fmt::format("{} branch \"{}\"", impl->context, b.info.name);
     b.offsetsWhere = b.where + " entry offsets";
   }
@@ -1960,7 +1962,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   auto allocate = [&](std::size_t k) {
     auto sized = [&] {
       const auto& b = t.data[branches[k]];
-      out[k].data.resize(range.size() * b.innerSize * dtypeSize(b.codec.out));
+      out[k].data.resize(range.size() * b.innerSize * b.outWidth);
       out[k].entries = range.size();
     };
     if (basketsOfColumn[k] == 1)
@@ -1994,7 +1996,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     atBasket(t, b, pb.basket, [&] {
       if (direct[j]) {
         allocate(columnOf[j]);
-        const std::size_t outWidth = dtypeSize(b.codec.out);
+        const std::size_t outWidth = b.outWidth;
         const std::span<std::byte> dest{
             out[columnOf[j]].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
             (loc.entryEnd - loc.entryBegin) * b.innerSize * outWidth};
@@ -2012,7 +2014,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       mode.offsetsWhere = &b.offsetsWhere;
       mode.deferOffsets = isCountedRun(b);
       std::byte* dest = nullptr;
-      const std::size_t outWidth = dtypeSize(b.codec.out);
+      const std::size_t outWidth = b.outWidth;
       if (b.decode == Decode::fixed) {
         allocate(columnOf[j]);
         dest = out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * outWidth;
