@@ -2,7 +2,8 @@
 // 1024x1024x1024x1 MLP served by mlaas under wrk at 100 and 200 connections, JSON and binary
 // requests; in the same run, in-process ONNX Runtime at the same batch sizes and nginx answering a
 // static response of the same size, each measured right next to the server run it is compared
-// with (the machine is shared, its load drifts). Figures are printed as ratios to those peers.
+// with (the machine is shared, its load drifts). Figures are printed as ratios to those peers,
+// with the CPU time per request of the server, of nginx and of wrk itself, and per row of ORT.
 //
 // usage: bench_serve [seconds per run, default 10]
 // Environment (for exploring settings; every figure is still a ratio to peers of the same run):
@@ -47,7 +48,41 @@ namespace {
 struct WrkResult {
   double rps = 0, p50ms = 0, p99ms = 0;
   long non2xx = 0;
+  double cpuUsPerRequest = 0;  ///< wrk's own CPU time per request (user + system)
 };
+
+double childrenCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);  // waited-for descendants: every finished wrk
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// CPU seconds used so far by the children of `pid` (nginx's workers), from /proc.
+double childProcessesCpuSeconds(pid_t pid) {
+  std::ifstream children(fmt::format("/proc/{}/task/{}/children", pid, pid));
+  double total = 0;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (pid_t child; children >> child;) {
+    std::ifstream stat(fmt::format("/proc/{}/stat", child));
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) continue;
+    std::istringstream fields(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; fields >> field; ++i) {  // field 3 is the state; 14 utime, 15 stime
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) {
+        stime = std::stod(field);
+        break;
+      }
+    }
+    total += (utime + stime) / tick;
+  }
+  return total;
+}
 
 double toMs(const std::string& value, const std::string& unit) {
   double v = std::stod(value);
@@ -69,7 +104,9 @@ std::string capture(const std::string& command) {
 WrkResult wrk(const std::string& url, const fs::path& script, int connections, int seconds, int threads) {
   std::string cmd = fmt::format("wrk -t{} -c{} -d{}s --latency {} {} 2>&1", threads, connections, seconds,
                                 script.empty() ? "" : "-s " + script.string(), url);
+  const double cpuBefore = childrenCpuSeconds();
   std::string out = capture(cmd);
+  const double wrkCpu = childrenCpuSeconds() - cpuBefore;
   WrkResult r;
   std::smatch m;
   if (std::regex_search(out, m, std::regex(R"(Requests/sec:\s+([0-9.]+))"))) r.rps = std::stod(m[1]);
@@ -77,6 +114,7 @@ WrkResult wrk(const std::string& url, const fs::path& script, int connections, i
   if (std::regex_search(out, m, std::regex(R"(99%\s+([0-9.]+)(us|ms|s))"))) r.p99ms = toMs(m[1], m[2]);
   if (std::regex_search(out, m, std::regex(R"(Non-2xx or 3xx responses:\s+([0-9]+))"))) r.non2xx = std::stol(m[1]);
   if (r.rps == 0) std::cerr << "wrk output:\n" << out << "\n";
+  if (r.rps > 0) r.cpuUsPerRequest = wrkCpu * 1e6 / (r.rps * seconds);
   return r;
 }
 
@@ -93,9 +131,16 @@ fs::path wrkScript(const fs::path& dir, const std::string& name, const std::stri
   return script;
 }
 
+double processCpuSeconds();
+
+/// CPU time (user + system) of this process per row of the last inProcessRowsPerSecond run: what a
+/// row costs ORT itself, which other load on the machine disturbs less than rows/s.
+double gInProcessCpuUsPerRow = 0;
+
 /// In-process ORT: rows per second at a batch size, `threads` threads running concurrently.
 double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t width, std::int64_t batch, int threads,
                               double seconds) {
+  const double cpuBefore = processCpuSeconds();
   std::atomic<long> rows{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> workers;
@@ -114,6 +159,7 @@ double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t widt
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& w : workers) w.join();
+  gInProcessCpuUsPerRow = rows > 0 ? (processCpuSeconds() - cpuBefore) * 1e6 / static_cast<double>(rows) : 0;
   return static_cast<double>(rows) / seconds;
 }
 
@@ -170,19 +216,26 @@ std::vector<int> connectionCounts() {
   return out;
 }
 
-/// Cumulative (sum, count) of the model's mlaas_batch_size histogram from /metrics: the mean rows
-/// of the batch each request ran in, over a run, is the difference of two scrapes.
-std::pair<double, double> batchSizeTotals(const std::string& base, const std::string& model) {
+struct ServerTotals {
+  double batchSum = 0, batchCount = 0;  ///< mlaas_batch_size histogram
+  double inferenceSeconds = 0, rows = 0;  ///< mlaas_inference_seconds_total, mlaas_inference_rows_total
+};
+
+/// Cumulative counters of the model from /metrics: the mean rows of the batch each request ran in,
+/// and ORT's run time per row inside the server, over a run, are differences of two scrapes.
+ServerTotals serverTotals(const std::string& base, const std::string& model) {
   std::string text = capture(fmt::format("curl -s {}/metrics", base));
-  std::pair<double, double> out{0, 0};
-  std::smatch m;
-  if (std::regex_search(text, m,
-                        std::regex("mlaas_batch_size_sum\\{model=\"" + model + "\",version=\"1\"\\} ([0-9.e+]+)")))
-    out.first = std::stod(m[1]);
-  if (std::regex_search(text, m,
-                        std::regex("mlaas_batch_size_count\\{model=\"" + model + "\",version=\"1\"\\} ([0-9]+)")))
-    out.second = std::stod(m[1]);
-  return out;
+  ServerTotals totals;
+  const std::string labels = "\\{model=\"" + model + "\",version=\"1\"\\} ([0-9.e+-]+)";
+  auto value = [&](const std::string& name, double& out) {
+    std::smatch m;
+    if (std::regex_search(text, m, std::regex(name + labels))) out = std::stod(m[1]);
+  };
+  value("mlaas_batch_size_sum", totals.batchSum);
+  value("mlaas_batch_size_count", totals.batchCount);
+  value("mlaas_inference_seconds_total", totals.inferenceSeconds);
+  value("mlaas_inference_rows_total", totals.rows);
+  return totals;
 }
 
 /// CPU seconds (user + system) this process used so far: the server runs in it, wrk and nginx do
@@ -295,23 +348,35 @@ int main(int argc, char** argv) {
         const std::string kind = label[0] == 'T' ? "tfaas" : label[4] == 'J' ? "json" : "binary";
         if (!selected("MLAAS_BENCH_SERVE_KINDS", kind)) continue;
         // nginx right before each server run: on a shared machine the load drifts within minutes.
+        const double nginxCpuBefore = childProcessesCpuSeconds(nginx);
         auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
-        auto before = batchSizeTotals(base, c.name);
+        const double nginxCpuUsPerRequest =
+            ng.rps > 0 ? (childProcessesCpuSeconds(nginx) - nginxCpuBefore) * 1e6 / (ng.rps * seconds) : 0;
+        auto before = serverTotals(base, c.name);
         double cpuBefore = processCpuSeconds();
         auto r = wrk(base + path, script, connections, seconds, 1);
         double cpuUsPerRequest = r.rps > 0 ? (processCpuSeconds() - cpuBefore) * 1e6 / (r.rps * seconds) : 0;
-        auto after = batchSizeTotals(base, c.name);
-        double meanBatch =
-            after.second > before.second ? (after.first - before.first) / (after.second - before.second) : 0;
+        auto after = serverTotals(base, c.name);
+        double meanBatch = after.batchCount > before.batchCount
+                               ? (after.batchSum - before.batchSum) / (after.batchCount - before.batchCount)
+                               : 0;
+        // ORT's wall time per row inside the server, against in-process at batch 64: 2 threads'
+        // wall time per row there is 2 / rows per second.
+        double serverOrtUsPerRow = after.rows > before.rows ? (after.inferenceSeconds - before.inferenceSeconds) * 1e6 /
+                                                                  (after.rows - before.rows)
+                                                            : 0;
         // ... and the in-process peers right after, for the same reason.
         single = inProcessRowsPerSecond(*model, width, 1, 2, 1.0);
         batched = inProcessRowsPerSecond(*model, width, 64, 2, 1.0);
+        const double batchedCpuUsPerRow = gInProcessCpuUsPerRow;
         std::cout << fmt::format(
-            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req | "
-            "{:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms) "
-            "| {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 ({:.0f} rows/s)\n",
-            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, meanBatch, cpuUsPerRequest, r.rps / ng.rps, ng.rps,
-            ng.p99ms, r.rps / single, r.rps / batched, batched);
+            "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req "
+            "(wrk {:4.1f}) | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms, cpu {:4.1f} us/req, wrk {:4.1f}) "
+            "| ORT in the server {:.1f} us/row | {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 ({:.0f} rows/s, "
+            "{:.1f} us/row per thread, cpu {:.1f} us/row)\n",
+            label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, meanBatch, cpuUsPerRequest, r.cpuUsPerRequest,
+            r.rps / ng.rps, ng.rps, ng.p99ms, nginxCpuUsPerRequest, ng.cpuUsPerRequest, serverOrtUsPerRow, r.rps / single,
+            r.rps / batched, batched, batched > 0 ? 2e6 / batched : 0, batchedCpuUsPerRow);
       }
     }
     kill(nginx, SIGTERM);

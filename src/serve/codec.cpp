@@ -376,7 +376,7 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
   }
   EncodedBody encoded;
   std::string& out = encoded.body;
-  out.reserve(128);
+  out.reserve(256);  // a small response's JSON in one allocation
   out += "{\"model_name\":";
   out += jsonString(modelName);
   out += ",\"model_version\":";
@@ -400,9 +400,10 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
     out += ']';
     bool asBinary = request.binaryOutputAll || request.binaryOutputs.count(t->name) || t->type == DataType::fp16;
     if (asBinary) {
-      std::string blob = binaryBlob(*t);
-      fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", blob.size());
-      binary += blob;
+      std::size_t before = binary.size();
+      if (t->type == DataType::bytes) binary += binaryBlob(*t);
+      else binary.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());  // no temporary copy
+      fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", binary.size() - before);
     } else {
       out += ",\"data\":";
       appendJsonValues(out, *t);

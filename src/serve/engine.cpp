@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -18,8 +19,14 @@ std::string ModelCache::keyOf(const VersionRecord& version) {
 }
 
 core::Result<std::shared_ptr<const LoadedModel>> ModelCache::get(const VersionRecord& version) {
-  std::string key = keyOf(version);
-  std::promise<core::Result<std::shared_ptr<const LoadedModel>>> promise;
+  // Every inference request comes here: the key is formatted into a reused per-thread buffer, and
+  // the promise that publishes a load is made only on a miss (both were heap allocations).
+  thread_local std::string lookupKey;
+  lookupKey.clear();
+  fmt::format_to(std::back_inserter(lookupKey), "{}/{}#{}", version.name, version.version, version.sha256);
+  const std::string& key = lookupKey;
+  std::optional<std::promise<core::Result<std::shared_ptr<const LoadedModel>>>> promise;
+  std::string ownKey;
   {
     std::lock_guard lock(mutex_);
     if (auto it = entries_.find(key); it != entries_.end()) {
@@ -32,22 +39,24 @@ core::Result<std::shared_ptr<const LoadedModel>> ModelCache::get(const VersionRe
       mutex_.lock();
       return result;
     }
+    ownKey = key;  // the thread's buffer is reused by the load below (a nested get for another model)
+    promise.emplace();
     Entry entry;
     entry.name = version.name;
     entry.version = version.version;
-    entry.model = promise.get_future().share();
-    lru_.push_front(key);
+    entry.model = promise->get_future().share();
+    lru_.push_front(ownKey);
     entry.lru = lru_.begin();
-    entries_.emplace(key, std::move(entry));
+    entries_.emplace(ownKey, std::move(entry));
   }
   core::Result<std::shared_ptr<const LoadedModel>> result = [&]() -> core::Result<std::shared_ptr<const LoadedModel>> {
     auto bytes = repository_.readModelFile(version);
     if (!bytes) return core::fail(bytes.error());
     return LoadedModel::load(*bytes, version.label());
   }();
-  promise.set_value(result);
+  promise->set_value(result);
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(key);
+  auto it = entries_.find(ownKey);
   if (it != entries_.end()) {
     if (!result) {
       lru_.erase(it->second.lru);
@@ -55,7 +64,7 @@ core::Result<std::shared_ptr<const LoadedModel>> ModelCache::get(const VersionRe
     } else {
       it->second.bytes = (*result)->memoryBytes();
       bytes_ += it->second.bytes;
-      evictLocked(key);
+      evictLocked(ownKey);
     }
   }
   return result;
@@ -146,9 +155,11 @@ bool Scheduler::roundEligible(const LoadedModel& model, const BatchingPolicy& po
   if (workers_.empty()) return true;  // inline scheduling: every request runs on its I/O thread
   // A queue delay asks for a waiting window only the inference threads give; a pause must hold
   // every request in the queues; an expensive model would stall the I/O thread's other
-  // connections for the length of its batch.
-  return policy.maxQueueDelayUs == 0 && !paused_.load(std::memory_order_relaxed) &&
-         model.typicalRunTime() < roundMaxRunTime_ && batchableModel(model.signature());
+  // connections for the length of its batch, and one never run yet may be one (its first run, on
+  // an inference thread, tells).
+  auto typical = model.typicalRunTime();
+  return policy.maxQueueDelayUs == 0 && !paused_.load(std::memory_order_relaxed) && typical.count() > 0 &&
+         typical < roundMaxRunTime_ && batchableModel(model.signature());
 }
 
 core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
@@ -337,6 +348,7 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
     timing.queue = started - job.enqueued;
     timing.compute = end - started;
     timing.batchRows = batchRows;
+    timing.rows = static_cast<std::size_t>(std::max<std::int64_t>(job.rows, 1));
     job.done(std::move(result), timing);
   };
   if (batch.size() == 1) {

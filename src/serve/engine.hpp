@@ -62,6 +62,7 @@ struct InferenceTiming {
   std::chrono::nanoseconds queue{0};
   std::chrono::nanoseconds compute{0};
   std::size_t batchRows = 0;  ///< rows in the batch this request ran in
+  std::size_t rows = 0;       ///< the request's own rows
 };
 using InferenceCallback = std::function<void(core::Result<std::vector<Tensor>>, const InferenceTiming&)>;
 

@@ -173,7 +173,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.headers.reserve(8);
     for (const auto& field : message) {
       std::string name(field.name_string());
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      for (char& c : name)  // ASCII only (RFC 9110 field names), without the C locale's per-character call
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       request.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request.body = std::move(message.body());

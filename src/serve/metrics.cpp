@@ -18,6 +18,10 @@ void Metrics::record(const Sample& s) {
     m.compute.add(std::chrono::duration<double>(s.compute).count(), kSeconds);
     m.total.add(std::chrono::duration<double>(s.total).count(), kSeconds);
     m.batch.add(static_cast<double>(s.batchRows), kBatch);
+    // A request's share of its batch's run: summed over requests this is the total run time, and
+    // divided by the rows, what a row costs inside the server (bench/serve compares it in-process).
+    m.inferenceSeconds += std::chrono::duration<double>(s.compute).count() / static_cast<double>(s.batchRows);
+    m.rows += static_cast<double>(s.rows ? s.rows : 1);
   }
 }
 
@@ -73,6 +77,15 @@ std::string Metrics::render(std::size_t loadedModels, std::size_t loadedBytes) c
       renderHistogram(out, names[k], labels, k == 0 ? m.queue : k == 1 ? m.compute : m.total, kSeconds);
     }
   }
+  out += "# HELP mlaas_inference_seconds_total Time ONNX Runtime spent running batches.\n"
+         "# TYPE mlaas_inference_seconds_total counter\n";
+  for (const auto& [key, m] : perModel_)
+    fmt::format_to(std::back_inserter(out), "mlaas_inference_seconds_total{{model=\"{}\",version=\"{}\"}} {}\n",
+                   escapeLabel(key.first), escapeLabel(key.second), m.inferenceSeconds);
+  out += "# HELP mlaas_inference_rows_total Rows (first-dimension entries) run.\n# TYPE mlaas_inference_rows_total counter\n";
+  for (const auto& [key, m] : perModel_)
+    fmt::format_to(std::back_inserter(out), "mlaas_inference_rows_total{{model=\"{}\",version=\"{}\"}} {}\n",
+                   escapeLabel(key.first), escapeLabel(key.second), m.rows);
   out += "# HELP mlaas_batch_size Rows per executed batch, seen by each request.\n# TYPE mlaas_batch_size histogram\n";
   for (const auto& [key, m] : perModel_) {
     std::string labels = fmt::format("model=\"{}\",version=\"{}\"", escapeLabel(key.first), escapeLabel(key.second));

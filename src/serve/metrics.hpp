@@ -20,6 +20,7 @@ class Metrics {
     int status = 200;
     std::chrono::nanoseconds queue{0}, compute{0}, total{0};
     std::size_t batchRows = 0;  ///< 0 when the request never reached inference
+    std::size_t rows = 0;       ///< the request's own rows in that batch
   };
   void record(const Sample& sample);
   void countRequest() noexcept { requests_.fetch_add(1, std::memory_order_relaxed); }
@@ -47,6 +48,8 @@ class Metrics {
   struct PerModel {
     Histogram<14> queue, compute, total;
     Histogram<10> batch;
+    double inferenceSeconds = 0;  ///< sum over batches of their run time (each request adds its share)
+    double rows = 0;
   };
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requestsBy_;

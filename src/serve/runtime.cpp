@@ -214,7 +214,15 @@ core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> input
 core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, std::vector<Tensor> given,
                                               std::string_view modelLabel) {
   std::vector<Tensor> ordered(signature.inputs.size());
-  std::vector<bool> seen(signature.inputs.size(), false);
+  // Which inputs were given: a bit per input on the stack for the usual handful (this runs once per
+  // inference request), a vector beyond 64.
+  std::uint64_t seenBits = 0;
+  std::vector<bool> seenMore(signature.inputs.size() > 64 ? signature.inputs.size() : 0, false);
+  auto seen = [&](std::size_t i) { return i < 64 ? ((seenBits >> i) & 1u) != 0 : static_cast<bool>(seenMore[i]); };
+  auto markSeen = [&](std::size_t i) {
+    if (i < 64) seenBits |= std::uint64_t{1} << i;
+    else seenMore[i] = true;
+  };
   for (auto& tensor : given) {
     auto it = std::find_if(signature.inputs.begin(), signature.inputs.end(),
                            [&](const TensorSpec& s) { return s.name == tensor.name; });
@@ -225,9 +233,9 @@ core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, s
                         fmt::format("model {} has no input '{}' (inputs: {})", modelLabel, tensor.name, known));
     }
     auto index = static_cast<std::size_t>(it - signature.inputs.begin());
-    if (seen[index])
+    if (seen(index))
       return core::fail(core::Errc::invalid_argument, fmt::format("input '{}' is given twice", tensor.name));
-    seen[index] = true;
+    markSeen(index);
     const TensorSpec& spec = *it;
     if (tensor.type != spec.type)
       return core::fail(core::Errc::invalid_argument,
@@ -257,8 +265,8 @@ core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, s
           return core::fail(core::Errc::invalid_argument, fmt::format("input '{}': BOOL bytes must be 0 or 1", tensor.name));
     ordered[index] = std::move(tensor);
   }
-  for (std::size_t i = 0; i < seen.size(); ++i)
-    if (!seen[i])
+  for (std::size_t i = 0; i < signature.inputs.size(); ++i)
+    if (!seen(i))
       return core::fail(core::Errc::invalid_argument,
                         fmt::format("model {} needs input '{}' ({} {})", modelLabel, signature.inputs[i].name,
                                     dataTypeName(signature.inputs[i].type), shapeToString(signature.inputs[i].shape)));

@@ -176,6 +176,16 @@ bool noRounds(std::function<void()>&) { return false; }
 
 TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
   auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "r/versions/1").value();
+  {
+    // A model never run has no known cost: its first request goes to an inference thread.
+    Scheduler scheduler(1, 100);
+    scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::seconds(10));
+    Outcome first;
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 0}, inputs(0.5f), first.callback()));
+    EXPECT_TRUE(first.promise.get_future().get().first);
+    EXPECT_TRUE(gRoundTasks.empty());
+    EXPECT_GT(model->typicalRunTime().count(), 0);
+  }
   Scheduler scheduler(2, 100);
   scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::seconds(10));
   constexpr int kRequests = 5;

@@ -395,6 +395,9 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
   // All eight ran in one batch: every bucket below 8 rows stayed empty.
   EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"4\"} 0"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"8\"} 8"), std::string::npos) << metrics;
+  // Eight one-row requests: eight rows run, in some positive time.
+  EXPECT_NE(metrics.find("mlaas_inference_rows_total{model=\"b\",version=\"1\"} 8\n"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("mlaas_inference_seconds_total{model=\"b\",version=\"1\"} 0\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("mlaas_loaded_models 1"), std::string::npos);
 }
 
