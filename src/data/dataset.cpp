@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -294,6 +295,106 @@ core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Un
   return {};
 }
 
+// Rows of batches packed one after another: each row's tensors, masks, label, weight and event
+// reference in `stride` contiguous bytes. The shuffle draws rows at random from megabytes of
+// them, and each draw misses the cache: a record costs the 4-6 lines it spans, where a Batch row
+// spans a line or two in each of its seven separate arrays (about 8 lines on the 1M-event
+// file's layout), and the misses, not the bytes, are what the copy waits for.
+class RowRecords {
+ public:
+  struct Layout {
+    std::vector<std::size_t> tensorBytes, maskBytes;  ///< per row
+    std::size_t labelAt = 0, weightAt = 0, fileAt = 0, entryAt = 0, stride = 0;
+
+    explicit Layout(const Batch& like) {
+      std::size_t at = 0;
+      for (const auto& spec : like.tensorSpecs) at += tensorBytes.emplace_back(spec.width() * sizeof(float));
+      for (const auto& spec : like.maskSpecs) at += maskBytes.emplace_back(spec.width());
+      labelAt = at;
+      weightAt = at + sizeof(float);
+      fileAt = at + 2 * sizeof(float);
+      entryAt = at + 3 * sizeof(float);
+      stride = (entryAt + sizeof(std::uint64_t) + 7) / 8 * 8;
+    }
+  };
+
+  explicit RowRecords(const Layout& layout) : layout_(&layout) {}
+
+  std::size_t rows = 0;
+
+  /// Room for `capacity` records, keeping the first `rows`.
+  void reserve(std::size_t capacity) {
+    if (capacity <= capacity_) return;
+    constexpr std::size_t kAlign = 64;
+    std::vector<std::byte> grown(capacity * layout_->stride + kAlign);
+    std::byte* base = alignedBase(grown);
+    if (rows != 0) std::memcpy(base, data_, rows * layout_->stride);
+    storage_ = std::move(grown);
+    data_ = base;
+    capacity_ = capacity;
+  }
+  /// Writes row `fromRow` of `from` (this layout's batch) as record `row`.
+  void pack(std::size_t row, const Batch& from, std::size_t fromRow) {
+    const Layout& l = *layout_;
+    std::byte* out = data_ + row * l.stride;
+    for (std::size_t i = 0; i < l.tensorBytes.size(); ++i) {
+      std::memcpy(out, reinterpret_cast<const std::byte*>(from.tensors[i].data()) + fromRow * l.tensorBytes[i], l.tensorBytes[i]);
+      out += l.tensorBytes[i];
+    }
+    for (std::size_t i = 0; i < l.maskBytes.size(); ++i) {
+      std::memcpy(out, from.masks[i].data() + fromRow * l.maskBytes[i], l.maskBytes[i]);
+      out += l.maskBytes[i];
+    }
+    std::byte* record = data_ + row * l.stride;
+    std::memcpy(record + l.labelAt, &from.labels[fromRow], sizeof(float));
+    std::memcpy(record + l.weightAt, &from.weights[fromRow], sizeof(float));
+    std::memcpy(record + l.fileAt, &from.events[fromRow].file, sizeof(std::uint32_t));
+    std::memcpy(record + l.entryAt, &from.events[fromRow].entry, sizeof(std::uint64_t));
+  }
+  /// Appends record `row` to `out` as its next row (room for it already made).
+  void appendTo(Batch& out, std::size_t row) const {
+    const Layout& l = *layout_;
+    const std::byte* in = data_ + row * l.stride;
+    const std::size_t to = out.rows;
+    for (std::size_t i = 0; i < l.tensorBytes.size(); ++i) {
+      std::memcpy(reinterpret_cast<std::byte*>(out.tensors[i].data()) + to * l.tensorBytes[i], in, l.tensorBytes[i]);
+      in += l.tensorBytes[i];
+    }
+    for (std::size_t i = 0; i < l.maskBytes.size(); ++i) {
+      std::memcpy(out.masks[i].data() + to * l.maskBytes[i], in, l.maskBytes[i]);
+      in += l.maskBytes[i];
+    }
+    const std::byte* record = data_ + row * l.stride;
+    std::memcpy(&out.labels[to], record + l.labelAt, sizeof(float));
+    std::memcpy(&out.weights[to], record + l.weightAt, sizeof(float));
+    std::memcpy(&out.events[to].file, record + l.fileAt, sizeof(std::uint32_t));
+    std::memcpy(&out.events[to].entry, record + l.entryAt, sizeof(std::uint64_t));
+    out.rows = to + 1;
+  }
+  /// Record `row` = record `fromRow` of `from` (same layout).
+  void copy(std::size_t row, const RowRecords& from, std::size_t fromRow) noexcept {
+    std::memcpy(data_ + row * layout_->stride, from.data_ + fromRow * layout_->stride, layout_->stride);
+  }
+  /// A hint only: every cache line of record `row`.
+  void prefetch(std::size_t row) const noexcept {
+    constexpr std::uintptr_t kLine = 64;
+    const auto begin = reinterpret_cast<std::uintptr_t>(data_ + row * layout_->stride);
+    for (std::uintptr_t line = begin & ~(kLine - 1); line < begin + layout_->stride; line += kLine)
+      __builtin_prefetch(reinterpret_cast<const void*>(line));
+  }
+
+ private:
+  static std::byte* alignedBase(std::vector<std::byte>& storage) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage.data());
+    return storage.data() + ((64 - address % 64) % 64);
+  }
+
+  const Layout* layout_;
+  std::vector<std::byte> storage_;
+  std::byte* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 }  // namespace
 
 std::size_t passThreads(std::size_t requested, const DatasetConfig& config, std::uint64_t entries) {
@@ -420,7 +521,7 @@ struct Dataset::Impl {
   std::vector<Unit> units;
   std::size_t nextUnit = 0;
   std::size_t nextToAssemble = 0;
-  std::map<std::size_t, core::Result<std::shared_ptr<Batch>>> done;
+  std::map<std::size_t, core::Result<std::shared_ptr<RowRecords>>> done;
   std::deque<std::unique_ptr<Batch>> ready;
   std::vector<std::unique_ptr<Batch>> spare;
   std::unique_ptr<Batch> current;
@@ -435,7 +536,7 @@ struct Dataset::Impl {
   std::vector<std::thread> workers;
   std::thread assembler;
   ColumnSets columnSets;  // kept across epochs: the second epoch reads into warm buffers
-  std::optional<Batch> shuffleStore;  // the shuffle buffer's rows, kept across epochs
+  std::optional<RowRecords> shuffleStore;  // the shuffle buffer's rows, kept across epochs
 
   void stop() {
     {
@@ -478,23 +579,27 @@ struct Dataset::Impl {
     return mine;
   }
 
-  core::Result<std::shared_ptr<Batch>> process(const Unit& unit, std::vector<root::Column>& columns) {
+  // Reads, selects and transforms a unit slice by slice into `slice` (a batch of at most a slice
+  // of rows, in cache), packing each slice's rows into the unit's records.
+  core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns, Batch& slice) {
     ProcessedUnit info;
-    auto batch = acquireChunkBatch();
-    batch->grow(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
+    auto records = acquireChunkRecords();
+    records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
     auto processed = forEachSlice(*plan, inputs, unit, options.split, info, columns,
                              [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
-      const std::size_t row = batch->rows;
-      MLAAS_TRY(transform->apply(chunk, events, *batch));
+      slice.clear();
+      MLAAS_TRY(transform->apply(chunk, events, slice));
       auto labels = plan->labels(chunk, inputs.labels[unit.file]);
       if (!labels) return core::fail(std::move(labels).error());
       auto weights = plan->weights(chunk);
       if (!weights) return core::fail(std::move(weights).error());
       for (std::size_t r = 0; r < events.size(); ++r) {
-        batch->labels[row + r] = (*labels)[events[r]];
-        batch->weights[row + r] = (*weights)[events[r]];
-        batch->events[row + r] = EventRef{unit.file, unit.begin + first + events[r]};
+        slice.labels[r] = (*labels)[events[r]];
+        slice.weights[r] = (*weights)[events[r]];
+        slice.events[r] = EventRef{unit.file, unit.begin + first + events[r]};
+        records->pack(records->rows + r, slice, r);
       }
+      records->rows += events.size();
       return {};
     });
     if (!processed) return core::fail(std::move(processed).error());
@@ -502,7 +607,7 @@ struct Dataset::Impl {
     counters.entriesRead += info.entries;
     counters.selected += info.selected;
     counters.readSeconds += info.readSeconds;
-    return batch;
+    return records;
   }
 
   void workerLoop() {
@@ -512,6 +617,7 @@ struct Dataset::Impl {
       std::vector<root::Column>& columns;
       ~GiveBack() { sets.give(std::move(columns)); }
     } giveBack{columnSets, columns};
+    SliceBatch slice(*this);
     while (true) {
       std::size_t index = 0;
       {
@@ -520,7 +626,7 @@ struct Dataset::Impl {
         if (stopping || nextUnit >= units.size()) return;
         index = nextUnit++;
       }
-      auto result = process(units[index], columns);
+      auto result = process(units[index], columns, *slice.batch);
       {
         std::lock_guard lock(mutex);
         done.emplace(index, std::move(result));
@@ -529,22 +635,45 @@ struct Dataset::Impl {
     }
   }
 
-  // Chunk-sized batches are recycled too: a fresh multi-megabyte buffer per chunk costs page
-  // faults and zero-filling comparable to the transform itself. The deleter hands a batch back
-  // when the shuffle buffer drops its last row.
-  std::vector<std::unique_ptr<Batch>> chunkPool;
-  std::shared_ptr<Batch> acquireChunkBatch() {
+  // Each worker transforms slices into a batch of at most a slice of rows, kept across epochs
+  // like the column buffers (a fresh one per epoch would page-fault again).
+  std::vector<std::unique_ptr<Batch>> slicePool;
+  struct SliceBatch {
+    Impl& impl;
     std::unique_ptr<Batch> batch;
+    explicit SliceBatch(Impl& owner) : impl(owner) {
+      std::lock_guard lock(impl.mutex);
+      if (!impl.slicePool.empty()) {
+        batch = std::move(impl.slicePool.back());
+        impl.slicePool.pop_back();
+      }
+      if (!batch) batch = std::make_unique<Batch>(impl.transform->makeBatch());
+    }
+    ~SliceBatch() {
+      std::lock_guard lock(impl.mutex);
+      impl.slicePool.push_back(std::move(batch));
+    }
+    SliceBatch(const SliceBatch&) = delete;
+    SliceBatch& operator=(const SliceBatch&) = delete;
+  };
+
+  // Chunk-sized record buffers are recycled too: a fresh multi-megabyte buffer per chunk costs
+  // page faults and zero-filling comparable to the transform itself. The deleter hands a buffer
+  // back when the assembler is done with its chunk.
+  std::optional<RowRecords::Layout> recordLayout;  // set in the constructor
+  std::vector<std::unique_ptr<RowRecords>> chunkPool;
+  std::shared_ptr<RowRecords> acquireChunkRecords() {
+    std::unique_ptr<RowRecords> records;
     {
       std::lock_guard lock(mutex);
       if (!chunkPool.empty()) {
-        batch = std::move(chunkPool.back());
+        records = std::move(chunkPool.back());
         chunkPool.pop_back();
       }
     }
-    if (!batch) batch = std::make_unique<Batch>(transform->makeBatch());
-    batch->clear();
-    return {batch.release(), [this](Batch* returned) {
+    if (!records) records = std::make_unique<RowRecords>(*recordLayout);
+    records->rows = 0;
+    return {records.release(), [this](RowRecords* returned) {
               std::lock_guard lock(mutex);
               chunkPool.emplace_back(returned);
             }};
@@ -587,38 +716,6 @@ struct Dataset::Impl {
     outputChanged.notify_all();
   }
 
-  // Overwrites row `row` of `to` with row `fromRow` of `from` (same layout).
-  static void copyRow(Batch& to, std::size_t row, const Batch& from, std::size_t fromRow) {
-    for (std::size_t i = 0; i < to.tensors.size(); ++i) {
-      const std::size_t width = to.tensorSpecs[i].width();
-      std::copy_n(from.tensors[i].data() + fromRow * width, width, to.tensors[i].data() + row * width);
-    }
-    for (std::size_t i = 0; i < to.masks.size(); ++i) {
-      const std::size_t width = to.maskSpecs[i].width();
-      std::copy_n(from.masks[i].data() + fromRow * width, width, to.masks[i].data() + row * width);
-    }
-    to.labels[row] = from.labels[fromRow];
-    to.weights[row] = from.weights[fromRow];
-    to.events[row] = from.events[fromRow];
-  }
-
-  // A hint only: the first cache lines of each tensor and mask of one row.
-  static void prefetchRow(const Batch& batch, std::size_t row) {
-    constexpr std::size_t kLine = 64, kMaxLines = 8;
-    auto touch = [&](const void* data, std::size_t bytes) {
-      const auto* p = static_cast<const char*>(data);
-      for (std::size_t offset = 0; offset < std::min(bytes, kLine * kMaxLines); offset += kLine) __builtin_prefetch(p + offset);
-    };
-    for (std::size_t i = 0; i < batch.tensors.size(); ++i) {
-      const std::size_t width = batch.tensorSpecs[i].width();
-      touch(batch.tensors[i].data() + row * width, width * sizeof(float));
-    }
-    for (std::size_t i = 0; i < batch.masks.size(); ++i) {
-      const std::size_t width = batch.maskSpecs[i].width();
-      touch(batch.masks[i].data() + row * width, width);
-    }
-  }
-
   void assemblerLoop(std::size_t forEpoch) {
     const auto& config = plan->config();
     const std::size_t batchSize = config.batch.size;
@@ -631,17 +728,17 @@ struct Dataset::Impl {
     // current chunk and a store of `buffer` rows, both mostly in cache, instead of from tens of
     // megabytes of older chunk buffers that a few stragglers each would keep alive.
     constexpr std::uint32_t kInChunk = 0x80000000U;
-    if (!shuffleStore) shuffleStore.emplace(transform->makeBatch());
-    Batch& store = *shuffleStore;
-    store.clear();
+    if (!shuffleStore) shuffleStore.emplace(*recordLayout);
+    RowRecords& store = *shuffleStore;
+    store.rows = 0;
     std::vector<std::uint32_t> buffer;
     buffer.reserve(std::min<std::size_t>(bufferSize, 1 << 20));
     std::vector<std::uint32_t> touched;  // slots given a row of the current chunk
     std::unique_ptr<Batch> out = acquire();
     std::uint64_t emitted = 0;
     const std::uint64_t limit = options.limit;
-    auto emit = [&](const Batch& chunk, std::size_t row) -> bool {
-      out->appendRow(chunk, row);
+    auto emit = [&](const RowRecords& chunk, std::size_t row) -> bool {
+      chunk.appendTo(*out, row);  // acquire() made room for a whole batch
       ++emitted;
       if (out->rows == batchSize) {
         if (!publish(std::move(out))) return false;
@@ -655,7 +752,7 @@ struct Dataset::Impl {
     bool aheadFilled = false;
     bool more = true;
     for (std::size_t i = 0; more && i < units.size(); ++i) {
-      std::shared_ptr<const Batch> chunk;
+      std::shared_ptr<const RowRecords> chunk;
       {
         std::unique_lock lock(mutex);
         workChanged.wait(lock, [&] { return stopping || done.count(i) != 0; });
@@ -674,7 +771,7 @@ struct Dataset::Impl {
         finish(core::Error{core::Errc::invalid_argument, fmt::format("a chunk of {} rows is too large to shuffle; lower batch.chunk_entries", chunk->rows)});
         return;
       }
-      auto slotRow = [&](std::size_t slot) -> std::pair<const Batch*, std::size_t> {
+      auto slotRow = [&](std::size_t slot) -> std::pair<const RowRecords*, std::size_t> {
         if ((buffer[slot] & kInChunk) != 0) return {chunk.get(), buffer[slot] & ~kInChunk};
         return {&store, slot};
       };
@@ -693,7 +790,7 @@ struct Dataset::Impl {
             for (auto& slot : ahead) {
               slot = static_cast<std::size_t>(rng() % bufferSize);
               auto [from, row] = slotRow(slot);
-              prefetchRow(*from, row);
+              from->prefetch(row);
             }
             aheadFilled = true;
           }
@@ -701,7 +798,7 @@ struct Dataset::Impl {
           ahead[aheadNext] = static_cast<std::size_t>(rng() % bufferSize);
           {
             auto [from, row] = slotRow(ahead[aheadNext]);
-            prefetchRow(*from, row);
+            from->prefetch(row);
           }
           aheadNext = (aheadNext + 1) % kAhead;
           auto [from, row] = slotRow(j);
@@ -713,12 +810,12 @@ struct Dataset::Impl {
       if (!more) break;
       // The chunk's rows still buffered move into the store before the chunk is released.
       if (store.rows < buffer.size()) {
-        store.grow(buffer.size() - store.rows);
+        store.reserve(buffer.size());
         store.rows = buffer.size();
       }
       for (auto slot : touched)
         if ((buffer[slot] & kInChunk) != 0) {
-          copyRow(store, slot, *chunk, buffer[slot] & ~kInChunk);
+          store.copy(slot, *chunk, buffer[slot] & ~kInChunk);
           buffer[slot] = 0;
         }
     }
@@ -750,6 +847,7 @@ Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transfo
   impl_->shuffle = options.shuffle.value_or(config.shuffle.enabled);
   impl_->threads = passThreads(options.threads, config, totalEntries(impl_->inputs));
   impl_->prefetch = std::max<std::size_t>(config.batch.prefetch, 1);
+  impl_->recordLayout.emplace(impl_->transform->makeBatch());
 }
 
 Dataset::~Dataset() {
@@ -781,7 +879,10 @@ void Dataset::start(std::size_t epoch) {
   if (d.inlineEpoch) {
     // A small epoch runs here and now: the same units, order and shuffle, without threads.
     auto columns = d.columnSets.take();
-    for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i], columns));
+    {
+      Impl::SliceBatch slice(d);
+      for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i], columns, *slice.batch));
+    }
     d.columnSets.give(std::move(columns));
     d.assemblerLoop(epoch);
     return;
