@@ -217,7 +217,7 @@ std::vector<int> connectionCounts() {
 }
 
 struct ServerTotals {
-  double batchSum = 0, batchCount = 0;  ///< mlaas_batch_size histogram
+  double batchSum = 0, batchCount = 0;    ///< mlaas_batch_size histogram
   double inferenceSeconds = 0, rows = 0;  ///< mlaas_inference_seconds_total, mlaas_inference_rows_total
 };
 
@@ -278,11 +278,12 @@ int main(int argc, char** argv) {
   const std::size_t intraOp = envSize("MLAAS_BENCH_SERVE_INTRA_OP", 1);
   const auto delayUs = static_cast<std::int64_t>(envSize("MLAAS_BENCH_SERVE_DELAY_US", 0));
   const auto maxBatch = static_cast<std::int64_t>(envSize("MLAAS_BENCH_SERVE_MAX_BATCH", 256));
-  const auto ioBatchMaxUs = std::chrono::microseconds(
-      envSize("MLAAS_BENCH_SERVE_IO_BATCH_MAX_US", static_cast<std::size_t>(serve::ServerConfig{}.ioBatchMaxRunTime.count())));
-  std::cout << fmt::format("server: {} I/O threads, {} inference threads, ORT intra-op {}, max batch {}, queue delay {} us, "
-                           "batches under {} us on the I/O threads\n",
-                           ioThreads, inferenceThreads, intraOp, maxBatch, delayUs, ioBatchMaxUs.count());
+  const auto ioBatchMaxUs = std::chrono::microseconds(envSize(
+      "MLAAS_BENCH_SERVE_IO_BATCH_MAX_US", static_cast<std::size_t>(serve::ServerConfig{}.ioBatchMaxRunTime.count())));
+  std::cout << fmt::format(
+      "server: {} I/O threads, {} inference threads, ORT intra-op {}, max batch {}, queue delay {} us, "
+      "batches under {} us on the I/O threads\n",
+      ioThreads, inferenceThreads, intraOp, maxBatch, delayUs, ioBatchMaxUs.count());
   for (const auto& c : cases) {
     if (!selected("MLAAS_BENCH_SERVE_CASES", c.inlineMode ? c.name + "-inline" : c.name)) continue;
     onnx::MlpSpec spec;
@@ -372,11 +373,11 @@ int main(int argc, char** argv) {
         std::cout << fmt::format(
             "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req "
             "(wrk {:4.1f}) | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms, cpu {:4.1f} us/req, wrk {:4.1f}) "
-            "| ORT in the server {:.1f} us/row | {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 ({:.0f} rows/s, "
-            "{:.1f} us/row per thread, cpu {:.1f} us/row)\n",
+            "| ORT in the server {:.1f} us/row | {:.2f} x in-process batch-1, {:.2f} x in-process batch-64 "
+            "({:.0f} rows/s, {:.1f} us/row per thread, cpu {:.1f} us/row)\n",
             label, connections, r.rps, r.p50ms, r.p99ms, r.non2xx, meanBatch, cpuUsPerRequest, r.cpuUsPerRequest,
-            r.rps / ng.rps, ng.rps, ng.p99ms, nginxCpuUsPerRequest, ng.cpuUsPerRequest, serverOrtUsPerRow, r.rps / single,
-            r.rps / batched, batched, batched > 0 ? 2e6 / batched : 0, batchedCpuUsPerRow);
+            r.rps / ng.rps, ng.rps, ng.p99ms, nginxCpuUsPerRequest, ng.cpuUsPerRequest, serverOrtUsPerRow,
+            r.rps / single, r.rps / batched, batched, batched > 0 ? 2e6 / batched : 0, batchedCpuUsPerRow);
       }
     }
     kill(nginx, SIGTERM);

@@ -401,8 +401,10 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
     bool asBinary = request.binaryOutputAll || request.binaryOutputs.count(t->name) || t->type == DataType::fp16;
     if (asBinary) {
       std::size_t before = binary.size();
-      if (t->type == DataType::bytes) binary += binaryBlob(*t);
-      else binary.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());  // no temporary copy
+      if (t->type == DataType::bytes)
+        binary += binaryBlob(*t);
+      else
+        binary.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());  // no temporary copy
       fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", binary.size() - before);
     } else {
       out += ",\"data\":";

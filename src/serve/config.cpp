@@ -124,7 +124,8 @@ void applyServerConfigYaml(ServerConfig& config, const std::string& yamlText, co
     if (auto n = t["intra_op"]) config.intraOpThreads = positive(n, source, "threads.intra_op", 1, 256);
     if (auto n = t["inline"]) config.inlineInference = scalar<bool>(n, source, "threads.inline", "true or false");
     if (auto n = t["io_batch_max_us"])
-      config.ioBatchMaxRunTime = std::chrono::microseconds(positive(n, source, "threads.io_batch_max_us", 0, 10'000'000));
+      config.ioBatchMaxRunTime =
+          std::chrono::microseconds(positive(n, source, "threads.io_batch_max_us", 0, 10'000'000));
   }
   if (auto l = root["limits"]) {
     checkKeys(l, source, "limits", {"max_body_bytes", "header_timeout_ms", "body_timeout_ms", "shutdown_grace_ms", "max_queue"});

@@ -175,15 +175,16 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
     if (!roundDeferrer_(task)) return false;
     currentRound_ = round = fresh.get();
   }
-  auto group = std::find_if(round->groups.begin(), round->groups.end(), [&](const Round::Group& g) { return g.model == model; });
+  auto group =
+      std::find_if(round->groups.begin(), round->groups.end(), [&](const Round::Group& g) { return g.model == model; });
   if (group == round->groups.end()) {
     round->groups.push_back({model, policy, {}});
     group = std::prev(round->groups.end());
   }
   if (group->jobs.size() >= maxQueue_)
     return core::fail(core::Errc::resource_exhausted,
-                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later", model->label(),
-                                  group->jobs.size()));
+                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
+                                  model->label(), group->jobs.size()));
   job.rows = -1;
   if (batchableModel(model->signature()) && !job.inputs.empty()) {
     job.rows = job.inputs[0].shape[0];

@@ -129,7 +129,8 @@ class Scheduler {
   };
   static thread_local Round* currentRound_;
   bool roundEligible(const LoadedModel& model, const BatchingPolicy& policy) const;
-  core::Result<bool> addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy, Job& job);
+  core::Result<bool> addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
+                                Job& job);
   static void runRound(Round& round);
   void workerLoop();
   static void execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started);

@@ -77,12 +77,15 @@ std::string Metrics::render(std::size_t loadedModels, std::size_t loadedBytes) c
       renderHistogram(out, names[k], labels, k == 0 ? m.queue : k == 1 ? m.compute : m.total, kSeconds);
     }
   }
-  out += "# HELP mlaas_inference_seconds_total Time ONNX Runtime spent running batches.\n"
-         "# TYPE mlaas_inference_seconds_total counter\n";
+  out +=
+      "# HELP mlaas_inference_seconds_total Time ONNX Runtime spent running batches.\n"
+      "# TYPE mlaas_inference_seconds_total counter\n";
   for (const auto& [key, m] : perModel_)
     fmt::format_to(std::back_inserter(out), "mlaas_inference_seconds_total{{model=\"{}\",version=\"{}\"}} {}\n",
                    escapeLabel(key.first), escapeLabel(key.second), m.inferenceSeconds);
-  out += "# HELP mlaas_inference_rows_total Rows (first-dimension entries) run.\n# TYPE mlaas_inference_rows_total counter\n";
+  out +=
+      "# HELP mlaas_inference_rows_total Rows (first-dimension entries) run.\n"
+      "# TYPE mlaas_inference_rows_total counter\n";
   for (const auto& [key, m] : perModel_)
     fmt::format_to(std::back_inserter(out), "mlaas_inference_rows_total{{model=\"{}\",version=\"{}\"}} {}\n",
                    escapeLabel(key.first), escapeLabel(key.second), m.rows);

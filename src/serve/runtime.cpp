@@ -177,7 +177,8 @@ core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> input
     auto started = std::chrono::steady_clock::now();
     auto outputs = m.session.Run(Ort::RunOptions{nullptr}, m.inputNamePtrs.data(), values.data(), values.size(),
                                  m.outputNamePtrs.data(), m.outputNamePtrs.size());
-    std::int64_t elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count();
+    std::int64_t elapsed =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count();
     std::int64_t average = m.runNanos.load(std::memory_order_relaxed);
     m.runNanos.store(average == 0 ? elapsed : average + (elapsed - average) / 8, std::memory_order_relaxed);
     std::vector<Tensor> result;
@@ -220,8 +221,10 @@ core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, s
   std::vector<bool> seenMore(signature.inputs.size() > 64 ? signature.inputs.size() : 0, false);
   auto seen = [&](std::size_t i) { return i < 64 ? ((seenBits >> i) & 1u) != 0 : static_cast<bool>(seenMore[i]); };
   auto markSeen = [&](std::size_t i) {
-    if (i < 64) seenBits |= std::uint64_t{1} << i;
-    else seenMore[i] = true;
+    if (i < 64)
+      seenBits |= std::uint64_t{1} << i;
+    else
+      seenMore[i] = true;
   };
   for (auto& tensor : given) {
     auto it = std::find_if(signature.inputs.begin(), signature.inputs.end(),

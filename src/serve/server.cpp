@@ -207,7 +207,8 @@ struct Server::Impl {
         [this, version, protocol, begin, respond, encode = std::move(encode)](core::Result<std::vector<Tensor>> result,
                                                                               const InferenceTiming& timing) {
           Metrics::Sample sample{version->name, std::to_string(version->version), protocol, 200,
-                                 timing.queue, timing.compute, {}, timing.batchRows, timing.rows};
+                                 timing.queue, timing.compute, {}, timing.batchRows};
+          sample.rows = timing.rows;
           HttpResponse response;
           if (!result) {
             response = errorResponse(result.error());

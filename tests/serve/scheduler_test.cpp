@@ -172,7 +172,9 @@ void endTestRound() {
   gRoundTasks.clear();
   for (auto& task : tasks) task();
 }
-bool noRounds(std::function<void()>&) { return false; }
+bool noRounds(std::function<void()>&) {
+  return false;
+}
 
 TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
   auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "r/versions/1").value();
@@ -194,11 +196,12 @@ TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
   std::vector<std::thread::id> ranOn(kRequests);
   for (int i = 0; i < kRequests; ++i) {
     auto& outcome = outcomes[static_cast<std::size_t>(i)];
-    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{4, 0}, inputs(0.1f * static_cast<float>(i)),
-                                 [&outcome, &ranOn, i](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
-                                   ranOn[static_cast<std::size_t>(i)] = std::this_thread::get_id();
-                                   outcome.promise.set_value({std::move(result), timing});
-                                 }));
+    ASSERT_TRUE(scheduler.submit(
+        model, BatchingPolicy{4, 0}, inputs(0.1f * static_cast<float>(i)),
+        [&outcome, &ranOn, i](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
+          ranOn[static_cast<std::size_t>(i)] = std::this_thread::get_id();
+          outcome.promise.set_value({std::move(result), timing});
+        }));
   }
   EXPECT_EQ(gRoundTasks.size(), 1u);  // one deferred task for the whole round
   EXPECT_EQ(scheduler.queued(), 0u);  // nothing went to the inference threads
