@@ -12,6 +12,7 @@
 //   MLAAS_BENCH_SERVE_CONNECTIONS  comma list (default 100,200)
 //   MLAAS_BENCH_SERVE_INFERENCE_THREADS, _IO_THREADS, _INTRA_OP, _DELAY_US, _MAX_BATCH, _IO_BATCH_MAX_US
 //   override the server settings (defaults 2, 2, 1, 0, 256, the server's default)
+//   MLAAS_BENCH_SERVE_IO_FLUSH_ROWS: ServerConfig::ioBatchFlushRows (default 0)
 //   MLAAS_BENCH_SERVE_HOLD=N  serve the first selected case for N seconds without measuring,
 //   printing "HOLD <url> <dir>" (wrk scripts in dir): for A/B runs of two builds side by side
 #include <arpa/inet.h>
@@ -300,6 +301,8 @@ int main(int argc, char** argv) {
     config.batching.maxBatchSize = maxBatch;
     config.batching.maxQueueDelayUs = delayUs;
     config.ioBatchMaxRunTime = ioBatchMaxUs;
+    if (const char* v = std::getenv("MLAAS_BENCH_SERVE_IO_FLUSH_ROWS"); v && *v)
+      config.ioBatchFlushRows = std::stoll(v);
     serve::Server server(config);
     server.repository().addVersion(c.name, bytes, "").value();
     server.start();

@@ -145,9 +145,11 @@ bool Scheduler::compatible(const Job& a, const Job& b) {
 
 thread_local Scheduler::Round* Scheduler::currentRound_ = nullptr;
 
-void Scheduler::runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime) {
+void Scheduler::runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime,
+                                           std::int64_t flushRows) {
   roundDeferrer_ = defer;
   roundMaxRunTime_ = maxRunTime;
+  roundFlushRows_ = flushRows;
 }
 
 bool Scheduler::roundEligible(const LoadedModel& model, const BatchingPolicy& policy) const {
@@ -191,26 +193,39 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
     for (const auto& t : job.inputs)
       if (t.shape.empty() || t.shape[0] != job.rows) job.rows = -1;
   }
+  group->rows += std::max<std::int64_t>(job.rows, 1);
   group->jobs.push_back(std::move(job));
+  if (roundFlushRows_ > 0 && group->rows >= roundFlushRows_) {
+    // Run this part of the round now: the responses reach the client while the thread reads the
+    // rest of the round's requests, instead of all at the end. Nothing here reads new requests,
+    // so the round cannot change while the batch runs.
+    std::vector<Job> jobs = std::move(group->jobs);
+    group->jobs.clear();
+    group->rows = 0;
+    runGroup(*model, policy, jobs);
+  }
   return true;
 }
 
 void Scheduler::runRound(Round& round) {
-  for (auto& group : round.groups) {
-    const std::int64_t maxRows = std::max<std::int64_t>(1, group.policy.maxBatchSize);
-    std::vector<Job> batch;
-    std::int64_t rows = 0;
-    for (auto& job : group.jobs) {
-      if (!batch.empty() && (!compatible(batch.front(), job) || rows + job.rows > maxRows)) {
-        execute(*group.model, batch, Clock::now());
-        batch.clear();
-        rows = 0;
-      }
-      rows += std::max<std::int64_t>(job.rows, 1);
-      batch.push_back(std::move(job));
+  for (auto& group : round.groups) runGroup(*group.model, group.policy, group.jobs);
+}
+
+void Scheduler::runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs) {
+  const std::int64_t maxRows = std::max<std::int64_t>(1, policy.maxBatchSize);
+  std::vector<Job> batch;
+  std::int64_t rows = 0;
+  for (auto& job : jobs) {
+    if (!batch.empty() && (!compatible(batch.front(), job) || rows + job.rows > maxRows)) {
+      execute(model, batch, Clock::now());
+      batch.clear();
+      rows = 0;
     }
-    if (!batch.empty()) execute(*group.model, batch, Clock::now());
+    rows += std::max<std::int64_t>(job.rows, 1);
+    batch.push_back(std::move(job));
   }
+  if (!batch.empty()) execute(model, batch, Clock::now());
+  jobs.clear();
 }
 
 core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,

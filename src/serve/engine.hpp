@@ -92,7 +92,9 @@ class Scheduler {
   /// end of the round, with no hand-off to another thread, when its model is batchable, its
   /// version asks for no queue delay and its recent runs took less than `maxRunTime` (inline
   /// scheduling: every request, whatever the model). Call before the first submit.
-  void runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime);
+  /// A round's batch for one model that reaches `flushRows` rows runs at once, before the round
+  /// ends, so that responses start flowing while the thread still reads the rest (0 = only at the end).
+  void runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime, std::int64_t flushRows = 0);
 
   /// Operations hook (maintenance, embedding, tests): while paused, inference threads start no
   /// new batch; requests keep queueing up to the limit and are answered 429 beyond it.
@@ -124,6 +126,7 @@ class Scheduler {
       std::shared_ptr<const LoadedModel> model;
       BatchingPolicy policy;
       std::vector<Job> jobs;
+      std::int64_t rows = 0;
     };
     std::vector<Group> groups;
   };
@@ -132,6 +135,7 @@ class Scheduler {
   core::Result<bool> addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
                                 Job& job);
   static void runRound(Round& round);
+  static void runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs);
   void workerLoop();
   static void execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started);
   static bool compatible(const Job& a, const Job& b);
@@ -145,6 +149,7 @@ class Scheduler {
   std::atomic<bool> paused_{false};  // written under mutex_; read without it by the round path
   RoundDeferrer roundDeferrer_ = nullptr;
   std::chrono::nanoseconds roundMaxRunTime_{0};
+  std::int64_t roundFlushRows_ = 0;
   std::size_t queued_ = 0;
   std::vector<std::thread> workers_;
 };

@@ -867,7 +867,8 @@ void Server::start() {
   std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t inference = impl.config.inlineInference ? 0 : (impl.config.inferenceThreads ? impl.config.inferenceThreads : cores);
   impl.scheduler = std::make_unique<Scheduler>(inference, impl.config.maxQueue);
-  impl.scheduler->runSmallBatchesOnIoThreads(&deferToEndOfIoRound, impl.config.ioBatchMaxRunTime);
+  impl.scheduler->runSmallBatchesOnIoThreads(&deferToEndOfIoRound, impl.config.ioBatchMaxRunTime,
+                                             impl.config.ioBatchFlushRows);
   HttpOptions options;
   options.host = impl.config.host;
   options.port = impl.config.port;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -26,6 +27,8 @@ struct ServerConfig {
   /// Batches of a version whose recent runs took less than this run on the I/O thread that read
   /// their requests, at the end of its event-loop round (0 = always on inference threads).
   std::chrono::microseconds ioBatchMaxRunTime{1000};
+  /// Such a batch runs as soon as it holds this many rows, before the round ends (0 = at the end).
+  std::int64_t ioBatchFlushRows = 0;
   std::size_t maxBodyBytes = 64u << 20;
   std::chrono::milliseconds headerTimeout{10'000};
   std::chrono::milliseconds bodyTimeout{60'000};

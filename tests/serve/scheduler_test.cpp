@@ -226,6 +226,38 @@ TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
   EXPECT_EQ(next.promise.get_future().get().second.batchRows, 1u);
 }
 
+TEST(Scheduler, RoundBatchesThatReachTheFlushRowsRunBeforeTheRoundEnds) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "f/versions/1").value();
+  (void)model->run(inputs(0.5f));  // a known, small cost
+  Scheduler scheduler(1, 100);
+  scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::seconds(10), 2);
+  std::vector<Outcome> outcomes(5);
+  std::vector<std::future<std::pair<core::Result<std::vector<Tensor>>, InferenceTiming>>> futures;
+  for (auto& o : outcomes) futures.push_back(o.promise.get_future());
+  auto ready = [&](std::size_t i) { return futures[i].wait_for(std::chrono::seconds(0)) == std::future_status::ready; };
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.1f), outcomes[0].callback()));
+  EXPECT_FALSE(ready(0));
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.2f), outcomes[1].callback()));
+  EXPECT_TRUE(ready(0));  // two rows: run at once, on this thread
+  EXPECT_TRUE(ready(1));
+  for (std::size_t i = 2; i < 5; ++i)
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.1f * static_cast<float>(i + 1)),
+                                 outcomes[i].callback()));
+  EXPECT_TRUE(ready(3));
+  EXPECT_FALSE(ready(4));  // the fifth waits for the end of the round
+  EXPECT_EQ(gRoundTasks.size(), 1u);
+  endTestRound();
+  for (std::size_t i = 0; i < 5; ++i) {
+    auto [result, timing] = futures[i].get();
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(timing.batchRows, i < 4 ? 2u : 1u);
+    auto expected = model->run(inputs(0.1f * static_cast<float>(i + 1))).value();
+    const auto* got = reinterpret_cast<const float*>((*result)[0].data.data());
+    const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
+    for (std::size_t k = 0; k < 2; ++k) EXPECT_FLOAT_EQ(got[k], want[k]);
+  }
+}
+
 TEST(Scheduler, SlowModelsQueueDelaysPausesAndOtherThreadsUseTheInferenceThreads) {
   auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "s/versions/1").value();
   (void)model->run(inputs(0.5f));  // gives the model a run time above the zero limit below
