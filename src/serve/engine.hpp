@@ -94,7 +94,8 @@ class Scheduler {
   /// scheduling: every request, whatever the model). Call before the first submit.
   /// A round's batch for one model that reaches `flushRows` rows runs at once, before the round
   /// ends, so that responses start flowing while the thread still reads the rest (0 = only at the end).
-  void runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime, std::int64_t flushRows = 0);
+  void runSmallBatchesOnIoThreads(RoundDeferrer defer, std::chrono::microseconds maxRunTime,
+                                  std::int64_t flushRows = 0);
 
   /// Operations hook (maintenance, embedding, tests): while paused, inference threads start no
   /// new batch; requests keep queueing up to the limit and are answered 429 beyond it.
