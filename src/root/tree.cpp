@@ -335,6 +335,32 @@ struct BranchData {
   std::vector<Node> nodes;       ///< generic
 };
 
+struct LoadedBasket;
+
+/// Decompressed baskets that a read used only in part, kept for the read that needs the rest:
+/// when chunks cut a basket (forEachChunk over clusters larger than the chunk, or chunks smaller
+/// than a basket), each basket is still decompressed once, as ROOT keeps a branch's current
+/// basket. One basket per branch at most, so memory stays bounded by one basket per branch.
+class PartialBaskets {
+ public:
+  std::shared_ptr<const LoadedBasket> find(std::size_t branch, std::size_t basket, bool lastUse) const {
+    std::lock_guard lock(mutex_);
+    const auto it = kept_.find(branch);
+    if (it == kept_.end() || it->second.first != basket) return nullptr;
+    auto found = it->second.second;
+    if (lastUse) kept_.erase(it);
+    return found;
+  }
+  void keep(std::size_t branch, std::size_t basket, std::shared_ptr<const LoadedBasket> loaded) const {
+    std::lock_guard lock(mutex_);
+    kept_[branch] = {basket, std::move(loaded)};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::unordered_map<std::size_t, std::pair<std::size_t, std::shared_ptr<const LoadedBasket>>> kept_;
+};
+
 }  // namespace
 
 struct Tree::Impl {
@@ -351,6 +377,7 @@ struct Tree::Impl {
   std::vector<BasketLoc> basketTable;                   ///< every branch's baskets, in branch order
   std::vector<std::byte> embeddedBytes;                 ///< every embedded basket's entry data (BasketLoc)
   std::vector<std::int32_t> embeddedOffsets;            ///< ... and entry offsets
+  PartialBaskets partialBaskets;                        ///< shared by concurrent reads; locks inside
   static std::uint64_t nextSerial() noexcept {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
@@ -853,8 +880,20 @@ struct LoadedBasket {
   std::int32_t nevbuf = 0;
   std::uint64_t uncompressed = 0;
   bool inDestination = false;  ///< decompressed straight into the caller's destination
+  bool decompressed = false;   ///< content came out of a codec (not stored bytes)
 
   [[nodiscard]] bool hasOffsets() const noexcept { return !offsets.empty() || !rawOffsets.empty(); }
+  /// A borrowing copy of a basket that owns its bytes (own()), e.g. one kept in PartialBaskets.
+  [[nodiscard]] LoadedBasket view() const {
+    LoadedBasket v;
+    v.content = content;
+    v.offsets = offsets;
+    v.rawOffsets = rawOffsets;
+    v.keylen = keylen;
+    v.nevbuf = nevbuf;
+    v.uncompressed = uncompressed;
+    return v;
+  }
   /// Swaps the stored entry offsets, makes them relative to the content and checks their order.
   void materializeOffsets(const std::string& where) {
     if (rawOffsets.empty()) return;
@@ -1005,6 +1044,7 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       auto r = decompress(payload, target, where);
       if (!r) throw core::Exception(r.error());
       payload = target;
+      out.decompressed = true;
       if (decompressSeconds)
         *decompressSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
@@ -1981,6 +2021,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // wait, owning their bytes, until the parallel pass is over (rare: ROOT writes offsets for them).
   std::vector<std::unique_ptr<LoadedBasket>> waiting(plan.baskets.size());
   std::atomic<bool> anyWaiting{false};
+  std::atomic<std::uint64_t> reused{0};
   runJobs(fetchJobs + plan.baskets.size(), options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
@@ -2022,7 +2063,23 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
           mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
       }
-      auto basket = loadBasket(record, loc, where, stats ? &seconds[j] : nullptr, mode);  // timed only when asked
+      // A compressed basket this range cuts: decompressed once, its other part read from memory.
+      const bool partial = !loc.embedded && (lo > loc.entryBegin || hi < loc.entryEnd);
+      std::shared_ptr<const LoadedBasket> kept;
+      if (partial) kept = t.partialBaskets.find(pb.branch, pb.basket, /*lastUse=*/hi == loc.entryEnd);
+      LoadedBasket basket;
+      if (kept) {
+        basket = kept->view();
+        reused.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        basket = loadBasket(record, loc, where, stats ? &seconds[j] : nullptr, mode);  // timed only when asked
+        if (partial && hi < loc.entryEnd && basket.decompressed && !basket.inDestination) {
+          basket.own(where);
+          kept = std::make_shared<const LoadedBasket>(std::move(basket));
+          t.partialBaskets.keep(pb.branch, pb.basket, kept);
+          basket = kept->view();
+        }
+      }
       sizes[j] = basket.uncompressed;
       if (b.decode == Decode::fixed) {
         if (basket.inDestination)
@@ -2125,6 +2182,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     for (const auto& r : plan.requests) stats->compressedBytes += r.size;
     for (auto s : sizes) stats->uncompressedBytes += s;
     for (auto s : seconds) stats->decompressSeconds += s;
+    stats->basketsReused += reused.load(std::memory_order_relaxed);
   }
 }
 

@@ -270,6 +270,39 @@ TEST(Reader, ChunksFollowClustersAndCoverTheTree) {
   for (std::size_t k = 0; k < full.size(); ++k) expectSameColumn(joined[k], full[k]);
 }
 
+// Chunks that cut baskets (HZZ is one cluster; chunks of 300 entries cut every basket): each
+// basket is decompressed once, the next chunk reads the rest of a cut basket from memory, and the
+// values are those of one whole read, on one thread and on two.
+TEST(Reader, ChunksThatCutABasketDecompressItOnce) {
+  MLAAS_REQUIRE_CORPUS();
+  for (const std::size_t workers : {0, 1}) {
+    SCOPED_TRACE(fmt::format("{} pool threads", workers));
+    const auto tree = openCorpus("uproot-HZZ-zlib.root")->tree("events");
+    const auto names = supportedBranches(tree);
+    const auto distinct = tree.plan(names, {0, tree.entries()}).baskets.size();
+    core::ThreadPool pool(workers);
+    ReadOptions options;
+    if (workers > 0) options.pool = &pool;
+    ReadStats stats;
+    std::vector<Column> columns;
+    std::uint64_t planned = 0;
+    for (std::uint64_t begin = 0; begin < tree.entries(); begin += 300) {
+      const EntryRange range{begin, std::min(begin + 300, tree.entries())};
+      planned += tree.plan(names, range).baskets.size();
+      tree.readInto(names, range, columns, options, &stats);
+      for (std::size_t k = 0; k < names.size(); ++k) {
+        // The same slice from a tree opened anew: nothing kept, every basket decompressed.
+        const auto expected = openCorpus("uproot-HZZ-zlib.root")->tree("events").read(names[k], range);
+        ASSERT_EQ(columns[k].offsets, expected.offsets) << names[k] << " at " << begin;
+        ASSERT_TRUE(columns[k].data == expected.data) << names[k] << " at " << begin;
+      }
+    }
+    EXPECT_EQ(stats.baskets, planned);
+    EXPECT_GT(planned, distinct);                        // the chunks did cut baskets
+    EXPECT_EQ(stats.baskets - stats.basketsReused, distinct);  // and each was decompressed once
+  }
+}
+
 TEST(Reader, ForEachChunkReusesTheBuffersTheCallbackLeaves) {
   MLAAS_REQUIRE_CORPUS();
   const auto tree = openCorpus("uproot-HZZ-zstd.root")->tree("events");
