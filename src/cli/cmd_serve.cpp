@@ -1,4 +1,5 @@
 // `mlaas serve`: the inference server (docs/serving.md, docs/http-api.md).
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <optional>
@@ -13,7 +14,7 @@ namespace {
 struct ServeOptions {
   std::string config, listen, dataDir, tokenFile;
   std::optional<std::size_t> ioThreads, inferenceThreads, intraOp, maxBodyBytes, maxQueue;
-  std::optional<std::int64_t> maxBatchSize, maxQueueDelayUs;
+  std::optional<std::int64_t> maxBatchSize, maxQueueDelayUs, ioBatchMaxUs;
   bool inlineInference = false, noAccessLog = false, requireTokenForRead = false, requireTokenForInference = false;
 };
 
@@ -33,6 +34,7 @@ void runServe(const ServeOptions& o) {
   if (o.maxQueue) config.maxQueue = *o.maxQueue;
   if (o.maxBatchSize) config.batching.maxBatchSize = *o.maxBatchSize;
   if (o.maxQueueDelayUs) config.batching.maxQueueDelayUs = *o.maxQueueDelayUs;
+  if (o.ioBatchMaxUs) config.ioBatchMaxRunTime = std::chrono::microseconds(*o.ioBatchMaxUs);
   if (o.inlineInference) config.inlineInference = true;
   if (o.noAccessLog) config.accessLog = false;
   if (o.requireTokenForRead) config.requireTokenForRead = true;
@@ -69,7 +71,10 @@ void setupServe(CLI::App& app) {
   cmd->add_option("--io-threads", options->ioThreads, "HTTP I/O threads (default: hardware threads)");
   cmd->add_option("--inference-threads", options->inferenceThreads, "Inference threads (default: hardware threads)");
   cmd->add_option("--intra-op-threads", options->intraOp, "ONNX Runtime global intra-op threads (default 1)");
-  cmd->add_flag("--inline", options->inlineInference, "Run inference on the I/O threads (no batching, lowest latency for tiny models)");
+  cmd->add_flag("--inline", options->inlineInference, "Run all inference on the I/O threads (batched per event-loop round; no inference threads)");
+  cmd->add_option("--io-batch-max-us", options->ioBatchMaxUs,
+                  "Versions whose batches run faster than this run them on the I/O thread that read them (default 1000; 0 = never)")
+      ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--max-body-bytes", options->maxBodyBytes, "Request body limit in bytes (default 67108864; beyond it: 413)");
   cmd->add_option("--max-queue", options->maxQueue, "Queued requests per model version before 429 (default 1024)");
   cmd->add_option("--max-batch-size", options->maxBatchSize, "Default dynamic batching limit in rows (default 64; 1 = off)");

@@ -67,8 +67,11 @@ TEST(CliServe, HelpDocumentsTheFlags) {
   auto r = run({mlaasBinary().string(), "serve", "--help"});
   ASSERT_EQ(r.exitCode, 0);
   for (const char* flag : {"--config", "--listen", "--data-dir", "--token-file", "--io-threads", "--inference-threads",
-                           "--max-body-bytes", "--max-batch-size", "--max-queue-delay-us", "--inline"})
+                           "--max-body-bytes", "--max-batch-size", "--max-queue-delay-us", "--inline", "--io-batch-max-us"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  const auto bad = run({mlaasBinary().string(), "serve", "--io-batch-max-us", "-5"});
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_NE(bad.err.find("--io-batch-max-us"), std::string::npos) << bad.err;
 }
 
 TEST(CliServe, BadConfigsFailWithTheKeyNamed) {
