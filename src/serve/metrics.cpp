@@ -77,18 +77,16 @@ std::string Metrics::render(std::size_t loadedModels, std::size_t loadedBytes) c
       renderHistogram(out, names[k], labels, k == 0 ? m.queue : k == 1 ? m.compute : m.total, kSeconds);
     }
   }
-  out +=
-      "# HELP mlaas_inference_seconds_total Time ONNX Runtime spent running batches.\n"
-      "# TYPE mlaas_inference_seconds_total counter\n";
-  for (const auto& [key, m] : perModel_)
-    fmt::format_to(std::back_inserter(out), "mlaas_inference_seconds_total{{model=\"{}\",version=\"{}\"}} {}\n",
-                   escapeLabel(key.first), escapeLabel(key.second), m.inferenceSeconds);
-  out +=
-      "# HELP mlaas_inference_rows_total Rows (first-dimension entries) run.\n"
-      "# TYPE mlaas_inference_rows_total counter\n";
-  for (const auto& [key, m] : perModel_)
-    fmt::format_to(std::back_inserter(out), "mlaas_inference_rows_total{{model=\"{}\",version=\"{}\"}} {}\n",
-                   escapeLabel(key.first), escapeLabel(key.second), m.rows);
+  auto perVersionCounter = [&](std::string_view name, std::string_view description, auto value) {
+    fmt::format_to(std::back_inserter(out), "# HELP {0} {1}\n# TYPE {0} counter\n", name, description);
+    for (const auto& [key, m] : perModel_)
+      fmt::format_to(std::back_inserter(out), "{}{{model=\"{}\",version=\"{}\"}} {}\n", name, escapeLabel(key.first),
+                     escapeLabel(key.second), value(m));
+  };
+  perVersionCounter("mlaas_inference_seconds_total", "Time ONNX Runtime spent running batches.",
+                    [](const auto& m) { return m.inferenceSeconds; });
+  perVersionCounter("mlaas_inference_rows_total", "Rows (first-dimension entries) run.",
+                    [](const auto& m) { return m.rows; });
   out += "# HELP mlaas_batch_size Rows per executed batch, seen by each request.\n# TYPE mlaas_batch_size histogram\n";
   for (const auto& [key, m] : perModel_) {
     std::string labels = fmt::format("model=\"{}\",version=\"{}\"", escapeLabel(key.first), escapeLabel(key.second));
