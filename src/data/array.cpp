@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "root/dtype_visit.hpp"
+
 namespace mlaas::data {
 namespace {
 
@@ -33,21 +35,10 @@ core::Result<void> convertValues(const root::Column& column, std::size_t first, 
                                                        column.name, column.data.size()));
   const std::byte* data = column.data.data();
   using root::DType;
-  switch (column.type) {
-    case DType::boolean: appendAsDouble<std::uint8_t>(data, first, count, out); break;
-    case DType::int8: appendAsDouble<std::int8_t>(data, first, count, out); break;
-    case DType::uint8: appendAsDouble<std::uint8_t>(data, first, count, out); break;
-    case DType::int16: appendAsDouble<std::int16_t>(data, first, count, out); break;
-    case DType::uint16: appendAsDouble<std::uint16_t>(data, first, count, out); break;
-    case DType::int32: appendAsDouble<std::int32_t>(data, first, count, out); break;
-    case DType::uint32: appendAsDouble<std::uint32_t>(data, first, count, out); break;
-    case DType::int64: appendAsDouble<std::int64_t>(data, first, count, out); break;
-    case DType::uint64: appendAsDouble<std::uint64_t>(data, first, count, out); break;
-    case DType::float32: appendAsDouble<float>(data, first, count, out); break;
-    case DType::float64: appendAsDouble<double>(data, first, count, out); break;
-    case DType::string:
-      return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
-  }
+  if (column.type == DType::boolean)
+    appendAsDouble<std::uint8_t>(data, first, count, out);
+  else if (!root::visitNumeric(column.type, [&](auto type) { appendAsDouble<decltype(type)>(data, first, count, out); }))
+    return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
   if (column.type == DType::boolean)
     for (std::size_t i = out.size() - count; i < out.size(); ++i) out[i] = out[i] != 0 ? 1.0 : 0.0;
   return {};

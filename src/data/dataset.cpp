@@ -439,11 +439,8 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
       for (auto& [name, stats] : it->second.features) {
         // The first partial of a feature is taken whole: merging into an empty one would copy its
         // sketch's buckets into a fresh array (the same result, a fixed cost on small inputs).
-        auto& into = specs.features[name];
-        if (into.count == 0 && into.nonFinite == 0 && into.sketch.count() == 0)
-          into = std::move(stats);
-        else
-          into.merge(stats);
+        auto [into, first] = specs.features.try_emplace(name, std::move(stats));  // leaves stats alone if present
+        if (!first) into->second.merge(stats);
       }
       for (auto& [name, stats] : it->second.groups) specs.groups[name].merge(stats);
       specs.entries += it->second.info.entries;
@@ -810,7 +807,8 @@ struct Dataset::Impl {
       if (!more) break;
       // The chunk's rows still buffered move into the store before the chunk is released.
       if (store.rows < buffer.size()) {
-        store.reserve(buffer.size());
+        // Doubling while the buffer fills: a buffer much larger than a chunk is copied O(log) times.
+        store.reserve(std::min<std::size_t>(bufferSize, std::max(buffer.size(), 2 * store.rows)));
         store.rows = buffer.size();
       }
       for (auto slot : touched)
