@@ -132,6 +132,15 @@ bool batchableModel(const ModelSignature& signature) {
   return !signature.inputs.empty() && std::all_of(signature.inputs.begin(), signature.inputs.end(), dynamicFirst) &&
          std::all_of(signature.outputs.begin(), signature.outputs.end(), dynamicFirst);
 }
+
+/// A request's rows when its batch may merge with others (every input has them first), else -1.
+std::int64_t jobRows(const std::vector<Tensor>& inputs, bool batchable) {
+  if (!batchable || inputs.empty()) return -1;
+  const std::int64_t rows = inputs[0].shape[0];
+  for (const auto& t : inputs)
+    if (t.shape.empty() || t.shape[0] != rows) return -1;
+  return rows;
+}
 }  // namespace
 
 bool Scheduler::compatible(const Job& a, const Job& b) {
@@ -161,11 +170,11 @@ bool Scheduler::roundEligible(const LoadedModel& model, const BatchingPolicy& po
   // an inference thread, tells).
   auto typical = model.typicalRunTime();
   return policy.maxQueueDelayUs == 0 && !paused_.load(std::memory_order_relaxed) && typical.count() > 0 &&
-         typical < roundMaxRunTime_ && batchableModel(model.signature());
+         typical < roundMaxRunTime_;
 }
 
 core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
-                                         Job& job) {
+                                         bool batchable, Job& job) {
   Round* round = currentRound_;
   if (!round || round->owner != this) {
     auto fresh = std::make_shared<Round>();
@@ -187,12 +196,7 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
     return core::fail(core::Errc::resource_exhausted,
                       fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
                                   model->label(), group->jobs.size()));
-  job.rows = -1;
-  if (batchableModel(model->signature()) && !job.inputs.empty()) {
-    job.rows = job.inputs[0].shape[0];
-    for (const auto& t : job.inputs)
-      if (t.shape.empty() || t.shape[0] != job.rows) job.rows = -1;
-  }
+  job.rows = jobRows(job.inputs, batchable);
   group->rows += std::max<std::int64_t>(job.rows, 1);
   group->jobs.push_back(std::move(job));
   if (roundFlushRows_ > 0 && group->rows >= roundFlushRows_) {
@@ -233,13 +237,17 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   Job job;
   job.enqueued = Clock::now();
   if (roundEligible(*model, policy)) {
-    job.inputs = std::move(inputs);
-    job.done = std::move(done);
-    auto added = addToRound(model, policy, job);
-    if (!added) return core::fail(added.error());
-    if (*added) return {};
-    inputs = std::move(job.inputs);  // not an I/O thread: take the usual way
-    done = std::move(job.done);
+    // Inline scheduling takes every model; with inference threads only batchable ones run in rounds.
+    const bool batchable = batchableModel(model->signature());
+    if (batchable || workers_.empty()) {
+      job.inputs = std::move(inputs);
+      job.done = std::move(done);
+      auto added = addToRound(model, policy, batchable, job);
+      if (!added) return core::fail(added.error());
+      if (*added) return {};
+      inputs = std::move(job.inputs);  // not an I/O thread: take the usual way
+      done = std::move(job.done);
+    }
   }
   if (workers_.empty()) {
     std::vector<Job> batch;
@@ -262,12 +270,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
     return core::fail(core::Errc::resource_exhausted,
                       fmt::format("model {}: inference queue is full ({} requests waiting); retry later", model->label(),
                                   queue->jobs.size()));
-  job.rows = -1;
-  if (queue->batchable && !inputs.empty()) {
-    job.rows = inputs[0].shape[0];
-    for (const auto& t : inputs)
-      if (t.shape.empty() || t.shape[0] != job.rows) job.rows = -1;
-  }
+  job.rows = jobRows(inputs, queue->batchable);
   job.inputs = std::move(inputs);
   job.done = std::move(done);
   queue->jobs.push_back(std::move(job));

@@ -134,7 +134,7 @@ class Scheduler {
   static thread_local Round* currentRound_;
   bool roundEligible(const LoadedModel& model, const BatchingPolicy& policy) const;
   core::Result<bool> addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
-                                Job& job);
+                                bool batchable, Job& job);
   static void runRound(Round& round);
   static void runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs);
   void workerLoop();

@@ -18,10 +18,12 @@ void Metrics::record(const Sample& s) {
     m.compute.add(std::chrono::duration<double>(s.compute).count(), kSeconds);
     m.total.add(std::chrono::duration<double>(s.total).count(), kSeconds);
     m.batch.add(static_cast<double>(s.batchRows), kBatch);
-    // A request's share of its batch's run: summed over requests this is the total run time, and
-    // divided by the rows, what a row costs inside the server (bench/serve compares it in-process).
-    m.inferenceSeconds += std::chrono::duration<double>(s.compute).count() / static_cast<double>(s.batchRows);
-    m.rows += static_cast<double>(s.rows ? s.rows : 1);
+    // A request's share of its batch's run (its rows of the batch's rows): summed over requests
+    // this is the total run time, and divided by the rows, what a row costs inside the server
+    // (bench/serve compares it in-process).
+    const auto rows = static_cast<double>(s.rows ? s.rows : 1);
+    m.inferenceSeconds += std::chrono::duration<double>(s.compute).count() * rows / static_cast<double>(s.batchRows);
+    m.rows += rows;
   }
 }
 
