@@ -110,6 +110,32 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
   return {t1, t2};
 }
 
+/// Chunked reading against one whole read, single-threaded, best of `repeat` each: chunks of a
+/// tenth of the tree cut baskets on files of one cluster, and each cut basket should still be
+/// decompressed once (kept for the next chunk), so the ratio stays near 1.
+struct Chunked {
+  double whole = 1e300, chunked = 1e300;
+  std::size_t chunks = 0;
+  mlaas::root::ReadStats stats;  ///< of one chunked pass
+};
+Chunked measureChunked(const mlaas::root::Tree& tree, const std::vector<std::string>& names, int repeat) {
+  Chunked c;
+  const auto ranges = tree.chunks(std::max<std::uint64_t>(1, tree.entries() / 10));
+  c.chunks = ranges.size();
+  std::vector<mlaas::root::Column> kept;
+  for (int r = 0; r < repeat; ++r) {
+    auto t0 = Clock::now();
+    tree.readInto(names, {0, tree.entries()}, kept);
+    c.whole = std::min(c.whole, since(t0));
+    mlaas::root::ReadStats stats;
+    t0 = Clock::now();
+    for (const auto& range : ranges) tree.readInto(names, range, kept, {}, &stats);
+    c.chunked = std::min(c.chunked, since(t0));
+    c.stats = stats;
+  }
+  return c;
+}
+
 /// Wall time for `threads` threads each spinning through the same fixed work.
 double spinSeconds(std::size_t threads) {
   auto work = [] {
@@ -234,6 +260,24 @@ int main(int argc, char** argv) {
           100 * (one.decompress + one.swapPass) / one.reuse, one.reuse / two.reuse, one.decompress / two.decompress,
           js < 0 ? std::string("n/a") : fmt::format("{:.3f}", js),
           js < 0 ? std::string("n/a") : fmt::format("{:.1f}x", js / one.read));
+    } catch (const std::exception& e) {
+      fmt::print("{}: error: {}\n", path, e.what());
+    }
+  }
+  fmt::print(
+      "\nchunked: readInto over tree.chunks(entries / 10) against one readInto of the whole tree (1 thread);\n"
+      "baskets cut by a chunk are kept decompressed for the next one (reused)\n");
+  fmt::print("{:<38} {:>6} {:>8} {:>7} {:>14}\n", "file", "chunks", "baskets", "reused", "chunked/whole");
+  for (const auto& path : files) {
+    try {
+      const auto file = mlaas::root::File::open(path);
+      const auto tree = file->tree(file->treePaths().at(0));
+      std::vector<std::string> names;
+      for (const auto& b : tree.branches())
+        if (b.supported) names.push_back(b.name);
+      const auto c = measureChunked(tree, names, repeat);
+      fmt::print("{:<38} {:>6} {:>8} {:>7} {:>13.2f}x\n", std::filesystem::path(path).filename().string(), c.chunks,
+                 c.stats.baskets, c.stats.basketsReused, c.chunked / c.whole);
     } catch (const std::exception& e) {
       fmt::print("{}: error: {}\n", path, e.what());
     }
