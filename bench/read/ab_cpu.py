@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Same-run A/B of two bench_read builds by CPU time (user + sys), for machines without hardware
 counters and with other work on them: for each file, `--profile-reuse N` (N single-threaded
-readInto's) and `--profile-bound N` (the decompress-only bound) of each build, alternated, 3 rounds,
+readInto's), `--profile-bound N` (the decompress-only bound A) and `--profile-b N` (bound B: A plus the
+swap pass over one read's columns) of each build, alternated, 3 rounds,
 best of 3, in microseconds per read.
 
 Usage: ab_cpu.py OLD_BENCH_READ NEW_BENCH_READ [FILE.root ...]   (default: the bench_read corpus files)
@@ -39,11 +40,13 @@ def main():
         best = {}
         for _ in range(ROUNDS):
             for key, binary, mode in [("old", old, "--profile-reuse"), ("new", new, "--profile-reuse"),
-                                      ("oldA", old, "--profile-bound"), ("newA", new, "--profile-bound")]:
+                                      ("oldA", old, "--profile-bound"), ("newA", new, "--profile-bound"),
+                                      ("oldB", old, "--profile-b"), ("newB", new, "--profile-b")]:
                 best[key] = min(best.get(key, float("inf")), cpu_per_read(binary, mode, reads, path))
-        o, n, oa, na = best["old"], best["new"], best["oldA"], best["newA"]
+        o, n, oa, na, ob, nb = best["old"], best["new"], best["oldA"], best["newA"], best["oldB"], best["newB"]
         print(f"{os.path.basename(path)}: readInto {o:.1f} -> {n:.1f} us ({o / n:.2f}x); "
-              f"bound A {oa:.1f} -> {na:.1f} us; readInto/A {100 * oa / o:.0f}% -> {100 * na / n:.0f}%", flush=True)
+              f"bound A {oa:.1f} -> {na:.1f} us; readInto/A {100 * oa / o:.0f}% -> {100 * na / n:.0f}%; "
+              f"bound B {ob:.1f} -> {nb:.1f} us; readInto/B {100 * ob / o:.0f}% -> {100 * nb / n:.0f}%", flush=True)
     return 0
 
 

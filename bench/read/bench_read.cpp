@@ -10,7 +10,9 @@
 //   - JSROOT's time to read the same file and branches / ours (node + .deps/node_modules/jsroot).
 // Usage: bench_read [--repeat K] [--no-jsroot] [--profile N] [FILE...]   (default: the corpus files named below)
 //   --profile N: nothing but N single-threaded reads of each file, to run under `perf record`
-//   (--profile-reuse: readInto the same columns; --profile-bound: the decompress-only bound).
+//   (--profile-reuse: readInto the same columns; --profile-bound: the decompress-only bound A;
+//   --profile-b: bound B, i.e. A plus the swap pass over one read's columns).
+//   --kinds: what each file's read is made of (embedded, stored and compressed baskets).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -41,6 +43,32 @@ struct Timing {
   std::uint64_t bytes = 0;
 };
 
+/// The bytes a read writes: every column's values and offsets.
+std::size_t outputBytes(const std::vector<mlaas::root::Column>& cols) {
+  std::size_t bytes = 0;
+  for (const auto& c : cols) {
+    bytes += c.data.size();
+    for (const auto& level : c.offsets) bytes += level.size() * sizeof(std::uint64_t);
+  }
+  return bytes;
+}
+
+/// What bound B adds to A: one byte-swapping copy of every column's values and one copy of its
+/// offsets into `scratch` (the one pass a reader of native columns must make).
+void swapPass(const std::vector<mlaas::root::Column>& cols, std::vector<std::byte>& scratch) {
+  scratch.resize(std::max(scratch.size(), outputBytes(cols)));
+  std::size_t at = 0;
+  for (const auto& c : cols) {
+    const auto width = c.type == mlaas::root::DType::string ? 1 : mlaas::root::dtypeSize(c.type);
+    mlaas::root::swapCopy(scratch.data() + at, c.data.data(), c.data.size() / width, width);
+    at += c.data.size();
+    for (const auto& level : c.offsets) {  // jagged columns must write their offsets too
+      std::memcpy(scratch.data() + at, level.data(), level.size() * sizeof(std::uint64_t));
+      at += level.size() * sizeof(std::uint64_t);
+    }
+  }
+}
+
 /// One and two threads measured alternately in the same loop, so both see the same machine (other
 /// processes come and go); the best of `repeat` for each. Within a repeat the three measurements
 /// (fresh read + swap pass, reuse, bound) run in an order rotated every repeat, so none always
@@ -64,23 +92,10 @@ std::pair<Timing, Timing> measure(const mlaas::root::Tree& tree, const std::vect
         which->read = std::min(which->read, since(t0));
         which->bytes = stats.uncompressedBytes;
         if (which != &t1) return;
-        std::size_t outBytes = 0;
-        for (const auto& c : cols) {
-          outBytes += c.data.size();
-          for (const auto& level : c.offsets) outBytes += level.size() * sizeof(std::uint64_t);
-        }
+        const std::size_t outBytes = outputBytes(cols);
         scratch.resize(std::max(scratch.size(), outBytes));
         t0 = Clock::now();
-        std::size_t at = 0;
-        for (const auto& c : cols) {
-          const auto width = c.type == mlaas::root::DType::string ? 1 : mlaas::root::dtypeSize(c.type);
-          mlaas::root::swapCopy(scratch.data() + at, c.data.data(), c.data.size() / width, width);
-          at += c.data.size();
-          for (const auto& level : c.offsets) {  // jagged columns must write their offsets too
-            std::memcpy(scratch.data() + at, level.data(), level.size() * sizeof(std::uint64_t));
-            at += level.size() * sizeof(std::uint64_t);
-          }
-        }
+        swapPass(cols, scratch);
         which->swapPass = std::min(which->swapPass, since(t0));
       };
       auto reuse = [&] {
@@ -178,6 +193,48 @@ double jsrootSeconds(const std::string& file, const std::string& tree, const std
   return at == std::string::npos ? -1 : std::stod(out.substr(at + 10));
 }
 
+/// What a whole read of a file's supported branches is made of: baskets embedded in the tree
+/// record (no fetch: bound A does nothing for them), stored on disk (A = the fetch, a copy) and
+/// compressed (A = fetch + decompress), with their payload bytes, and how many columns are jagged.
+void printKinds(const std::string& path) {
+  const auto file = mlaas::root::File::open(path);
+  const auto tree = file->tree(file->treePaths().at(0));
+  std::vector<std::string> names;
+  std::size_t jagged = 0;
+  for (const auto& b : tree.branches())
+    if (b.supported) {
+      names.push_back(b.name);
+      jagged += b.jaggedLevels > 0;
+    }
+  const auto plan = tree.plan(names, {0, tree.entries()});
+  struct Kind {
+    std::size_t baskets = 0;
+    std::uint64_t bytes = 0;  ///< on disk (embedded: the branch's uncompressed share)
+  } embedded, stored, compressed;
+  auto& source = *file->source();
+  for (const auto& pb : plan.baskets) {
+    if (pb.bytes.size == 0) {
+      ++embedded.baskets;
+      continue;
+    }
+    auto head = source.readRange(pb.bytes.offset, std::min<std::uint64_t>(18, pb.bytes.size));
+    if (!head || head->size() < 18) continue;
+    mlaas::root::Cursor c(*head, 0, path);
+    const auto nbytes = c.i32();
+    c.i16();
+    const auto objlen = c.i32();
+    c.skip(4);
+    const auto keylen = c.i16();
+    auto& kind = objlen > nbytes - keylen ? compressed : stored;
+    ++kind.baskets;
+    kind.bytes += static_cast<std::uint64_t>(nbytes);
+  }
+  fmt::print("{}: {} branches ({} jagged), {} entries; baskets: {} embedded, {} stored ({} bytes), {} compressed ({} "
+             "bytes on disk)\n",
+             std::filesystem::path(path).filename().string(), names.size(), jagged, tree.entries(), embedded.baskets,
+             stored.baskets, stored.bytes, compressed.baskets, compressed.bytes);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,17 +243,21 @@ int main(int argc, char** argv) {
   int profile = 0;          ///< --profile N: only N single-threaded reads of each file (for perf record)
   std::string profileWhat;  ///< --profile: read; --profile-reuse: readInto; --profile-bound: decompressOnly
   bool jsroot = true;
+  bool kinds = false;  ///< --kinds: what kinds of baskets each file's read touches, then exit
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--repeat" && i + 1 < argc) {
+    if (arg == "--kinds") {
+      kinds = true;
+    } else if (arg == "--repeat" && i + 1 < argc) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--no-jsroot") {
       jsroot = false;
-    } else if ((arg == "--profile" || arg == "--profile-reuse" || arg == "--profile-bound") && i + 1 < argc) {
+    } else if ((arg == "--profile" || arg == "--profile-reuse" || arg == "--profile-bound" || arg == "--profile-b") && i + 1 < argc) {
       profile = std::max(1, std::atoi(argv[++i]));
       profileWhat = arg;
     } else if (arg.rfind("--", 0) == 0) {
-      fmt::print(stderr, "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound] N] [FILE...]\n");
+      fmt::print(stderr,
+                 "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound|-b] N] [--kinds] [FILE...]\n");
       return 2;
     } else {
       files.push_back(arg);
@@ -209,6 +270,10 @@ int main(int argc, char** argv) {
                           "nanoAOD_2015_CMS_Open_Data_ttbar.root"})
       files.push_back((dir / f).string());
   }
+  if (kinds) {
+    for (const auto& path : files) printKinds(path);
+    return 0;
+  }
   if (profile > 0) {
     for (const auto& path : files) {
       const auto file = mlaas::root::File::open(path);
@@ -217,8 +282,13 @@ int main(int argc, char** argv) {
       for (const auto& b : tree.branches())
         if (b.supported) names.push_back(b.name);
       std::vector<mlaas::root::Column> kept;
+      std::vector<std::byte> scratch;
+      if (profileWhat == "--profile-b") kept = tree.read(names, {0, tree.entries()});
       for (int r = 0; r < profile; ++r) {
-        if (profileWhat == "--profile-reuse")
+        if (profileWhat == "--profile-b") {  // bound B: A, then the swap pass over a read's columns
+          (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);
+          swapPass(kept, scratch);
+        } else if (profileWhat == "--profile-reuse")
           tree.readInto(names, {0, tree.entries()}, kept);
         else if (profileWhat == "--profile-bound")
           (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);

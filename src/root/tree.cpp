@@ -328,6 +328,7 @@ struct BranchData {
   std::size_t entryStride = 0;   ///< fixed leaf-list member: bytes per entry of the whole list
   std::size_t fieldOffset = 0;   ///< fixed leaf-list member: where this leaf starts in an entry
   bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
+  bool countedRun = false;       ///< isCountedRun, decided when the tree is opened
   BranchInfo info;
   std::vector<BasketLoc> basketsRead;  ///< while the tree is opened; then moved to the tree's table
   std::string where;             ///< "file: tree \"t\" branch \"b\"", the prefix of its errors
@@ -349,14 +350,27 @@ class PartialBaskets {
     if (it == kept_.end() || it->second.first != basket) return nullptr;
     auto found = it->second.second;
     if (lastUse) kept_.erase(it);
+    size_.store(kept_.size(), std::memory_order_relaxed);
     return found;
   }
   void keep(std::size_t branch, std::size_t basket, std::shared_ptr<const LoadedBasket> loaded) const {
     std::lock_guard lock(mutex_);
     kept_[branch] = {basket, std::move(loaded)};
+    size_.store(kept_.size(), std::memory_order_relaxed);
   }
+  /// Lets go of `loaded` if it is still the one kept for that basket (a read that took it when it
+  /// was planned, at its last use).
+  void drop(std::size_t branch, std::size_t basket, const LoadedBasket* loaded) const {
+    std::lock_guard lock(mutex_);
+    const auto it = kept_.find(branch);
+    if (it != kept_.end() && it->second.first == basket && it->second.second.get() == loaded) kept_.erase(it);
+    size_.store(kept_.size(), std::memory_order_relaxed);
+  }
+  /// Nothing kept (a hint without the lock: a read asks before looking up each basket it cuts).
+  [[nodiscard]] bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
 
  private:
+  mutable std::atomic<std::size_t> size_{0};
   mutable std::mutex mutex_;
   mutable std::unordered_map<std::size_t, std::pair<std::size_t, std::shared_ptr<const LoadedBasket>>> kept_;
 };
@@ -867,22 +881,34 @@ bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t pr
   return offsetsToColumn<false>(raw, n, 0, prev, size, mask, phase, shift, base, out);
 }
 
-struct LoadedBasket {
-  std::unique_ptr<std::byte[]> owned;  ///< only when the basket must outlive its task
+/// What the decoders read of a basket: its entry data and entry offsets, borrowed. A basket
+/// embedded in the tree record is decoded from one of these made in place (NanoAOD: ~950 a read),
+/// without a LoadedBasket, whose owning members made building one cost more than decoding it.
+struct BasketBytes {
   std::span<const std::byte> content;
   std::span<const std::int32_t> offsets;  ///< per entry, relative to content; empty when fixed-size
-  std::vector<std::int32_t> ownedOffsets;
   /// Entry offsets still as stored (nevbuf big-endian int32 counted from the key's start), when
   /// LoadMode::deferOffsets let the decoder convert them in its own pass; materializeOffsets()
   /// turns them into `offsets`.
   std::span<const std::byte> rawOffsets;
   std::int32_t keylen = 0;
+
+  [[nodiscard]] bool hasOffsets() const noexcept { return !offsets.empty() || !rawOffsets.empty(); }
+  [[nodiscard]] std::pair<std::size_t, std::size_t> entry(std::size_t i) const {
+    const auto s = static_cast<std::size_t>(offsets[i]);
+    const auto e = i + 1 < offsets.size() ? static_cast<std::size_t>(offsets[i + 1]) : content.size();
+    return {s, e};
+  }
+};
+
+struct LoadedBasket : BasketBytes {
+  std::unique_ptr<std::byte[]> owned;  ///< only when the basket must outlive its task
+  std::vector<std::int32_t> ownedOffsets;
   std::int32_t nevbuf = 0;
   std::uint64_t uncompressed = 0;
   bool inDestination = false;  ///< decompressed straight into the caller's destination
   bool decompressed = false;   ///< content came out of a codec (not stored bytes)
 
-  [[nodiscard]] bool hasOffsets() const noexcept { return !offsets.empty() || !rawOffsets.empty(); }
   /// A borrowing copy of a basket that owns its bytes (own()), e.g. one kept in PartialBaskets.
   [[nodiscard]] LoadedBasket view() const {
     LoadedBasket v;
@@ -922,11 +948,6 @@ struct LoadedBasket {
     offsets = ownedOffsets;
   }
 
-  [[nodiscard]] std::pair<std::size_t, std::size_t> entry(std::size_t i) const {
-    const auto s = static_cast<std::size_t>(offsets[i]);
-    const auto e = i + 1 < offsets.size() ? static_cast<std::size_t>(offsets[i + 1]) : content.size();
-    return {s, e};
-  }
   /// Copies borrowed bytes (scratch or fetched buffers) so the basket can be decoded later.
   void own(const std::string& where) {
     materializeOffsets(where);
@@ -1004,6 +1025,23 @@ BasketHeader parseBasketHeader(std::span<const std::byte> head, std::size_t reco
   return key;
 }
 
+/// The checks of a basket embedded in the tree record that loadBasket makes for baskets on disk:
+/// its entry count, and its entry offsets (checked in order once when the tree was opened).
+void checkEmbedded(const BasketLoc& loc, const std::string& where) {
+  if (static_cast<std::uint64_t>(loc.nevbuf) != loc.entryEnd - loc.entryBegin) [[unlikely]]
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
+                                                           loc.nevbuf, loc.entryEnd - loc.entryBegin));
+  if (!loc.offsetsInOrder) [[unlikely]] {  // find the bad offset for the message
+    std::int32_t prev = 0;
+    for (auto o : loc.offsets) {
+      if (o < prev || static_cast<std::size_t>(o) > loc.content.size())
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
+                                                               where, o, loc.content.size()));
+      prev = o;
+    }
+  }
+}
+
 LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc, const std::string& where,
                         double* decompressSeconds, const LoadMode& mode = {}) {
   LoadedBasket out;
@@ -1079,17 +1117,11 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       if (!mode.deferOffsets || (ioBits & 1)) out.materializeOffsets(where);
     }
   }
-  if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin)
+  if (loc.embedded) {
+    checkEmbedded(loc, where);
+  } else if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin) {
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
                                                            out.nevbuf, loc.entryEnd - loc.entryBegin));
-  if (loc.embedded && !loc.offsetsInOrder) {  // find the bad offset for the message
-    std::int32_t prev = 0;
-    for (auto o : out.offsets) {
-      if (o < prev || static_cast<std::size_t>(o) > out.content.size())
-        throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
-                                                               where, o, out.content.size()));
-      prev = o;
-    }
   }
   return out;
 }
@@ -1296,10 +1328,13 @@ class GenericDecoder {
 /// Decodes entries [lo, hi) (global numbers) of one loaded basket into `out` (a fresh piece).
 /// Counted leaves (x[n]/F, no per-entry header, a power-of-two group of values): each entry's
 /// values follow the previous entry's, so the column offsets come from the entry offsets alone.
-bool isCountedRun(const BranchData& b) noexcept {
-  return b.decode == Decode::flat && !b.vectorHeader && b.entryHeader == 0 &&
-         std::has_single_bit(b.innerSize * b.codec.diskWidth);
+/// Set once per branch when the tree is opened (BranchData::countedRun): it is asked per basket
+/// and per column, and std::has_single_bit is a libgcc call without -mpopcnt.
+bool countsInRuns(const BranchData& b) noexcept {
+  const std::size_t group = b.innerSize * b.codec.diskWidth;
+  return b.decode == Decode::flat && !b.vectorHeader && b.entryHeader == 0 && group != 0 && (group & (group - 1)) == 0;
 }
+bool isCountedRun(const BranchData& b) noexcept { return b.countedRun; }
 
 /// A counted-run column cut to what this read decoded into it: offsets[0] to entries + 1 values,
 /// the data to the values they cover (decodeCountedRun writes grow-only into longer buffers).
@@ -1314,7 +1349,7 @@ void trimCounted(Column& c, const BranchData& b) {
 /// native for embedded baskets) into column offsets (swap, subtract the key length, shift, check),
 /// one swap-copy moves the values. False (nothing appended) when an offset is damaged or an entry
 /// holds a partial group.
-bool decodeCountedRun(const BranchData& b, const LoadedBasket& basket, std::size_t first, std::size_t last,
+bool decodeCountedRun(const BranchData& b, const BasketBytes& basket, std::size_t first, std::size_t last,
                       Column& out) {
   const bool stored = !basket.rawOffsets.empty();
   const auto* raw = stored ? basket.rawOffsets.data() : reinterpret_cast<const std::byte*>(basket.offsets.data());
@@ -1496,7 +1531,7 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   }
 }
 
-void decodeFixed(const BranchData& b, const LoadedBasket& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
+void decodeFixed(const BranchData& b, const BasketBytes& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
                  std::byte* dest, const std::string& where) {
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
@@ -1626,6 +1661,7 @@ Tree File::tree(const std::string& path) const {
   }
   for (auto& b : impl->data) {
     b.outWidth = dtypeSize(b.codec.out);
+    b.countedRun = countsInRuns(b);
     b.where = fmt::format("{} branch \"{}\"", impl->context, b.info.name);
     b.offsetsWhere = b.where + " entry offsets";
   }
@@ -1673,34 +1709,42 @@ namespace {
 
 std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::string>& names) {
   // Reading chunk after chunk resolves the same names again: the calling thread remembers its last
-  // answer for this tree, and a remembered index whose name matches costs one string compare
-  // instead of a hash lookup (NanoAOD: ~1000 names a read, 12% of a read of its 200 entries).
+  // list of names for this tree (one contiguous copy) and the branches they resolved to, so the
+  // same list again costs one pass of compares over memory read in order, instead of a hash
+  // lookup (or a compare with each branch's own name, a cache miss each) per name (NanoAOD: ~950).
   struct Remembered {
     std::uint64_t tree = 0;
-    std::vector<std::size_t> found;
+    std::string names;               ///< every name, one after the other
+    std::vector<std::size_t> ends;   ///< where each name ends in `names`
+    std::vector<std::size_t> found;  ///< the branch each resolved to (all supported)
   };
   thread_local Remembered last;
-  if (last.tree != t.serial) {
-    last.tree = t.serial;
-    last.found.clear();
+  if (last.tree == t.serial && names.size() == last.ends.size()) {
+    bool same = true;
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < names.size() && same; ++k) {
+      same = std::string_view(last.names).substr(at, last.ends[k] - at) == names[k];
+      at = last.ends[k];
+    }
+    if (same) return last.found;
   }
   std::vector<std::size_t> out;
   out.reserve(names.size());
-  for (std::size_t k = 0; k < names.size(); ++k) {
-    const auto& n = names[k];
-    std::size_t found = t.data.size();
-    if (k < last.found.size() && last.found[k] < t.data.size() && t.data[last.found[k]].info.name == n) {
-      found = last.found[k];
-    } else {
-      const auto it = t.byName.find(n);
-      if (it != t.byName.end()) found = it->second;
-    }
-    if (found == t.data.size())
+  for (const auto& n : names) {
+    const auto it = t.byName.find(n);
+    if (it == t.byName.end())
       throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch \"{}\"", t.context, n));
-    if (!t.data[found].info.supported)
+    if (!t.data[it->second].info.supported)
       throw core::Exception(core::Errc::unsupported,
-                            fmt::format("{}: branch \"{}\": {}", t.context, n, t.data[found].info.unsupportedReason));
-    out.push_back(found);
+                            fmt::format("{}: branch \"{}\": {}", t.context, n, t.data[it->second].info.unsupportedReason));
+    out.push_back(it->second);
+  }
+  last.tree = t.serial;
+  last.names.clear();
+  last.ends.clear();
+  for (const auto& n : names) {
+    last.names += n;
+    last.ends.push_back(last.names.size());
   }
   last.found = out;
   return out;
@@ -1711,6 +1755,7 @@ ReadPlan makePlan(const Tree::Impl& t, const std::vector<std::size_t>& branches,
   ReadPlan plan;
   plan.entries = range;
   plan.branches = branches;
+  plan.baskets.reserve(branches.size());
   std::vector<io::ByteRange> ranges;
   for (auto bi : branches) {
     const auto& b = t.data[bi];
@@ -1920,135 +1965,201 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(t, branches, range, options);
   const std::size_t threads = poolThreads(options);
+  const std::size_t count = plan.baskets.size();
+  // What this read does with each basket. One array (not one per property): a read of NanoAOD
+  // has ~950 baskets and every extra per-basket array is another pass of allocation and zeroing.
+  struct Work {
+    std::size_t column = 0;
+    std::uint64_t size = 0;      ///< uncompressed bytes (stats)
+    std::uint8_t direct = 0;     ///< read straight into its column (readStoredInto)
+    std::uint8_t inPiece = 0;    ///< decoded into pieces[j], appended afterwards
+    std::uint8_t noFetch = 0;    ///< embedded, direct or held: not in the shared fetch
+  };
+  std::vector<Work> work(count);
   // On a mapped local file every basket is decompressed or swapped where it lies in the mapping:
   // no fetch buffer, no pread copy (the decompress-only bound still preads).
   auto& source = *t.file->source();
   const auto mapped = plan.requests.empty() ? std::span<const std::byte>{} : io::mappedBytes(source, plan.requests);
+  // Baskets an earlier read left decompressed (it used them in part) are taken now, before the
+  // fetch, so their bytes are not fetched again (remote sources: not moved over the network again).
+  // Holding them here also means no other read can drop them between now and their use.
+  std::vector<std::shared_ptr<const LoadedBasket>> held;
+  bool anySkipped = false;
+  if (!t.partialBaskets.empty()) {
+    for (std::size_t j = 0; j < count; ++j) {
+      const auto& pb = plan.baskets[j];
+      const auto& loc = t.data[pb.branch].baskets[pb.basket];
+      if (loc.embedded || (loc.entryBegin >= range.begin && loc.entryEnd <= range.end)) continue;
+      auto kept = t.partialBaskets.find(pb.branch, pb.basket, /*lastUse=*/false);
+      if (!kept) continue;
+      if (held.empty()) held.resize(count);
+      held[j] = std::move(kept);
+      work[j].noFetch = 1;
+      anySkipped = true;
+    }
+  }
   // Otherwise large stored baskets of fixed-size plain values on a local file are read straight
   // into their column by their own job (see readStoredInto): they leave the shared fetch.
-  std::vector<std::uint8_t> direct(plan.baskets.size(), 0);
-  ReadPlan fetchPlan;
-  bool anyDirect = false;
   if (mapped.empty() && io::isLocal(source)) {
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+    for (std::size_t j = 0; j < count; ++j) {
       const auto& pb = plan.baskets[j];
       const auto& b = t.data[pb.branch];
       const auto& loc = b.baskets[pb.basket];
-      direct[j] = b.decode == Decode::fixed && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain &&
-                  !loc.embedded && loc.bytes >= kDirectMinBytes && loc.entryBegin >= range.begin &&
-                  loc.entryEnd <= range.end && b.info.compressedBytes == b.info.uncompressedBytes;
-      anyDirect |= direct[j] != 0;
+      work[j].direct = b.decode == Decode::fixed && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain &&
+                       !loc.embedded && loc.bytes >= kDirectMinBytes && loc.entryBegin >= range.begin &&
+                       loc.entryEnd <= range.end && b.info.compressedBytes == b.info.uncompressedBytes;
+      work[j].noFetch |= work[j].direct;
+      anySkipped |= work[j].direct != 0;
     }
   }
-  if (anyDirect) {
+  ReadPlan fetchPlan;  // the plan less the baskets that are not fetched with the others
+  if (anySkipped && mapped.empty()) {
     std::vector<io::ByteRange> ranges;
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-      if (direct[j]) continue;
+    for (std::size_t j = 0; j < count; ++j) {
+      if (work[j].noFetch) continue;
       fetchPlan.baskets.push_back(plan.baskets[j]);
       if (plan.baskets[j].bytes.size > 0) ranges.push_back(plan.baskets[j].bytes);
     }
     fetchPlan.requests = io::coalesce(std::move(ranges), options.coalesceGap, options.maxRequestBytes);
   }
-  StagedFetch fetched(
-      t, mapped.empty() ? fetchPieces(anyDirect ? fetchPlan : plan, options, threads) : std::vector<io::ByteRange>{});
+  const auto& fetchedPlan = anySkipped && mapped.empty() ? fetchPlan : plan;
+  StagedFetch fetched(t, mapped.empty() ? fetchPieces(fetchedPlan, options, threads) : std::vector<io::ByteRange>{});
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
   out.resize(branches.size());
-  // Fixed-size branches decode straight into their final place: one copy, swapped in place.
-  std::vector<std::size_t> columnOf(plan.baskets.size());
+  // Per column: its baskets, and the entries they cover. Never allocate more than the fetched
+  // bytes could decompress to (a damaged fEntries or shape must not make us allocate blindly);
+  // ROOT's codecs stay far below a 1024:1 ratio on real data.
+  struct PerColumn {
+    std::size_t baskets = 0;
+    std::uint64_t covered = 0;
+    bool countedRun = false;  ///< isCountedRun of its branch (trimmed at the end)
+  };
+  std::vector<PerColumn> perColumn(out.size());
+  std::uint64_t available = 1 << 20;
+  for (const auto& r : plan.requests) available += r.size;
   {
     std::vector<std::size_t> columnOfBranch(t.data.size(), 0);  // a flat table: NanoAOD reads ~1000 branches
     for (std::size_t k = branches.size(); k-- > 0;) columnOfBranch[branches[k]] = k;  // the first wins
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j) columnOf[j] = columnOfBranch[plan.baskets[j].branch];
+    for (std::size_t j = 0; j < count; ++j) {
+      const auto& pb = plan.baskets[j];
+      const auto k = columnOfBranch[pb.branch];
+      work[j].column = k;
+      ++perColumn[k].baskets;
+      perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
+      if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
+    }
   }
-  // Never allocate more than the fetched bytes could decompress to (a damaged fEntries or shape
-  // must not make us allocate blindly); ROOT's codecs stay far below a 1024:1 ratio on real data.
-  std::uint64_t available = 1 << 20;
-  for (const auto& r : plan.requests) available += r.size;
-  for (const auto& pb : plan.baskets) {
-    const auto& loc = t.data[pb.branch].baskets[pb.basket];
-    if (loc.embedded) available += loc.content.size();
-  }
+  // Columns filled by fixed-size or counted-run decoding keep their buffers' sizes, not only their
+  // capacity (those decoders overwrite in place and trimCounted cuts the rest).
   for (std::size_t k = 0; k < branches.size(); ++k) {
     const auto& b = t.data[branches[k]];
     if (b.decode == Decode::fixed && range.size() * b.innerSize * b.codec.diskWidth / 1024 > available)
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets",
                                         t.context, b.info.name, range.size(), b.innerSize, available));
-  }
-  // A column filled by one basket is decoded in place; several baskets decode into pieces that
-  // are joined in entry order afterwards.
-  std::vector<std::size_t> basketsOfColumn(out.size(), 0);
-  for (std::size_t j = 0; j < plan.baskets.size(); ++j) ++basketsOfColumn[columnOf[j]];
-  // Columns filled by fixed-size or counted-run decoding keep their buffers' sizes, not only their
-  // capacity (those decoders overwrite in place and trimCounted cuts the rest).
-  for (std::size_t k = 0; k < branches.size(); ++k) {
-    const auto& b = t.data[branches[k]];
-    const bool keepSizes = basketsOfColumn[k] > 0 && (b.decode == Decode::fixed || isCountedRun(b));
+    perColumn[k].countedRun = isCountedRun(b);
+    const bool keepSizes = perColumn[k].baskets > 0 && (b.decode == Decode::fixed || perColumn[k].countedRun);
     resetColumn(out[k], b, range, keepSizes);
   }
-  // One thread decodes the baskets in plan order, which is entry order within each column, so a
-  // column of several baskets is appended to in place; with workers, each such basket decodes into
-  // a piece of its own and the pieces are joined in order afterwards. (In order, a basket that must
-  // wait for its counter's values sends itself and the rest of its column to pieces too.)
+  // A column filled by one basket is decoded in place. One thread decodes the baskets in plan
+  // order, which is entry order within each column, so a column of several baskets is appended to
+  // in place; with workers, each such basket decodes into a piece of its own and the pieces are
+  // joined in order afterwards. (In order, a basket that must wait for its counter's values sends
+  // itself and the rest of its column to pieces too.)
   const bool inOrder = !(options.pool && options.pool->size() > 0);
-  std::vector<std::uint8_t> inPiece(plan.baskets.size(), 0), diverted(out.size(), 0);
+  bool anyPiece = false;
   if (!inOrder)
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j)
-      inPiece[j] = basketsOfColumn[columnOf[j]] > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
+    for (std::size_t j = 0; j < count; ++j) {
+      work[j].inPiece =
+          perColumn[work[j].column].baskets > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
+      anyPiece |= work[j].inPiece != 0;
+    }
+  std::vector<std::uint8_t> diverted(inOrder ? out.size() : 0, 0);
   // Fixed-size columns are allocated by the first of their baskets' jobs, in parallel (once_flag
   // only where several baskets share a column: call_once costs a futex call each time).
-  std::vector<std::once_flag> allocated(branches.size());
+  std::vector<std::once_flag> allocated(inOrder ? 0 : branches.size());
   auto allocate = [&](std::size_t k) {
     auto sized = [&] {
       const auto& b = t.data[branches[k]];
       out[k].data.resize(range.size() * b.innerSize * b.outWidth);
       out[k].entries = range.size();
     };
-    if (basketsOfColumn[k] == 1)
+    if (inOrder || perColumn[k].baskets == 1)
       sized();
     else
       std::call_once(allocated[k], sized);
   };
   // The pieces' buffers are kept per calling thread between reads (a nested read of counters
-  // takes none), so chunk after chunk their allocation and first-touch page faults are not repeated.
-  std::vector<Column> pieces = std::move(piecePool());
-  pieces.resize(plan.baskets.size());
-  auto target = [&](std::size_t j) -> Column& { return inPiece[j] ? pieces[j] : out[columnOf[j]]; };
-  std::vector<double> seconds(plan.baskets.size(), 0.0);
-  std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
+  // takes none), so chunk after chunk their allocation and first-touch page faults are not
+  // repeated. Only a read that uses pieces takes them.
+  std::vector<Column> pieces;
+  auto takePieces = [&] {
+    if (pieces.size() >= count) return;
+    pieces = std::move(piecePool());
+    pieces.resize(std::max(pieces.size(), count));
+  };
+  if (anyPiece) takePieces();
+  auto target = [&](std::size_t j) -> Column& { return work[j].inPiece ? pieces[j] : out[work[j].column]; };
+  std::vector<double> seconds(stats ? count : 0, 0.0);
   // Baskets of counted branches written without entry offsets need their counter's values: they
   // wait, owning their bytes, until the parallel pass is over (rare: ROOT writes offsets for them).
-  std::vector<std::unique_ptr<LoadedBasket>> waiting(plan.baskets.size());
+  std::vector<std::unique_ptr<LoadedBasket>> waiting;
+  std::mutex waitingMutex;  // guards the allocation of `waiting` only
   std::atomic<bool> anyWaiting{false};
   std::atomic<std::uint64_t> reused{0};
-  runJobs(fetchJobs + plan.baskets.size(), options, [&](std::size_t job) {
+  runJobs(fetchJobs + count, options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
+    auto& w = work[j];
     const auto& pb = plan.baskets[j];
     const auto& b = t.data[pb.branch];
     const auto& loc = b.baskets[pb.basket];
+    std::shared_ptr<const LoadedBasket> kept = held.empty() ? nullptr : held[j];
     std::span<const std::byte> record;
-    if (!loc.embedded && !direct[j]) {
+    if (!loc.embedded && !w.noFetch) {
       record = mapped.empty() ? fetched.wait(pb.bytes) : mapped.subspan(pb.bytes.offset, pb.bytes.size);
       if (record.empty()) return;  // its piece failed: that error is reported
     }
     const auto& where = b.where;
     atBasket(t, b, pb.basket, [&] {
-      if (direct[j]) {
-        allocate(columnOf[j]);
+      // Embedded baskets of fixed-size values or counted leaves (NanoAOD: ~950 a read, most of
+      // its work) decode from the tree's block where they lie, with nothing else to set up.
+      if (loc.embedded && (b.decode == Decode::fixed || (isCountedRun(b) && !loc.offsets.empty()))) {
+        checkEmbedded(loc, where);
+        const auto lo = std::max(range.begin, loc.entryBegin);
+        const auto hi = std::min(range.end, loc.entryEnd);
+        const BasketBytes bytes{loc.content, loc.offsets, {}, 0};
+        w.size = loc.content.size();
+        if (b.decode == Decode::fixed) {
+          allocate(w.column);
+          return decodeFixed(b, bytes, loc, lo, hi,
+                             out[w.column].data.data() + (lo - range.begin) * b.innerSize * b.outWidth, where);
+        }
+        if (inOrder && diverted[w.column]) {
+          w.inPiece = 1;
+          takePieces();
+        }
+        if (w.inPiece) resetColumn(pieces[j], b, range, true);
+        if (decodeCountedRun(b, bytes, static_cast<std::size_t>(lo - loc.entryBegin),
+                             static_cast<std::size_t>(hi - loc.entryBegin), target(j))) {
+          if (w.inPiece) trimCounted(pieces[j], b);
+          return;
+        }
+        if (w.inPiece) makeEmpty(pieces[j]);  // damaged: the general path below says how
+      }
+      if (w.direct) {
+        allocate(w.column);
         const std::size_t outWidth = b.outWidth;
         const std::span<std::byte> dest{
-            out[columnOf[j]].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
+            out[w.column].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
             (loc.entryEnd - loc.entryBegin) * b.innerSize * outWidth};
         if (readStoredInto(source, loc, dest, outWidth, where)) {
-          sizes[j] = dest.size();
+          w.size = dest.size();
           return;
         }
         record = fetchRecord(source, loc, t.context);  // not stored after all: the general path
       }
-      if (record.size() != (loc.embedded ? 0 : loc.bytes))
-        throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
       const auto lo = std::max(range.begin, loc.entryBegin);
       const auto hi = std::min(range.end, loc.entryEnd);
       LoadMode mode;
@@ -2057,21 +2168,26 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       std::byte* dest = nullptr;
       const std::size_t outWidth = b.outWidth;
       if (b.decode == Decode::fixed) {
-        allocate(columnOf[j]);
-        dest = out[columnOf[j]].data.data() + (lo - range.begin) * b.innerSize * outWidth;
+        allocate(w.column);
+        dest = out[w.column].data.data() + (lo - range.begin) * b.innerSize * outWidth;
         // A whole basket of plain values: decompress into the column and swap there.
         if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
           mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
       }
       // A compressed basket this range cuts: decompressed once, its other part read from memory.
       const bool partial = !loc.embedded && (lo > loc.entryBegin || hi < loc.entryEnd);
-      std::shared_ptr<const LoadedBasket> kept;
-      if (partial) kept = t.partialBaskets.find(pb.branch, pb.basket, /*lastUse=*/hi == loc.entryEnd);
+      if (kept) {  // taken when the read was planned: its last use lets it go
+        if (hi == loc.entryEnd) t.partialBaskets.drop(pb.branch, pb.basket, kept.get());
+      } else if (partial) {  // kept since by a read running beside this one
+        kept = t.partialBaskets.find(pb.branch, pb.basket, /*lastUse=*/hi == loc.entryEnd);
+      }
       LoadedBasket basket;
       if (kept) {
         basket = kept->view();
         reused.fetch_add(1, std::memory_order_relaxed);
       } else {
+        if (record.size() != (loc.embedded ? 0 : loc.bytes))
+          throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
         basket = loadBasket(record, loc, where, stats ? &seconds[j] : nullptr, mode);  // timed only when asked
         if (partial && hi < loc.entryEnd && basket.decompressed && !basket.inDestination) {
           basket.own(where);
@@ -2080,7 +2196,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           basket = kept->view();
         }
       }
-      sizes[j] = basket.uncompressed;
+      w.size = basket.uncompressed;
       if (b.decode == Decode::fixed) {
         if (basket.inDestination)
           swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
@@ -2088,14 +2204,24 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           decodeFixed(b, basket, loc, lo, hi, dest, where);
       } else if (b.decode == Decode::flat && !b.vectorHeader && !basket.hasOffsets() && b.counter >= 0) {
         basket.own(where);
+        {
+          std::lock_guard lock(waitingMutex);
+          if (waiting.empty()) waiting.resize(count);
+        }
         waiting[j] = std::make_unique<LoadedBasket>(std::move(basket));
         anyWaiting = true;
-        if (inOrder && basketsOfColumn[columnOf[j]] > 1) diverted[columnOf[j]] = inPiece[j] = 1;
+        if (inOrder && perColumn[w.column].baskets > 1) {
+          diverted[w.column] = w.inPiece = 1;
+          takePieces();
+        }
       } else {
-        if (inOrder && diverted[columnOf[j]]) inPiece[j] = 1;
-        if (inPiece[j]) resetColumn(pieces[j], b, range, isCountedRun(b));
+        if (inOrder && diverted[w.column]) {
+          w.inPiece = 1;
+          takePieces();
+        }
+        if (w.inPiece) resetColumn(pieces[j], b, range, isCountedRun(b));
         decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
-        if (inPiece[j] && isCountedRun(b)) trimCounted(pieces[j], b);
+        if (w.inPiece && isCountedRun(b)) trimCounted(pieces[j], b);
       }
     });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
@@ -2103,7 +2229,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   if (anyWaiting) {
     // The counters' values over the entries of the waiting baskets, then those baskets.
     std::map<std::size_t, std::pair<std::vector<std::int64_t>, std::uint64_t>> counterValues;
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
+    for (std::size_t j = 0; j < count; ++j) {
       if (!waiting[j]) continue;
       const auto& b = t.data[plan.baskets[j].branch];
       const auto counter = static_cast<std::size_t>(b.counter);
@@ -2119,7 +2245,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       auto cols = readImpl(t, {counter}, {lo, hi}, options, nullptr);
       counterValues[counter] = {integerValues(cols[0]), lo};
     }
-    runJobs(plan.baskets.size(), options, [&](std::size_t j) {
+    runJobs(count, options, [&](std::size_t j) {
       if (!waiting[j]) return;
       const auto& pb = plan.baskets[j];
       const auto& b = t.data[pb.branch];
@@ -2130,57 +2256,60 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         counts = &it->second.first;
         countsBegin = it->second.second;
       }
-      if (inPiece[j]) resetColumn(pieces[j], b, range);
+      if (work[j].inPiece) resetColumn(pieces[j], b, range);
       decodeBasket(b, *waiting[j], loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd),
                    target(j), counts, countsBegin, basketWhere(t, b, pb.basket));
       waiting[j].reset();
     });
   }
-  // Counted-run columns cut to what was decoded into them (see decodeCountedRun).
-  for (std::size_t k = 0; k < out.size(); ++k)
-    if (isCountedRun(t.data[branches[k]])) trimCounted(out[k], t.data[branches[k]]);
   // Append pieces in basket order (the plan lists baskets in entry order per branch), into columns
   // sized for all of their pieces first.
-  {
+  const bool usedPieces = !pieces.empty();
+  if (usedPieces) {
+    for (std::size_t k = 0; k < out.size(); ++k)
+      if (perColumn[k].countedRun) trimCounted(out[k], t.data[branches[k]]);
     std::vector<std::size_t> dataBytes(out.size(), 0), firstLevel(out.size(), 0);
-    for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-      if (!inPiece[j]) continue;
-      dataBytes[columnOf[j]] += pieces[j].data.size();
-      if (!pieces[j].offsets.empty()) firstLevel[columnOf[j]] += pieces[j].offsets[0].size();
+    for (std::size_t j = 0; j < count; ++j) {
+      if (!work[j].inPiece) continue;
+      dataBytes[work[j].column] += pieces[j].data.size();
+      if (!pieces[j].offsets.empty()) firstLevel[work[j].column] += pieces[j].offsets[0].size();
     }
     for (std::size_t k = 0; k < out.size(); ++k) {
       if (dataBytes[k] == 0 && firstLevel[k] == 0) continue;
       out[k].data.reserve(dataBytes[k]);
       if (!out[k].offsets.empty()) out[k].offsets[0].reserve(firstLevel[k]);
     }
-  }
-  for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-    if (!inPiece[j]) continue;
-    auto& col = out[columnOf[j]];
-    appendColumn(col, pieces[j]);
-  }
-  std::size_t kept = 0;
-  for (const auto& piece : pieces) {
-    kept += piece.data.capacity();
-    for (const auto& level : piece.offsets) kept += level.capacity() * sizeof(std::uint64_t);
-  }
-  if (kept <= kPiecesKeepBytes) piecePool() = std::move(pieces);
-  std::vector<std::uint64_t> covered(out.size(), 0);
-  for (std::size_t j = 0; j < plan.baskets.size(); ++j) {
-    const auto& e = plan.baskets[j].entries;
-    covered[columnOf[j]] += std::min(range.end, e.end) - std::max(range.begin, e.begin);
+    for (std::size_t j = 0; j < count; ++j)
+      if (work[j].inPiece) appendColumn(out[work[j].column], pieces[j]);
+    std::size_t keptBytes = 0;
+    for (const auto& piece : pieces) {
+      keptBytes += piece.data.capacity();
+      for (const auto& level : piece.offsets) keptBytes += level.capacity() * sizeof(std::uint64_t);
+    }
+    if (keptBytes <= kPiecesKeepBytes) piecePool() = std::move(pieces);
   }
   for (std::size_t k = 0; k < out.size(); ++k) {
-    if (out[k].entries != range.size() || covered[k] != range.size())
+    // Counted-run columns cut to what was decoded into them (see decodeCountedRun; with pieces,
+    // done above before appending).
+    if (!usedPieces && perColumn[k].countedRun) trimCounted(out[k], t.data[branches[k]]);
+    if (out[k].entries != range.size() || perColumn[k].covered != range.size())
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: branch \"{}\" has baskets for {} of the {} entries requested", t.context,
-                                        t.data[branches[k]].info.name, covered[k], range.size()));
+                                        t.data[branches[k]].info.name, perColumn[k].covered, range.size()));
   }
   if (stats) {
-    stats->baskets += plan.baskets.size();
-    stats->requests += plan.requests.size();
-    for (const auto& r : plan.requests) stats->compressedBytes += r.size;
-    for (auto s : sizes) stats->uncompressedBytes += s;
+    stats->baskets += count;
+    // The plan's requests, less the bytes of the baskets taken from the ones kept decompressed.
+    std::vector<io::ByteRange> notHeld;
+    if (!held.empty()) {
+      for (std::size_t j = 0; j < count; ++j)
+        if (!held[j] && plan.baskets[j].bytes.size > 0) notHeld.push_back(plan.baskets[j].bytes);
+      notHeld = io::coalesce(std::move(notHeld), options.coalesceGap, options.maxRequestBytes);
+    }
+    const auto& requests = held.empty() ? plan.requests : notHeld;
+    stats->requests += requests.size();
+    for (const auto& r : requests) stats->compressedBytes += r.size;
+    for (const auto& w : work) stats->uncompressedBytes += w.size;
     for (auto s : seconds) stats->decompressSeconds += s;
     stats->basketsReused += reused.load(std::memory_order_relaxed);
   }
