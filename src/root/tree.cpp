@@ -2404,11 +2404,27 @@ std::vector<EntryRange> Tree::chunks(std::uint64_t targetEntries) const {
 
 namespace {
 
-/// Asks the source to start fetching a chunk's coalesced ranges (remote sources; local ones ignore it).
+/// Asks the source to start fetching a chunk's coalesced ranges (remote sources; local ones ignore
+/// it). Not the baskets the chunk before cuts: it keeps them decompressed (on compressed
+/// branches), and this chunk reads their rest from memory. (A stored basket that turns out not to
+/// be kept is fetched when the chunk is read, without the head start.)
 void prefetchChunk(const Tree& tree, const std::vector<std::string>& names, EntryRange range,
                    const ReadOptions& options) {
   const auto plan = tree.plan(names, range, options);
-  if (!plan.requests.empty()) tree.file().source()->prefetch(plan.requests);
+  std::vector<io::ByteRange> ranges;
+  bool leftOut = false;
+  for (const auto& pb : plan.baskets) {
+    if (pb.bytes.size == 0) continue;
+    const auto& info = tree.branches()[pb.branch];
+    if (pb.entries.begin < range.begin && info.compressedBytes < info.uncompressedBytes) {
+      leftOut = true;
+      continue;
+    }
+    ranges.push_back(pb.bytes);
+  }
+  const auto requests =
+      leftOut ? io::coalesce(std::move(ranges), options.coalesceGap, options.maxRequestBytes) : plan.requests;
+  if (!requests.empty()) tree.file().source()->prefetch(requests);
 }
 
 }  // namespace

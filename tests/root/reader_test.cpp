@@ -301,6 +301,92 @@ TEST(Reader, ChunksThatCutABasketDecompressItOnce) {
   }
 }
 
+TEST(Reader, ChunksFetchNoBytesOfTheBasketsKeptFromTheChunkBefore) {
+  MLAAS_REQUIRE_CORPUS();
+  // A source that is not a local file (nothing mapped: every basket a read decodes is fetched),
+  // counting what each chunk fetches. Ranges are coalesced only where they touch, so what a
+  // chunk fetches is exactly the bytes of the baskets it fetches.
+  for (const std::size_t workers : {0, 1}) {
+    SCOPED_TRACE(fmt::format("{} pool threads", workers));
+    auto source = std::make_shared<RecordingSource>("uproot-HZZ-zlib.root");
+    const auto tree = File::open(source)->tree("events");
+    const auto names = supportedBranches(tree);
+    core::ThreadPool pool(workers);
+    ReadOptions options;
+    options.coalesceGap = 0;
+    if (workers > 0) options.pool = &pool;
+    std::vector<Column> columns;
+    std::size_t chunksThatFetchedLess = 0;
+    for (const auto& range : tree.chunks(300)) {
+      SCOPED_TRACE(fmt::format("entries {}..{}", range.begin, range.end));
+      // Every basket of this slice lies on disk and is compressed; those that begin before it
+      // were cut by the chunk before, which kept them decompressed.
+      std::uint64_t planned = 0, expected = 0;
+      for (const auto& pb : tree.plan(names, range, options).baskets) {
+        ASSERT_GT(pb.bytes.size, 0u);
+        planned += pb.bytes.size;
+        if (pb.entries.begin >= range.begin) expected += pb.bytes.size;
+      }
+      const auto before = source->reads.size();
+      ReadStats stats;
+      tree.readInto(names, range, columns, options, &stats);
+      std::uint64_t fetched = 0;
+      for (std::size_t k = before; k < source->reads.size(); ++k) fetched += source->reads[k].size;
+      EXPECT_EQ(fetched, expected);
+      EXPECT_EQ(stats.compressedBytes, expected);
+      chunksThatFetchedLess += expected < planned;
+      // The same values as the slice read from a tree opened anew (nothing kept, all fetched).
+      const auto fresh = openCorpus("uproot-HZZ-zlib.root")->tree("events").read(names, range);
+      for (std::size_t k = 0; k < names.size(); ++k) expectSameColumn(columns[k], fresh[k]);
+    }
+    EXPECT_GE(chunksThatFetchedLess, 5u);  // 9 chunks; all but the first begin inside baskets
+  }
+}
+
+TEST(Reader, ForEachChunkPrefetchesNoBasketTheChunkBeforeKeeps) {
+  MLAAS_REQUIRE_CORPUS();
+  auto source = std::make_shared<RecordingSource>("uproot-HZZ-zlib.root");
+  const auto tree = File::open(source)->tree("events");
+  const auto names = supportedBranches(tree);
+  const auto chunks = tree.chunks(300);
+  ReadOptions options;
+  options.coalesceGap = 0;
+  std::size_t seen = 0;
+  tree.forEachChunk(names, 300, [&](EntryRange, std::vector<Column>&) { ++seen; }, options);
+  ASSERT_EQ(seen, chunks.size());
+  // Per later chunk, the bytes of its baskets that begin in it: most HZZ branches are one basket
+  // for the whole tree, so most chunks have nothing left to prefetch (and ask for nothing).
+  std::vector<std::uint64_t> expected, prefetched;
+  std::size_t leftOut = 0;
+  for (std::size_t c = 1; c < chunks.size(); ++c) {
+    std::uint64_t bytes = 0;
+    for (const auto& pb : tree.plan(names, chunks[c], options).baskets) {
+      if (pb.entries.begin >= chunks[c].begin)
+        bytes += pb.bytes.size;
+      else
+        ++leftOut;
+    }
+    if (bytes > 0) expected.push_back(bytes);
+  }
+  for (const auto& ranges : source->prefetches) {
+    std::uint64_t bytes = 0;
+    for (const auto& r : ranges) bytes += r.size;
+    prefetched.push_back(bytes);
+  }
+  EXPECT_EQ(prefetched, expected);
+  EXPECT_GT(leftOut, 0u);
+  // What each chunk then read lies in what was prefetched for it (or in the first chunk).
+  const auto openReads = source->readsBeforePrefetch.at(0);
+  for (std::size_t k = openReads; k < source->reads.size(); ++k) {
+    const auto& r = source->reads[k];
+    bool covered = false;
+    for (const auto& p : tree.plan(names, chunks[0], options).requests) covered |= r.offset >= p.offset && r.end() <= p.end();
+    for (const auto& ranges : source->prefetches)
+      for (const auto& p : ranges) covered |= r.offset >= p.offset && r.end() <= p.end();
+    EXPECT_TRUE(covered) << "read [" << r.offset << ", " << r.end() << ") was not prefetched";
+  }
+}
+
 TEST(Reader, ForEachChunkReusesTheBuffersTheCallbackLeaves) {
   MLAAS_REQUIRE_CORPUS();
   const auto tree = openCorpus("uproot-HZZ-zstd.root")->tree("events");
