@@ -13,18 +13,21 @@ namespace mlaas::serve {
 ModelCache::ModelCache(const Repository& repository, std::size_t budgetBytes)
     : repository_(repository), budgetBytes_(budgetBytes) {}
 
-std::string ModelCache::keyOf(const VersionRecord& version) {
-  // The digest makes a re-created model with a reused version number a different entry.
-  return fmt::format("{}/{}#{}", version.name, version.version, version.sha256);
+namespace {
+/// The cache key of a version, written into `out`. The digest makes a re-created model with a
+/// reused version number a different entry.
+const std::string& cacheKey(const VersionRecord& version, std::string& out) {
+  out.clear();
+  fmt::format_to(std::back_inserter(out), "{}/{}#{}", version.name, version.version, version.sha256);
+  return out;
 }
+}  // namespace
 
 core::Result<std::shared_ptr<const LoadedModel>> ModelCache::get(const VersionRecord& version) {
   // Every inference request comes here: the key is formatted into a reused per-thread buffer, and
   // the promise that publishes a load is made only on a miss (both were heap allocations).
   thread_local std::string lookupKey;
-  lookupKey.clear();
-  fmt::format_to(std::back_inserter(lookupKey), "{}/{}#{}", version.name, version.version, version.sha256);
-  const std::string& key = lookupKey;
+  const std::string& key = cacheKey(version, lookupKey);
   std::optional<std::promise<core::Result<std::shared_ptr<const LoadedModel>>>> promise;
   std::string ownKey;
   {
@@ -82,8 +85,10 @@ void ModelCache::evictLocked(const std::string& keep) {
 }
 
 bool ModelCache::isLoaded(const VersionRecord& version) const {
+  std::string key;
+  cacheKey(version, key);
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(keyOf(version));
+  auto it = entries_.find(key);
   return it != entries_.end() && it->second.bytes > 0;
 }
 
@@ -215,20 +220,31 @@ void Scheduler::runRound(Round& round) {
   for (auto& group : round.groups) runGroup(*group.model, group.policy, group.jobs);
 }
 
+template <class JobIt>
+JobIt Scheduler::fillBatch(JobIt next, JobIt end, std::vector<Job>& batch, std::int64_t& rows, std::int64_t maxRows) {
+  for (; next != end; ++next) {
+    if (batchClosed(batch, rows, maxRows) ||
+        (!batch.empty() && (!compatible(batch.front(), *next) || rows + next->rows > maxRows)))
+      break;
+    rows += std::max<std::int64_t>(next->rows, 1);
+    batch.push_back(std::move(*next));
+  }
+  return next;
+}
+
+bool Scheduler::batchClosed(const std::vector<Job>& batch, std::int64_t rows, std::int64_t maxRows) {
+  return !batch.empty() && (batch.front().rows < 0 || rows >= maxRows);
+}
+
 void Scheduler::runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs) {
   const std::int64_t maxRows = std::max<std::int64_t>(1, policy.maxBatchSize);
   std::vector<Job> batch;
-  std::int64_t rows = 0;
-  for (auto& job : jobs) {
-    if (!batch.empty() && (!compatible(batch.front(), job) || rows + job.rows > maxRows)) {
-      execute(model, batch, Clock::now());
-      batch.clear();
-      rows = 0;
-    }
-    rows += std::max<std::int64_t>(job.rows, 1);
-    batch.push_back(std::move(job));
+  for (auto next = jobs.begin(); next != jobs.end();) {
+    std::int64_t rows = 0;
+    next = fillBatch(next, jobs.end(), batch, rows, maxRows);
+    execute(model, batch, Clock::now());
+    batch.clear();
   }
-  if (!batch.empty()) execute(model, batch, Clock::now());
   jobs.clear();
 }
 
@@ -325,17 +341,11 @@ void Scheduler::workerLoop() {
     std::vector<Job> batch;
     std::int64_t rows = 0;
     const std::int64_t maxRows = queue->batchable ? std::max<std::int64_t>(1, queue->policy.maxBatchSize) : 1;
-    auto collect = [&] {
-      while (!queue->jobs.empty()) {
-        Job& next = queue->jobs.front();
-        if (!batch.empty() && (!compatible(batch.front(), next) || rows + next.rows > maxRows)) return true;  // full
-        rows += std::max<std::int64_t>(next.rows, 1);
-        batch.push_back(std::move(next));
-        queue->jobs.pop_front();
-        --queued_;
-        if (batch.front().rows < 0 || rows >= maxRows) return true;
-      }
-      return false;
+    auto collect = [&] {  // true: the batch is full
+      auto left = fillBatch(queue->jobs.begin(), queue->jobs.end(), batch, rows, maxRows);
+      queued_ -= static_cast<std::size_t>(left - queue->jobs.begin());
+      queue->jobs.erase(queue->jobs.begin(), left);
+      return !queue->jobs.empty() || batchClosed(batch, rows, maxRows);
     };
     bool full = collect();
     if (!full && queue->policy.maxQueueDelayUs > 0 && maxRows > 1) {
@@ -362,77 +372,97 @@ void Scheduler::workerLoop() {
 }
 
 void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started) {
+  std::size_t answered = 0;  // jobs are answered in batch order
   auto finish = [&](Job& job, core::Result<std::vector<Tensor>> result, Clock::time_point end, std::size_t batchRows) {
     InferenceTiming timing;
     timing.queue = started - job.enqueued;
     timing.compute = end - started;
     timing.batchRows = batchRows;
     timing.rows = static_cast<std::size_t>(std::max<std::int64_t>(job.rows, 1));
+    ++answered;
     job.done(std::move(result), timing);
   };
-  if (batch.size() == 1) {
-    auto result = model.run(batch[0].inputs);
-    finish(batch[0], std::move(result), Clock::now(), static_cast<std::size_t>(std::max<std::int64_t>(batch[0].rows, 1)));
-    return;
-  }
-  // Merge along the first dimension.
-  std::int64_t totalRows = 0;
-  for (const auto& job : batch) totalRows += job.rows;
-  std::vector<Tensor> merged(batch.front().inputs.size());
-  for (std::size_t i = 0; i < merged.size(); ++i) {
-    const Tensor& first = batch.front().inputs[i];
-    merged[i].name = first.name;
-    merged[i].type = first.type;
-    merged[i].shape = first.shape;
-    merged[i].shape[0] = totalRows;
-    std::size_t bytes = 0;
-    for (const auto& job : batch) bytes += job.inputs[i].data.size();
-    merged[i].data.reserve(bytes);
-    for (auto& job : batch) {
-      auto& t = job.inputs[i];
-      merged[i].data.insert(merged[i].data.end(), t.data.begin(), t.data.end());
-      for (auto& s : t.strings) merged[i].strings.push_back(std::move(s));
-    }
-  }
-  auto result = model.run(merged);
-  auto end = Clock::now();
-  if (!result) {
-    for (auto& job : batch) finish(job, core::fail(result.error()), end, static_cast<std::size_t>(totalRows));
-    return;
-  }
-  for (const auto& out : *result) {
-    if (out.shape.empty() || out.shape[0] != totalRows) {
-      // The model does not map rows to rows: fall back to one run per request.
-      for (auto& job : batch) {
-        auto single = model.run(job.inputs);
-        finish(job, std::move(single), Clock::now(), static_cast<std::size_t>(job.rows));
-      }
+  auto runAndAnswer = [&] {
+    if (batch.size() == 1) {
+      auto result = model.run(batch[0].inputs);
+      finish(batch[0], std::move(result), Clock::now(),
+             static_cast<std::size_t>(std::max<std::int64_t>(batch[0].rows, 1)));
       return;
     }
-  }
-  std::int64_t offset = 0;
-  for (auto& job : batch) {
-    std::vector<Tensor> outputs;
-    outputs.reserve(result->size());
-    for (const auto& out : *result) {
-      Tensor part;
-      part.name = out.name;
-      part.type = out.type;
-      part.shape = out.shape;
-      part.shape[0] = job.rows;
-      std::int64_t perRow = 1;
-      for (std::size_t d = 1; d < out.shape.size(); ++d) perRow *= out.shape[d];
-      if (out.type == DataType::bytes) {
-        part.strings.assign(out.strings.begin() + offset * perRow, out.strings.begin() + (offset + job.rows) * perRow);
-      } else {
-        auto rowBytes = static_cast<std::size_t>(perRow) * elementSize(out.type);
-        part.data.assign(out.data.begin() + static_cast<std::ptrdiff_t>(offset * rowBytes),
-                         out.data.begin() + static_cast<std::ptrdiff_t>((offset + job.rows) * rowBytes));
+    // Merge along the first dimension.
+    std::int64_t totalRows = 0;
+    for (const auto& job : batch) totalRows += job.rows;
+    std::vector<Tensor> merged(batch.front().inputs.size());
+    for (std::size_t i = 0; i < merged.size(); ++i) {
+      const Tensor& first = batch.front().inputs[i];
+      merged[i].name = first.name;
+      merged[i].type = first.type;
+      merged[i].shape = first.shape;
+      merged[i].shape[0] = totalRows;
+      std::size_t bytes = 0;
+      for (const auto& job : batch) bytes += job.inputs[i].data.size();
+      merged[i].data.reserve(bytes);
+      for (auto& job : batch) {
+        auto& t = job.inputs[i];
+        merged[i].data.insert(merged[i].data.end(), t.data.begin(), t.data.end());
+        for (auto& s : t.strings) merged[i].strings.push_back(std::move(s));
       }
-      outputs.push_back(std::move(part));
     }
-    offset += job.rows;
-    finish(job, std::move(outputs), end, static_cast<std::size_t>(totalRows));
+    auto result = model.run(merged);
+    auto end = Clock::now();
+    if (!result) {
+      for (auto& job : batch) finish(job, core::fail(result.error()), end, static_cast<std::size_t>(totalRows));
+      return;
+    }
+    for (const auto& out : *result) {
+      if (out.shape.empty() || out.shape[0] != totalRows) {
+        // The model does not map rows to rows: fall back to one run per request.
+        for (auto& job : batch) {
+          auto single = model.run(job.inputs);
+          finish(job, std::move(single), Clock::now(), static_cast<std::size_t>(job.rows));
+        }
+        return;
+      }
+    }
+    std::int64_t offset = 0;
+    for (auto& job : batch) {
+      std::vector<Tensor> outputs;
+      outputs.reserve(result->size());
+      for (const auto& out : *result) {
+        Tensor part;
+        part.name = out.name;
+        part.type = out.type;
+        part.shape = out.shape;
+        part.shape[0] = job.rows;
+        std::int64_t perRow = 1;
+        for (std::size_t d = 1; d < out.shape.size(); ++d) perRow *= out.shape[d];
+        if (out.type == DataType::bytes) {
+          part.strings.assign(out.strings.begin() + offset * perRow,
+                              out.strings.begin() + (offset + job.rows) * perRow);
+        } else {
+          auto rowBytes = static_cast<std::size_t>(perRow) * elementSize(out.type);
+          part.data.assign(out.data.begin() + static_cast<std::ptrdiff_t>(offset * rowBytes),
+                           out.data.begin() + static_cast<std::ptrdiff_t>((offset + job.rows) * rowBytes));
+        }
+        outputs.push_back(std::move(part));
+      }
+      offset += job.rows;
+      finish(job, std::move(outputs), end, static_cast<std::size_t>(totalRows));
+    }
+  };
+  try {
+    runAndAnswer();
+  } catch (const std::exception& e) {
+    // A run can still throw outside ONNX Runtime (std::bad_alloc copying a large batch's outputs).
+    // The requests not answered yet get the error: on an inference thread the exception would end
+    // the process, on an I/O thread its event loop, and the requests would never be answered.
+    auto end = Clock::now();
+    std::size_t batchRows = 0;
+    for (const auto& job : batch) batchRows += static_cast<std::size_t>(std::max<std::int64_t>(job.rows, 1));
+    for (std::size_t i = answered; i < batch.size(); ++i)
+      finish(batch[i],
+             core::fail(core::Errc::internal, fmt::format("model {}: inference failed: {}", model.label(), e.what())),
+             end, batchRows);
   }
 }
 

@@ -47,7 +47,6 @@ class ModelCache {
     std::size_t bytes = 0;
     std::list<std::string>::iterator lru;
   };
-  static std::string keyOf(const VersionRecord& version);
   void evictLocked(const std::string& keep);
 
   const Repository& repository_;
@@ -64,6 +63,8 @@ struct InferenceTiming {
   std::size_t batchRows = 0;  ///< rows in the batch this request ran in
   std::size_t rows = 0;       ///< the request's own rows
 };
+/// Answers one request. Must not throw: the scheduler calls it on inference and I/O threads, in
+/// the middle of a batch whose other requests still wait for their answers.
 using InferenceCallback = std::function<void(core::Result<std::vector<Tensor>>, const InferenceTiming&)>;
 
 /// Takes `task` and runs it later on the calling thread, once the events that thread already
@@ -80,8 +81,9 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   /// Queues a request whose inputs already match the model's signature (matchInputs). Fails
-  /// with resource_exhausted when the model's queue is full; otherwise `done` is called exactly
-  /// once, on an inference thread (or inline).
+  /// with resource_exhausted when the model's queue is full (and never calls `done`); otherwise
+  /// `done` is called exactly once, on an inference thread (or inline), also when the run throws
+  /// (an internal error then).
   core::Result<void> submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
                             std::vector<Tensor> inputs, InferenceCallback done);
 
@@ -138,6 +140,15 @@ class Scheduler {
   static void runRound(Round& round);
   static void runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs);
   void workerLoop();
+  /// Batch formation, for the worker's queue and a round's group alike: moves jobs from the front
+  /// of [next, end) into `batch` while they can join it (the same trailing dimensions as its first
+  /// job, `rows` staying within maxRows) and returns the first job it left.
+  template <class JobIt>
+  static JobIt fillBatch(JobIt next, JobIt end, std::vector<Job>& batch, std::int64_t& rows, std::int64_t maxRows);
+  /// No later job can join: the first one is not batchable or the rows reached maxRows.
+  static bool batchClosed(const std::vector<Job>& batch, std::int64_t rows, std::int64_t maxRows);
+  /// Runs a batch and answers each job, in batch order; a run that throws answers the rest with
+  /// an internal error.
   static void execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started);
   static bool compatible(const Job& a, const Job& b);
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -188,20 +189,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
       target_ = std::string(target.substr(0, 200));
     }
     auto self = shared_from_this();
+    const std::uint64_t number = ++requests_;
     try {
       // Nothing below the handler call touches the connection, so a response given during the
       // call (an error, or inference run on this thread) may be written right away.
-      server_.handler(std::move(request), [self](HttpResponse response) {
+      server_.handler(std::move(request), [self, number](HttpResponse response) {
         // On the connection's own I/O thread (inline inference, a batch run at the end of this
         // thread's event-loop round, an early error) the write starts here: no queueing, no wake.
         // From an inference thread it is posted to that I/O thread.
-        if (self->stream_.get_executor().running_in_this_thread()) return self->write(std::move(response));
-        asio::post(self->stream_.get_executor(),
-                   [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+        if (self->stream_.get_executor().running_in_this_thread()) return self->answer(number, std::move(response));
+        asio::post(self->stream_.get_executor(), [self, number, response = std::move(response)]() mutable {
+          self->answer(number, std::move(response));
+        });
       });
     } catch (const std::exception& e) {
-      write(errorResponse(500, fmt::format("internal error: {}", e.what())));
+      answer(number, errorResponse(500, fmt::format("internal error: {}", e.what())));
     }
+  }
+
+  /// Writes the response to request `number` unless it already has one: a handler that throws
+  /// after answering (or a responder called twice) must not start a second write on the stream.
+  void answer(std::uint64_t number, HttpResponse response) {
+    if (answered_ >= number) {
+      spdlog::error("{}: dropped a second response (status {}) to one request", remote_, response.status);
+      return;
+    }
+    answered_ = number;
+    write(std::move(response));
   }
 
   void fail(int status, std::string message) {
@@ -255,6 +269,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point started_;
   bool keepAlive_ = true;
   bool busy_ = false;
+  // Requests dispatched to the handler and answered, counted on the connection's thread only.
+  std::uint64_t requests_ = 0, answered_ = 0;
 };
 
 }  // namespace

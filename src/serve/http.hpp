@@ -32,7 +32,8 @@ struct HttpResponse {
   std::string body;
 };
 
-/// Completes a request; may be called from any thread, exactly once.
+/// Completes a request; may be called from any thread. The first call answers; the server drops
+/// later ones, and answers 500 itself when the handler throws before any call.
 using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&&, Responder)>;
 

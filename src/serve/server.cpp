@@ -190,8 +190,11 @@ struct Server::Impl {
 
   // ---- inference ----------------------------------------------------------------------------
   /// Decoded, matched inputs → scheduler; `encode` turns outputs into the response.
+  /// `respond` stays the handler's (handle() owns it and answers when anything here throws): it
+  /// answers every failure before the scheduler takes the request, and the scheduler's callback,
+  /// which holds its own copy, answers from then on.
   void infer(std::shared_ptr<const VersionRecord> version, std::vector<Tensor> inputs, std::string protocol,
-             Clock::time_point begin, Responder respond,
+             Clock::time_point begin, Responder& respond,
              std::function<core::Result<HttpResponse>(std::vector<Tensor>)> encode) {
     auto fail = [&](const core::Error& error) {
       int status = statusOf(error.code);
@@ -206,19 +209,30 @@ struct Server::Impl {
         *model, version->batching, std::move(*matched),
         [this, version, protocol, begin, respond, encode = std::move(encode)](core::Result<std::vector<Tensor>> result,
                                                                               const InferenceTiming& timing) {
-          Metrics::Sample sample{version->name, std::to_string(version->version), protocol, 200,
-                                 timing.queue, timing.compute, {}, timing.batchRows};
-          sample.rows = timing.rows;
+          // Runs on an inference or I/O thread, inside a batch: it answers whatever encoding throws.
           HttpResponse response;
-          if (!result) {
-            response = errorResponse(result.error());
-          } else {
-            auto encoded = encode(std::move(*result));
-            response = encoded ? std::move(*encoded) : errorResponse(encoded.error());
+          try {
+            Metrics::Sample sample;
+            sample.model = version->name;
+            sample.version = std::to_string(version->version);
+            sample.protocol = protocol;
+            sample.queue = timing.queue;
+            sample.compute = timing.compute;
+            sample.batchRows = timing.batchRows;
+            sample.rows = timing.rows;
+            if (!result) {
+              response = errorResponse(result.error());
+            } else {
+              auto encoded = encode(std::move(*result));
+              response = encoded ? std::move(*encoded) : errorResponse(encoded.error());
+            }
+            sample.status = response.status;
+            sample.total = Clock::now() - begin;
+            metrics.record(sample);
+          } catch (const std::exception& e) {
+            spdlog::error("{}: encoding the response: {}", version->label(), e.what());
+            response = errorResponse(500, fmt::format("internal error: {}", e.what()));
           }
-          sample.status = response.status;
-          sample.total = Clock::now() - begin;
-          metrics.record(sample);
           respond(std::move(response));
         });
     if (!submitted) fail(submitted.error());
@@ -245,14 +259,15 @@ struct Server::Impl {
     auto request = std::make_shared<InferRequest>(std::move(*decoded));
     auto inputs = std::move(request->inputs);
     auto record = *version;
-    infer(record, std::move(inputs), protocol, begin, std::move(respond),
+    infer(record, std::move(inputs), protocol, begin, respond,
           [record, request](std::vector<Tensor> outputs) -> core::Result<HttpResponse> {
             auto encoded = encodeInferResponse(record->name, std::to_string(record->version), *request, std::move(outputs));
             if (!encoded) return core::fail(encoded.error());
             HttpResponse r;
             r.contentType = encoded->contentType;
             r.body = std::move(encoded->body);
-            if (encoded->jsonLength) r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*encoded->jsonLength));
+            if (encoded->jsonLength)
+              r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*encoded->jsonLength));
             return r;
           });
   }
@@ -274,7 +289,7 @@ struct Server::Impl {
     std::vector<Tensor> inputs;
     inputs.push_back(std::move(*tensor));
     bool batch = decoded->batch;
-    infer(record, std::move(inputs), proto ? "tfaas-proto" : "tfaas-json", begin, std::move(respond),
+    infer(record, std::move(inputs), proto ? "tfaas-proto" : "tfaas-json", begin, respond,
           [record, batch, proto](std::vector<Tensor> outputs) -> core::Result<HttpResponse> {
             if (outputs.empty()) return core::fail(core::Errc::internal, "model has no outputs");
             HttpResponse r;
@@ -358,14 +373,22 @@ struct Server::Impl {
   }
 
   // ---- repository API -----------------------------------------------------------------------
+  static bool isMultipart(const HttpRequest& req) {
+    return lowerCopy(req.header("content-type")).rfind("multipart/form-data", 0) == 0;
+  }
+
+  /// The parts of a multipart/form-data body.
+  static core::Result<std::vector<FormPart>> formParts(const HttpRequest& req) {
+    auto boundary = multipartBoundary(req.header("content-type"));
+    if (!boundary) return core::fail(boundary.error());
+    return parseMultipart(req.body, *boundary);
+  }
+
   HttpResponse upload(const std::string& name, const HttpRequest& req) {
     std::string metadata;
     std::string onnx;
-    std::string_view contentType = req.header("content-type");
-    if (lowerCopy(contentType).rfind("multipart/form-data", 0) == 0) {
-      auto boundary = multipartBoundary(contentType);
-      if (!boundary) return errorResponse(boundary.error());
-      auto parts = parseMultipart(req.body, *boundary);
+    if (isMultipart(req)) {
+      auto parts = formParts(req);
       if (!parts) return errorResponse(parts.error());
       bool haveFile = false;
       for (auto& part : *parts) {
@@ -396,11 +419,8 @@ struct Server::Impl {
   }
 
   HttpResponse tfaasUpload(const HttpRequest& req) {
-    std::string_view contentType = req.header("content-type");
-    if (lowerCopy(contentType).rfind("multipart/form-data", 0) == 0) {
-      auto boundary = multipartBoundary(contentType);
-      if (!boundary) return errorResponse(boundary.error());
-      auto parts = parseMultipart(req.body, *boundary);
+    if (isMultipart(req)) {
+      auto parts = formParts(req);
       if (!parts) return errorResponse(parts.error());
       std::string name, model, labels;
       json params = json::object();
@@ -529,6 +549,8 @@ struct Server::Impl {
   }
 
   // ---- routing ------------------------------------------------------------------------------
+  /// The one owner of `respond`: every route and handler below borrows it (Responder&) and none
+  /// moves it away, so the catch at the end can always answer what throws.
   void handle(HttpRequest&& reqIn, Responder respond) {
     HttpRequest req = std::move(reqIn);
     metrics.countRequest();

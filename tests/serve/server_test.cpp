@@ -1,20 +1,22 @@
 // The in-process server on a free loopback port, exercised with raw HTTP: repository API, OIP v2
 // (JSON and binary), TFaaS endpoints, tokens, limits, batching, metrics; outputs compared with
 // in-process ONNX Runtime.
+#include "serve/server.hpp"
+
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "allocation_failure.hpp"
 #include "http_fixture.hpp"
 #include "image_fixture.hpp"
 #include "onnx_fixture.hpp"
 #include "serve/runtime.hpp"
-#include "serve/server.hpp"
 #include "serve/tfaas.pb.h"
 #include "test_support.hpp"
 
@@ -201,6 +203,72 @@ TEST_F(ServerTest, OipBinaryTensorExtension) {
                    {{"Inference-Header-Content-Length", std::to_string(bh.size())}});
   EXPECT_EQ(e.status, 400);
   EXPECT_NE(body(e)["error"].get<std::string>().find("binary_data_size 128"), std::string::npos);
+}
+
+// An allocation that fails after the handler handed the request to the scheduler (the copy of
+// the model's output of kRows rows) is that request's 500, naming the failure, on whichever thread
+// its batch runs; the connection and the server keep serving.
+TEST_F(ServerTest, AnAllocationFailureDuringInferenceIsA500AndTheConnectionKeepsServing) {
+  constexpr std::int64_t kRows = 1237, kWidth = 42;
+  const std::string onnx = test::mlpModel({kWidth, 8, 1});
+  const auto values = randomRow(kRows * kWidth, 5);
+  const auto expected = referenceOutput(onnx, values, kRows);
+  const std::string header = json{{"inputs",
+                                   {{{"name", "input"},
+                                     {"shape", {kRows, kWidth}},
+                                     {"datatype", "FP32"},
+                                     {"parameters", {{"binary_data_size", values.size() * 4}}}}}},
+                                  {"parameters", {{"binary_data_output", true}}}}
+                                 .dump();
+  const std::string infer =
+      test::formatRequest("POST", "/v2/models/m/infer",
+                          header + std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4),
+                          {{"Inference-Header-Content-Length", std::to_string(header.size())}});
+  struct Mode {
+    std::string name;
+    std::function<void(ServerConfig&)> tweak;
+  };
+  const std::vector<Mode> modes{
+      {"inference-threads", [](ServerConfig& c) { c.ioBatchMaxRunTime = std::chrono::microseconds(0); }},
+      // after its first run the model is cheap: its batches run at the end of the I/O thread's round
+      {"io-rounds", [](ServerConfig&) {}},
+      {"inline", [](ServerConfig& c) { c.inlineInference = true; }}};
+  for (const auto& mode : modes) {
+    SCOPED_TRACE(mode.name);
+    server_.reset();
+    startServer(64u << 20, 0, [&](ServerConfig& c) {
+      c.dataDir = dir_.path() / mode.name;
+      mode.tweak(c);
+    });
+    ASSERT_EQ(upload("m", onnx).status, 201);
+    test::RawConnection connection(port_);
+    auto expectRightAnswer = [&] {
+      connection.send(infer);
+      auto r = connection.read();
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << r->body;
+      std::size_t jsonLength = std::stoul(r->headers["inference-header-content-length"]);
+      ASSERT_EQ(r->body.size() - jsonLength, expected.size() * 4);
+      std::vector<float> got(expected.size());
+      std::memcpy(got.data(), r->body.data() + jsonLength, got.size() * 4);
+      for (std::size_t i = 0; i < got.size(); ++i) ASSERT_FLOAT_EQ(got[i], expected[i]) << i;
+    };
+    expectRightAnswer();  // loads the session and times its first run
+
+    test::failNextAllocationOf(static_cast<std::size_t>(kRows) * sizeof(float));  // the output [kRows, 1]
+    connection.send(infer);
+    auto failed = connection.read();
+    const bool fired = !test::allocationFailurePending();
+    test::clearAllocationFailure();
+    ASSERT_TRUE(failed);
+    ASSERT_TRUE(fired);
+    EXPECT_EQ(failed->status, 500);
+    EXPECT_NE(body(*failed)["error"].get<std::string>().find("model m/versions/1: inference failed: std::bad_alloc"),
+              std::string::npos)
+        << failed->body;
+
+    expectRightAnswer();  // the same connection
+  }
 }
 
 TEST_F(ServerTest, AliasesMoveTrafficAndUnknownReferencesAre404) {
