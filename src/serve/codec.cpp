@@ -24,6 +24,17 @@ simdjson::dom::parser& threadParser() {
 
 core::Failure bad(std::string message) { return core::fail(core::Errc::invalid_argument, std::move(message)); }
 
+/// The root object of a JSON text, parsed by this thread's parser (valid until its next parse).
+core::Result<simdjson::dom::object> parseObject(std::string_view text, std::string_view malformed,
+                                                std::string_view notAnObject) {
+  element doc;
+  if (auto error = threadParser().parse(text.data(), text.size()).get(doc); error)
+    return bad(fmt::format("{}: {}", malformed, simdjson::error_message(error)));
+  simdjson::dom::object root;
+  if (doc.get_object().get(root)) return bad(std::string(notAnObject));
+  return root;
+}
+
 template <class T>
 void appendValue(std::vector<std::byte>& out, T value) {
   auto offset = out.size();
@@ -175,17 +186,20 @@ void appendJsonValues(std::string& out, const Tensor& t) {
   out += ']';
 }
 
-std::string binaryBlob(const Tensor& t) {
-  if (t.type != DataType::bytes) return std::string(reinterpret_cast<const char*>(t.data.data()), t.data.size());
-  std::string blob;
+/// Appends a tensor's binary tensor data to `out`: its raw bytes, or for BYTES each element after
+/// its 4-byte little-endian length (what fillFromBinary reads back).
+void appendBinary(std::string& out, const Tensor& t) {
+  if (t.type != DataType::bytes) {
+    out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size());
+    return;
+  }
   for (const auto& s : t.strings) {
     auto n = static_cast<std::uint32_t>(s.size());
     char prefix[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
                       static_cast<char>((n >> 24) & 0xff)};
-    blob.append(prefix, 4);
-    blob += s;
+    out.append(prefix, 4);
+    out += s;
   }
-  return blob;
 }
 
 /// Element count and storage of a binary blob for a tensor.
@@ -229,11 +243,9 @@ core::Result<InferRequest> decodeInferRequest(std::string_view body, std::option
     json = body.substr(0, *jsonLength);
     binary = body.substr(*jsonLength);
   }
-  element doc;
-  if (auto error = threadParser().parse(json.data(), json.size()).get(doc); error)
-    return bad(fmt::format("malformed JSON inference request: {}", simdjson::error_message(error)));
-  simdjson::dom::object root;
-  if (doc.get_object().get(root)) return bad("inference request: expected a JSON object");
+  auto parsed = parseObject(json, "malformed JSON inference request", "inference request: expected a JSON object");
+  if (!parsed) return core::fail(parsed.error());
+  const simdjson::dom::object root = *parsed;
   InferRequest request;
   bool haveInputs = false;
   for (auto field : root) {
@@ -401,10 +413,7 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
     bool asBinary = request.binaryOutputAll || request.binaryOutputs.count(t->name) || t->type == DataType::fp16;
     if (asBinary) {
       std::size_t before = binary.size();
-      if (t->type == DataType::bytes)
-        binary += binaryBlob(*t);
-      else
-        binary.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());  // no temporary copy
+      appendBinary(binary, *t);
       fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", binary.size() - before);
     } else {
       out += ",\"data\":";
@@ -422,11 +431,10 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
 }
 
 core::Result<TfaasRequest> decodeTfaasJson(std::string_view body) {
-  element doc;
-  if (auto error = threadParser().parse(body.data(), body.size()).get(doc); error)
-    return bad(fmt::format("malformed JSON: {}", simdjson::error_message(error)));
-  simdjson::dom::object root;
-  if (doc.get_object().get(root)) return bad("TFaaS request: expected a JSON object with \"values\" and \"model\"");
+  auto parsed =
+      parseObject(body, "malformed JSON", "TFaaS request: expected a JSON object with \"values\" and \"model\"");
+  if (!parsed) return core::fail(parsed.error());
+  const simdjson::dom::object root = *parsed;
   TfaasRequest request;
   bool haveValues = false;
   auto lowerEq = [](std::string_view a, std::string_view b) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
+#include <type_traits>
 
 #include "data/config.hpp"
 #include "data/json_events.hpp"
@@ -113,6 +114,22 @@ std::shared_ptr<const EventPreprocessor> EventPreprocessorBuilder::build(
   return out;
 }
 
+namespace {
+/// `values` converted to T, as a tensor's bytes.
+template <class T, class From>
+void storeAs(std::span<const From> values, std::vector<std::byte>& out) {
+  out.resize(values.size() * sizeof(T));
+  if constexpr (std::is_same_v<T, From>) {
+    if (!values.empty()) std::memcpy(out.data(), values.data(), values.size_bytes());
+  } else {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const auto v = static_cast<T>(values[i]);
+      std::memcpy(out.data() + i * sizeof v, &v, sizeof v);
+    }
+  }
+}
+}  // namespace
+
 core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const root::Column> columns,
                                                              const ModelSignature& signature) const {
   auto chunk = plan_->prepare(columns);
@@ -134,14 +151,9 @@ core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const roo
       shape = batch.tensorSpecs[t].shape;
       const auto values = batch.tensor(t);
       if (input.type == DataType::fp32) {
-        tensor.data.resize(values.size_bytes());
-        std::memcpy(tensor.data.data(), values.data(), values.size_bytes());
+        storeAs<float>(values, tensor.data);
       } else if (input.type == DataType::fp64) {
-        tensor.data.resize(values.size() * sizeof(double));
-        for (std::size_t i = 0; i < values.size(); ++i) {
-          const double v = values[i];
-          std::memcpy(tensor.data.data() + i * sizeof v, &v, sizeof v);
-        }
+        storeAs<double>(values, tensor.data);
       } else {
         return core::fail(core::Errc::conflict,
                           fmt::format("model input '{}' is {}, but the preprocessing makes FP32 features", input.name,
@@ -151,14 +163,9 @@ core::Result<std::vector<Tensor>> EventPreprocessor::tensors(std::span<const roo
       shape = batch.maskSpecs[m].shape;
       const auto mask = batch.mask(m);
       if (input.type == DataType::uint8 || input.type == DataType::boolean) {
-        tensor.data.resize(mask.size());
-        std::memcpy(tensor.data.data(), mask.data(), mask.size());
+        storeAs<std::uint8_t>(mask, tensor.data);
       } else if (input.type == DataType::fp32) {
-        tensor.data.resize(mask.size() * sizeof(float));
-        for (std::size_t i = 0; i < mask.size(); ++i) {
-          const float v = mask[i];
-          std::memcpy(tensor.data.data() + i * sizeof v, &v, sizeof v);
-        }
+        storeAs<float>(mask, tensor.data);
       } else {
         return core::fail(core::Errc::conflict,
                           fmt::format("model input '{}' is {}, but the preprocessing makes UINT8 masks", input.name,
