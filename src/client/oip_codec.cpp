@@ -177,8 +177,9 @@ Result<void> fillFromBinary(Tensor& tensor, std::string_view blob) {
     std::size_t offset = 0;
     while (offset < blob.size()) {
       if (blob.size() - offset < 4) return corrupt(fmt::format("tensor '{}': truncated BYTES length", tensor.name));
-      std::uint32_t length = 0;
-      std::memcpy(&length, blob.data() + offset, 4);
+      std::uint32_t length = 0;  // little-endian, as appendBinary writes it
+      for (int k = 3; k >= 0; --k)
+        length = (length << 8) | static_cast<unsigned char>(blob[offset + static_cast<std::size_t>(k)]);
       offset += 4;
       if (length > blob.size() - offset)
         return corrupt(fmt::format("tensor '{}': BYTES element of {} bytes overruns the data", tensor.name, length));
@@ -195,16 +196,22 @@ Result<void> fillFromBinary(Tensor& tensor, std::string_view blob) {
   return checkShape(tensor);
 }
 
-std::string binaryBlob(const Tensor& tensor) {
-  if (tensor.datatype != DataType::bytes)
-    return std::string(reinterpret_cast<const char*>(tensor.raw.data()), tensor.raw.size());
-  std::string blob;
-  for (const auto& s : tensor.strings) {
-    const auto length = static_cast<std::uint32_t>(s.size());
-    blob.append(reinterpret_cast<const char*>(&length), 4);
-    blob += s;
+/// Appends a tensor's binary tensor data to `out` and returns its size: the raw bytes, or for
+/// BYTES each element after its 4-byte little-endian length (the protocol's order on any host).
+std::size_t appendBinary(std::string& out, const Tensor& tensor) {
+  const std::size_t before = out.size();
+  if (tensor.datatype != DataType::bytes) {
+    out.append(reinterpret_cast<const char*>(tensor.raw.data()), tensor.raw.size());
+    return out.size() - before;
   }
-  return blob;
+  for (const auto& s : tensor.strings) {
+    const auto n = static_cast<std::uint32_t>(s.size());
+    const char length[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
+                            static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
+    out.append(length, 4);
+    out += s;
+  }
+  return out.size() - before;
 }
 
 std::string jsonString(const json& object, std::string_view key) {
@@ -227,9 +234,7 @@ Result<EncodedBody> encodeInferRequest(const InferRequest& request, Encoding enc
     if (!shapeOk) return std::move(shapeOk).error();
     json input = {{"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.datatype))}, {"shape", tensor.shape}};
     if (encoding == Encoding::binary) {
-      auto blob = binaryBlob(tensor);
-      input["parameters"] = {{"binary_data_size", blob.size()}};
-      blobs += blob;
+      input["parameters"] = {{"binary_data_size", appendBinary(blobs, tensor)}};
     } else {
       auto data = dataToJson(tensor);
       if (!data) return std::move(data).error();

@@ -1,5 +1,8 @@
 // client::Result<T>: like core::Result, but the error also carries the HTTP status and the
-// server's own message, so callers can tell a 404 from a refused connection.
+// server's own message, so callers can tell a 404 from a refused connection. It is not an alias of
+// core::Result (mlaas::client does depend on core): core::Result's error is core::Error, which has
+// no room for the status, and turning it into one would drop the status from the client's API.
+// toCore() and value() bridge to core's vocabulary where a caller wants it.
 #pragma once
 
 #include <cassert>
