@@ -52,11 +52,20 @@ struct WrkResult {
   double cpuUsPerRequest = 0;  ///< wrk's own CPU time per request (user + system)
 };
 
-double childrenCpuSeconds() {
+/// CPU seconds (user + system) used so far by `who`: RUSAGE_SELF is this process, where the server
+/// runs (wrk and nginx do not), so the difference over a wrk run divided by its requests is the
+/// server's CPU per request, a figure that other load on the machine disturbs far less than req/s;
+/// RUSAGE_CHILDREN is the waited-for descendants: every finished wrk.
+double cpuSeconds(int who) {
   rusage usage{};
-  getrusage(RUSAGE_CHILDREN, &usage);  // waited-for descendants: every finished wrk
+  getrusage(who, &usage);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// Microseconds of CPU per request over a run of `seconds` at `rps` requests per second (0 when none ran).
+double usPerRequest(double cpuSecondsUsed, double rps, int seconds) {
+  return rps > 0 ? cpuSecondsUsed * 1e6 / (rps * seconds) : 0;
 }
 
 /// CPU seconds used so far by the children of `pid` (nginx's workers), from /proc.
@@ -105,9 +114,9 @@ std::string capture(const std::string& command) {
 WrkResult wrk(const std::string& url, const fs::path& script, int connections, int seconds, int threads) {
   std::string cmd = fmt::format("wrk -t{} -c{} -d{}s --latency {} {} 2>&1", threads, connections, seconds,
                                 script.empty() ? "" : "-s " + script.string(), url);
-  const double cpuBefore = childrenCpuSeconds();
+  const double cpuBefore = cpuSeconds(RUSAGE_CHILDREN);
   std::string out = capture(cmd);
-  const double wrkCpu = childrenCpuSeconds() - cpuBefore;
+  const double wrkCpu = cpuSeconds(RUSAGE_CHILDREN) - cpuBefore;
   WrkResult r;
   std::smatch m;
   if (std::regex_search(out, m, std::regex(R"(Requests/sec:\s+([0-9.]+))"))) r.rps = std::stod(m[1]);
@@ -115,7 +124,7 @@ WrkResult wrk(const std::string& url, const fs::path& script, int connections, i
   if (std::regex_search(out, m, std::regex(R"(99%\s+([0-9.]+)(us|ms|s))"))) r.p99ms = toMs(m[1], m[2]);
   if (std::regex_search(out, m, std::regex(R"(Non-2xx or 3xx responses:\s+([0-9]+))"))) r.non2xx = std::stol(m[1]);
   if (r.rps == 0) std::cerr << "wrk output:\n" << out << "\n";
-  if (r.rps > 0) r.cpuUsPerRequest = wrkCpu * 1e6 / (r.rps * seconds);
+  r.cpuUsPerRequest = usPerRequest(wrkCpu, r.rps, seconds);
   return r;
 }
 
@@ -132,8 +141,6 @@ fs::path wrkScript(const fs::path& dir, const std::string& name, const std::stri
   return script;
 }
 
-double processCpuSeconds();
-
 /// CPU time (user + system) of this process per row of the last inProcessRowsPerSecond run: what a
 /// row costs ORT itself, which other load on the machine disturbs less than rows/s.
 double gInProcessCpuUsPerRow = 0;
@@ -141,7 +148,7 @@ double gInProcessCpuUsPerRow = 0;
 /// In-process ORT: rows per second at a batch size, `threads` threads running concurrently.
 double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t width, std::int64_t batch, int threads,
                               double seconds) {
-  const double cpuBefore = processCpuSeconds();
+  const double cpuBefore = cpuSeconds(RUSAGE_SELF);
   std::atomic<long> rows{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> workers;
@@ -160,7 +167,7 @@ double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t widt
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& w : workers) w.join();
-  gInProcessCpuUsPerRow = rows > 0 ? (processCpuSeconds() - cpuBefore) * 1e6 / static_cast<double>(rows) : 0;
+  gInProcessCpuUsPerRow = rows > 0 ? (cpuSeconds(RUSAGE_SELF) - cpuBefore) * 1e6 / static_cast<double>(rows) : 0;
   return static_cast<double>(rows) / seconds;
 }
 
@@ -237,16 +244,6 @@ ServerTotals serverTotals(const std::string& base, const std::string& model) {
   value("mlaas_inference_seconds_total", totals.inferenceSeconds);
   value("mlaas_inference_rows_total", totals.rows);
   return totals;
-}
-
-/// CPU seconds (user + system) this process used so far: the server runs in it, wrk and nginx do
-/// not, so the difference over a wrk run divided by its requests is the server's CPU per request,
-/// a figure that other load on the machine disturbs far less than req/s.
-double processCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 std::string floatsJson(std::size_t n) {
@@ -355,11 +352,11 @@ int main(int argc, char** argv) {
         const double nginxCpuBefore = childProcessesCpuSeconds(nginx);
         auto ng = wrk(fmt::format("http://127.0.0.1:{}/", nginxPort), {}, connections, seconds, 1);
         const double nginxCpuUsPerRequest =
-            ng.rps > 0 ? (childProcessesCpuSeconds(nginx) - nginxCpuBefore) * 1e6 / (ng.rps * seconds) : 0;
+            usPerRequest(childProcessesCpuSeconds(nginx) - nginxCpuBefore, ng.rps, seconds);
         auto before = serverTotals(base, c.name);
-        double cpuBefore = processCpuSeconds();
+        double cpuBefore = cpuSeconds(RUSAGE_SELF);
         auto r = wrk(base + path, script, connections, seconds, 1);
-        double cpuUsPerRequest = r.rps > 0 ? (processCpuSeconds() - cpuBefore) * 1e6 / (r.rps * seconds) : 0;
+        double cpuUsPerRequest = usPerRequest(cpuSeconds(RUSAGE_SELF) - cpuBefore, r.rps, seconds);
         auto after = serverTotals(base, c.name);
         double meanBatch = after.batchCount > before.batchCount
                                ? (after.batchSum - before.batchSum) / (after.batchCount - before.batchCount)
