@@ -10,30 +10,15 @@
 #include "real_server.hpp"
 
 #ifdef MLAAS_CLIENT_TESTS_WITH_ORT
-#include <onnxruntime_cxx_api.h>
-
 #include "onnx/model_builder.hpp"
+#include "ort_reference.hpp"
 
 using namespace mlaas;
+using test::ortRun;
 
 namespace {
 
 bool havePython() { return test::run({"python3", "-c", "import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)"}).exitCode == 0; }
-
-std::vector<float> ortRun(const std::string& model, std::vector<float> input, std::int64_t rows, std::int64_t features) {
-  static Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "python-client-test");
-  Ort::SessionOptions options;
-  options.SetIntraOpNumThreads(1);
-  Ort::Session session(env, model.data(), model.size(), options);
-  auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-  std::vector<std::int64_t> shape{rows, features};
-  auto tensor = Ort::Value::CreateTensor<float>(memory, input.data(), input.size(), shape.data(), shape.size());
-  const char* in[] = {"input"};
-  const char* out[] = {"output"};
-  auto outputs = session.Run(Ort::RunOptions{nullptr}, in, &tensor, 1, out, 1);
-  const float* values = outputs[0].GetTensorData<float>();
-  return {values, values + outputs[0].GetTensorTypeAndShapeInfo().GetElementCount()};
-}
 
 }  // namespace
 

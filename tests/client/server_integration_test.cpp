@@ -13,9 +13,8 @@
 #include "real_server.hpp"
 
 #ifdef MLAAS_CLIENT_TESTS_WITH_ORT
-#include <onnxruntime_cxx_api.h>
-
 #include "onnx/model_builder.hpp"
+#include "ort_reference.hpp"
 
 using namespace mlaas;
 using client::Client;
@@ -36,21 +35,9 @@ onnx::MlpSpec benchSpec(std::uint64_t seed) {
   return spec;
 }
 
-/// ONNX Runtime in this process: the reference the server's answers must equal.
+/// ONNX Runtime in this process on `rows` rows of kFeatures.
 std::vector<float> ortRun(const std::string& model, const std::vector<float>& input, std::int64_t rows) {
-  static Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "client-test");
-  Ort::SessionOptions options;
-  options.SetIntraOpNumThreads(1);
-  Ort::Session session(env, model.data(), model.size(), options);
-  auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-  std::vector<std::int64_t> shape{rows, kFeatures};
-  std::vector<float> data = input;
-  auto tensor = Ort::Value::CreateTensor<float>(memory, data.data(), data.size(), shape.data(), shape.size());
-  const char* in[] = {"input"};
-  const char* out[] = {"output"};
-  auto outputs = session.Run(Ort::RunOptions{nullptr}, in, &tensor, 1, out, 1);
-  const float* values = outputs[0].GetTensorData<float>();
-  return {values, values + outputs[0].GetTensorTypeAndShapeInfo().GetElementCount()};
+  return test::ortRun(model, input, rows, kFeatures);
 }
 
 std::vector<float> rowsOfFeatures(std::int64_t rows, float phase) {
