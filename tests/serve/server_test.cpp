@@ -55,6 +55,10 @@ class ServerTest : public ::testing::Test {
     return request(port_, "POST", "/api/v1/models/" + name + "/versions", onnx, h);
   }
   static json body(const test::RawResponse& r) { return json::parse(r.body); }
+  /// `clients` one-row OIP requests to `model` (8 features, row i seeded with i), each from its own thread.
+  std::vector<std::future<test::RawResponse>> concurrentRowRequests(const std::string& model, int clients);
+  /// Each answer of concurrentRowRequests equals in-process ONNX Runtime on its row.
+  static void expectRowAnswers(std::vector<std::future<test::RawResponse>>& futures, const std::string& onnx);
 
   ::mlaas::test::TempDir dir_;
   std::unique_ptr<Server> server_;
@@ -84,6 +88,25 @@ std::vector<float> referenceOutput(const std::string& onnx, const std::vector<fl
 
 json inferBody(const std::vector<float>& values, std::int64_t rows, std::int64_t width) {
   return {{"id", "r1"}, {"inputs", {{{"name", "input"}, {"shape", {rows, width}}, {"datatype", "FP32"}, {"data", values}}}}};
+}
+
+std::vector<std::future<test::RawResponse>> ServerTest::concurrentRowRequests(const std::string& model, int clients) {
+  std::vector<std::future<test::RawResponse>> futures;
+  for (int i = 0; i < clients; ++i)
+    futures.push_back(std::async(std::launch::async, [this, model, i] {
+      return request(port_, "POST", "/v2/models/" + model + "/infer",
+                     inferBody(randomRow(8, static_cast<unsigned>(i)), 1, 8).dump());
+    }));
+  return futures;
+}
+
+void ServerTest::expectRowAnswers(std::vector<std::future<test::RawResponse>>& futures, const std::string& onnx) {
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    auto r = futures[i].get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto expected = referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1);
+    EXPECT_FLOAT_EQ(json::parse(r.body)["outputs"][0]["data"][0].get<float>(), expected[0]);
+  }
 }
 
 TEST_F(ServerTest, UploadRecordsSignatureAndNumbersVersions) {
@@ -445,19 +468,10 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
   ASSERT_EQ(upload("b", onnx).status, 201);
   constexpr int kClients = 8;
   server_->pauseInference();  // every request waits in the queue, then all run as one batch
-  std::vector<std::future<test::RawResponse>> futures;
-  for (int i = 0; i < kClients; ++i)
-    futures.push_back(std::async(std::launch::async, [&, i] {
-      return request(port_, "POST", "/v2/models/b/infer", inferBody(randomRow(8, static_cast<unsigned>(i)), 1, 8).dump());
-    }));
+  auto futures = concurrentRowRequests("b", kClients);
   ASSERT_TRUE(waitForQueued(*server_, kClients));
   server_->resumeInference();
-  for (int i = 0; i < kClients; ++i) {
-    auto r = futures[static_cast<std::size_t>(i)].get();
-    ASSERT_EQ(r.status, 200) << r.body;
-    auto expected = referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1);
-    EXPECT_FLOAT_EQ(json::parse(r.body)["outputs"][0]["data"][0].get<float>(), expected[0]);
-  }
+  expectRowAnswers(futures, onnx);
   auto metrics = request(port_, "GET", "/metrics").body;
   EXPECT_NE(metrics.find("mlaas_requests_total{model=\"b\",version=\"1\",protocol=\"v2\"} 8"), std::string::npos) << metrics;
   // All eight ran in one batch: every bucket below 8 rows stayed empty.
@@ -475,17 +489,8 @@ TEST_F(ServerTest, BatchesFormWithinTheQueueDelay) {
   std::string onnx = test::mlpModel({8, 8, 1});
   ASSERT_EQ(upload("b", onnx).status, 201);
   constexpr int kClients = 4;
-  std::vector<std::future<test::RawResponse>> futures;
-  for (int i = 0; i < kClients; ++i)
-    futures.push_back(std::async(std::launch::async, [&, i] {
-      return request(port_, "POST", "/v2/models/b/infer", inferBody(randomRow(8, static_cast<unsigned>(i)), 1, 8).dump());
-    }));
-  for (int i = 0; i < kClients; ++i) {
-    auto r = futures[static_cast<std::size_t>(i)].get();
-    ASSERT_EQ(r.status, 200) << r.body;
-    auto expected = referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1);
-    EXPECT_FLOAT_EQ(json::parse(r.body)["outputs"][0]["data"][0].get<float>(), expected[0]);
-  }
+  auto futures = concurrentRowRequests("b", kClients);
+  expectRowAnswers(futures, onnx);
 }
 
 TEST_F(ServerTest, FullQueueGets429WithRetryAfterAndTheServerKeepsServing) {
