@@ -216,7 +216,8 @@ core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, s
                                               std::string_view modelLabel) {
   std::vector<Tensor> ordered(signature.inputs.size());
   // Which inputs were given: a bit per input on the stack for the usual handful (this runs once per
-  // inference request), a vector beyond 64.
+  // inference request), a vector beyond 64. Not derived from `ordered`: ONNX Runtime loads models
+  // with an (unused) input named "", so an empty name there does not mean "not given".
   std::uint64_t seenBits = 0;
   std::vector<bool> seenMore(signature.inputs.size() > 64 ? signature.inputs.size() : 0, false);
   auto seen = [&](std::size_t i) { return i < 64 ? ((seenBits >> i) & 1u) != 0 : static_cast<bool>(seenMore[i]); };
