@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <limits>
 
 namespace mlaas::data {
 
@@ -194,6 +196,60 @@ inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, s
 }  // namespace
 
 core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const {
+  const std::size_t first = out.rows;
+  out.grow(events.size());
+  RowTarget target;
+  for (std::size_t i = 0; i < out.tensors.size(); ++i) {
+    const std::size_t width = out.tensorSpecs[i].width();
+    target.tensors.push_back(out.tensors[i].data() + first * width);
+    target.tensorStrides.push_back(width);
+  }
+  for (std::size_t i = 0; i < out.masks.size(); ++i) {
+    const std::size_t width = out.maskSpecs[i].width();
+    target.masks.push_back(out.masks[i].data() + first * width);
+    target.maskStrides.push_back(width);
+  }
+  MLAAS_TRY(apply(chunk, events, target));
+  for (std::size_t r = 0; r < events.size(); ++r) {
+    out.labels[first + r] = 0;
+    out.weights[first + r] = 1;
+    out.events[first + r] = {};
+  }
+  out.rows = first + events.size();
+  return {};
+}
+
+namespace {
+
+// Rows transformed at a time: every output column is written by one loop over a block's rows,
+// and a block's rows (128 of 264 bytes on the 1M-event file) stay in L1 while the columns are
+// written one after another.
+constexpr std::size_t kBlockRows = 128;
+
+// Read in place of a padded slot's value when a chunk has no object at all: the padded slots'
+// values are computed and then discarded (selects, not branches), so they must be readable.
+constexpr double kNoValue = 0;
+
+// One column of rows: y = (x - shift) * scale as float for real values, `pad` for padded slots;
+// the mask (if any) 1 for real values. index[r * indexStride] is row r's object (any readable
+// index for padded rows), real when slot < counts[r]. Selects instead of branches: whether a row
+// has a k-th jet is as random as the data.
+inline void writeColumn(const double* __restrict source, double shift, double scale, float pad, const std::uint64_t* __restrict index,
+                        std::size_t indexStride, const std::uint32_t* __restrict counts, std::uint32_t slot, std::size_t rows,
+                        float* __restrict out, std::size_t outStride, std::uint8_t* __restrict mask, std::size_t maskStride) {
+  // The select on the bits: with `real ? value : pad` GCC branches, and mispredicts.
+  const auto padBits = std::bit_cast<std::uint32_t>(pad);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint32_t real = 0U - static_cast<std::uint32_t>(slot < counts[r]);  // all ones or zero
+    const auto value = std::bit_cast<std::uint32_t>(static_cast<float>((source[index[r * indexStride]] - shift) * scale));
+    out[r * outStride] = std::bit_cast<float>((value & real) | (padBits & ~real));
+    if (mask != nullptr) mask[r * maskStride] = static_cast<std::uint8_t>(real & 1U);
+  }
+}
+
+}  // namespace
+
+core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, const RowTarget& target) const {
   const auto& config = plan_->config();
   const auto& groups = plan_->groups();
   auto lookup = [&](const std::string& name) -> core::Result<Feature> {
@@ -218,7 +274,7 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       if (!feature->array->isJagged() || feature->array->offsets->size() != chunk.entries + 1)
         return core::fail(core::Errc::invalid_argument, fmt::format("input '{}' is not a list of the chunk's {} events", name, chunk.entries));
       if (group.sources.empty()) group.offsets = feature->array->offsets->data();
-      group.sources.push_back(feature->array->values.data());
+      group.sources.push_back(feature->array->values.empty() ? &kNoValue : feature->array->values.data());
       group.shifts.push_back(feature->shift);
       group.scales.push_back(feature->scale);
     }
@@ -234,90 +290,115 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   }
   for (auto e : events)
     if (e >= chunk.entries) return core::fail(core::Errc::internal, fmt::format("event {} outside a chunk of {}", e, chunk.entries));
+  if (longest > std::numeric_limits<std::uint32_t>::max())
+    return core::fail(core::Errc::invalid_argument, fmt::format("a group length of {} is too large", longest));
 
-  const std::size_t first = out.rows;
-  out.grow(events.size());
-  std::vector<std::uint64_t> order(longest);  // object indices of one event, in output order
-  std::vector<std::uint64_t> scratch;         // long sorted lists
-  // The objects group g writes for event e (indices in order.data()); returns how many.
-  auto objectsOf = [&](const GroupInputs& group, std::size_t e) -> std::size_t {
-    const std::uint64_t begin = group.offsets[e], end = group.offsets[e + 1];
-    return orderObjects(group, begin, end, std::min(static_cast<std::size_t>(end - begin), group.length), order.data(), scratch);
+  // Per block and group: the objects each row writes (index[r * length + s], in output order; the
+  // row's first object, or 0, in its padded slots) and how many (counts[r]).
+  std::vector<std::uint64_t> index(kBlockRows * longest);
+  std::vector<std::uint32_t> counts(kBlockRows);
+  std::vector<std::uint64_t> scratch;  // long sorted lists
+  auto orderBlock = [&](const GroupInputs& group, const std::uint32_t* rowEvents, std::size_t rows) {
+    const std::size_t length = group.length;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::size_t e = rowEvents[r];
+      const std::uint64_t begin = group.offsets[e], end = group.offsets[e + 1];
+      std::uint64_t* out = index.data() + r * length;
+      const std::size_t n = orderObjects(group, begin, end, std::min(static_cast<std::size_t>(end - begin), length), out, scratch);
+      for (std::size_t s = n; s < length; ++s) out[s] = 0;
+      counts[r] = static_cast<std::uint32_t>(n);
+    }
+  };
+  // The flat features into the first columns of tensor t, rows firstRow.. (and into `mask`, the
+  // block's first mask row, when the layout has one).
+  auto writeFlat = [&](const std::uint32_t* rowEvents, std::size_t rows, std::size_t firstRow, std::size_t t, std::uint8_t* mask,
+                       std::size_t maskStride) {
+    const std::size_t stride = target.tensorStrides[t];
+    float* __restrict values = target.tensors[t] + firstRow * stride;
+    for (std::size_t k = 0; k < flat.size(); ++k) {
+      const double* __restrict source = flat[k].array->values.data();
+      const double shift = flat[k].shift, scale = flat[k].scale;
+      for (std::size_t r = 0; r < rows; ++r) values[r * stride + k] = static_cast<float>((source[rowEvents[r]] - shift) * scale);
+      if (mask != nullptr)
+        for (std::size_t r = 0; r < rows; ++r) mask[r * maskStride + k] = 1;
+    }
   };
 
-  for (std::size_t r = 0; r < events.size(); ++r) {
-    const std::size_t e = events[r];
-    const std::size_t row = first + r;
-    out.labels[row] = 0;
-    out.weights[row] = 1;
-    out.events[row] = {};
-    switch (config.representation) {
-      case Representation::vector: {
-        const std::size_t width = tensorSpecs_[0].width();
-        float* __restrict values = out.tensors[0].data() + row * width;
-        std::uint8_t* __restrict mask = out.masks[0].data() + row * width;
-        std::size_t k = 0;
-        for (const auto& f : flat) {
-          values[k] = static_cast<float>((f.array->values[e] - f.shift) * f.scale);
-          mask[k++] = 1;
-        }
+  const std::size_t nrows = events.size();
+  switch (config.representation) {
+    case Representation::vector: {
+      const std::size_t stride = target.tensorStrides[0], maskStride = target.maskStrides[0];
+      for (std::size_t b = 0; b < nrows; b += kBlockRows) {
+        const std::size_t rows = std::min(kBlockRows, nrows - b);
+        const std::uint32_t* rowEvents = events.data() + b;
+        float* values = target.tensors[0] + b * stride;
+        std::uint8_t* mask = target.masks[0] + b * maskStride;
+        writeFlat(rowEvents, rows, b, 0, mask, maskStride);
+        std::size_t k = flat.size();
         for (const auto& group : inputs) {
           if (group.sources.empty()) continue;
-          const std::size_t n = objectsOf(group, e);
-          const std::uint64_t* index = order.data();
+          orderBlock(group, rowEvents, rows);
           const std::size_t length = group.length;
-          for (std::size_t m = 0; m < group.sources.size(); ++m) {
-            const double* source = group.sources[m];
-            const double shift = group.shifts[m], scale = group.scales[m];
-            for (std::size_t s = 0; s < n; ++s) values[k + s] = static_cast<float>((source[index[s]] - shift) * scale);
-            for (std::size_t s = n; s < length; ++s) values[k + s] = group.pad;
-            for (std::size_t s = 0; s < length; ++s) mask[k + s] = s < n ? 1 : 0;
-            k += length;
-          }
+          for (std::size_t m = 0; m < group.sources.size(); ++m, k += length)
+            for (std::size_t s = 0; s < length; ++s)
+              writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),
+                          static_cast<std::uint32_t>(s), rows, values + k + s, stride, mask + k + s, maskStride);
         }
-        break;
       }
-      case Representation::groups: {
-        std::size_t t = 0;
-        if (!flat.empty()) {
-          float* values = out.tensors[0].data() + row * flat.size();
-          for (std::size_t k = 0; k < flat.size(); ++k) values[k] = static_cast<float>((flat[k].array->values[e] - flat[k].shift) * flat[k].scale);
-          t = 1;
-        }
-        for (std::size_t g = 0; g < groups.size(); ++g, ++t) {
+      break;
+    }
+    case Representation::groups: {
+      const std::size_t t0 = flat.empty() ? 0 : 1;
+      for (std::size_t b = 0; b < nrows; b += kBlockRows) {
+        const std::size_t rows = std::min(kBlockRows, nrows - b);
+        const std::uint32_t* rowEvents = events.data() + b;
+        if (!flat.empty()) writeFlat(rowEvents, rows, b, 0, nullptr, 0);
+        for (std::size_t g = 0; g < groups.size(); ++g) {
           const auto& group = inputs[g];
-          const std::size_t length = group.length;
-          const std::size_t nmembers = group.sources.size();
-          float* __restrict values = out.tensors[t].data() + row * length * nmembers;
-          std::uint8_t* __restrict mask = out.masks[g].data() + row * length;
-          const std::size_t n = nmembers == 0 ? 0 : objectsOf(group, e);
-          const std::uint64_t* index = order.data();
-          for (std::size_t s = 0; s < n; ++s)
+          const std::size_t length = group.length, nmembers = group.sources.size();
+          const std::size_t stride = target.tensorStrides[t0 + g], maskStride = target.maskStrides[g];
+          float* values = target.tensors[t0 + g] + b * stride;
+          std::uint8_t* mask = target.masks[g] + b * maskStride;
+          if (nmembers == 0) {
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t s = 0; s < length; ++s) mask[r * maskStride + s] = 0;
+            continue;
+          }
+          orderBlock(group, rowEvents, rows);
+          for (std::size_t s = 0; s < length; ++s)
             for (std::size_t m = 0; m < nmembers; ++m)
-              values[s * nmembers + m] = static_cast<float>((group.sources[m][index[s]] - group.shifts[m]) * group.scales[m]);
-          for (std::size_t i = n * nmembers; i < length * nmembers; ++i) values[i] = group.pad;
-          for (std::size_t s = 0; s < length; ++s) mask[s] = s < n ? 1 : 0;
+              writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),
+                          static_cast<std::uint32_t>(s), rows, values + s * nmembers + m, stride, m == 0 ? mask + s : nullptr, maskStride);
         }
-        break;
       }
-      case Representation::image: {
-        std::size_t t = 0;
-        if (!flat.empty()) {
-          float* values = out.tensors[0].data() + row * flat.size();
-          for (std::size_t k = 0; k < flat.size(); ++k) values[k] = static_cast<float>((flat[k].array->values[e] - flat[k].shift) * flat[k].scale);
-          t = 1;
-        }
-        const auto& image = config.image;
-        const std::size_t cells = image.xBins * image.yBins;
-        float* pixels = out.tensors[t].data() + row * cells * image.channels.size();
-        std::fill(pixels, pixels + cells * image.channels.size(), 0.0F);
-        for (std::size_t c = 0; c < image.channels.size(); ++c) {
-          const auto& channel = image.channels[c];
-          const Array* xs = chunk.find(channel.x);
-          const Array* ys = chunk.find(channel.y);
-          const Array* vs = channel.value.empty() ? nullptr : chunk.find(channel.value);
-          if (xs == nullptr || ys == nullptr || (!channel.value.empty() && vs == nullptr))
-            return core::fail(core::Errc::invalid_argument, fmt::format("missing input of image channel {}", c));
+      break;
+    }
+    case Representation::image: {
+      const auto& image = config.image;
+      const std::size_t cells = image.xBins * image.yBins;
+      struct Channel {
+        const Array *xs, *ys, *vs;
+      };
+      std::vector<Channel> channels;
+      for (std::size_t c = 0; c < image.channels.size(); ++c) {
+        const auto& channel = image.channels[c];
+        Channel resolved{chunk.find(channel.x), chunk.find(channel.y), channel.value.empty() ? nullptr : chunk.find(channel.value)};
+        if (resolved.xs == nullptr || resolved.ys == nullptr || (!channel.value.empty() && resolved.vs == nullptr))
+          return core::fail(core::Errc::invalid_argument, fmt::format("missing input of image channel {}", c));
+        channels.push_back(resolved);
+      }
+      std::size_t t = 0;
+      if (!flat.empty()) {
+        for (std::size_t b = 0; b < nrows; b += kBlockRows)
+          writeFlat(events.data() + b, std::min(kBlockRows, nrows - b), b, 0, nullptr, 0);
+        t = 1;
+      }
+      for (std::size_t r = 0; r < nrows; ++r) {
+        const std::size_t e = events[r];
+        float* pixels = target.tensors[t] + r * target.tensorStrides[t];
+        std::fill(pixels, pixels + cells * channels.size(), 0.0F);
+        for (std::size_t c = 0; c < channels.size(); ++c) {
+          const auto& [xs, ys, vs] = channels[c];
           const auto begin = (*xs->offsets)[e], end = (*xs->offsets)[e + 1];
           for (auto i = begin; i < end; ++i) {
             const double x = xs->values[i], y = ys->values[i];
@@ -329,11 +410,10 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
             pixels[c * cells + ix * image.yBins + iy] += vs != nullptr ? static_cast<float>(vs->values[i]) : 1.0F;
           }
         }
-        break;
       }
+      break;
     }
   }
-  out.rows = first + events.size();
   return {};
 }
 

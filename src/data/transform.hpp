@@ -71,6 +71,16 @@ struct Batch {
   [[nodiscard]] std::size_t maskIndex(std::string_view name) const noexcept;
 };
 
+/// Where Transform::apply writes rows: for each tensor and mask (in the layout's order) its first
+/// row and the elements from one row to the next, so that rows can go into a Batch (stride = the
+/// width) or straight into packed records of several fields (stride = the record).
+struct RowTarget {
+  std::vector<float*> tensors;
+  std::vector<std::size_t> tensorStrides;  ///< floats between rows
+  std::vector<std::uint8_t*> masks;
+  std::vector<std::size_t> maskStrides;  ///< bytes between rows
+};
+
 class Transform {
  public:
   /// Throws core::Exception when the specs lack statistics a normalization needs.
@@ -91,6 +101,9 @@ class Transform {
   /// Appends rows for `events` (indices into the chunk) to `out`; labels/weights/refs are the
   /// caller's (the same length as events, or empty for zeros/ones/none).
   [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const;
+  /// Writes the tensors and masks of `events` as rows 0.. of `target` (room for them made by the
+  /// caller); labels, weights and event references are the caller's. Nothing is written when it fails.
+  [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events, const RowTarget& target) const;
 
  private:
   struct Feature {
