@@ -2211,7 +2211,9 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         if (record.size() != (loc.embedded ? 0 : loc.bytes))
           throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
         basket = loadBasket(record, loc, where, stats ? &seconds[j] : nullptr, mode);  // timed only when asked
-        if (partial && hi < loc.entryEnd && basket.decompressed && !basket.inDestination) {
+        // Kept when decompressed, or, stored, when its bytes were fetched (not mapped): the next
+        // chunk then fetches nothing of it again.
+        if (partial && hi < loc.entryEnd && !basket.inDestination && (basket.decompressed || mapped.empty())) {
           basket.own(where);
           kept = std::make_shared<const LoadedBasket>(std::move(basket));
           t.partialBaskets.keep(pb.branch, pb.basket, kept);
@@ -2427,9 +2429,8 @@ std::vector<EntryRange> Tree::chunks(std::uint64_t targetEntries) const {
 namespace {
 
 /// Asks the source to start fetching a chunk's coalesced ranges (remote sources; local ones ignore
-/// it). Not the baskets the chunk before cuts: it keeps them decompressed (on compressed
-/// branches), and this chunk reads their rest from memory. (A stored basket that turns out not to
-/// be kept is fetched when the chunk is read, without the head start.)
+/// it). Not the baskets the chunk before cuts: on a source that fetches, that read keeps them
+/// (decompressed, or their fetched bytes when stored), and this chunk reads their rest from memory.
 void prefetchChunk(const Tree& tree, const std::vector<std::string>& names, EntryRange range,
                    const ReadOptions& options) {
   const auto plan = tree.plan(names, range, options);
@@ -2437,8 +2438,7 @@ void prefetchChunk(const Tree& tree, const std::vector<std::string>& names, Entr
   bool leftOut = false;
   for (const auto& pb : plan.baskets) {
     if (pb.bytes.size == 0) continue;
-    const auto& info = tree.branches()[pb.branch];
-    if (pb.entries.begin < range.begin && info.compressedBytes < info.uncompressedBytes) {
+    if (pb.entries.begin < range.begin) {
       leftOut = true;
       continue;
     }
