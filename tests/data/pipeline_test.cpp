@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <set>
@@ -331,6 +332,97 @@ TEST(Transform, GroupsLayoutStandardizedAndPadded) {
         EXPECT_TRUE(std::isnan(object[0]) && std::isnan(object[1]));
       }
     }
+  }
+}
+
+// apply() through a RowTarget writes the same tensors and masks into any row stride as into a
+// Batch and touches nothing between the fields: the pipeline's packed records rely on it. 400
+// events span several of the transform's row blocks; every seventh is skipped.
+TEST(Transform, RowTargetWritesTheSameRowsIntoAnyStrideAndNothingElse) {
+  for (const std::string layout : {"vector", "groups", "image"}) {
+    SCOPED_TRACE(layout);
+    std::string yaml = "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi], length: 4, pad: -1, "
+                       "sort_by: Jet_pt}}}\nrepresentation: " + layout + "\n";
+    if (layout == "image")
+      yaml += "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], channels: [{group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}]}\n";
+    auto b = build(yaml);
+    const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 400);
+    const Chunk chunk = b.plan->prepare(columns).value();
+    std::vector<std::uint32_t> events;
+    for (std::uint32_t e = 0; e < 400; ++e)
+      if (e % 7 != 3) events.push_back(e);
+    Batch expected = b.transform->makeBatch();
+    ASSERT_TRUE(b.transform->apply(chunk, events, expected));
+    ASSERT_EQ(expected.rows, events.size());
+
+    // One record per row: each tensor, then each mask, with gap bytes after every field.
+    std::vector<std::size_t> tensorAt, maskAt;
+    std::size_t stride = 0;
+    for (const auto& spec : expected.tensorSpecs) {
+      tensorAt.push_back(stride);
+      stride += spec.width() * sizeof(float) + 8;
+    }
+    for (const auto& spec : expected.maskSpecs) {
+      maskAt.push_back(stride);
+      stride += spec.width() + 5;
+    }
+    stride = (stride + 3) / 4 * 4;  // floats stay aligned
+    std::vector<float> storage(events.size() * stride / sizeof(float));
+    auto* bytes = reinterpret_cast<std::uint8_t*>(storage.data());
+    std::fill(bytes, bytes + events.size() * stride, std::uint8_t{0xA5});
+    RowTarget target;
+    for (auto at : tensorAt) {
+      target.tensors.push_back(reinterpret_cast<float*>(bytes + at));
+      target.tensorStrides.push_back(stride / sizeof(float));
+    }
+    for (auto at : maskAt) {
+      target.masks.push_back(bytes + at);
+      target.maskStrides.push_back(stride);
+    }
+    ASSERT_TRUE(b.transform->apply(chunk, events, target));
+
+    std::vector<bool> field(stride, false);
+    for (std::size_t i = 0; i < tensorAt.size(); ++i)
+      std::fill_n(field.begin() + static_cast<std::ptrdiff_t>(tensorAt[i]), expected.tensorSpecs[i].width() * sizeof(float), true);
+    for (std::size_t i = 0; i < maskAt.size(); ++i)
+      std::fill_n(field.begin() + static_cast<std::ptrdiff_t>(maskAt[i]), expected.maskSpecs[i].width(), true);
+    for (std::size_t r = 0; r < events.size(); ++r) {
+      const std::uint8_t* record = bytes + r * stride;
+      for (std::size_t i = 0; i < tensorAt.size(); ++i) {
+        const std::size_t width = expected.tensorSpecs[i].width();
+        ASSERT_EQ(std::memcmp(record + tensorAt[i], expected.tensors[i].data() + r * width, width * sizeof(float)), 0) << "row " << r;
+      }
+      for (std::size_t i = 0; i < maskAt.size(); ++i) {
+        const std::size_t width = expected.maskSpecs[i].width();
+        ASSERT_EQ(std::memcmp(record + maskAt[i], expected.masks[i].data() + r * width, width), 0) << "row " << r;
+      }
+      for (std::size_t k = 0; k < stride; ++k) {
+        if (!field[k]) {
+          ASSERT_EQ(record[k], 0xA5) << "row " << r << " byte " << k;
+        }
+      }
+    }
+  }
+}
+
+// A chunk without any object at all (one event with no jet): every slot is padding, masked out.
+TEST(Transform, ChunkWithoutObjectsIsAllPadding) {
+  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -7, sort_by: Jet_pt}}}\n"
+                 "normalization: none\n");
+  const auto empty = std::find(b.s.nJet.begin(), b.s.nJet.end(), 0);
+  ASSERT_NE(empty, b.s.nJet.end());
+  const auto e = static_cast<std::uint64_t>(empty - b.s.nJet.begin());
+  const Chunk chunk = b.plan->prepare(b.inputs.trees[0]->read(b.plan->branches(), e, e + 1)).value();
+  ASSERT_TRUE(chunk.find("Jet_pt")->values.empty());
+  Batch batch = b.transform->makeBatch();
+  const std::vector<std::uint32_t> events{0};
+  ASSERT_TRUE(b.transform->apply(chunk, events, batch));
+  ASSERT_EQ(batch.rows, 1u);
+  EXPECT_EQ(batch.tensors[0][0], b.s.met[e]);
+  EXPECT_EQ(batch.masks[0][0], 1);
+  for (std::size_t k = 1; k < 7; ++k) {
+    EXPECT_EQ(batch.tensors[0][k], -7.0F) << k;
+    EXPECT_EQ(batch.masks[0][k], 0) << k;
   }
 }
 
