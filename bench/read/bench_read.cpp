@@ -232,10 +232,11 @@ void printKinds(const std::string& path) {
     ++kind.baskets;
     kind.bytes += static_cast<std::uint64_t>(nbytes);
   }
-  fmt::print("{}: {} branches ({} jagged), {} entries; baskets: {} embedded, {} stored ({} bytes), {} compressed ({} "
-             "bytes on disk)\n",
-             std::filesystem::path(path).filename().string(), names.size(), jagged, tree.entries(), embedded.baskets,
-             stored.baskets, stored.bytes, compressed.baskets, compressed.bytes);
+  fmt::print(
+      "{}: {} branches ({} jagged), {} entries; baskets: {} embedded, {} stored ({} bytes), {} compressed ({} "
+      "bytes on disk)\n",
+      std::filesystem::path(path).filename().string(), names.size(), jagged, tree.entries(), embedded.baskets,
+      stored.baskets, stored.bytes, compressed.baskets, compressed.bytes);
 }
 
 }  // namespace
@@ -255,7 +256,8 @@ int main(int argc, char** argv) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--no-jsroot") {
       jsroot = false;
-    } else if ((arg == "--profile" || arg == "--profile-reuse" || arg == "--profile-bound" || arg == "--profile-b") && i + 1 < argc) {
+    } else if ((arg == "--profile" || arg == "--profile-reuse" || arg == "--profile-bound" || arg == "--profile-b") &&
+               i + 1 < argc) {
       profile = std::max(1, std::atoi(argv[++i]));
       profileWhat = arg;
     } else if (arg.rfind("--", 0) == 0) {

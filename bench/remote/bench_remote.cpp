@@ -288,11 +288,12 @@ int main(int argc, char** argv) {
       auto localFile = root::File::open((data.parent_path() / "events.root").string());
       const double localReadSeconds = readAll(localFile->tree(paths.front()));
       const double fileMb = static_cast<double>(rootStats.fileBytes) / 1e6;
-      fmt::print("remote-read {} ROOT: {} round trips ({:.1f} rtt) before the first basket; reading all {} branches "
-                 "of {} entries ({:.0f} MB): {:.0f} MB/s remote, {:.0f} MB/s local = {:.2f} of local; bytes fetched "
-                 "{:.2f} x the file\n",
-                 p.name, trips, metaSeconds * 1000 / rttMs, names.size(), tree.entries(), fileMb, fileMb / readSeconds,
-                 fileMb / localReadSeconds, localReadSeconds / readSeconds, fetchedPerByte);
+      fmt::print(
+          "remote-read {} ROOT: {} round trips ({:.1f} rtt) before the first basket; reading all {} branches "
+          "of {} entries ({:.0f} MB): {:.0f} MB/s remote, {:.0f} MB/s local = {:.2f} of local; bytes fetched "
+          "{:.2f} x the file\n",
+          p.name, trips, metaSeconds * 1000 / rttMs, names.size(), tree.entries(), fileMb, fileMb / readSeconds,
+          fileMb / localReadSeconds, localReadSeconds / readSeconds, fetchedPerByte);
     } catch (const std::exception& e) {
       fmt::print("remote-read {} ROOT: failed: {}\n", p.name, e.what());
     }

@@ -1034,14 +1034,15 @@ BasketHeader parseBasketHeader(std::span<const std::byte> head, std::size_t reco
 /// its entry count, and its entry offsets (checked in order once when the tree was opened).
 void checkEmbedded(const BasketLoc& loc, const std::string& where) {
   if (static_cast<std::uint64_t>(loc.nevbuf) != loc.entryEnd - loc.entryBegin) [[unlikely]]
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
-                                                           loc.nevbuf, loc.entryEnd - loc.entryBegin));
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
+                                                           where, loc.nevbuf, loc.entryEnd - loc.entryBegin));
   if (!loc.offsetsInOrder) [[unlikely]] {  // find the bad offset for the message
     std::int32_t prev = 0;
     for (auto o : loc.offsets) {
       if (o < prev || static_cast<std::size_t>(o) > loc.content.size())
-        throw core::Exception(core::Errc::corrupt, fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes",
-                                                               where, o, loc.content.size()));
+        throw core::Exception(core::Errc::corrupt,
+                              fmt::format("{}: entry offset {} is out of order or beyond the {} data bytes", where, o,
+                                          loc.content.size()));
       prev = o;
     }
   }
@@ -1125,8 +1126,8 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
   if (loc.embedded) {
     checkEmbedded(loc, where);
   } else if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin) {
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}", where,
-                                                           out.nevbuf, loc.entryEnd - loc.entryBegin));
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
+                                                           where, out.nevbuf, loc.entryEnd - loc.entryBegin));
   }
   return out;
 }
@@ -1342,7 +1343,9 @@ bool countsInRuns(const BranchData& b) noexcept {
   const std::size_t group = b.innerSize * b.codec.diskWidth;
   return b.decode == Decode::flat && !b.vectorHeader && b.entryHeader == 0 && group != 0 && (group & (group - 1)) == 0;
 }
-bool isCountedRun(const BranchData& b) noexcept { return b.countedRun; }
+bool isCountedRun(const BranchData& b) noexcept {
+  return b.countedRun;
+}
 
 /// A counted-run column cut to what this read decoded into it: offsets[0] to entries + 1 values,
 /// the data to the values they cover (decodeCountedRun writes grow-only into longer buffers).
@@ -1539,8 +1542,8 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
   }
 }
 
-void decodeFixed(const BranchData& b, const BasketBytes& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
-                 std::byte* dest, const std::string& where) {
+void decodeFixed(const BranchData& b, const BasketBytes& basket, const BasketLoc& loc, std::uint64_t lo,
+                 std::uint64_t hi, std::byte* dest, const std::string& where) {
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
   const std::size_t entryDisk = b.innerSize * b.codec.diskWidth;
@@ -1746,8 +1749,8 @@ std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::str
     if (it == t.byName.end())
       throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch \"{}\"", t.context, n));
     if (!t.data[it->second].info.supported)
-      throw core::Exception(core::Errc::unsupported,
-                            fmt::format("{}: branch \"{}\": {}", t.context, n, t.data[it->second].info.unsupportedReason));
+      throw core::Exception(core::Errc::unsupported, fmt::format("{}: branch \"{}\": {}", t.context, n,
+                                                                 t.data[it->second].info.unsupportedReason));
     out.push_back(it->second);
   }
   last.tree = t.serial;
@@ -1982,10 +1985,10 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // has ~950 baskets and every extra per-basket array is another pass of allocation and zeroing.
   struct Work {
     std::size_t column = 0;
-    std::uint64_t size = 0;      ///< uncompressed bytes (stats)
-    std::uint8_t direct = 0;     ///< read straight into its column (readStoredInto)
-    std::uint8_t inPiece = 0;    ///< decoded into pieces[j], appended afterwards
-    std::uint8_t noFetch = 0;    ///< embedded, direct or held: not in the shared fetch
+    std::uint64_t size = 0;    ///< uncompressed bytes (stats)
+    std::uint8_t direct = 0;   ///< read straight into its column (readStoredInto)
+    std::uint8_t inPiece = 0;  ///< decoded into pieces[j], appended afterwards
+    std::uint8_t noFetch = 0;  ///< embedded, direct or held: not in the shared fetch
   };
   std::vector<Work> work(count);
   // On a mapped local file every basket is decompressed or swapped where it lies in the mapping:
@@ -2087,8 +2090,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   bool anyPiece = false;
   if (!inOrder)
     for (std::size_t j = 0; j < count; ++j) {
-      work[j].inPiece =
-          perColumn[work[j].column].baskets > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
+      work[j].inPiece = perColumn[work[j].column].baskets > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
       anyPiece |= work[j].inPiece != 0;
     }
   std::vector<std::uint8_t> diverted(inOrder ? out.size() : 0, 0);

@@ -314,9 +314,12 @@ TEST(Reader, ChunksFetchNoBytesOfTheBasketsKeptFromTheChunkBefore) {
   // chunk fetches is exactly the bytes of the baskets it fetches.
   // Compressed baskets are kept decompressed; stored ones (all of them, and LZ4's few that did not
   // compress), fetched rather than mapped, are kept as fetched.
-  for (const auto& [name, workers] : std::vector<std::pair<std::string, std::size_t>>{
-           {"uproot-HZZ-zlib.root", 0}, {"uproot-HZZ-zlib.root", 1}, {"uproot-HZZ-lz4.root", 0},
-           {"uproot-HZZ-uncompressed.root", 0}, {"uproot-HZZ-uncompressed.root", 1}}) {
+  for (const auto& [name, workers] :
+       std::vector<std::pair<std::string, std::size_t>>{{"uproot-HZZ-zlib.root", 0},
+                                                        {"uproot-HZZ-zlib.root", 1},
+                                                        {"uproot-HZZ-lz4.root", 0},
+                                                        {"uproot-HZZ-uncompressed.root", 0},
+                                                        {"uproot-HZZ-uncompressed.root", 1}}) {
     SCOPED_TRACE(fmt::format("{} on {} pool threads", name, workers));
     auto source = std::make_shared<RecordingSource>(name);
     const auto tree = File::open(source)->tree("events");
@@ -362,7 +365,8 @@ TEST(Reader, ForEachChunkPrefetchesNoBasketTheChunkBeforeKeeps) {
   ReadOptions options;
   options.coalesceGap = 0;
   std::size_t seen = 0;
-  tree.forEachChunk(names, 300, [&](EntryRange, std::vector<Column>&) { ++seen; }, options);
+  tree.forEachChunk(
+      names, 300, [&](EntryRange, std::vector<Column>&) { ++seen; }, options);
   ASSERT_EQ(seen, chunks.size());
   // Per later chunk, the bytes of its baskets that begin in it: most HZZ branches are one basket
   // for the whole tree, so most chunks have nothing left to prefetch (and ask for nothing).
@@ -390,7 +394,8 @@ TEST(Reader, ForEachChunkPrefetchesNoBasketTheChunkBeforeKeeps) {
   for (std::size_t k = openReads; k < source->reads.size(); ++k) {
     const auto& r = source->reads[k];
     bool covered = false;
-    for (const auto& p : tree.plan(names, chunks[0], options).requests) covered |= r.offset >= p.offset && r.end() <= p.end();
+    for (const auto& p : tree.plan(names, chunks[0], options).requests)
+      covered |= r.offset >= p.offset && r.end() <= p.end();
     for (const auto& ranges : source->prefetches)
       for (const auto& p : ranges) covered |= r.offset >= p.offset && r.end() <= p.end();
     EXPECT_TRUE(covered) << "read [" << r.offset << ", " << r.end() << ") was not prefetched";
