@@ -1334,11 +1334,10 @@ class GenericDecoder {
   const std::string& where_;
 };
 
-/// Decodes entries [lo, hi) (global numbers) of one loaded basket into `out` (a fresh piece).
 /// Counted leaves (x[n]/F, no per-entry header, a power-of-two group of values): each entry's
 /// values follow the previous entry's, so the column offsets come from the entry offsets alone.
-/// Set once per branch when the tree is opened (BranchData::countedRun): it is asked per basket
-/// and per column, and std::has_single_bit is a libgcc call without -mpopcnt.
+/// Decided once per branch when the tree is opened (BranchData::countedRun, isCountedRun): it is
+/// asked per basket and per column, and std::has_single_bit is a libgcc call without -mpopcnt.
 bool countsInRuns(const BranchData& b) noexcept {
   const std::size_t group = b.innerSize * b.codec.diskWidth;
   return b.decode == Decode::flat && !b.vectorHeader && b.entryHeader == 0 && group != 0 && (group & (group - 1)) == 0;
