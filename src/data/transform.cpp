@@ -149,6 +149,7 @@ struct GroupInputs {
   std::size_t length = 0;
   float pad = 0;
   std::vector<const double*> sources;  ///< per member
+  std::size_t objects = 0;             ///< values per member in the chunk
   std::vector<double> shifts, scales;  ///< per member
 };
 
@@ -273,7 +274,15 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       if (!feature) return core::fail(std::move(feature).error());
       if (!feature->array->isJagged() || feature->array->offsets->size() != chunk.entries + 1)
         return core::fail(core::Errc::invalid_argument, fmt::format("input '{}' is not a list of the chunk's {} events", name, chunk.entries));
-      if (group.sources.empty()) group.offsets = feature->array->offsets->data();
+      if (group.sources.empty()) {
+        group.offsets = feature->array->offsets->data();
+        group.objects = feature->array->values.size();
+      } else if (feature->array->values.size() != group.objects) {
+        // The members are read through the first one's offsets: a shorter one would be read past its end.
+        return core::fail(core::Errc::invalid_argument,
+                          fmt::format("input '{}' has {} objects in the chunk, '{}' {}: a group's members must share one list", name,
+                                      feature->array->values.size(), groups[g].members.front(), group.objects));
+      }
       group.sources.push_back(feature->array->values.empty() ? &kNoValue : feature->array->values.data());
       group.shifts.push_back(feature->shift);
       group.scales.push_back(feature->scale);
@@ -281,6 +290,9 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     if (!groups[g].sortBy.empty()) {
       const Array* key = chunk.find(groups[g].sortBy);
       if (key == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", groups[g].sortBy));
+      if (!group.sources.empty() && key->values.size() != group.objects)
+        return core::fail(core::Errc::invalid_argument, fmt::format("sort key '{}' has {} objects in the chunk, the group {}",
+                                                                    groups[g].sortBy, key->values.size(), group.objects));
       group.sortKey = key->values.data();
     }
     group.descending = groups[g].sortDescending;

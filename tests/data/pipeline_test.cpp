@@ -426,6 +426,38 @@ TEST(Transform, ChunkWithoutObjectsIsAllPadding) {
   }
 }
 
+// Members of a group are read through the first member's offsets: a member with other lists (a
+// corrupt file, or a hand-made chunk) must be refused, never read past its end.
+TEST(Transform, GroupMembersWithOtherListsAreRefused) {
+  auto b = build("features: {groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, sort_by: Jet_phi}}}\nnormalization: none\n");
+  const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 400);
+  const Chunk good = b.plan->prepare(columns).value();
+  std::vector<std::uint32_t> events(good.entries);
+  std::iota(events.begin(), events.end(), 0U);
+  // The last event with a jet loses its last Jet_eta (or gains a Jet_phi), with offsets to match.
+  std::size_t last = good.entries;
+  while (last > 0 && b.s.jetPt[last - 1].empty()) --last;
+  ASSERT_GT(last, 0u);
+  for (const std::string name : {"Jet_eta", "Jet_phi"}) {
+    SCOPED_TRACE(name);
+    Chunk bad = good;
+    Array& array = bad.arrays.at(name);
+    auto offsets = std::make_shared<Offsets>(*array.offsets);
+    const std::int64_t change = name == "Jet_eta" ? -1 : 1;
+    for (std::size_t e = last; e < offsets->size(); ++e) (*offsets)[e] = static_cast<std::uint64_t>(static_cast<std::int64_t>((*offsets)[e]) + change);
+    if (change < 0)
+      array.values.pop_back();
+    else
+      array.values.push_back(1);
+    array.offsets = offsets;
+    Batch batch = b.transform->makeBatch();
+    auto applied = b.transform->apply(bad, events, batch);
+    ASSERT_FALSE(applied);
+    EXPECT_NE(applied.error().message.find("'" + name + "'"), std::string::npos) << applied.error().message;
+    EXPECT_EQ(batch.rows, 0u);
+  }
+}
+
 TEST(Transform, QuantileLengthCoversTheFraction) {
   auto b = build("features: {groups: {jets: {branches: [Jet_pt], length: 0.5}}}\n", 2000);
   std::vector<std::size_t> counts;
