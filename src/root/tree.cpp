@@ -1983,13 +1983,13 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // What this read does with each basket. One array (not one per property): a read of NanoAOD
   // has ~950 baskets and every extra per-basket array is another pass of allocation and zeroing.
   struct Work {
-    std::size_t column = 0;
-    std::uint64_t size = 0;    ///< uncompressed bytes (stats)
+    std::uint32_t column = 0;
     std::uint8_t direct = 0;   ///< read straight into its column (readStoredInto)
     std::uint8_t inPiece = 0;  ///< decoded into pieces[j], appended afterwards
     std::uint8_t noFetch = 0;  ///< embedded, direct or held: not in the shared fetch
   };
   std::vector<Work> work(count);
+  std::vector<std::uint64_t> sizes(stats ? count : 0, 0);  ///< uncompressed bytes per basket (stats)
   // On a mapped local file every basket is decompressed or swapped where it lies in the mapping:
   // no fetch buffer, no pread copy (the decompress-only bound still preads).
   auto& source = *t.file->source();
@@ -2045,7 +2045,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // bytes could decompress to (a damaged fEntries or shape must not make us allocate blindly);
   // ROOT's codecs stay far below a 1024:1 ratio on real data.
   struct PerColumn {
-    std::size_t baskets = 0;
+    std::uint32_t baskets = 0;
     std::uint64_t covered = 0;
     bool countedRun = false;  ///< isCountedRun of its branch (trimmed at the end)
     bool trimmed = false;     ///< ... or already, by the job of its one basket
@@ -2059,7 +2059,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     for (std::size_t j = 0; j < count; ++j) {
       const auto& pb = plan.baskets[j];
       const auto k = columnOfBranch[pb.branch];
-      work[j].column = k;
+      work[j].column = static_cast<std::uint32_t>(k);
       ++perColumn[k].baskets;
       perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
       if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
@@ -2147,7 +2147,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         const auto lo = std::max(range.begin, loc.entryBegin);
         const auto hi = std::min(range.end, loc.entryEnd);
         const BasketBytes bytes{loc.content, loc.offsets, {}, 0};
-        w.size = loc.content.size();
+        if (stats) sizes[j] = loc.content.size();
         if (b.decode == Decode::fixed) {
           allocate(w.column, b);
           return decodeFixed(b, bytes, loc, lo, hi,
@@ -2177,7 +2177,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
             out[w.column].data.data() + (loc.entryBegin - range.begin) * b.innerSize * outWidth,
             (loc.entryEnd - loc.entryBegin) * b.innerSize * outWidth};
         if (readStoredInto(source, loc, dest, outWidth, where)) {
-          w.size = dest.size();
+          if (stats) sizes[j] = dest.size();
           return;
         }
         record = fetchRecord(source, loc, t.context);  // not stored after all: the general path
@@ -2221,7 +2221,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           basket = kept->view();
         }
       }
-      w.size = basket.uncompressed;
+      if (stats) sizes[j] = basket.uncompressed;
       if (b.decode == Decode::fixed) {
         if (basket.inDestination)
           swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
@@ -2334,7 +2334,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     const auto& requests = held.empty() ? plan.requests : notHeld;
     stats->requests += requests.size();
     for (const auto& r : requests) stats->compressedBytes += r.size;
-    for (const auto& w : work) stats->uncompressedBytes += w.size;
+    for (auto size : sizes) stats->uncompressedBytes += size;
     for (auto s : seconds) stats->decompressSeconds += s;
     stats->basketsReused += reused.load(std::memory_order_relaxed);
   }
