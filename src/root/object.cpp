@@ -175,7 +175,9 @@ void ObjectReader::readBasket(Obj& into) {
   if (flag != 0 && flag % 10 != 2) {
     if (b->nevbuf > 0) {
       const auto n = c_.i32();
-      if (n < 0 || static_cast<std::size_t>(n) > c_.remaining() / 4) c_.fail("embedded TBasket offset count");
+      // ROOT streams one offset per entry; fewer would send the decoders past the array.
+      if (n < b->nevbuf || static_cast<std::size_t>(n) > c_.remaining() / 4)
+        c_.fail(fmt::format("embedded TBasket offset count {} does not match its {} entries", n, b->nevbuf));
       b->offsets.resize(static_cast<std::size_t>(n));
       for (auto& o : b->offsets) {
         o = c_.i32();

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/thread_pool.hpp"
+#include "root/object.hpp"
 #include "root/tree.hpp"
 #include "test_support.hpp"
 
@@ -164,6 +165,67 @@ TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
     }
     // A range that ends before the damage never looks at it.
     EXPECT_EQ(tree.read("Jet_Px", {0, 900}).data, original.read("Jet_Px", {0, 900}).data);
+  }
+}
+
+TEST(BadInput, EmbeddedBasketWithFewerEntryOffsetsThanEntriesIsRefused) {
+  // A TBasket held in a tree record as ROOT streams it: key, TBasket header, fNevBuf entry offsets
+  // (counted from the key's start), then the fLast bytes of its buffer. A damaged record may give
+  // fewer offsets than entries: the reader indexes one offset per entry, so such a basket must be
+  // refused when the tree record is read, as a basket on disk is when it is loaded.
+  auto basket = [](std::int32_t offsetCount) {
+    std::vector<std::byte> out;
+    auto put = [&](std::uint64_t v, int bytes) {
+      for (int k = bytes - 1; k >= 0; --k) out.push_back(static_cast<std::byte>((v >> (8 * k)) & 0xff));
+    };
+    constexpr std::int32_t keylen = 29 + 19, nevbuf = 3, last = keylen + 4 * nevbuf;
+    put(0, 4);       // fNbytes
+    put(4, 2);       // key version
+    put(0, 4);       // fObjlen
+    put(0, 4);       // fDatime
+    put(keylen, 2);  // fKeylen
+    put(1, 2);       // fCycle
+    put(0, 4);       // fSeekKey
+    put(0, 4);       // fSeekPdir
+    put(0, 3);       // class name, name, title: empty
+    put(3, 2);       // TBasket version
+    put(32000, 4);   // fBufferSize
+    put(8, 4);       // fNevBufSize
+    put(nevbuf, 4);  // fNevBuf
+    put(last, 4);    // fLast
+    put(1, 1);       // flag: entry offsets, then the buffer
+    put(static_cast<std::uint32_t>(offsetCount), 4);
+    for (std::int32_t k = 0; k < offsetCount; ++k) put(static_cast<std::uint32_t>(keylen + 4 * k), 4);
+    for (std::int32_t k = 0; k < last; ++k) out.push_back(static_cast<std::byte>(k));
+    return out;
+  };
+  const StreamerInfos infos;
+  {  // As ROOT writes it: one offset per entry.
+    const auto bytes = basket(3);
+    const std::string_view context = "good.root: tree record";
+    Cursor c(bytes, 0, context);
+    detail::ObjectReader reader(infos, c);
+    const auto obj = reader.readTop("TBasket");
+    ASSERT_TRUE(obj->basket);
+    EXPECT_EQ(obj->basket->nevbuf, 3);
+    EXPECT_EQ(obj->basket->offsets, (std::vector<std::int32_t>{0, 4, 8}));
+    EXPECT_EQ(obj->basket->content.size(), 12u);
+  }
+  for (const std::int32_t count : {2, 1}) {
+    SCOPED_TRACE(count);
+    const auto bytes = basket(count);
+    const std::string_view context = "damaged.root: tree record";
+    Cursor c(bytes, 0, context);
+    detail::ObjectReader reader(infos, c);
+    try {
+      (void)reader.readTop("TBasket");
+      FAIL() << "an embedded basket with " << count << " offsets for 3 entries must be refused";
+    } catch (const core::Exception& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.code(), core::Errc::corrupt);
+      EXPECT_NE(what.find("damaged.root: tree record"), std::string::npos) << what;
+      EXPECT_NE(what.find("offset count"), std::string::npos) << what;
+    }
   }
 }
 
