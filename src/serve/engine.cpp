@@ -5,6 +5,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace mlaas::serve {
 
@@ -380,7 +381,15 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
     timing.batchRows = batchRows;
     timing.rows = static_cast<std::size_t>(std::max<std::int64_t>(job.rows, 1));
     ++answered;
-    job.done(std::move(result), timing);
+    try {
+      job.done(std::move(result), timing);
+    } catch (const std::exception& e) {
+      // Only this job's answer may be lost: the batch's other jobs still get theirs, and nothing
+      // escapes to the thread (from the catch below it would end the process).
+      spdlog::error("model {}: answering a request: {}", model.label(), e.what());
+    } catch (...) {
+      spdlog::error("model {}: answering a request: unknown exception", model.label());
+    }
   };
   auto runAndAnswer = [&] {
     if (batch.size() == 1) {

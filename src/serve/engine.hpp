@@ -63,8 +63,9 @@ struct InferenceTiming {
   std::size_t batchRows = 0;  ///< rows in the batch this request ran in
   std::size_t rows = 0;       ///< the request's own rows
 };
-/// Answers one request. Must not throw: the scheduler calls it on inference and I/O threads, in
-/// the middle of a batch whose other requests still wait for their answers.
+/// Answers one request, on an inference or I/O thread, in the middle of a batch whose other
+/// requests still wait for their answers. It should not throw; if it does, the scheduler logs the
+/// exception and goes on with the batch (that request may be left without an answer).
 using InferenceCallback = std::function<void(core::Result<std::vector<Tensor>>, const InferenceTiming&)>;
 
 /// Takes `task` and runs it later on the calling thread, once the events that thread already

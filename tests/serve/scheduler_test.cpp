@@ -3,9 +3,11 @@
 // in one batch; requests submitted on an I/O thread run as one batch at the end of its round.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -92,6 +94,41 @@ TEST(Scheduler, RequestsQueuedWhilePausedRunAsOneBatchWithOwnRowsBack) {
     const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
     for (std::size_t k = 0; k < 2; ++k) EXPECT_FLOAT_EQ(got[k], want[k]);
   }
+}
+
+// A callback that throws (the server's can, when posting its response fails to allocate) costs at
+// most its own answer: every other request of the batch still gets its own rows, each callback
+// is called once, and nothing escapes the inference thread (which would end the process).
+TEST(Scheduler, CallbacksThatThrowLeaveTheRestOfTheirBatchAnswered) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "t/versions/1").value();
+  Scheduler scheduler(1, 100);
+  scheduler.pause();
+  constexpr int kRequests = 3;
+  std::vector<Outcome> outcomes(kRequests);
+  std::vector<std::atomic<int>> calls(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    auto answer = outcomes[static_cast<std::size_t>(i)].callback();
+    auto& count = calls[static_cast<std::size_t>(i)];
+    InferenceCallback throwing = [answer, &count](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
+      if (++count == 1) answer(std::move(result), timing);
+      throw std::runtime_error("the callback failed");
+    };
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.1f * static_cast<float>(i)), std::move(throwing)));
+  }
+  scheduler.resume();
+  for (int i = 0; i < kRequests; ++i) {
+    SCOPED_TRACE(i);
+    auto [result, timing] = outcomes[static_cast<std::size_t>(i)].promise.get_future().get();
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(timing.batchRows, static_cast<std::size_t>(kRequests));
+    auto expected = model->run(inputs(0.1f * static_cast<float>(i))).value();
+    ASSERT_EQ((*result)[0].data, expected[0].data);
+  }
+  // A request after them runs on the same (still living) inference thread.
+  Outcome after;
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.5f), after.callback()));
+  EXPECT_TRUE(after.promise.get_future().get().first);
+  for (const auto& count : calls) EXPECT_EQ(count.load(), 1);
 }
 
 TEST(Scheduler, BatchesStopAtMaxBatchSize) {
