@@ -203,7 +203,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         });
       });
     } catch (const std::exception& e) {
-      answer(number, errorResponse(500, fmt::format("internal error: {}", e.what())));
+      // Posted, not answered here: a response the handler gave from another thread before it
+      // threw is posted already, and it came first, so it is the one written.
+      asio::post(stream_.get_executor(),
+                 [self, number, response = errorResponse(500, fmt::format("internal error: {}", e.what()))]() mutable {
+                   self->answer(number, std::move(response));
+                 });
     }
   }
 

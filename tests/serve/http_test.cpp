@@ -38,6 +38,10 @@ void handle(HttpRequest&& req, Responder respond) {
     }).join();
     return;
   }
+  if (req.path == "/answer-from-another-thread-then-throw") {
+    std::thread([&respond] { respond(text("answered")); }).join();
+    throw std::runtime_error("thrown after the answer");
+  }
   respond(text("plain"));
 }
 
@@ -63,7 +67,8 @@ TEST(HttpServer, EveryRequestGetsOneResponseWhateverItsHandlerDoesWithTheRespond
   for (const auto& [path, status, bodyPart] :
        {Expected{"/answer-then-throw", 200, "answered"},
         Expected{"/throw", 500, "internal error: thrown before any answer"}, Expected{"/twice", 200, "first"},
-        Expected{"/twice-from-another-thread", 200, "first"}}) {
+        Expected{"/twice-from-another-thread", 200, "first"},
+        Expected{"/answer-from-another-thread-then-throw", 200, "answered"}}) {
     SCOPED_TRACE(path);
     auto r = exchange(path);
     EXPECT_EQ(r.status, status);
