@@ -305,8 +305,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   if (longest > std::numeric_limits<std::uint32_t>::max())
     return core::fail(core::Errc::invalid_argument, fmt::format("a group length of {} is too large", longest));
 
-  // Per block and group: the objects each row writes (index[r * length + s], in output order; the
-  // row's first object, or 0, in its padded slots) and how many (counts[r]).
+  // Per block and group: the objects each row writes (index[r * length + s], in output order;
+  // object 0 of the chunk, always readable, in its padded slots) and how many (counts[r]).
   std::vector<std::uint64_t> index(kBlockRows * longest);
   std::vector<std::uint32_t> counts(kBlockRows);
   std::vector<std::uint64_t> scratch;  // long sorted lists
