@@ -352,8 +352,10 @@ int main(int argc, char** argv) {
       for (const auto& b : tree.branches())
         if (b.supported) names.push_back(b.name);
       const auto c = measureChunked(tree, names, repeat);
-      // Bytes the chunks would fetch from a remote source (a local file is mapped, nothing copied)
-      // against one whole read: baskets kept from the chunk before are not fetched again.
+      // Bytes the chunks plan to fetch (ReadStats::compressedBytes) against one whole read: a
+      // decompressed basket kept from the chunk before is left out; a cut stored basket is not, as
+      // this local file is mapped and the next chunk reads it from the mapping again (a remote
+      // source keeps it as fetched, so there each stored basket is fetched once).
       fmt::print("{:<38} {:>6} {:>8} {:>7} {:>13.2f}x {:>19.2f}x\n", std::filesystem::path(path).filename().string(),
                  c.chunks, c.stats.baskets, c.stats.basketsReused, c.chunked / c.whole,
                  static_cast<double>(c.stats.compressedBytes) /

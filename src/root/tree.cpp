@@ -310,7 +310,7 @@ struct BasketLoc {
   bool offsetsInOrder = false;            ///< embedded: checked once when the tree was opened
   std::int32_t nevbuf = 0;                ///< embedded: its entries
   std::span<const std::byte> content;     ///< embedded: entry data
-  std::span<const std::int32_t> offsets;  ///< embedded: entry offsets from content's start (<= nevbuf)
+  std::span<const std::int32_t> offsets;  ///< embedded: entry offsets from content's start (nevbuf, or none)
 };
 
 enum class Decode { fixed, flat, generic };
@@ -343,10 +343,11 @@ struct BranchData {
 
 struct LoadedBasket;
 
-/// Decompressed baskets that a read used only in part, kept for the read that needs the rest:
-/// when chunks cut a basket (forEachChunk over clusters larger than the chunk, or chunks smaller
-/// than a basket), each basket is still decompressed once, as ROOT keeps a branch's current
-/// basket. One basket per branch at most, so memory stays bounded by one basket per branch.
+/// Baskets that a read used only in part, kept for the read that needs the rest: decompressed
+/// ones, and on sources that fetch (not mapped) stored ones as fetched. When chunks cut a basket
+/// (forEachChunk over clusters larger than the chunk, or chunks smaller than a basket), each
+/// basket is still fetched and decompressed once, as ROOT keeps a branch's current basket. One
+/// basket per branch at most, so memory stays bounded by one basket per branch.
 class PartialBaskets {
  public:
   std::shared_ptr<const LoadedBasket> find(std::size_t branch, std::size_t basket, bool lastUse) const {
@@ -1986,7 +1987,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     std::uint32_t column = 0;
     std::uint8_t direct = 0;   ///< read straight into its column (readStoredInto)
     std::uint8_t inPiece = 0;  ///< decoded into pieces[j], appended afterwards
-    std::uint8_t noFetch = 0;  ///< embedded, direct or held: not in the shared fetch
+    std::uint8_t noFetch = 0;  ///< direct or held: not in the shared fetch (embedded ones never are)
   };
   std::vector<Work> work(count);
   std::vector<std::uint64_t> sizes(stats ? count : 0, 0);  ///< uncompressed bytes per basket (stats)
@@ -1994,9 +1995,9 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // no fetch buffer, no pread copy (the decompress-only bound still preads).
   auto& source = *t.file->source();
   const auto mapped = plan.requests.empty() ? std::span<const std::byte>{} : io::mappedBytes(source, plan.requests);
-  // Baskets an earlier read left decompressed (it used them in part) are taken now, before the
-  // fetch, so their bytes are not fetched again (remote sources: not moved over the network again).
-  // Holding them here also means no other read can drop them between now and their use.
+  // Baskets an earlier read kept (it used them in part: see PartialBaskets) are taken now, before
+  // the fetch, so their bytes are not fetched again (remote sources: not moved over the network
+  // again). Holding them here also means no other read can drop them between now and their use.
   std::vector<std::shared_ptr<const LoadedBasket>> held;
   bool anySkipped = false;
   if (!t.partialBaskets.empty()) {
@@ -2196,7 +2197,8 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         if (lo == loc.entryBegin && hi == loc.entryEnd && b.entryStride == 0 && b.codec.mode == NumCodec::Mode::plain)
           mode.destination = {dest, (hi - lo) * b.innerSize * outWidth};
       }
-      // A compressed basket this range cuts: decompressed once, its other part read from memory.
+      // A basket on disk this range cuts: fetched and decompressed once, its other part read from
+      // memory (kept in PartialBaskets).
       const bool partial = !loc.embedded && (lo > loc.entryBegin || hi < loc.entryEnd);
       std::shared_ptr<const LoadedBasket> kept = held.empty() ? nullptr : held[j];
       if (kept) {  // taken when the read was planned: its last use lets it go
@@ -2324,7 +2326,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   }
   if (stats) {
     stats->baskets += count;
-    // The plan's requests, less the bytes of the baskets taken from the ones kept decompressed.
+    // The plan's requests, less the bytes of the kept baskets this read held (not fetched).
     std::vector<io::ByteRange> notHeld;
     if (!held.empty()) {
       for (std::size_t j = 0; j < count; ++j)
