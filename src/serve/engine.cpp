@@ -411,10 +411,11 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
       std::size_t bytes = 0;
       for (const auto& job : batch) bytes += job.inputs[i].data.size();
       merged[i].data.reserve(bytes);
-      for (auto& job : batch) {
-        auto& t = job.inputs[i];
+      for (const auto& job : batch) {
+        const auto& t = job.inputs[i];
         merged[i].data.insert(merged[i].data.end(), t.data.begin(), t.data.end());
-        for (auto& s : t.strings) merged[i].strings.push_back(std::move(s));
+        // Copied, not moved: a model whose outputs are not per row runs each job's inputs again.
+        merged[i].strings.insert(merged[i].strings.end(), t.strings.begin(), t.strings.end());
       }
     }
     auto result = model.run(merged);

@@ -131,6 +131,46 @@ TEST(Scheduler, CallbacksThatThrowLeaveTheRestOfTheirBatchAnswered) {
   for (const auto& count : calls) EXPECT_EQ(count.load(), 1);
 }
 
+// A batch whose output does not map rows to rows (here a reshape to one column: [3, 2] in, [6, 1]
+// out) runs again one request at a time, each on its own inputs: BYTES inputs too, which the
+// merged run must not have taken from the requests.
+TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
+  test::Proto graph;
+  graph.message(1, test::node("Reshape", {"x", "column"}, {"y"}));
+  graph.bytes(2, "reshape");
+  const std::int64_t column[] = {-1, 1};
+  test::Proto shape;
+  shape.varint(1, 2).varint(2, test::kInt64).bytes(8, "column");
+  shape.bytes(9, std::string(reinterpret_cast<const char*>(column), sizeof column));
+  graph.message(5, shape);
+  graph.message(11, test::valueInfo("x", test::kString, {-1, 2}));
+  graph.message(12, test::valueInfo("y", test::kString, {-1, 1}));
+  auto model = LoadedModel::load(test::model(graph), "s/versions/1").value();
+  Scheduler scheduler(1, 100);
+  scheduler.pause();
+  constexpr int kRequests = 3;
+  std::vector<Outcome> outcomes(kRequests);
+  auto strings = [](int i) {
+    Tensor t;
+    t.name = "x";
+    t.type = DataType::bytes;
+    t.shape = {1, 2};
+    t.strings = {"a" + std::to_string(i), "b" + std::to_string(i)};
+    return std::vector<Tensor>{t};
+  };
+  for (int i = 0; i < kRequests; ++i)
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, strings(i), outcomes[static_cast<std::size_t>(i)].callback()));
+  scheduler.resume();
+  for (int i = 0; i < kRequests; ++i) {
+    SCOPED_TRACE(i);
+    auto [result, timing] = outcomes[static_cast<std::size_t>(i)].promise.get_future().get();
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ((*result)[0].shape, (std::vector<std::int64_t>{2, 1}));
+
+    EXPECT_EQ((*result)[0].strings, strings(i)[0].strings);
+  }
+}
+
 TEST(Scheduler, BatchesStopAtMaxBatchSize) {
   auto model = LoadedModel::load(test::mlpModel({4, 1}), "c/versions/1").value();
   Scheduler scheduler(1, 100);
