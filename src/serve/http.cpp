@@ -319,7 +319,17 @@ void HttpServer::start() {
   for (auto& context : impl.contexts)
     impl.threads.emplace_back([context = context.get()] {
       tCurrentIoContext = context;
-      context->run();
+      // A handler that throws (an allocation failure writing a response, a deferred task) must not
+      // end the process with the thread: Asio lets run() go on after the exception (the
+      // connection whose handler threw is dropped when its last reference goes).
+      for (;;) {
+        try {
+          context->run();
+          break;
+        } catch (const std::exception& e) {
+          spdlog::error("I/O thread: a handler threw: {}", e.what());
+        }
+      }
       tCurrentIoContext = nullptr;
     });
 }

@@ -3,6 +3,7 @@
 // and the connection keeps serving the next request in order.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -42,6 +43,10 @@ void handle(HttpRequest&& req, Responder respond) {
     std::thread([&respond] { respond(text("answered")); }).join();
     throw std::runtime_error("thrown after the answer");
   }
+  if (req.path == "/deferred-task-throws") {
+    std::function<void()> task = [] { throw std::runtime_error("a deferred task failed"); };
+    if (!deferToEndOfIoRound(task)) throw std::logic_error("not on an I/O thread");
+  }
   respond(text("plain"));
 }
 
@@ -68,7 +73,9 @@ TEST(HttpServer, EveryRequestGetsOneResponseWhateverItsHandlerDoesWithTheRespond
        {Expected{"/answer-then-throw", 200, "answered"},
         Expected{"/throw", 500, "internal error: thrown before any answer"}, Expected{"/twice", 200, "first"},
         Expected{"/twice-from-another-thread", 200, "first"},
-        Expected{"/answer-from-another-thread-then-throw", 200, "answered"}}) {
+        Expected{"/answer-from-another-thread-then-throw", 200, "answered"},
+        // the task throws on the I/O thread after the answer: the thread must go on serving
+        Expected{"/deferred-task-throws", 200, "plain"}}) {
     SCOPED_TRACE(path);
     auto r = exchange(path);
     EXPECT_EQ(r.status, status);
