@@ -1744,6 +1744,7 @@ std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::str
   }
   std::vector<std::size_t> out;
   out.reserve(names.size());
+  std::vector<std::uint8_t> asked(t.data.size(), 0);  // each branch is one column of the read
   for (const auto& n : names) {
     const auto it = t.byName.find(n);
     if (it == t.byName.end())
@@ -1751,6 +1752,9 @@ std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::str
     if (!t.data[it->second].info.supported)
       throw core::Exception(core::Errc::unsupported, fmt::format("{}: branch \"{}\": {}", t.context, n,
                                                                  t.data[it->second].info.unsupportedReason));
+    if (asked[it->second]++)
+      throw core::Exception(core::Errc::invalid_argument,
+                            fmt::format("{}: branch \"{}\" is asked for twice", t.context, n));
     out.push_back(it->second);
   }
   last.tree = t.serial;

@@ -444,6 +444,23 @@ TEST(Reader, ConcurrentChunkedReadsThatCutTheSameBasketsReadTheirOwnValues) {
   }
 }
 
+TEST(Reader, ABranchAskedForTwiceIsACallersErrorNotACorruptFile) {
+  MLAAS_REQUIRE_CORPUS();
+  // Each name is one column: a name given twice used to plan the branch's baskets twice into its
+  // first column, and the read blamed the file ("has baskets for 200 of the 100 entries").
+  const auto tree = openCorpus("uproot-HZZ-zlib.root")->tree("events");
+  for (const EntryRange range : {EntryRange{0, 100}, EntryRange{0, 0}}) {
+    try {
+      (void)tree.read(std::vector<std::string>{"Jet_Px", "NJet", "Jet_Px"}, range);
+      FAIL() << "a branch asked for twice must be refused";
+    } catch (const core::Exception& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.code(), core::Errc::invalid_argument) << what;
+      EXPECT_NE(what.find("branch \"Jet_Px\" is asked for twice"), std::string::npos) << what;
+    }
+  }
+}
+
 TEST(Reader, ForEachChunkReusesTheBuffersTheCallbackLeaves) {
   MLAAS_REQUIRE_CORPUS();
   const auto tree = openCorpus("uproot-HZZ-zstd.root")->tree("events");
