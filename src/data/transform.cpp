@@ -5,7 +5,12 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace mlaas::data {
 
@@ -248,7 +253,89 @@ inline void writeColumn(const double* __restrict source, double shift, double sc
   }
 }
 
+// Writes one group's slots of a block's rows (the vector layout) for all its members.
+using GroupRowsKernel = void (*)(const GroupInputs&, const std::uint64_t*, const std::uint32_t*, std::size_t, float*, std::size_t,
+                                 std::uint8_t*, std::size_t);
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) inline __m128d load2(const double* source, const std::uint64_t* at) {
+  return _mm_loadh_pd(_mm_load_sd(source + at[0]), source + at[1]);
+}
+
+// The vector layout's slots of one group, row by row, for a group of L slots (L <= 8): a row's
+// members each write L consecutive floats and mask bytes, from the same L objects, so the
+// indices, the real-slot selects and the mask bytes are made once per row for all members. The
+// same double operations as writeColumn (subtract, multiply; the target has no FMA) and the same
+// rounding (cvtpd2ps, as static_cast<float>), the pad chosen on the bits: the same bytes.
+template <std::size_t L>
+__attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group, const std::uint64_t* index,
+                                                        const std::uint32_t* counts, std::size_t rows, float* out,
+                                                        std::size_t outStride, std::uint8_t* mask, std::size_t maskStride) {
+  static_assert(L >= 1 && L <= 8);
+  constexpr std::size_t kQuads = (L + 3) / 4;
+  const std::size_t nmembers = group.sources.size();
+  const __m128 pad4 = _mm_set1_ps(group.pad);
+  const auto padBits = std::bit_cast<std::uint32_t>(group.pad);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint64_t* at = index + r * L;
+    const std::uint32_t count = counts[r];
+    __m128 real[kQuads];
+    for (std::size_t q = 0; q < kQuads; ++q)
+      real[q] = _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(count)),
+                                                 _mm_add_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(4 * q)))));
+    std::uint8_t maskBytes[8];
+    for (std::size_t s = 0; s < 8; ++s) maskBytes[s] = static_cast<std::uint8_t>(s < count);
+    float* rowOut = out + r * outStride;
+    std::uint8_t* rowMask = mask + r * maskStride;
+    for (std::size_t m = 0; m < nmembers; ++m, rowOut += L, rowMask += L) {
+      const double* source = group.sources[m];
+      const double shift = group.shifts[m], scale = group.scales[m];
+      std::size_t s = 0;
+      for (; s + 4 <= L; s += 4) {
+        const __m256d x = _mm256_set_m128d(load2(source, at + s + 2), load2(source, at + s));
+        const __m128 y = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(shift)), _mm256_set1_pd(scale)));
+        _mm_storeu_ps(rowOut + s, _mm_blendv_ps(pad4, y, real[s / 4]));
+      }
+      if constexpr (L % 4 >= 2) {
+        const __m128d x = load2(source, at + s);
+        const __m128 y = _mm_cvtpd_ps(_mm_mul_pd(_mm_sub_pd(x, _mm_set1_pd(shift)), _mm_set1_pd(scale)));  // upper half zero
+        _mm_storel_pi(reinterpret_cast<__m64*>(rowOut + s), _mm_blendv_ps(pad4, y, real[s / 4]));
+        s += 2;
+      }
+      if constexpr (L % 2 == 1) {
+        const std::uint32_t isReal = 0U - static_cast<std::uint32_t>(s < count);
+        const auto value = std::bit_cast<std::uint32_t>(static_cast<float>((source[at[s]] - shift) * scale));
+        rowOut[s] = std::bit_cast<float>((value & isReal) | (padBits & ~isReal));
+      }
+      std::memcpy(rowMask, maskBytes, L);
+    }
+  }
+}
+
+// The AVX2 kernel for a group of `length` slots, or null: no AVX2 on this CPU, or a length it
+// does not serve (the portable code writes those). Checked once, like the reader's avx2SwapCopy.
+GroupRowsKernel groupRowsKernel(std::size_t length) {
+  static const bool haveAvx2 = __builtin_cpu_supports("avx2") != 0;
+  if (!haveAvx2) return nullptr;
+  switch (length) {
+    case 1: return &writeGroupRowsAvx2<1>;
+    case 2: return &writeGroupRowsAvx2<2>;
+    case 3: return &writeGroupRowsAvx2<3>;
+    case 4: return &writeGroupRowsAvx2<4>;
+    case 5: return &writeGroupRowsAvx2<5>;
+    case 6: return &writeGroupRowsAvx2<6>;
+    case 7: return &writeGroupRowsAvx2<7>;
+    case 8: return &writeGroupRowsAvx2<8>;
+    default: return nullptr;
+  }
+}
+#else
+GroupRowsKernel groupRowsKernel(std::size_t) { return nullptr; }
+#endif
+
 }  // namespace
+
+bool Transform::vectorKernelAvailable() noexcept { return groupRowsKernel(2) != nullptr; }
 
 core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, const RowTarget& target) const {
   const auto& config = plan_->config();
@@ -351,6 +438,11 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
           if (group.sources.empty()) continue;
           orderBlock(group, rowEvents, rows);
           const std::size_t length = group.length;
+          if (const GroupRowsKernel kernel = portable_ ? nullptr : groupRowsKernel(length)) {
+            kernel(group, index.data(), counts.data(), rows, values + k, stride, mask + k, maskStride);
+            k += length * group.sources.size();
+            continue;
+          }
           for (std::size_t m = 0; m < group.sources.size(); ++m, k += length)
             for (std::size_t s = 0; s < length; ++s)
               writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),

@@ -105,6 +105,13 @@ class Transform {
   /// caller); labels, weights and event references are the caller's. Nothing is written when it fails.
   [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events, const RowTarget& target) const;
 
+  /// Whether this CPU runs the AVX2 kernel that writes the vector layout's groups of up to 8
+  /// slots (checked once; the build itself targets baseline x86-64).
+  [[nodiscard]] static bool vectorKernelAvailable() noexcept;
+  /// Use the portable (scalar) code even where the AVX2 kernel is available: both write the same
+  /// bytes, and tests compare them on the same input.
+  void usePortableKernel(bool portable) noexcept { portable_ = portable; }
+
  private:
   struct Feature {
     const Array* array = nullptr;
@@ -114,6 +121,7 @@ class Transform {
   std::vector<TensorSpec> tensorSpecs_, maskSpecs_;
   std::vector<std::size_t> lengths_;
   std::map<std::string, std::pair<double, double>> affine_;
+  bool portable_ = false;
 };
 
 }  // namespace mlaas::data

@@ -405,6 +405,42 @@ TEST(Transform, RowTargetWritesTheSameRowsIntoAnyStrideAndNothingElse) {
   }
 }
 
+// The AVX2 kernel (vector layout, groups of up to 8 slots, chosen at run time) writes the same
+// bytes as the portable code: every length it serves and one it leaves to the portable code,
+// sorted and stored order, with and without normalization, over several row blocks.
+TEST(Transform, VectorKernelWritesTheSameBytesAsThePortableCode) {
+  if (!Transform::vectorKernelAvailable()) GTEST_SKIP() << "no AVX2 on this CPU: only the portable code runs";
+  for (std::size_t length = 1; length <= 9; ++length)
+    for (const std::string extra : {"sort_by: Jet_pt, pad: -3.5", "sort_by: Jet_eta, sort: ascending, pad: 7", "pad: 0"})
+      for (const std::string normalization : {"standard", "none"}) {
+        SCOPED_TRACE(fmt::format("length {}, {}, {}", length, extra, normalization));
+        auto b = build(fmt::format("features: {{flat: [MET_pt], groups: {{jets: {{branches: [Jet_pt, Jet_eta, Jet_phi], length: {}, "
+                                   "{}}}}}}}\nnormalization: {}\n",
+                                   length, extra, normalization),
+                       700);
+        const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 700);
+        const Chunk chunk = b.plan->prepare(columns).value();
+        std::vector<std::uint32_t> events;
+        for (std::uint32_t e = 0; e < 700; ++e)
+          if (e % 5 != 1) events.push_back(e);
+        Transform portable = *b.transform;
+        portable.usePortableKernel(true);
+        Batch expected = portable.makeBatch(), actual = b.transform->makeBatch();
+        ASSERT_TRUE(portable.apply(chunk, events, expected));
+        ASSERT_TRUE(b.transform->apply(chunk, events, actual));
+        ASSERT_EQ(actual.rows, expected.rows);
+        const std::size_t width = expected.tensorSpecs[0].width();
+        ASSERT_EQ(width, 1 + 3 * length);
+        ASSERT_EQ(std::memcmp(actual.tensors[0].data(), expected.tensors[0].data(), expected.rows * width * sizeof(float)), 0);
+        ASSERT_EQ(std::memcmp(actual.masks[0].data(), expected.masks[0].data(), expected.rows * width), 0);
+        // Not a comparison of two empty outputs: real values and padding both occur.
+        const auto& mask = expected.masks[0];
+        EXPECT_NE(std::count(mask.begin(), mask.begin() + static_cast<std::ptrdiff_t>(expected.rows * width), 0), 0);
+        EXPECT_GT(std::count(mask.begin(), mask.begin() + static_cast<std::ptrdiff_t>(expected.rows * width), 1),
+                  static_cast<std::ptrdiff_t>(expected.rows));
+      }
+}
+
 // A chunk without any object at all (one event with no jet): every slot is padding, masked out.
 TEST(Transform, ChunkWithoutObjectsIsAllPadding) {
   auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -7, sort_by: Jet_pt}}}\n"
