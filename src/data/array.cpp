@@ -35,12 +35,13 @@ core::Result<void> convertValues(const root::Column& column, std::size_t first, 
                                                        column.name, column.data.size()));
   const std::byte* data = column.data.data();
   using root::DType;
-  if (column.type == DType::boolean)
+  if (column.type == DType::boolean) {
+    // One byte per flag, any non-zero byte true.
     appendAsDouble<std::uint8_t>(data, first, count, out);
-  else if (!root::visitNumeric(column.type, [&](auto type) { appendAsDouble<decltype(type)>(data, first, count, out); }))
-    return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
-  if (column.type == DType::boolean)
     for (std::size_t i = out.size() - count; i < out.size(); ++i) out[i] = out[i] != 0 ? 1.0 : 0.0;
+  } else if (!root::visitNumeric(column.type, [&](auto type) { appendAsDouble<decltype(type)>(data, first, count, out); })) {
+    return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
+  }
   return {};
 }
 
