@@ -199,34 +199,6 @@ inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, s
   return kept;
 }
 
-}  // namespace
-
-core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const {
-  const std::size_t first = out.rows;
-  out.grow(events.size());
-  RowTarget target;
-  for (std::size_t i = 0; i < out.tensors.size(); ++i) {
-    const std::size_t width = out.tensorSpecs[i].width();
-    target.tensors.push_back(out.tensors[i].data() + first * width);
-    target.tensorStrides.push_back(width);
-  }
-  for (std::size_t i = 0; i < out.masks.size(); ++i) {
-    const std::size_t width = out.maskSpecs[i].width();
-    target.masks.push_back(out.masks[i].data() + first * width);
-    target.maskStrides.push_back(width);
-  }
-  MLAAS_TRY(apply(chunk, events, target));
-  for (std::size_t r = 0; r < events.size(); ++r) {
-    out.labels[first + r] = 0;
-    out.weights[first + r] = 1;
-    out.events[first + r] = {};
-  }
-  out.rows = first + events.size();
-  return {};
-}
-
-namespace {
-
 // Rows transformed at a time: every output column is written by one loop over a block's rows,
 // and a block's rows (128 of 264 bytes on the 1M-event file) stay in L1 while the columns are
 // written one after another.
@@ -334,6 +306,30 @@ GroupRowsKernel groupRowsKernel(std::size_t) { return nullptr; }
 #endif
 
 }  // namespace
+
+core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const {
+  const std::size_t first = out.rows;
+  out.grow(events.size());
+  RowTarget target;
+  for (std::size_t i = 0; i < out.tensors.size(); ++i) {
+    const std::size_t width = out.tensorSpecs[i].width();
+    target.tensors.push_back(out.tensors[i].data() + first * width);
+    target.tensorStrides.push_back(width);
+  }
+  for (std::size_t i = 0; i < out.masks.size(); ++i) {
+    const std::size_t width = out.maskSpecs[i].width();
+    target.masks.push_back(out.masks[i].data() + first * width);
+    target.maskStrides.push_back(width);
+  }
+  MLAAS_TRY(apply(chunk, events, target));
+  for (std::size_t r = 0; r < events.size(); ++r) {
+    out.labels[first + r] = 0;
+    out.weights[first + r] = 1;
+    out.events[first + r] = {};
+  }
+  out.rows = first + events.size();
+  return {};
+}
 
 bool Transform::vectorKernelAvailable() noexcept { return groupRowsKernel(2) != nullptr; }
 

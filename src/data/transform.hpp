@@ -98,8 +98,8 @@ class Transform {
 
   /// An empty batch with this layout.
   [[nodiscard]] Batch makeBatch() const;
-  /// Appends rows for `events` (indices into the chunk) to `out`; labels/weights/refs are the
-  /// caller's (the same length as events, or empty for zeros/ones/none).
+  /// Appends rows for `events` (indices into the chunk) to `out`, with label 0, weight 1 and an
+  /// empty event reference for the caller to overwrite.
   [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const;
   /// Writes the tensors and masks of `events` as rows 0.. of `target` (room for them made by the
   /// caller); labels, weights and event references are the caller's. Nothing is written when it fails.
