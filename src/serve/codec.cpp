@@ -186,12 +186,13 @@ void appendJsonValues(std::string& out, const Tensor& t) {
   out += ']';
 }
 
-/// Appends a tensor's binary tensor data to `out`: its raw bytes, or for BYTES each element after
-/// its 4-byte little-endian length (what fillFromBinary reads back).
-void appendBinary(std::string& out, const Tensor& t) {
+/// Appends a tensor's binary tensor data to `out` and returns its size: its raw bytes, or for BYTES
+/// each element after its 4-byte little-endian length (what fillFromBinary reads back).
+std::size_t appendBinary(std::string& out, const Tensor& t) {
+  const std::size_t before = out.size();
   if (t.type != DataType::bytes) {
     out.append(reinterpret_cast<const char*>(t.data.data()), t.data.size());
-    return;
+    return out.size() - before;
   }
   for (const auto& s : t.strings) {
     auto n = static_cast<std::uint32_t>(s.size());
@@ -200,6 +201,7 @@ void appendBinary(std::string& out, const Tensor& t) {
     out.append(prefix, 4);
     out += s;
   }
+  return out.size() - before;
 }
 
 /// Element count and storage of a binary blob for a tensor.
@@ -412,9 +414,7 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
     out += ']';
     bool asBinary = request.binaryOutputAll || request.binaryOutputs.count(t->name) || t->type == DataType::fp16;
     if (asBinary) {
-      std::size_t before = binary.size();
-      appendBinary(binary, *t);
-      fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", binary.size() - before);
+      fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", appendBinary(binary, *t));
     } else {
       out += ",\"data\":";
       appendJsonValues(out, *t);
