@@ -147,6 +147,11 @@ std::int64_t jobRows(const std::vector<Tensor>& inputs, bool batchable) {
     if (t.shape.empty() || t.shape[0] != rows) return -1;
   return rows;
 }
+
+/// The rows a job counts for in a batch: its own, or 1 when they are unknown (-1) or none.
+std::int64_t countedRows(std::int64_t rows) {
+  return std::max<std::int64_t>(rows, 1);
+}
 }  // namespace
 
 bool Scheduler::compatible(const Job& a, const Job& b) {
@@ -203,7 +208,7 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
                       fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
                                   model->label(), group->jobs.size()));
   job.rows = jobRows(job.inputs, batchable);
-  group->rows += std::max<std::int64_t>(job.rows, 1);
+  group->rows += countedRows(job.rows);
   group->jobs.push_back(std::move(job));
   if (roundFlushRows_ > 0 && group->rows >= roundFlushRows_) {
     // Run this part of the round now: the responses reach the client while the thread reads the
@@ -227,7 +232,7 @@ JobIt Scheduler::fillBatch(JobIt next, JobIt end, std::vector<Job>& batch, std::
     if (batchClosed(batch, rows, maxRows) ||
         (!batch.empty() && (!compatible(batch.front(), *next) || rows + next->rows > maxRows)))
       break;
-    rows += std::max<std::int64_t>(next->rows, 1);
+    rows += countedRows(next->rows);
     batch.push_back(std::move(*next));
   }
   return next;
@@ -379,7 +384,7 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
     timing.queue = started - job.enqueued;
     timing.compute = end - started;
     timing.batchRows = batchRows;
-    timing.rows = static_cast<std::size_t>(std::max<std::int64_t>(job.rows, 1));
+    timing.rows = static_cast<std::size_t>(countedRows(job.rows));
     ++answered;
     try {
       job.done(std::move(result), timing);
@@ -394,8 +399,7 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
   auto runAndAnswer = [&] {
     if (batch.size() == 1) {
       auto result = model.run(batch[0].inputs);
-      finish(batch[0], std::move(result), Clock::now(),
-             static_cast<std::size_t>(std::max<std::int64_t>(batch[0].rows, 1)));
+      finish(batch[0], std::move(result), Clock::now(), static_cast<std::size_t>(countedRows(batch[0].rows)));
       return;
     }
     // Merge along the first dimension.
@@ -468,7 +472,7 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
     // the process, on an I/O thread its event loop, and the requests would never be answered.
     auto end = Clock::now();
     std::size_t batchRows = 0;
-    for (const auto& job : batch) batchRows += static_cast<std::size_t>(std::max<std::int64_t>(job.rows, 1));
+    for (const auto& job : batch) batchRows += static_cast<std::size_t>(countedRows(job.rows));
     for (std::size_t i = answered; i < batch.size(); ++i)
       finish(batch[i],
              core::fail(core::Errc::internal, fmt::format("model {}: inference failed: {}", model.label(), e.what())),
