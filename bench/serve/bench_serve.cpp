@@ -141,13 +141,14 @@ fs::path wrkScript(const fs::path& dir, const std::string& name, const std::stri
   return script;
 }
 
-/// CPU time (user + system) of this process per row of the last inProcessRowsPerSecond run: what a
-/// row costs ORT itself, which other load on the machine disturbs less than rows/s.
-double gInProcessCpuUsPerRow = 0;
-
-/// In-process ORT: rows per second at a batch size, `threads` threads running concurrently.
-double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t width, std::int64_t batch, int threads,
-                              double seconds) {
+/// In-process ORT at a batch size, `threads` threads running concurrently: rows per second, and the
+/// CPU time (user + system) of this process per row, what a row costs ORT itself, which other load
+/// on the machine disturbs less than rows/s.
+struct InProcessRun {
+  double rowsPerSecond = 0, cpuUsPerRow = 0;
+};
+InProcessRun inProcessRun(const serve::LoadedModel& model, std::int64_t width, std::int64_t batch, int threads,
+                          double seconds) {
   const double cpuBefore = cpuSeconds(RUSAGE_SELF);
   std::atomic<long> rows{0};
   std::atomic<bool> stop{false};
@@ -167,8 +168,10 @@ double inProcessRowsPerSecond(const serve::LoadedModel& model, std::int64_t widt
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& w : workers) w.join();
-  gInProcessCpuUsPerRow = rows > 0 ? (cpuSeconds(RUSAGE_SELF) - cpuBefore) * 1e6 / static_cast<double>(rows) : 0;
-  return static_cast<double>(rows) / seconds;
+  InProcessRun run;
+  run.cpuUsPerRow = rows > 0 ? (cpuSeconds(RUSAGE_SELF) - cpuBefore) * 1e6 / static_cast<double>(rows) : 0;
+  run.rowsPerSecond = static_cast<double>(rows) / seconds;
+  return run;
 }
 
 pid_t startNginx(const fs::path& dir, int port, std::size_t bodySize) {
@@ -333,8 +336,8 @@ int main(int argc, char** argv) {
     std::string responseSample = capture(fmt::format("curl -s -H 'Content-Type: application/json' --data-binary @{} {}/v2/models/{}/infer",
                                                      (dir / (c.name + "-json.body")).string(), base, c.name));
     auto model = serve::LoadedModel::load(bytes, c.name).value();
-    double single = inProcessRowsPerSecond(*model, width, 1, 2, 2.0);
-    double batched = inProcessRowsPerSecond(*model, width, 64, 2, 2.0);
+    double single = inProcessRun(*model, width, 1, 2, 2.0).rowsPerSecond;
+    double batched = inProcessRun(*model, width, 64, 2, 2.0).rowsPerSecond;
 
     int nginxPort = freePort();
     pid_t nginx = startNginx(dir / fmt::format("{}-{}", c.name, c.inlineMode), nginxPort, responseSample.size());
@@ -367,9 +370,10 @@ int main(int argc, char** argv) {
                                                                   (after.rows - before.rows)
                                                             : 0;
         // ... and the in-process peers right after, for the same reason.
-        single = inProcessRowsPerSecond(*model, width, 1, 2, 1.0);
-        batched = inProcessRowsPerSecond(*model, width, 64, 2, 1.0);
-        const double batchedCpuUsPerRow = gInProcessCpuUsPerRow;
+        single = inProcessRun(*model, width, 1, 2, 1.0).rowsPerSecond;
+        const auto batchedRun = inProcessRun(*model, width, 64, 2, 1.0);
+        batched = batchedRun.rowsPerSecond;
+        const double batchedCpuUsPerRow = batchedRun.cpuUsPerRow;
         std::cout << fmt::format(
             "{} c={}: {:8.0f} req/s  p50 {:6.2f} ms  p99 {:6.2f} ms  errors {}  batch {:5.1f}  cpu {:5.1f} us/req "
             "(wrk {:4.1f}) | {:.2f} x nginx ({:.0f} req/s, p99 {:.2f} ms, cpu {:4.1f} us/req, wrk {:4.1f}) "
