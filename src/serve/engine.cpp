@@ -273,6 +273,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   }
   if (workers_.empty()) {
     std::vector<Job> batch;
+    job.rows = jobRows(inputs, batchableModel(model->signature()));  // as the queue and the rounds count them
     job.inputs = std::move(inputs);
     job.done = std::move(done);
     batch.push_back(std::move(job));

@@ -74,6 +74,27 @@ TEST(Scheduler, FullQueueIsRefusedWhilePausedAndServesAfterResume) {
   EXPECT_EQ(scheduler.queued(), 0u);
 }
 
+// Inline scheduling off an I/O thread (no round to join) runs the request at once; its timing
+// (and so /metrics' rows) counts the request's own rows, as the queue and the rounds do.
+TEST(Scheduler, InlineRequestsOffAnIoThreadCountTheirOwnRows) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "i/versions/1").value();
+  Scheduler scheduler(0, 100);
+  Tensor three = row(4, 0.5f);
+  three.shape = {3, 4};
+  std::vector<float> values(12, 0.5f);
+  const auto* bytes = reinterpret_cast<const std::byte*>(values.data());
+  three.data.assign(bytes, bytes + values.size() * sizeof(float));
+  std::vector<Tensor> request;
+  request.push_back(three);
+  Outcome outcome;
+  ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, request, outcome.callback()));
+  auto [result, timing] = outcome.promise.get_future().get();
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ((*result)[0].shape, (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(timing.rows, 3u);
+  EXPECT_EQ(timing.batchRows, 3u);
+}
+
 TEST(Scheduler, RequestsQueuedWhilePausedRunAsOneBatchWithOwnRowsBack) {
   auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "b/versions/1").value();
   Scheduler scheduler(2, 100);
