@@ -69,8 +69,9 @@ struct ReadStats {
   std::uint64_t compressedBytes = 0;    ///< basket bytes fetched
   std::uint64_t uncompressedBytes = 0;  ///< basket payload bytes after decompression
   double decompressSeconds = 0;         ///< summed over tasks (CPU time, not wall time)
-  /// Baskets a previous read had decompressed and kept because it used them only in part (counted
-  /// in `baskets` too): a chunk that cuts a basket leaves it, decompressed, for the next chunk.
+  /// Baskets a previous read kept because it used them only in part (counted in `baskets` too): a
+  /// chunk that cuts a basket leaves it for the next chunk, decompressed, or as fetched when it is
+  /// stored and the source fetches (not a mapped local file). Their bytes are not fetched again.
   std::uint64_t basketsReused = 0;
 };
 
@@ -121,10 +122,11 @@ class Tree {
   [[nodiscard]] std::vector<EntryRange> chunks(std::uint64_t targetEntries) const;
   /// Calls fn for consecutive chunks of about `targetEntries` entries, each ending on a cluster
   /// boundary when possible; memory is bounded by one chunk (plus, where a chunk cuts a basket,
-  /// that basket decompressed: the tree keeps at most one such basket per branch, so the next
-  /// chunk does not decompress it again; every read does this, not only forEachChunk). Before reading a chunk it asks the
-  /// source to prefetch the next chunk's coalesced ranges (io::Source::prefetch), so on remote
-  /// sources the next round trip overlaps this chunk's decoding and fn.
+  /// that basket: the tree keeps at most one such basket per branch, so the next chunk neither
+  /// fetches nor decompresses it again; every read does this, not only forEachChunk). Before
+  /// reading a chunk it asks the source to prefetch the next chunk's coalesced ranges, less the
+  /// baskets this chunk cuts (io::Source::prefetch), so on remote sources the next round trip
+  /// overlaps this chunk's decoding and fn.
   ///
   /// Buffer contract: fn receives the same vector every time, and the next chunk is read into it
   /// with readInto, reusing the capacity of whatever columns fn left there. So fn must copy (or
