@@ -220,17 +220,12 @@ void printKinds(const std::string& path) {
       ++embedded.baskets;
       continue;
     }
-    auto head = source.readRange(pb.bytes.offset, std::min<std::uint64_t>(18, pb.bytes.size));
-    if (!head || head->size() < 18) continue;
-    mlaas::root::Cursor c(*head, 0, path);
-    const auto nbytes = c.i32();
-    c.i16();
-    const auto objlen = c.i32();
-    c.skip(4);
-    const auto keylen = c.i16();
-    auto& kind = objlen > nbytes - keylen ? compressed : stored;
+    auto record = source.readRange(pb.bytes.offset, pb.bytes.size);
+    if (!record) continue;
+    const auto key = mlaas::root::parseKey(*record, pb.bytes.offset, path);
+    auto& kind = key.compressed() ? compressed : stored;
     ++kind.baskets;
-    kind.bytes += static_cast<std::uint64_t>(nbytes);
+    kind.bytes += key.nbytes;
   }
   fmt::print(
       "{}: {} branches ({} jagged), {} entries; baskets: {} embedded, {} stored ({} bytes), {} compressed ({} "
