@@ -1337,14 +1337,11 @@ class GenericDecoder {
 
 /// Counted leaves (x[n]/F, no per-entry header, a power-of-two group of values): each entry's
 /// values follow the previous entry's, so the column offsets come from the entry offsets alone.
-/// Decided once per branch when the tree is opened (BranchData::countedRun, isCountedRun): it is
-/// asked per basket and per column, and std::has_single_bit is a libgcc call without -mpopcnt.
-bool countsInRuns(const BranchData& b) noexcept {
+/// Decided once per branch when the tree is opened (BranchData::countedRun): it is asked per
+/// basket and per column, and std::has_single_bit is a libgcc call without -mpopcnt.
+bool isCountedRun(const BranchData& b) noexcept {
   const std::size_t group = b.innerSize * b.codec.diskWidth;
   return b.decode == Decode::flat && !b.vectorHeader && b.entryHeader == 0 && group != 0 && (group & (group - 1)) == 0;
-}
-bool isCountedRun(const BranchData& b) noexcept {
-  return b.countedRun;
 }
 
 /// A counted-run column cut to what this read decoded into it: offsets[0] to entries + 1 values,
@@ -1415,8 +1412,8 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
                   const std::string& where) {
   const auto first = static_cast<std::size_t>(lo - loc.entryBegin);
   const auto last = static_cast<std::size_t>(hi - loc.entryBegin);
-  if (isCountedRun(b) && basket.hasOffsets() && decodeCountedRun(b, basket, first, last, out)) return;
-  if (isCountedRun(b)) trimCounted(out, b);  // exact sizes (see decodeCountedRun): the paths below append
+  if (b.countedRun && basket.hasOffsets() && decodeCountedRun(b, basket, first, last, out)) return;
+  if (b.countedRun) trimCounted(out, b);  // exact sizes (see decodeCountedRun): the paths below append
   basket.materializeOffsets(where);      // throws when an offset is damaged; else the general paths below
   const auto content = basket.content;
   const bool hasOffsets = !basket.offsets.empty();
@@ -1672,7 +1669,7 @@ Tree File::tree(const std::string& path) const {
   }
   for (auto& b : impl->data) {
     b.outWidth = dtypeSize(b.codec.out);
-    b.countedRun = countsInRuns(b);
+    b.countedRun = isCountedRun(b);
     b.shaped = !b.info.innerShape.empty();
     b.type = b.info.type;
     b.levels = static_cast<std::size_t>(std::max(b.info.jaggedLevels, 0));
@@ -2052,7 +2049,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   struct PerColumn {
     std::uint32_t baskets = 0;
     std::uint64_t covered = 0;
-    bool countedRun = false;  ///< isCountedRun of its branch (trimmed at the end)
+    bool countedRun = false;  ///< its branch's countedRun (trimmed at the end)
     bool trimmed = false;     ///< ... or already, by the job of its one basket
   };
   std::vector<PerColumn> perColumn(out.size());
@@ -2078,7 +2075,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets",
                                         t.context, b.info.name, range.size(), b.innerSize, available));
-    perColumn[k].countedRun = isCountedRun(b);
+    perColumn[k].countedRun = b.countedRun;
     // A column of one basket is reset by that basket's job, which touches it and its branch anyway
     // (one pass less over ~950 columns and branches on NanoAOD).
     if (perColumn[k].baskets == 1) continue;
@@ -2147,7 +2144,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     atBasket(t, b, pb.basket, [&] {
       // Embedded baskets of fixed-size values or counted leaves (NanoAOD: ~950 a read, most of
       // its work) decode from the tree's block where they lie, with nothing else to set up.
-      if (loc.embedded && (b.decode == Decode::fixed || (isCountedRun(b) && !loc.offsets.empty()))) {
+      if (loc.embedded && (b.decode == Decode::fixed || (b.countedRun && !loc.offsets.empty()))) {
         checkEmbedded(loc, where);
         const auto lo = std::max(range.begin, loc.entryBegin);
         const auto hi = std::min(range.end, loc.entryEnd);
@@ -2191,7 +2188,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       const auto hi = std::min(range.end, loc.entryEnd);
       LoadMode mode;
       mode.offsetsWhere = &b.offsetsWhere;
-      mode.deferOffsets = isCountedRun(b);
+      mode.deferOffsets = b.countedRun;
       std::byte* dest = nullptr;
       const std::size_t outWidth = b.outWidth;
       if (b.decode == Decode::fixed) {
@@ -2250,9 +2247,9 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           w.inPiece = 1;
           takePieces();
         }
-        if (w.inPiece) resetColumn(pieces[j], b, range, isCountedRun(b));
+        if (w.inPiece) resetColumn(pieces[j], b, range, b.countedRun);
         decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
-        if (w.inPiece && isCountedRun(b)) trimCounted(pieces[j], b);
+        if (w.inPiece && b.countedRun) trimCounted(pieces[j], b);
       }
     });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
