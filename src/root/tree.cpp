@@ -2055,17 +2055,15 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   std::vector<PerColumn> perColumn(out.size());
   std::uint64_t available = 1 << 20;
   for (const auto& r : plan.requests) available += r.size;
-  {
-    std::vector<std::size_t> columnOfBranch(t.data.size(), 0);  // a flat table: NanoAOD reads ~1000 branches
-    for (std::size_t k = branches.size(); k-- > 0;) columnOfBranch[branches[k]] = k;  // the first wins
-    for (std::size_t j = 0; j < count; ++j) {
-      const auto& pb = plan.baskets[j];
-      const auto k = columnOfBranch[pb.branch];
-      work[j].column = static_cast<std::uint32_t>(k);
-      ++perColumn[k].baskets;
-      perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
-      if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
-    }
+  // The plan lists each branch's baskets together, in the order of `branches`, and each branch is
+  // one column (resolve refuses a name given twice): a basket's column is found walking forward.
+  for (std::size_t j = 0, k = 0; j < count; ++j) {
+    const auto& pb = plan.baskets[j];
+    while (branches[k] != pb.branch) ++k;
+    work[j].column = static_cast<std::uint32_t>(k);
+    ++perColumn[k].baskets;
+    perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
+    if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
   }
   // Columns filled by fixed-size or counted-run decoding keep their buffers' sizes, not only their
   // capacity (those decoders overwrite in place and trimCounted cuts the rest).
