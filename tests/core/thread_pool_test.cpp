@@ -1,11 +1,12 @@
+#include "core/thread_pool.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 #include <vector>
-
-#include "core/thread_pool.hpp"
 
 using mlaas::core::ThreadPool;
 
@@ -36,4 +37,77 @@ TEST(ThreadPool, ParallelForRethrowsFirstError) {
                                 }),
                std::invalid_argument);
   EXPECT_EQ(ran.load(), 100);  // the others still ran: no half-finished state behind our back
+}
+
+TEST(ThreadPool, ParallelForPartsVisitsEveryIndexOnce) {
+  // Parts of every shape: more parts than threads, empty parts, one part, a part per index.
+  const std::vector<std::vector<std::size_t>> cutsList = {{0, 500, 1000},
+                                                          {0, 0, 1000},
+                                                          {0, 1000, 1000},
+                                                          {0, 1000},
+                                                          {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+                                                          {0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000}};
+  for (std::size_t threads : {0u, 1u, 3u}) {
+    ThreadPool pool(threads);
+    for (const auto& cuts : cutsList) {
+      std::vector<std::atomic<int>> hits(cuts.back());
+      pool.parallelForParts(cuts, [&](std::size_t i) { hits[i].fetch_add(1); });
+      for (std::size_t i = 0; i < hits.size(); ++i)
+        ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads << " index " << i << " of " << cuts.size() - 1
+                                     << " parts";
+    }
+  }
+}
+
+TEST(ThreadPool, ManyShortLoopsInARowEachFinishBeforeReturning) {
+  // Loops reuse the caller's frame: a worker must neither miss a loop nor run an index of one that
+  // has returned (each loop's sum is checked against its own indices).
+  ThreadPool pool(2);
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::size_t> seen(3 + round % 7, 0);
+    const std::size_t cuts[3] = {0, seen.size() / 2, seen.size()};
+    pool.parallelForParts(cuts, [&](std::size_t i) { seen[i] = i + 1; });
+    for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i + 1) << "round " << round;
+  }
+}
+
+TEST(ThreadPool, NestedAndConcurrentLoopsRunAndDoNotDeadlock) {
+  ThreadPool pool(2);
+  std::atomic<int> inner{0};
+  pool.parallelFor(8, [&](std::size_t) { pool.parallelFor(10, [&](std::size_t) { inner.fetch_add(1); }); });
+  EXPECT_EQ(inner.load(), 80);
+  // Two threads sharing one pool: one gets the workers, the other runs its loop on its own.
+  std::atomic<int> total{0};
+  auto loops = [&] {
+    for (int r = 0; r < 200; ++r) pool.parallelFor(16, [&](std::size_t) { total.fetch_add(1); });
+  };
+  std::thread other(loops);
+  loops();
+  other.join();
+  EXPECT_EQ(total.load(), 2 * 200 * 16);
+}
+
+TEST(ThreadPool, SubmittedTasksRunBesideLoops) {
+  ThreadPool pool(2);
+  std::vector<std::future<int>> results;
+  for (int k = 0; k < 50; ++k) {
+    results.push_back(pool.submit([k] { return k * k; }));
+    std::atomic<int> n{0};
+    pool.parallelFor(20, [&](std::size_t) { n.fetch_add(1); });
+    ASSERT_EQ(n.load(), 20);
+  }
+  for (int k = 0; k < 50; ++k) EXPECT_EQ(results[static_cast<std::size_t>(k)].get(), k * k);
+}
+
+TEST(ThreadPool, PartsRethrowTheFirstErrorAfterEveryIndexRan) {
+  ThreadPool pool(1);
+  std::atomic<int> ran{0};
+  const std::size_t cuts[3] = {0, 30, 60};
+  EXPECT_THROW(pool.parallelForParts(cuts,
+                                     [&](std::size_t i) {
+                                       ran.fetch_add(1);
+                                       if (i % 20 == 7) throw std::out_of_range("part error");
+                                     }),
+               std::out_of_range);
+  EXPECT_EQ(ran.load(), 60);
 }
