@@ -15,6 +15,11 @@
 #include <numeric>
 #include <random>
 #include <thread>
+#include <type_traits>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/thread_pool.hpp"
 #include "root/file.hpp"
@@ -295,26 +300,111 @@ core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Un
   return {};
 }
 
+// mask[k] = slot[k] < counts[countIndex[k]] for k < width (counts[0] = 255: always real).
+void expandMaskPortable(const std::uint8_t* countIndex, const std::uint8_t* slot, const std::uint8_t* counts, std::size_t width,
+                        std::uint8_t* mask) noexcept {
+  for (std::size_t k = 0; k < width; ++k) mask[k] = static_cast<std::uint8_t>(slot[k] < counts[countIndex[k]]);
+}
+
+#if defined(__x86_64__)
+// The same, 16 bytes at a time: one byte shuffle looks up each byte's count (at most 16 counts).
+__attribute__((target("ssse3"))) void expandMaskSsse3(const std::uint8_t* countIndex, const std::uint8_t* slot, const std::uint8_t* counts,
+                                                       std::size_t width, std::uint8_t* mask) noexcept {
+  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(counts));
+  const __m128i one = _mm_set1_epi8(1);
+  std::size_t k = 0;
+  for (; k + 16 <= width; k += 16) {
+    const __m128i count = _mm_shuffle_epi8(table, _mm_loadu_si128(reinterpret_cast<const __m128i*>(countIndex + k)));
+    const __m128i slots = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slot + k));
+    const __m128i padded = _mm_cmpeq_epi8(_mm_max_epu8(slots, count), slots);  // slot >= count
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + k), _mm_andnot_si128(padded, one));
+  }
+  expandMaskPortable(countIndex + k, slot + k, counts, width - k, mask + k);
+}
+#endif
+
+using ExpandMask = void (*)(const std::uint8_t*, const std::uint8_t*, const std::uint8_t*, std::size_t, std::uint8_t*) noexcept;
+ExpandMask expandMaskKernel() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("ssse3") != 0) return &expandMaskSsse3;
+#endif
+  return &expandMaskPortable;
+}
+
 // Rows of batches packed one after another: each row's tensors, masks, label, weight and event
 // reference in `stride` contiguous bytes. The shuffle draws rows at random from megabytes of
-// them, and each draw misses the cache: a record costs the 4-6 lines it spans, where a Batch row
-// spans a line or two in each of its seven separate arrays (about 8 lines on the 1M-event
-// file's layout), and the misses, not the bytes, are what the copy waits for.
+// them, and each draw misses the cache: a record costs the lines it spans, where a Batch row
+// spans a line or two in each of its seven separate arrays, and the misses, not the bytes, are
+// what the copy waits for. So records are kept small: the masks are stored as one count per
+// group (a row's real slots come first, Transform::maskSlots) and expanded when a row is
+// appended to a batch: on the 1M-event file 216 bytes (4-5 lines) instead of 264 (5-6).
 class RowRecords {
  public:
   struct Layout {
-    std::vector<std::size_t> tensorBytes, maskBytes;  ///< per row
+    std::vector<std::size_t> tensorBytes, tensorAt;  ///< per tensor: bytes per row, offset in the record
+    std::vector<std::size_t> maskBytes, maskAt;      ///< per mask: bytes per row, offset (raw masks only)
     std::size_t labelAt = 0, weightAt = 0, fileAt = 0, entryAt = 0, stride = 0;
+    // Counted masks: a row's masks are stored as its `groups` counts (bytes, from the transform's
+    // RowTarget::counts) at countsAt, and mask byte k (the masks one after another, mask i from
+    // maskFirst[i]) is slot[k] < count[countIndex[k]], count[0] being 255 (always real) and
+    // count[g + 1] group g's.
+    bool countedMasks = false;
+    std::size_t groups = 0, countsAt = 0;
+    std::vector<std::uint8_t> countIndex, slot;
+    std::vector<std::size_t> maskFirst;
+    ExpandMask expand = expandMaskKernel();
 
-    explicit Layout(const Batch& like) {
+    // The counted form serves masks that follow from at most 15 groups' counts of at most 255
+    // slots; any other layout stores its mask bytes.
+    Layout(const Batch& like, const std::vector<Transform::MaskSlot>& slots, std::size_t groupCount) : groups(groupCount) {
       std::size_t at = 0;
-      for (const auto& spec : like.tensorSpecs) at += tensorBytes.emplace_back(spec.width() * sizeof(float));
-      for (const auto& spec : like.maskSpecs) at += maskBytes.emplace_back(spec.width());
+      for (const auto& spec : like.tensorSpecs) {
+        tensorAt.push_back(at);
+        at += tensorBytes.emplace_back(spec.width() * sizeof(float));
+      }
+      std::size_t maskWidth = 0;
+      for (const auto& spec : like.maskSpecs) maskWidth += maskBytes.emplace_back(spec.width());
+      countedMasks = maskWidth != 0 && groups <= 15 && slots.size() == maskWidth;
+      for (const auto& s : slots)
+        if ((s.group != Transform::kAlwaysReal && s.group >= groups) || s.slot >= 255) countedMasks = false;
+      if (countedMasks) {
+        std::size_t k = 0;
+        for (auto bytes : maskBytes) {
+          maskFirst.push_back(k);
+          for (std::size_t b = 0; b < bytes; ++b, ++k) {
+            const bool always = slots[k].group == Transform::kAlwaysReal;
+            countIndex.push_back(static_cast<std::uint8_t>(always ? 0 : slots[k].group + 1));
+            slot.push_back(static_cast<std::uint8_t>(slots[k].slot));
+          }
+        }
+      } else {
+        for (auto bytes : maskBytes) {
+          maskAt.push_back(at);
+          at += bytes;
+        }
+      }
       labelAt = at;
       weightAt = at + sizeof(float);
       fileAt = at + 2 * sizeof(float);
       entryAt = at + 3 * sizeof(float);
-      stride = (entryAt + sizeof(std::uint64_t) + 7) / 8 * 8;
+      at = entryAt + sizeof(std::uint64_t);
+      countsAt = at;
+      if (countedMasks) at += groups;
+      stride = (at + 7) / 8 * 8;
+    }
+
+    // Calls field(pointer into the batch's row `row`, offset in the record, bytes) for every
+    // field stored as bytes: pack and appendTo walk the same list, in opposite directions.
+    template <class B, class Field>
+    void forEachField(B& batch, std::size_t row, Field&& field) const {
+      using Byte = std::conditional_t<std::is_const_v<B>, const std::byte, std::byte>;
+      for (std::size_t i = 0; i < tensorBytes.size(); ++i)
+        field(reinterpret_cast<Byte*>(batch.tensors[i].data()) + row * tensorBytes[i], tensorAt[i], tensorBytes[i]);
+      for (std::size_t i = 0; i < maskAt.size(); ++i) field(batch.masks[i].data() + row * maskBytes[i], maskAt[i], maskBytes[i]);
+      field(&batch.labels[row], labelAt, sizeof(float));
+      field(&batch.weights[row], weightAt, sizeof(float));
+      field(&batch.events[row].file, fileAt, sizeof(std::uint32_t));
+      field(&batch.events[row].entry, entryAt, sizeof(std::uint64_t));
     }
   };
 
@@ -333,42 +423,27 @@ class RowRecords {
     data_ = base;
     capacity_ = capacity;
   }
-  /// Writes row `fromRow` of `from` (this layout's batch) as record `row`.
-  void pack(std::size_t row, const Batch& from, std::size_t fromRow) {
+  /// Writes row `fromRow` of `from` (this layout's batch; its masks unused when counted) as
+  /// record `row`; `counts` are the row's group counts when the masks are counted.
+  void pack(std::size_t row, const Batch& from, std::size_t fromRow, const std::uint8_t* counts) {
     const Layout& l = *layout_;
-    std::byte* out = data_ + row * l.stride;
-    for (std::size_t i = 0; i < l.tensorBytes.size(); ++i) {
-      std::memcpy(out, reinterpret_cast<const std::byte*>(from.tensors[i].data()) + fromRow * l.tensorBytes[i], l.tensorBytes[i]);
-      out += l.tensorBytes[i];
-    }
-    for (std::size_t i = 0; i < l.maskBytes.size(); ++i) {
-      std::memcpy(out, from.masks[i].data() + fromRow * l.maskBytes[i], l.maskBytes[i]);
-      out += l.maskBytes[i];
-    }
     std::byte* record = data_ + row * l.stride;
-    std::memcpy(record + l.labelAt, &from.labels[fromRow], sizeof(float));
-    std::memcpy(record + l.weightAt, &from.weights[fromRow], sizeof(float));
-    std::memcpy(record + l.fileAt, &from.events[fromRow].file, sizeof(std::uint32_t));
-    std::memcpy(record + l.entryAt, &from.events[fromRow].entry, sizeof(std::uint64_t));
+    l.forEachField(from, fromRow, [&](const void* field, std::size_t at, std::size_t bytes) { std::memcpy(record + at, field, bytes); });
+    if (l.countedMasks) std::memcpy(record + l.countsAt, counts, l.groups);
   }
   /// Appends record `row` to `out` as its next row (room for it already made).
   void appendTo(Batch& out, std::size_t row) const {
     const Layout& l = *layout_;
-    const std::byte* in = data_ + row * l.stride;
-    const std::size_t to = out.rows;
-    for (std::size_t i = 0; i < l.tensorBytes.size(); ++i) {
-      std::memcpy(reinterpret_cast<std::byte*>(out.tensors[i].data()) + to * l.tensorBytes[i], in, l.tensorBytes[i]);
-      in += l.tensorBytes[i];
-    }
-    for (std::size_t i = 0; i < l.maskBytes.size(); ++i) {
-      std::memcpy(out.masks[i].data() + to * l.maskBytes[i], in, l.maskBytes[i]);
-      in += l.maskBytes[i];
-    }
     const std::byte* record = data_ + row * l.stride;
-    std::memcpy(&out.labels[to], record + l.labelAt, sizeof(float));
-    std::memcpy(&out.weights[to], record + l.weightAt, sizeof(float));
-    std::memcpy(&out.events[to].file, record + l.fileAt, sizeof(std::uint32_t));
-    std::memcpy(&out.events[to].entry, record + l.entryAt, sizeof(std::uint64_t));
+    const std::size_t to = out.rows;
+    l.forEachField(out, to, [&](void* field, std::size_t at, std::size_t bytes) { std::memcpy(field, record + at, bytes); });
+    if (l.countedMasks && !out.masks.empty()) {
+      std::uint8_t counts[16] = {255};
+      std::memcpy(counts + 1, record + l.countsAt, l.groups);
+      for (std::size_t i = 0; i < out.masks.size(); ++i)
+        l.expand(l.countIndex.data() + l.maskFirst[i], l.slot.data() + l.maskFirst[i], counts, l.maskBytes[i],
+                 out.masks[i].data() + to * l.maskBytes[i]);
+    }
     out.rows = to + 1;
   }
   /// Record `row` = record `fromRow` of `from` (same layout).
@@ -576,16 +651,43 @@ struct Dataset::Impl {
     return mine;
   }
 
+  // Transforms a slice's events into rows 0.. of `slice`: tensors, and the masks or, when the
+  // records store masks as counts, each row's group counts into `counts` (no masks written).
+  core::Result<void> transformSlice(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& slice, std::vector<std::uint8_t>& counts) {
+    const RowRecords::Layout& layout = *recordLayout;
+    slice.clear();
+    slice.grow(events.size());
+    RowTarget target;
+    for (std::size_t i = 0; i < slice.tensors.size(); ++i) {
+      target.tensors.push_back(slice.tensors[i].data());
+      target.tensorStrides.push_back(slice.tensorSpecs[i].width());
+    }
+    if (layout.countedMasks) {
+      counts.resize(events.size() * layout.groups);
+      target.counts = counts.data();
+      target.countsStride = layout.groups;
+    } else {
+      for (std::size_t i = 0; i < slice.masks.size(); ++i) {
+        target.masks.push_back(slice.masks[i].data());
+        target.maskStrides.push_back(slice.maskSpecs[i].width());
+      }
+    }
+    MLAAS_TRY(transform->apply(chunk, events, target));
+    slice.rows = events.size();
+    return {};
+  }
+
   // Reads, selects and transforms a unit slice by slice into `slice` (a batch of at most a slice
   // of rows, in cache), packing each slice's rows into the unit's records.
   core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns, Batch& slice) {
     ProcessedUnit info;
+    const RowRecords::Layout& layout = *recordLayout;
+    std::vector<std::uint8_t> counts;
     auto records = acquireChunkRecords();
     records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
     auto processed = forEachSlice(*plan, inputs, unit, options.split, info, columns,
                              [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
-      slice.clear();
-      MLAAS_TRY(transform->apply(chunk, events, slice));
+      MLAAS_TRY(transformSlice(chunk, events, slice, counts));
       auto labels = plan->labels(chunk, inputs.labels[unit.file]);
       if (!labels) return core::fail(std::move(labels).error());
       auto weights = plan->weights(chunk);
@@ -594,7 +696,7 @@ struct Dataset::Impl {
         slice.labels[r] = (*labels)[events[r]];
         slice.weights[r] = (*weights)[events[r]];
         slice.events[r] = EventRef{unit.file, unit.begin + first + events[r]};
-        records->pack(records->rows + r, slice, r);
+        records->pack(records->rows + r, slice, r, layout.countedMasks ? counts.data() + r * layout.groups : nullptr);
       }
       records->rows += events.size();
       return {};
@@ -845,7 +947,7 @@ Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transfo
   impl_->shuffle = options.shuffle.value_or(config.shuffle.enabled);
   impl_->threads = passThreads(options.threads, config, totalEntries(impl_->inputs));
   impl_->prefetch = std::max<std::size_t>(config.batch.prefetch, 1);
-  impl_->recordLayout.emplace(impl_->transform->makeBatch());
+  impl_->recordLayout.emplace(impl_->transform->makeBatch(), impl_->transform->maskSlots(), impl_->plan->groups().size());
 }
 
 Dataset::~Dataset() {

@@ -134,6 +134,25 @@ std::vector<std::string> Transform::vectorColumns() const {
   return columns;
 }
 
+std::vector<Transform::MaskSlot> Transform::maskSlots() const {
+  std::vector<MaskSlot> slots;
+  const auto& groups = plan_->groups();
+  switch (plan_->config().representation) {
+    case Representation::vector:
+      for (std::size_t k = 0; k < plan_->flatFeatures().size(); ++k) slots.push_back({kAlwaysReal, 0});
+      for (std::size_t g = 0; g < groups.size(); ++g)
+        for (std::size_t m = 0; m < groups[g].members.size(); ++m)
+          for (std::size_t s = 0; s < lengths_[g]; ++s) slots.push_back({g, s});
+      break;
+    case Representation::groups:
+      for (std::size_t g = 0; g < groups.size(); ++g)
+        for (std::size_t s = 0; s < lengths_[g]; ++s) slots.push_back({g, s});
+      break;
+    case Representation::image: break;
+  }
+  return slots;
+}
+
 Batch Transform::makeBatch() const {
   Batch batch;
   batch.tensorSpecs = tensorSpecs_;
@@ -258,8 +277,8 @@ __attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group
     std::uint8_t maskBytes[8];
     for (std::size_t s = 0; s < 8; ++s) maskBytes[s] = static_cast<std::uint8_t>(s < count);
     float* rowOut = out + r * outStride;
-    std::uint8_t* rowMask = mask + r * maskStride;
-    for (std::size_t m = 0; m < nmembers; ++m, rowOut += L, rowMask += L) {
+    std::uint8_t* rowMask = mask == nullptr ? nullptr : mask + r * maskStride;
+    for (std::size_t m = 0; m < nmembers; ++m, rowOut += L) {
       const double* source = group.sources[m];
       const double shift = group.shifts[m], scale = group.scales[m];
       std::size_t s = 0;
@@ -279,7 +298,10 @@ __attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group
         const auto value = std::bit_cast<std::uint32_t>(static_cast<float>((source[at[s]] - shift) * scale));
         rowOut[s] = std::bit_cast<float>((value & isReal) | (padBits & ~isReal));
       }
-      std::memcpy(rowMask, maskBytes, L);
+      if (rowMask != nullptr) {
+        std::memcpy(rowMask, maskBytes, L);
+        rowMask += L;
+      }
     }
   }
 }
@@ -387,6 +409,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     if (e >= chunk.entries) return core::fail(core::Errc::internal, fmt::format("event {} outside a chunk of {}", e, chunk.entries));
   if (longest > std::numeric_limits<std::uint32_t>::max())
     return core::fail(core::Errc::invalid_argument, fmt::format("a group length of {} is too large", longest));
+  if (target.counts != nullptr && (longest > 255 || config.representation == Representation::image))
+    return core::fail(core::Errc::internal, "per-group counts are only written for groups of at most 255 slots, not for images");
 
   // Per block and group: the objects each row writes (index[r * length + s], in output order;
   // object 0 of the chunk, always readable, in its padded slots) and how many (counts[r]).
@@ -403,6 +427,12 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       for (std::size_t s = n; s < length; ++s) out[s] = 0;
       counts[r] = static_cast<std::uint32_t>(n);
     }
+  };
+  // A block's rows' counts of group g (0 for a group without members).
+  auto writeCounts = [&](std::size_t firstRow, std::size_t rows, std::size_t g, bool none) {
+    if (target.counts == nullptr) return;
+    std::uint8_t* at = target.counts + firstRow * target.countsStride + g;
+    for (std::size_t r = 0; r < rows; ++r) at[r * target.countsStride] = none ? 0 : static_cast<std::uint8_t>(counts[r]);
   };
   // The flat features into the first columns of tensor t, rows firstRow.. (and into `mask`, the
   // block's first mask row, when the layout has one).
@@ -422,27 +452,35 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   const std::size_t nrows = events.size();
   switch (config.representation) {
     case Representation::vector: {
-      const std::size_t stride = target.tensorStrides[0], maskStride = target.maskStrides[0];
+      const std::size_t stride = target.tensorStrides[0];
+      const bool masked = !target.masks.empty();
+      const std::size_t maskStride = masked ? target.maskStrides[0] : 0;
       for (std::size_t b = 0; b < nrows; b += kBlockRows) {
         const std::size_t rows = std::min(kBlockRows, nrows - b);
         const std::uint32_t* rowEvents = events.data() + b;
         float* values = target.tensors[0] + b * stride;
-        std::uint8_t* mask = target.masks[0] + b * maskStride;
+        std::uint8_t* mask = masked ? target.masks[0] + b * maskStride : nullptr;
+        auto maskAt = [&](std::size_t k) { return masked ? mask + k : nullptr; };
         writeFlat(rowEvents, rows, b, 0, mask, maskStride);
         std::size_t k = flat.size();
-        for (const auto& group : inputs) {
-          if (group.sources.empty()) continue;
+        for (std::size_t g = 0; g < inputs.size(); ++g) {
+          const auto& group = inputs[g];
+          if (group.sources.empty()) {
+            writeCounts(b, rows, g, true);
+            continue;
+          }
           orderBlock(group, rowEvents, rows);
+          writeCounts(b, rows, g, false);
           const std::size_t length = group.length;
           if (const GroupRowsKernel kernel = portable_ ? nullptr : groupRowsKernel(length)) {
-            kernel(group, index.data(), counts.data(), rows, values + k, stride, mask + k, maskStride);
+            kernel(group, index.data(), counts.data(), rows, values + k, stride, maskAt(k), maskStride);
             k += length * group.sources.size();
             continue;
           }
           for (std::size_t m = 0; m < group.sources.size(); ++m, k += length)
             for (std::size_t s = 0; s < length; ++s)
               writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),
-                          static_cast<std::uint32_t>(s), rows, values + k + s, stride, mask + k + s, maskStride);
+                          static_cast<std::uint32_t>(s), rows, values + k + s, stride, maskAt(k + s), maskStride);
         }
       }
       break;
@@ -456,19 +494,24 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
         for (std::size_t g = 0; g < groups.size(); ++g) {
           const auto& group = inputs[g];
           const std::size_t length = group.length, nmembers = group.sources.size();
-          const std::size_t stride = target.tensorStrides[t0 + g], maskStride = target.maskStrides[g];
+          const bool masked = !target.masks.empty();
+          const std::size_t stride = target.tensorStrides[t0 + g], maskStride = masked ? target.maskStrides[g] : 0;
           float* values = target.tensors[t0 + g] + b * stride;
-          std::uint8_t* mask = target.masks[g] + b * maskStride;
+          std::uint8_t* mask = masked ? target.masks[g] + b * maskStride : nullptr;
           if (nmembers == 0) {
-            for (std::size_t r = 0; r < rows; ++r)
-              for (std::size_t s = 0; s < length; ++s) mask[r * maskStride + s] = 0;
+            if (masked)
+              for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t s = 0; s < length; ++s) mask[r * maskStride + s] = 0;
+            writeCounts(b, rows, g, true);
             continue;
           }
           orderBlock(group, rowEvents, rows);
+          writeCounts(b, rows, g, false);
           for (std::size_t s = 0; s < length; ++s)
             for (std::size_t m = 0; m < nmembers; ++m)
               writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),
-                          static_cast<std::uint32_t>(s), rows, values + s * nmembers + m, stride, m == 0 ? mask + s : nullptr, maskStride);
+                          static_cast<std::uint32_t>(s), rows, values + s * nmembers + m, stride, masked && m == 0 ? mask + s : nullptr,
+                          maskStride);
         }
       }
       break;

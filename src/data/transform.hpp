@@ -77,8 +77,13 @@ struct Batch {
 struct RowTarget {
   std::vector<float*> tensors;
   std::vector<std::size_t> tensorStrides;  ///< floats between rows
-  std::vector<std::uint8_t*> masks;
-  std::vector<std::size_t> maskStrides;  ///< bytes between rows
+  std::vector<std::uint8_t*> masks;        ///< empty: masks not written
+  std::vector<std::size_t> maskStrides;    ///< bytes between rows
+  /// Optional (vector and groups layouts, groups of at most 255 slots): each row's number of real
+  /// slots per group, which implies its masks (Transform::maskSlots): group g of row r at
+  /// counts[r * countsStride + g].
+  std::uint8_t* counts = nullptr;
+  std::size_t countsStride = 0;
 };
 
 class Transform {
@@ -95,6 +100,16 @@ class Transform {
   [[nodiscard]] std::vector<std::string> vectorColumns() const;
   /// y = (x - shift) * scale for a feature.
   [[nodiscard]] std::pair<double, double> affine(const std::string& feature) const;
+
+  /// What decides each byte of a row's masks (the masks in order, one after another): the byte
+  /// is 1 when `slot` < the number of objects the row keeps of group `group` (real slots come
+  /// first), or always 1 when group == kAlwaysReal (a flat feature in the vector layout). So a
+  /// row's masks follow from one count per group.
+  struct MaskSlot {
+    std::size_t group = 0, slot = 0;
+  };
+  static constexpr std::size_t kAlwaysReal = static_cast<std::size_t>(-1);
+  [[nodiscard]] std::vector<MaskSlot> maskSlots() const;
 
   /// An empty batch with this layout.
   [[nodiscard]] Batch makeBatch() const;

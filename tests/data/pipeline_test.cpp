@@ -405,6 +405,54 @@ TEST(Transform, RowTargetWritesTheSameRowsIntoAnyStrideAndNothingElse) {
   }
 }
 
+// The shuffle stores a row's masks as one count per group (real slots come first) and expands
+// them when the row reaches its batch; a layout those counts cannot describe (a group of more
+// than 255 slots) keeps its mask bytes. Either way every delivered row must equal the
+// transform's own row of that event, tensors and masks, in every layout.
+TEST(Dataset, ShuffledRowsEqualTheTransformsRowsInEveryLayout) {
+  auto groups = [](std::size_t length) {
+    return fmt::format("groups: {{jets: {{branches: [Jet_pt, Jet_eta], length: {}, pad: -1, sort_by: Jet_pt}}, "
+                       "phis: {{branches: [Jet_phi], length: 3, pad: 7}}}}",
+                       length);
+  };
+  const std::string image = "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], "
+                            "channels: [{group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}]}\n";
+  for (const std::string layout : {"vector", "groups", "image"})
+    for (const std::size_t length : {std::size_t{8}, std::size_t{300}}) {  // a vector mask row of 20 bytes, or the bytes kept
+      SCOPED_TRACE(fmt::format("{}, length {}", layout, length));
+      auto b = build(fmt::format("features: {{flat: [MET_pt], {}}}\nrepresentation: {}\n{}shuffle: {{seed: 5, buffer: 50}}\n"
+                                 "batch: {{size: 64, chunk_entries: 150}}\n",
+                                 groups(length), layout, layout == "image" ? image : ""),
+                     1000);
+      const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 1000);
+      const Chunk chunk = b.plan->prepare(columns).value();
+      std::vector<std::uint32_t> events(1000);
+      std::iota(events.begin(), events.end(), 0U);
+      Batch expected = b.transform->makeBatch();
+      ASSERT_TRUE(b.transform->apply(chunk, events, expected));
+      Dataset dataset(b.plan, b.transform, b.inputs, {.threads = 2});
+      Batch all = collect(dataset);
+      ASSERT_EQ(all.rows, 1000u);
+      std::size_t shuffled = 0;
+      for (std::size_t r = 0; r < all.rows; ++r) {
+        const std::size_t e = all.events[r].entry;
+        shuffled += e != r ? 1 : 0;
+        for (std::size_t i = 0; i < all.tensors.size(); ++i) {
+          const std::size_t width = all.tensorSpecs[i].width();
+          ASSERT_EQ(std::memcmp(all.tensors[i].data() + r * width, expected.tensors[i].data() + e * width, width * sizeof(float)), 0)
+              << "tensor " << i << ", row " << r << ", entry " << e;
+        }
+        for (std::size_t i = 0; i < all.masks.size(); ++i) {
+          const std::size_t width = all.maskSpecs[i].width();
+          ASSERT_EQ(std::memcmp(all.masks[i].data() + r * width, expected.masks[i].data() + e * width, width), 0)
+              << "mask " << i << ", row " << r << ", entry " << e;
+        }
+      }
+      EXPECT_GT(shuffled, 900u);
+      EXPECT_EQ(all.masks.size(), layout == "vector" ? 1u : layout == "groups" ? 2u : 0u);
+    }
+}
+
 // The AVX2 kernel (vector layout, groups of up to 8 slots, chosen at run time) writes the same
 // bytes as the portable code: every length it serves and one it leaves to the portable code,
 // sorted and stored order, with and without normalization, over several row blocks.
