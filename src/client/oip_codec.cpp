@@ -7,6 +7,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/byte_order.hpp"
+
 namespace mlaas::client {
 namespace {
 
@@ -177,9 +179,7 @@ Result<void> fillFromBinary(Tensor& tensor, std::string_view blob) {
     std::size_t offset = 0;
     while (offset < blob.size()) {
       if (blob.size() - offset < 4) return corrupt(fmt::format("tensor '{}': truncated BYTES length", tensor.name));
-      std::uint32_t length = 0;  // little-endian, as appendBinary writes it
-      for (int k = 3; k >= 0; --k)
-        length = (length << 8) | static_cast<unsigned char>(blob[offset + static_cast<std::size_t>(k)]);
+      const auto length = core::loadLittleEndian<std::uint32_t>(blob.data() + offset);  // as appendBinary writes it
       offset += 4;
       if (length > blob.size() - offset)
         return corrupt(fmt::format("tensor '{}': BYTES element of {} bytes overruns the data", tensor.name, length));
@@ -205,9 +205,8 @@ std::size_t appendBinary(std::string& out, const Tensor& tensor) {
     return out.size() - before;
   }
   for (const auto& s : tensor.strings) {
-    const auto n = static_cast<std::uint32_t>(s.size());
-    const char length[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
-                            static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
+    char length[4];
+    core::storeLittleEndian(static_cast<std::uint32_t>(s.size()), length);
     out.append(length, 4);
     out += s;
   }

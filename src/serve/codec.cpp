@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "core/byte_order.hpp"
+#include "serve/ascii.hpp"
 #include "tfaas.pb.h"
 
 namespace mlaas::serve {
@@ -195,9 +197,8 @@ std::size_t appendBinary(std::string& out, const Tensor& t) {
     return out.size() - before;
   }
   for (const auto& s : t.strings) {
-    auto n = static_cast<std::uint32_t>(s.size());
-    char prefix[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
-                      static_cast<char>((n >> 24) & 0xff)};
+    char prefix[4];
+    core::storeLittleEndian(static_cast<std::uint32_t>(s.size()), prefix);
     out.append(prefix, 4);
     out += s;
   }
@@ -212,8 +213,7 @@ core::Result<void> fillFromBinary(Tensor& tensor, std::string_view blob) {
     std::size_t pos = 0;
     while (pos < blob.size()) {
       if (blob.size() - pos < 4) return bad(fmt::format("input '{}': truncated BYTES length prefix", tensor.name));
-      std::uint32_t n = 0;
-      for (int k = 3; k >= 0; --k) n = (n << 8) | static_cast<unsigned char>(blob[pos + static_cast<std::size_t>(k)]);
+      const auto n = core::loadLittleEndian<std::uint32_t>(blob.data() + pos);
       pos += 4;
       if (n > blob.size() - pos) return bad(fmt::format("input '{}': BYTES element longer than the binary data", tensor.name));
       tensor.strings.emplace_back(blob.substr(pos, n));
@@ -438,9 +438,8 @@ core::Result<TfaasRequest> decodeTfaasJson(std::string_view body) {
   TfaasRequest request;
   bool haveValues = false;
   auto lowerEq = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return std::tolower(static_cast<unsigned char>(x)) == y;
-           });
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return detail::lowerAscii(x) == y; });
   };
   auto number = [](element e, double& v) {
     switch (e.type()) {
