@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/result.hpp"
+#include "serve/ascii.hpp"
 #include "serve/json_util.hpp"
 
 namespace mlaas::serve {
@@ -178,8 +179,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.headers.reserve(8);
     for (const auto& field : message) {
       std::string name(field.name_string());
-      for (char& c : name)  // ASCII only (RFC 9110 field names), without the C locale's per-character call
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      for (char& c : name) c = detail::lowerAscii(c);
       request.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request.body = std::move(message.body());

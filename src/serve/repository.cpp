@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <random>
 #include <set>
@@ -13,12 +12,14 @@
 
 #include <fmt/format.h>
 
+#include "serve/ascii.hpp"
 #include "serve/json_util.hpp"
 #include "serve/sha256.hpp"
 
 namespace mlaas::serve {
 
 namespace fs = std::filesystem;
+using detail::lowerCopy;
 using nlohmann::json;
 
 namespace {
@@ -142,12 +143,6 @@ core::Result<void> writeDurably(const fs::path& tmpDir, const fs::path& destinat
     ::close(dirFd);
   }
   return {};
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace
@@ -536,16 +531,17 @@ core::Result<std::vector<std::string>> Repository::search(std::string_view query
       } else if (term.rfind("alias:", 0) == 0) {
         match = model.aliases.count(term.substr(6)) > 0;
       } else {
-        std::string needle = lower(term);
-        match = lower(name).find(needle) != std::string::npos;
+        std::string needle = lowerCopy(term);
+        match = lowerCopy(name).find(needle) != std::string::npos;
         for (const auto& [v, record] : model.versions) {
           if (match) break;
-          std::string hay = lower(record->metadataJson);
-          for (const auto& [k, value] : record->tags) hay += " " + lower(k) + " " + lower(value);
+          std::string hay = lowerCopy(record->metadataJson);
+          for (const auto& [k, value] : record->tags) hay += " " + lowerCopy(k) + " " + lowerCopy(value);
           match = hay.find(needle) != std::string::npos;
         }
         for (const auto& [k, value] : model.tags)
-          match = match || lower(k).find(needle) != std::string::npos || lower(value).find(needle) != std::string::npos;
+          match = match || lowerCopy(k).find(needle) != std::string::npos ||
+                  lowerCopy(value).find(needle) != std::string::npos;
       }
       if (!match) {
         all = false;

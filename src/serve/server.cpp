@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "serve/ascii.hpp"
 #include "serve/codec.hpp"
 #include "serve/engine.hpp"
 #include "serve/http.hpp"
@@ -23,6 +24,7 @@ namespace mlaas::serve {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using detail::lowerCopy;
 
 namespace {
 
@@ -135,12 +137,6 @@ std::vector<std::string> splitPath(std::string_view path) {
     start = slash + 1;
   }
   return parts;
-}
-
-std::string lowerCopy(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace

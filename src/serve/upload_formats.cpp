@@ -8,15 +8,13 @@
 
 #include <fmt/format.h>
 
+#include "serve/ascii.hpp"
+
 namespace mlaas::serve {
 namespace {
-core::Failure bad(std::string message) { return core::fail(core::Errc::invalid_argument, std::move(message)); }
+using detail::lowerCopy;
 
-std::string lowerCopy(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+core::Failure bad(std::string message) { return core::fail(core::Errc::invalid_argument, std::move(message)); }
 
 /// Value of `key=` (quoted or not) in a header parameter list.
 std::string headerParameter(std::string_view header, std::string_view key) {
