@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -133,12 +135,6 @@ Scheduler::~Scheduler() {
 }
 
 namespace {
-bool batchableModel(const ModelSignature& signature) {
-  auto dynamicFirst = [](const TensorSpec& s) { return !s.shape.empty() && s.shape[0] == -1; };
-  return !signature.inputs.empty() && std::all_of(signature.inputs.begin(), signature.inputs.end(), dynamicFirst) &&
-         std::all_of(signature.outputs.begin(), signature.outputs.end(), dynamicFirst);
-}
-
 /// A request's rows when its batch may merge with others (every input has them first), else -1.
 std::int64_t jobRows(const std::vector<Tensor>& inputs, bool batchable) {
   if (!batchable || inputs.empty()) return -1;
@@ -185,7 +181,7 @@ bool Scheduler::roundEligible(const LoadedModel& model, const BatchingPolicy& po
 }
 
 core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
-                                         bool batchable, Job& job) {
+                                         Job& job) {
   Round* round = currentRound_;
   if (!round || round->owner != this) {
     auto fresh = std::make_shared<Round>();
@@ -207,9 +203,8 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
     return core::fail(core::Errc::resource_exhausted,
                       fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
                                   model->label(), group->jobs.size()));
-  job.rows = jobRows(job.inputs, batchable);
-  group->rows += countedRows(job.rows);
-  group->jobs.push_back(std::move(job));
+  group->jobs.push_back(std::move(job));  // the last step that can throw: the job is the caller's until here
+  group->rows += countedRows(group->jobs.back().rows);
   if (roundFlushRows_ > 0 && group->rows >= roundFlushRows_) {
     // Run this part of the round now: the responses reach the client while the thread reads the
     // rest of the round's requests, instead of all at the end. Nothing here reads new requests,
@@ -227,29 +222,30 @@ void Scheduler::runRound(Round& round) {
 }
 
 template <class JobIt>
-JobIt Scheduler::fillBatch(JobIt next, JobIt end, std::vector<Job>& batch, std::int64_t& rows, std::int64_t maxRows) {
+JobIt Scheduler::batchEnd(std::span<const Job> batch, JobIt next, JobIt end, std::int64_t& rows, std::int64_t maxRows) {
+  const Job* first = batch.empty() ? nullptr : &batch.front();
   for (; next != end; ++next) {
-    if (batchClosed(batch, rows, maxRows) ||
-        (!batch.empty() && (!compatible(batch.front(), *next) || rows + next->rows > maxRows)))
+    if (first && (first->rows < 0 || rows >= maxRows || !compatible(*first, *next) || rows + next->rows > maxRows))
       break;
+    if (!first) first = &*next;
     rows += countedRows(next->rows);
-    batch.push_back(std::move(*next));
   }
   return next;
 }
 
-bool Scheduler::batchClosed(const std::vector<Job>& batch, std::int64_t rows, std::int64_t maxRows) {
+bool Scheduler::batchClosed(std::span<const Job> batch, std::int64_t rows, std::int64_t maxRows) {
   return !batch.empty() && (batch.front().rows < 0 || rows >= maxRows);
 }
 
 void Scheduler::runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs) {
   const std::int64_t maxRows = std::max<std::int64_t>(1, policy.maxBatchSize);
-  std::vector<Job> batch;
+  // Each batch runs where its jobs lie, a stretch of the group: nothing here allocates, so no job
+  // of the round can be dropped unanswered on the way to execute.
   for (auto next = jobs.begin(); next != jobs.end();) {
     std::int64_t rows = 0;
-    next = fillBatch(next, jobs.end(), batch, rows, maxRows);
-    execute(model, batch, Clock::now());
-    batch.clear();
+    auto stop = batchEnd({}, next, jobs.end(), rows, maxRows);
+    execute(model, std::span<Job>(next, stop), Clock::now());
+    next = stop;
   }
   jobs.clear();
 }
@@ -258,54 +254,49 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
                                      std::vector<Tensor> inputs, InferenceCallback done) {
   Job job;
   job.enqueued = Clock::now();
-  if (roundEligible(*model, policy)) {
-    // Inline scheduling takes every model; with inference threads only batchable ones run in rounds.
-    const bool batchable = batchableModel(model->signature());
-    if (batchable || workers_.empty()) {
-      job.inputs = std::move(inputs);
-      job.done = std::move(done);
-      auto added = addToRound(model, policy, batchable, job);
-      if (!added) return core::fail(added.error());
-      if (*added) return {};
-      inputs = std::move(job.inputs);  // not an I/O thread: take the usual way
-      done = std::move(job.done);
-    }
+  job.rows = jobRows(inputs, model->batchable());  // as the queue and the rounds count them
+  job.inputs = std::move(inputs);
+  job.done = std::move(done);
+  // Inline scheduling takes every model into rounds; with inference threads only batchable ones.
+  if (roundEligible(*model, policy) && (model->batchable() || workers_.empty())) {
+    auto added = addToRound(model, policy, job);
+    if (!added) return core::fail(added.error());
+    if (*added) return {};
+    // not an I/O thread: take the usual way
   }
   if (workers_.empty()) {
-    std::vector<Job> batch;
-    job.rows = jobRows(inputs, batchableModel(model->signature()));  // as the queue and the rounds count them
-    job.inputs = std::move(inputs);
-    job.done = std::move(done);
-    batch.push_back(std::move(job));
-    execute(*model, batch, Clock::now());
+    execute(*model, std::span<Job>(&job, 1), Clock::now());
     return {};
   }
   std::unique_lock lock(mutex_);
-  auto& queue = queues_[model.get()];
-  if (!queue) {
-    queue = std::make_shared<Queue>();
-    queue->model = model;
-    queue->batchable = batchableModel(model->signature());
+  auto [slot, created] = queues_.try_emplace(model.get());
+  if (created) {
+    try {
+      slot->second = std::make_shared<Queue>();
+      slot->second->model = model;
+      ready_.reserve(queues_.size());  // so that a worker puts any queue back without allocating
+    } catch (...) {
+      queues_.erase(slot);
+      throw;
+    }
   }
-  queue->policy = policy;
+  Queue& queue = *slot->second;
+  queue.policy = policy;
   if (stopping_) return core::fail(core::Errc::unavailable, "the server is shutting down");
-  if (queue->jobs.size() >= maxQueue_)
+  if (queue.jobs.size() >= maxQueue_)
     return core::fail(core::Errc::resource_exhausted,
-                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later", model->label(),
-                                  queue->jobs.size()));
-  job.rows = jobRows(inputs, queue->batchable);
-  job.inputs = std::move(inputs);
-  job.done = std::move(done);
-  queue->jobs.push_back(std::move(job));
+                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
+                                  model->label(), queue.jobs.size()));
+  queue.jobs.push_back(std::move(job));  // the last step that can throw
   ++queued_;
   // Wake a worker only when the queue becomes ready. While it already is, the worker woken for
   // it (or one that is busy and checks ready_ before sleeping) takes this request along; waking
   // a second thread would find nothing to do and cost a futex wake, two context switches and a
   // core the I/O threads need (bench/RESULTS.md, "Hand-offs and batch formation").
-  bool newlyReady = !queue->scheduled;
+  bool newlyReady = !queue.scheduled;
   if (newlyReady) {
-    queue->scheduled = true;
-    ready_.push_back(queue);
+    queue.scheduled = true;
+    ready_.push_back(slot->second);
   }
   bool collectorMayWait = policy.maxQueueDelayUs > 0;
   lock.unlock();
@@ -343,27 +334,58 @@ void Scheduler::workerLoop() {
       if (stopping_) return;
       continue;
     }
-    auto queue = ready_.front();
-    ready_.pop_front();
+    auto queue = std::move(ready_.front());
+    ready_.erase(ready_.begin());
+    const LoadedModel& model = *queue->model;
     std::vector<Job> batch;
     std::int64_t rows = 0;
-    const std::int64_t maxRows = queue->batchable ? std::max<std::int64_t>(1, queue->policy.maxBatchSize) : 1;
-    auto collect = [&] {  // true: the batch is full
-      auto left = fillBatch(queue->jobs.begin(), queue->jobs.end(), batch, rows, maxRows);
-      queued_ -= static_cast<std::size_t>(left - queue->jobs.begin());
-      queue->jobs.erase(queue->jobs.begin(), left);
-      return !queue->jobs.empty() || batchClosed(batch, rows, maxRows);
+    const std::int64_t maxRows = model.batchable() ? std::max<std::int64_t>(1, queue->policy.maxBatchSize) : 1;
+    // Moves the jobs that can join from the front of the queue into the batch; true: it is full.
+    // Only making room in the batch can throw, before anything moved; `joining` jobs at the front
+    // of the queue were to join it then.
+    std::size_t joining = 0;
+    std::int64_t joinedRows = 0;
+    auto collect = [&] {
+      auto& jobs = queue->jobs;
+      joinedRows = rows;
+      const auto stop = batchEnd(batch, jobs.begin(), jobs.end(), joinedRows, maxRows);
+      joining = static_cast<std::size_t>(stop - jobs.begin());
+      batch.reserve(batch.size() + joining);
+      std::move(jobs.begin(), stop, std::back_inserter(batch));
+      jobs.erase(jobs.begin(), stop);
+      queued_ -= std::exchange(joining, 0);
+      rows = joinedRows;
+      return !jobs.empty() || batchClosed(batch, rows, maxRows);
     };
-    bool full = collect();
-    if (!full && queue->policy.maxQueueDelayUs > 0 && maxRows > 1) {
-      auto deadline = batch.front().enqueued + std::chrono::microseconds(queue->policy.maxQueueDelayUs);
-      while (!full && !stopping_ && Clock::now() < deadline) {
-        wake_.wait_until(lock, deadline);
-        full = collect();
+    try {
+      bool full = collect();
+      if (!full && queue->policy.maxQueueDelayUs > 0 && maxRows > 1) {
+        auto deadline = batch.front().enqueued + std::chrono::microseconds(queue->policy.maxQueueDelayUs);
+        while (!full && !stopping_ && Clock::now() < deadline) {
+          wake_.wait_until(lock, deadline);
+          full = collect();
+        }
       }
+    } catch (const std::exception& e) {
+      // The batch could not be formed (std::bad_alloc): its requests get the error, as when a run
+      // throws, each answered outside the lock, and the queue's other requests go on as usual.
+      const auto failedAt = Clock::now();
+      const auto failedRows = static_cast<std::size_t>(joinedRows);
+      for (; joining > 0; --joining) {
+        Job job = std::move(queue->jobs.front());
+        queue->jobs.pop_front();
+        --queued_;
+        lock.unlock();
+        answerError(model, job, e.what(), failedAt, failedRows);
+        lock.lock();
+      }
+      lock.unlock();
+      for (auto& job : batch) answerError(model, job, e.what(), failedAt, failedRows);
+      batch.clear();
+      lock.lock();
     }
     if (!queue->jobs.empty()) {
-      ready_.push_back(queue);
+      ready_.push_back(queue);  // within the capacity submit keeps for every queue: cannot throw
     } else {
       // Drop idle queues so an unloaded or evicted model is freed once its last request is done.
       queue->scheduled = false;
@@ -372,30 +394,46 @@ void Scheduler::workerLoop() {
     bool moreWork = !ready_.empty();
     lock.unlock();
     if (moreWork) wake_.notify_one();
-    execute(*queue->model, batch, Clock::now());
+    if (!batch.empty()) execute(model, batch, Clock::now());
     batch.clear();  // callbacks and tensors released outside the lock
     lock.lock();
   }
 }
 
-void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started) {
+void Scheduler::answer(const LoadedModel& model, Job& job, core::Result<std::vector<Tensor>> result,
+                       Clock::time_point started, Clock::time_point end, std::size_t batchRows) noexcept {
+  InferenceTiming timing;
+  timing.queue = started - job.enqueued;
+  timing.compute = end - started;
+  timing.batchRows = batchRows;
+  timing.rows = static_cast<std::size_t>(countedRows(job.rows));
+  try {
+    job.done(std::move(result), timing);
+  } catch (const std::exception& e) {
+    // Only this job's answer may be lost: the batch's other jobs still get theirs, and nothing
+    // escapes to the thread (where it would end the process).
+    spdlog::error("model {}: answering a request: {}", model.label(), e.what());
+  } catch (...) {
+    spdlog::error("model {}: answering a request: unknown exception", model.label());
+  }
+}
+
+void Scheduler::answerError(const LoadedModel& model, Job& job, const char* what, Clock::time_point started,
+                            std::size_t batchRows) noexcept {
+  std::string message;
+  try {
+    message = fmt::format("model {}: inference failed: {}", model.label(), what);
+  } catch (...) {
+    // still answered, as an internal error without its text: the request must not hang
+  }
+  answer(model, job, core::fail(core::Errc::internal, std::move(message)), started, Clock::now(), batchRows);
+}
+
+void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::time_point started) noexcept {
   std::size_t answered = 0;  // jobs are answered in batch order
   auto finish = [&](Job& job, core::Result<std::vector<Tensor>> result, Clock::time_point end, std::size_t batchRows) {
-    InferenceTiming timing;
-    timing.queue = started - job.enqueued;
-    timing.compute = end - started;
-    timing.batchRows = batchRows;
-    timing.rows = static_cast<std::size_t>(countedRows(job.rows));
     ++answered;
-    try {
-      job.done(std::move(result), timing);
-    } catch (const std::exception& e) {
-      // Only this job's answer may be lost: the batch's other jobs still get theirs, and nothing
-      // escapes to the thread (from the catch below it would end the process).
-      spdlog::error("model {}: answering a request: {}", model.label(), e.what());
-    } catch (...) {
-      spdlog::error("model {}: answering a request: unknown exception", model.label());
-    }
+    answer(model, job, std::move(result), started, end, batchRows);
   };
   auto runAndAnswer = [&] {
     if (batch.size() == 1) {
@@ -465,19 +503,20 @@ void Scheduler::execute(const LoadedModel& model, std::vector<Job>& batch, Clock
       finish(job, std::move(outputs), end, static_cast<std::size_t>(totalRows));
     }
   };
+  // A run can still throw outside ONNX Runtime (std::bad_alloc copying a large batch's outputs).
+  // The requests not answered yet get the error: on an inference thread the exception would end
+  // the process, on an I/O thread its event loop, and the requests would never be answered.
+  auto failRest = [&](const char* what) noexcept {
+    std::size_t batchRows = 0;
+    for (const auto& job : batch) batchRows += static_cast<std::size_t>(countedRows(job.rows));
+    for (std::size_t i = answered; i < batch.size(); ++i) answerError(model, batch[i], what, started, batchRows);
+  };
   try {
     runAndAnswer();
   } catch (const std::exception& e) {
-    // A run can still throw outside ONNX Runtime (std::bad_alloc copying a large batch's outputs).
-    // The requests not answered yet get the error: on an inference thread the exception would end
-    // the process, on an I/O thread its event loop, and the requests would never be answered.
-    auto end = Clock::now();
-    std::size_t batchRows = 0;
-    for (const auto& job : batch) batchRows += static_cast<std::size_t>(countedRows(job.rows));
-    for (std::size_t i = answered; i < batch.size(); ++i)
-      finish(batch[i],
-             core::fail(core::Errc::internal, fmt::format("model {}: inference failed: {}", model.label(), e.what())),
-             end, batchRows);
+    failRest(e.what());
+  } catch (...) {
+    failRest("unknown exception");
   }
 }
 

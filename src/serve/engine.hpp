@@ -14,8 +14,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -82,9 +84,10 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   /// Queues a request whose inputs already match the model's signature (matchInputs). Fails
-  /// with resource_exhausted when the model's queue is full (and never calls `done`); otherwise
-  /// `done` is called exactly once, on an inference thread (or inline), also when the run throws
-  /// (an internal error then).
+  /// with resource_exhausted when the model's queue is full, and throws what an allocation
+  /// throws before the request is queued; neither calls `done`. Otherwise `done` is called
+  /// exactly once, on an inference thread (or inline), also when forming its batch or the run
+  /// throws (an internal error then).
   core::Result<void> submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
                             std::vector<Tensor> inputs, InferenceCallback done);
 
@@ -109,6 +112,7 @@ class Scheduler {
   [[nodiscard]] std::size_t queued() const;
 
  private:
+  friend struct SchedulerTestPeer;  // tests/serve: sizeof(Job), to fail the allocation of a batch
   using Clock = std::chrono::steady_clock;
   struct Job {
     std::vector<Tensor> inputs;
@@ -116,10 +120,11 @@ class Scheduler {
     Clock::time_point enqueued;
     std::int64_t rows = 0;  ///< first dimension, -1 when not batchable
   };
+  // Moving jobs into a batch cannot fail once the batch has room (workerLoop relies on it).
+  static_assert(std::is_nothrow_move_constructible_v<Job>);
   struct Queue {
     std::shared_ptr<const LoadedModel> model;
     BatchingPolicy policy;
-    bool batchable = false;
     std::deque<Job> jobs;
     bool scheduled = false;  // in ready_ or being collected by a worker
   };
@@ -136,28 +141,39 @@ class Scheduler {
   };
   static thread_local Round* currentRound_;
   bool roundEligible(const LoadedModel& model, const BatchingPolicy& policy) const;
+  /// Adds the job to this thread's round and returns true, or returns false (job untouched) on a
+  /// thread without rounds.
   core::Result<bool> addToRound(const std::shared_ptr<const LoadedModel>& model, const BatchingPolicy& policy,
-                                bool batchable, Job& job);
+                                Job& job);
   static void runRound(Round& round);
   static void runGroup(const LoadedModel& model, const BatchingPolicy& policy, std::vector<Job>& jobs);
   void workerLoop();
-  /// Batch formation, for the worker's queue and a round's group alike: moves jobs from the front
-  /// of [next, end) into `batch` while they can join it (the same trailing dimensions as its first
-  /// job, `rows` staying within maxRows) and returns the first job it left.
+  /// Batch formation, for the worker's queue and a round's group alike: how far from `next` the
+  /// jobs of [next, end) can join a batch that holds `batch` (the same trailing dimensions as its
+  /// first job, the rows staying within maxRows). Adds their rows to `rows`; moves nothing.
   template <class JobIt>
-  static JobIt fillBatch(JobIt next, JobIt end, std::vector<Job>& batch, std::int64_t& rows, std::int64_t maxRows);
+  static JobIt batchEnd(std::span<const Job> batch, JobIt next, JobIt end, std::int64_t& rows, std::int64_t maxRows);
   /// No later job can join: the first one is not batchable or the rows reached maxRows.
-  static bool batchClosed(const std::vector<Job>& batch, std::int64_t rows, std::int64_t maxRows);
+  static bool batchClosed(std::span<const Job> batch, std::int64_t rows, std::int64_t maxRows);
   /// Runs a batch and answers each job, in batch order; a run that throws answers the rest with
-  /// an internal error.
-  static void execute(const LoadedModel& model, std::vector<Job>& batch, Clock::time_point started);
+  /// an internal error. Never throws.
+  static void execute(const LoadedModel& model, std::span<Job> batch, Clock::time_point started) noexcept;
+  /// Gives a job its result. Never throws: a callback that throws loses only its own answer (it
+  /// is logged), so the other jobs of a batch still get theirs.
+  static void answer(const LoadedModel& model, Job& job, core::Result<std::vector<Tensor>> result,
+                     Clock::time_point started, Clock::time_point end, std::size_t batchRows) noexcept;
+  /// Answers a job with an internal error naming `what` went wrong. Never throws.
+  static void answerError(const LoadedModel& model, Job& job, const char* what, Clock::time_point started,
+                          std::size_t batchRows) noexcept;
   static bool compatible(const Job& a, const Job& b);
 
   std::size_t maxQueue_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::unordered_map<const LoadedModel*, std::shared_ptr<Queue>> queues_;
-  std::deque<std::shared_ptr<Queue>> ready_;
+  /// The queues with work, oldest first, each at most once. Its capacity covers every queue in
+  /// queues_, so a worker puts a queue back without allocating (nothing can fail there).
+  std::vector<std::shared_ptr<Queue>> ready_;
   bool stopping_ = false;
   std::atomic<bool> paused_{false};  // written under mutex_; read without it by the round path
   RoundDeferrer roundDeferrer_ = nullptr;

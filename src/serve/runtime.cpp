@@ -95,6 +95,7 @@ std::string onnxRuntimeVersion() { return Ort::GetVersionString(); }
 struct LoadedModel::Impl {
   mutable Ort::Session session{nullptr};  // Run() is thread-safe but not declared const
   ModelSignature signature;
+  bool batchable = false;
   std::vector<std::string> inputNames, outputNames;
   std::vector<const char*> inputNamePtrs, outputNamePtrs;
   std::string label;
@@ -105,6 +106,9 @@ struct LoadedModel::Impl {
 LoadedModel::LoadedModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LoadedModel::~LoadedModel() = default;
 const ModelSignature& LoadedModel::signature() const noexcept { return impl_->signature; }
+bool LoadedModel::batchable() const noexcept {
+  return impl_->batchable;
+}
 const std::string& LoadedModel::label() const noexcept { return impl_->label; }
 std::size_t LoadedModel::memoryBytes() const noexcept { return impl_->memoryBytes; }
 std::chrono::nanoseconds LoadedModel::typicalRunTime() const noexcept {
@@ -139,6 +143,11 @@ core::Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::string_v
     return core::fail(core::Errc::invalid_argument,
                       fmt::format("model {}: ONNX Runtime cannot load it: {}", impl->label, e.what()));
   }
+  auto dynamicFirst = [](const TensorSpec& s) { return !s.shape.empty() && s.shape[0] == -1; };
+  const auto& signature = impl->signature;
+  impl->batchable = !signature.inputs.empty() &&
+                    std::all_of(signature.inputs.begin(), signature.inputs.end(), dynamicFirst) &&
+                    std::all_of(signature.outputs.begin(), signature.outputs.end(), dynamicFirst);
   for (const auto& n : impl->inputNames) impl->inputNamePtrs.push_back(n.c_str());
   for (const auto& n : impl->outputNames) impl->outputNamePtrs.push_back(n.c_str());
   // Weights dominate; ORT keeps roughly one optimized copy plus arena blocks.

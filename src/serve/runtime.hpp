@@ -44,6 +44,9 @@ class LoadedModel {
   LoadedModel& operator=(const LoadedModel&) = delete;
 
   [[nodiscard]] const ModelSignature& signature() const noexcept;
+  /// Every input and output has a dynamic first dimension, so that requests may be merged along
+  /// it into one run (the scheduler's batches). Known from the signature at load time.
+  [[nodiscard]] bool batchable() const noexcept;
   [[nodiscard]] const std::string& label() const noexcept;
   /// An estimate of the memory held (for the cache budget).
   [[nodiscard]] std::size_t memoryBytes() const noexcept;

@@ -16,11 +16,18 @@
 #include "http_fixture.hpp"
 #include "image_fixture.hpp"
 #include "onnx_fixture.hpp"
+#include "serve/engine.hpp"
 #include "serve/runtime.hpp"
 #include "serve/tfaas.pb.h"
 #include "test_support.hpp"
 
 namespace mlaas::serve {
+
+struct SchedulerTestPeer {
+  /// What an inference thread allocates for a batch of `jobs` requests (the vector it moves them into).
+  static constexpr std::size_t batchBytes(std::size_t jobs) { return jobs * sizeof(Scheduler::Job); }
+};
+
 namespace {
 
 using nlohmann::json;
@@ -461,6 +468,34 @@ TEST_F(ServerTest, RepositoryExtensionLoadsAndUnloads) {
     std::this_thread::yield();
   }
   return ::testing::AssertionSuccess();
+}
+
+// An allocation that fails while an inference thread forms a batch (before its run, outside the
+// guarded execution) is a 500 for each request of the batch, naming the failure; the thread
+// goes on serving, and the next requests get their right answers.
+TEST_F(ServerTest, AnAllocationFailureFormingABatchIsA500ForItsRequestsAndTheNextOnesAreServed) {
+  const std::string onnx = test::mlpModel({8, 4, 1});
+  ASSERT_EQ(upload("f", onnx).status, 201);
+  // Sixteen requests held in the queue while paused form one batch on resume: the inference
+  // thread's one allocation of that size (a size nothing else allocates then).
+  constexpr int kClients = 16;
+  server_->pauseInference();
+  auto failing = concurrentRowRequests("f", kClients);
+  ASSERT_TRUE(waitForQueued(*server_, kClients));
+  test::failNextAllocationOf(SchedulerTestPeer::batchBytes(kClients));
+  server_->resumeInference();
+  for (auto& future : failing) {
+    auto r = future.get();
+    EXPECT_EQ(r.status, 500) << r.body;
+    EXPECT_EQ(body(r)["error"], "model f/versions/1: inference failed: std::bad_alloc");
+  }
+  const bool fired = !test::allocationFailurePending();
+  test::clearAllocationFailure();
+  ASSERT_TRUE(fired);
+  EXPECT_EQ(server_->queuedRequests(), 0u);
+
+  auto next = concurrentRowRequests("f", kClients);
+  expectRowAnswers(next, onnx);
 }
 
 TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
