@@ -28,6 +28,7 @@ struct ServerConfig {
   /// their requests, at the end of its event-loop round (0 = always on inference threads).
   std::chrono::microseconds ioBatchMaxRunTime{1000};
   /// Such a batch runs as soon as it holds this many rows, before the round ends (0 = at the end).
+  /// Embedders only, no YAML key or flag (docs/serving.md#threads says when it may help).
   std::int64_t ioBatchFlushRows = 0;
   std::size_t maxBodyBytes = 64u << 20;
   std::chrono::milliseconds headerTimeout{10'000};
