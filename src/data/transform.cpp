@@ -218,6 +218,25 @@ inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, s
   return kept;
 }
 
+// Lists of at most this many objects are checked for being in order already without a branch per
+// object (a fixed number of comparisons).
+constexpr std::size_t kShortList = 9;
+
+// Whether a list of 1..kShortList objects is already in order, so that it is its own stable
+// sort: NanoAOD stores its objects by decreasing pt. Always kShortList - 1 comparisons, the pairs
+// past the list's end clamped to its last object (compared with itself), so the loop does not
+// branch on the list's length, which is as random as the data. Any comparison with a NaN is
+// false: a list holding one answers no, and the bounded insertion orders it.
+inline bool shortListInOrder(const double* key, std::size_t objects, bool descending) noexcept {
+  const std::size_t last = objects - 1;
+  bool inOrder = true;
+  if (descending)
+    for (std::size_t i = 1; i < kShortList; ++i) inOrder &= key[std::min(i, last)] <= key[std::min(i - 1, last)];
+  else
+    for (std::size_t i = 1; i < kShortList; ++i) inOrder &= key[std::min(i, last)] >= key[std::min(i - 1, last)];
+  return inOrder;
+}
+
 // Rows transformed at a time: every output column is written by one loop over a block's rows,
 // and a block's rows (128 of 264 bytes on the 1M-event file) stay in L1 while the columns are
 // written one after another.
@@ -422,9 +441,20 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     for (std::size_t r = 0; r < rows; ++r) {
       const std::size_t e = rowEvents[r];
       const std::uint64_t begin = group.offsets[e], end = group.offsets[e + 1];
+      const auto objects = static_cast<std::size_t>(end - begin);
+      const std::size_t n = std::min(objects, length);
       std::uint64_t* out = index.data() + r * length;
-      const std::size_t n = orderObjects(group, begin, end, std::min(static_cast<std::size_t>(end - begin), length), out, scratch);
-      for (std::size_t s = n; s < length; ++s) out[s] = 0;
+      // Stored order, or a short list already sorted: the first n objects, padded slots on object
+      // 0, in one loop of `length` selects (the same trip count every row).
+      if (group.sortKey == nullptr || objects == 0 ||
+          (objects <= kShortList && shortListInOrder(group.sortKey + begin, objects, group.descending))) {
+        // A mask, not `s < n ? begin + s : 0`: GCC splits that into a copy loop and a memset call.
+        for (std::size_t s = 0; s < length; ++s) out[s] = (begin + s) & (0 - static_cast<std::uint64_t>(s < n));
+        counts[r] = static_cast<std::uint32_t>(n);
+        continue;
+      }
+      orderObjects(group, begin, end, n, out, scratch);
+      for (std::size_t s = 0; s < length; ++s) out[s] &= 0 - static_cast<std::uint64_t>(s < n);  // padded slots on object 0
       counts[r] = static_cast<std::uint32_t>(n);
     }
   };

@@ -212,19 +212,27 @@ TEST(Transform, VectorLayoutEqualsReferenceWithMaskOnPaddingOnly) {
 
 // Sorting keeps only the first `length` objects: it must still equal a full stable sort, with
 // tied keys kept in stored order and NaN keys last, descending and ascending, in both layouts,
-// for short lengths (bounded insertion) and long ones (a full sort of long lists).
+// for short lengths (bounded insertion) and long ones (a full sort of long lists). Lists stored
+// already in either order (ties, -0 and +0, NaNs last or not) take the shortcut for short lists.
 TEST(Transform, TruncatedSortEqualsStableSortWithTiesAndNaNLast) {
   std::mt19937 rng(11);
-  std::uniform_int_distribution<int> fewObjects(0, 9), manyObjects(30, 60), key(0, 4);  // 4 = NaN: many ties
+  std::uniform_int_distribution<int> fewObjects(0, 11), manyObjects(30, 60), key(0, 5);  // 4 = NaN, 5 = -0: many ties
   std::vector<std::vector<float>> keys, ids;
   std::vector<std::int32_t> counts;
-  for (std::size_t e = 0; e < 300; ++e) {
+  for (std::size_t e = 0; e < 600; ++e) {
     const int n = e % 10 == 0 ? manyObjects(rng) : fewObjects(rng);
     std::vector<float> k, id;
     for (int j = 0; j < n; ++j) {
       const int v = key(rng);
-      k.push_back(v == 4 ? NAN : static_cast<float>(v));
+      k.push_back(v == 4 ? NAN : v == 5 ? -0.0F : static_cast<float>(v));
       id.push_back(static_cast<float>(j));  // which stored object landed in a slot
+    }
+    if (e % 3 != 0) {  // stored in order: decreasing (NaNs last) or increasing (NaNs last, or first every 6th)
+      const bool down = e % 3 == 1;
+      std::stable_sort(k.begin(), k.end(), [&](float x, float y) {
+        if (std::isnan(x) || std::isnan(y)) return (!std::isnan(x) && std::isnan(y)) != (e % 6 == 5);
+        return down ? x > y : x < y;
+      });
     }
     keys.push_back(k);
     ids.push_back(id);
@@ -246,7 +254,7 @@ TEST(Transform, TruncatedSortEqualsStableSortWithTiesAndNaNLast) {
         auto transform = std::make_shared<const Transform>(plan, computeSpecs(*plan, inputs));
         Dataset dataset(plan, transform, inputs, {});
         Batch all = collect(dataset);
-        ASSERT_EQ(all.rows, 300u);
+        ASSERT_EQ(all.rows, 600u);
         const bool descending = direction == "descending";
         const std::size_t width = 2 * length;  // two members
         for (std::size_t r = 0; r < all.rows; ++r) {
