@@ -1031,12 +1031,18 @@ BasketHeader parseBasketHeader(std::span<const std::byte> head, std::size_t reco
   return key;
 }
 
+/// Throws corrupt unless a basket's entry count (its fNevBuf) is the one the branch's basket table
+/// gives it (the decoders index one entry offset per entry).
+void checkBasketEntries(std::int32_t nevbuf, const BasketLoc& loc, const std::string& where) {
+  if (static_cast<std::uint64_t>(nevbuf) != loc.entryEnd - loc.entryBegin) [[unlikely]]
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
+                                                           where, nevbuf, loc.entryEnd - loc.entryBegin));
+}
+
 /// The checks of a basket embedded in the tree record that loadBasket makes for baskets on disk:
 /// its entry count, and its entry offsets (checked in order once when the tree was opened).
 void checkEmbedded(const BasketLoc& loc, const std::string& where) {
-  if (static_cast<std::uint64_t>(loc.nevbuf) != loc.entryEnd - loc.entryBegin) [[unlikely]]
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
-                                                           where, loc.nevbuf, loc.entryEnd - loc.entryBegin));
+  checkBasketEntries(loc.nevbuf, loc, where);
   if (!loc.offsetsInOrder) [[unlikely]] {  // find the bad offset for the message
     std::int32_t prev = 0;
     for (auto o : loc.offsets) {
@@ -1124,12 +1130,10 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
       if (!mode.deferOffsets || (ioBits & 1)) out.materializeOffsets(where);
     }
   }
-  if (loc.embedded) {
+  if (loc.embedded)
     checkEmbedded(loc, where);
-  } else if (static_cast<std::uint64_t>(out.nevbuf) != loc.entryEnd - loc.entryBegin) {
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
-                                                           where, out.nevbuf, loc.entryEnd - loc.entryBegin));
-  }
+  else
+    checkBasketEntries(out.nevbuf, loc, where);
   return out;
 }
 
@@ -1904,11 +1908,125 @@ void atBasket(const Tree::Impl& t, const BranchData& b, std::size_t k, F&& fn) {
   }
 }
 
-void runJobs(std::size_t count, const ReadOptions& options, const std::function<void(std::size_t)>& body) {
+template <class F>
+void runJobs(std::size_t count, const ReadOptions& options, F&& body) {
   if (options.pool && options.pool->size() > 0 && count > 1)
     options.pool->parallelFor(count, body);
   else
     for (std::size_t i = 0; i < count; ++i) body(i);
+}
+
+// ---- sharing a read among threads ----------------------------------------------------------
+//
+// A read's parallel pass is its fetch pieces (sources that fetch) and then one job per basket.
+// Splitting it costs about 5 us (waking a worker, the pieces that multi-basket columns decode
+// into and their appending, a wait for the worker's last basket) and, on small reads, caches: a
+// column written by the other core last time is in that core's cache. So the jobs are shared by
+// estimated cost, each thread gets one contiguous run of them (the same columns read after read;
+// adjacent columns' headers are not written by two cores), and a read whose estimated work is
+// below ReadOptions::parallelMinNanos runs on the calling thread alone.
+
+/// Estimated nanoseconds of a read's work, per basket: a fixed cost per basket (its bookkeeping,
+/// ~50 ns on NanoAOD's ~950 small baskets) plus its output bytes at the speed of a swap-copy from
+/// memory (stored or embedded baskets, ~20 GB/s) or of the fastest decompression ROOT writes
+/// (LZ4, ~2 GB/s; zlib and LZMA are slower, which only makes splitting them more worth it).
+constexpr double kBasketNanos = 50, kStoredNanosPerByte = 0.05, kCompressedNanosPerByte = 0.5;
+/// (A compressed basket is decompressed whole; of a stored or embedded one only the range's share
+/// is swapped.)
+double basketNanos(const BranchData& b, const BasketLoc& loc, EntryRange range) {
+  const double used = static_cast<double>(std::min(range.end, loc.entryEnd) - std::max(range.begin, loc.entryBegin)) /
+                      static_cast<double>(std::max<std::uint64_t>(loc.entryEnd - loc.entryBegin, 1));
+  if (loc.embedded) return kBasketNanos + kStoredNanosPerByte * used * static_cast<double>(loc.content.size());
+  const double zipped = static_cast<double>(std::max<std::uint64_t>(b.info.compressedBytes, 1));
+  const double ratio = static_cast<double>(b.info.uncompressedBytes) / zipped;  // the branch's, per basket
+  const double out = static_cast<double>(loc.bytes) * std::max(ratio, 1.0);
+  return kBasketNanos + (ratio > 1.05 ? kCompressedNanosPerByte * out : kStoredNanosPerByte * used * out);
+}
+
+/// How many threads a read of these baskets should use: the pool's, or 1 when the read is too
+/// small for the split to pay (ReadOptions::parallelMinNanos).
+std::size_t readThreads(const Tree::Impl& t, const ReadPlan& plan, const ReadOptions& options) {
+  const std::size_t threads = poolThreads(options);
+  if (threads <= 1 || plan.baskets.size() <= 1) return 1;
+  double nanos = 0;
+  const auto minNanos = static_cast<double>(options.parallelMinNanos);
+  if (minNanos <= 0) return threads;
+  for (const auto& pb : plan.baskets) {
+    const auto& b = t.data[pb.branch];
+    nanos += basketNanos(b, b.baskets[pb.basket], plan.entries);
+    if (nanos >= minNanos) return threads;
+  }
+  return 1;
+}
+
+/// A later slice of a large basket of fixed-size values that needs no decompression: entries
+/// [lo, hi) of plan basket `basket`, decoded by a job of its own (readImpl).
+struct Slice {
+  std::uint32_t basket = 0;
+  std::uint64_t lo = 0, hi = 0;
+};
+/// Output bytes per slice: a few hundred KiB swap-copy in ~15 us, well above a job's cost.
+constexpr std::uint64_t kSliceBytes = 256 * 1024;
+
+/// The order a parallel pass runs its jobs in and the parts each thread starts with: participant
+/// p runs the fetch pieces [p F / P, (p + 1) F / P) and then its run of baskets (each followed by
+/// its slices), cut where the estimated cost reaches p / P of the total.
+struct JobSplit {
+  std::vector<std::uint32_t> order;  ///< job at each position (fetch pieces, baskets, then slices)
+  std::vector<std::size_t> cuts;     ///< parts of `order`, one per thread
+};
+
+JobSplit splitJobs(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJobs, std::span<const Slice> slices,
+                   std::size_t threads) {
+  JobSplit split;
+  const std::size_t count = plan.baskets.size();
+  // The basket jobs in plan order, each followed by its slices (slices are listed in basket
+  // order), with their costs: a sliced basket's cost shared by its jobs.
+  std::vector<std::uint32_t> jobs;
+  std::vector<double> cost;
+  jobs.reserve(count + slices.size());
+  cost.reserve(count + slices.size());
+  double total = 0;
+  for (std::size_t j = 0, s = 0; j < count; ++j) {
+    const auto& pb = plan.baskets[j];
+    const auto& b = t.data[pb.branch];
+    const double nanos = basketNanos(b, b.baskets[pb.basket], plan.entries);
+    total += nanos;
+    std::size_t first = s;
+    while (s < slices.size() && slices[s].basket == j) ++s;
+    const double share = nanos / static_cast<double>(s - first + 1);
+    jobs.push_back(static_cast<std::uint32_t>(fetchJobs + j));
+    cost.push_back(share);
+    for (; first < s; ++first) {
+      jobs.push_back(static_cast<std::uint32_t>(fetchJobs + count + first));
+      cost.push_back(share);
+    }
+  }
+  split.order.reserve(fetchJobs + jobs.size());
+  split.cuts.push_back(0);
+  double sum = 0;
+  for (std::size_t p = 0, k = 0; p < threads; ++p) {
+    for (std::size_t f = p * fetchJobs / threads; f < (p + 1) * fetchJobs / threads; ++f)
+      split.order.push_back(static_cast<std::uint32_t>(f));
+    const double until = total * static_cast<double>(p + 1) / static_cast<double>(threads);
+    // Up to the job whose end is nearest the share's end (the last part takes the rest).
+    while (k < jobs.size() && (p + 1 == threads || sum + cost[k] / 2 < until)) {
+      sum += cost[k];
+      split.order.push_back(jobs[k++]);
+    }
+    split.cuts.push_back(split.order.size());
+  }
+  return split;
+}
+
+/// Runs a read's parallel pass as split (or in order on the calling thread when threads == 1).
+template <class F>
+void runSplit(const JobSplit& split, std::size_t count, std::size_t threads, const ReadOptions& options, F&& body) {
+  if (threads <= 1 || count <= 1) {
+    for (std::size_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  options.pool->parallelForParts(split.cuts, [&](std::size_t at) { body(split.order[at]); });
 }
 
 /// An integer column's values as int64 (the counters of x[n] leaves).
@@ -1949,9 +2067,7 @@ bool readStoredInto(io::Source& source, const BasketLoc& loc, std::span<std::byt
   const auto key = parseBasketHeader({head.data(), headBytes}, loc.bytes, loc, where);
   const auto content = static_cast<std::size_t>(key.last - key.keylen);
   if (key.compressed() || content != static_cast<std::size_t>(key.objlen) || content != dest.size()) return false;
-  if (static_cast<std::uint64_t>(key.nevbuf) != loc.entryEnd - loc.entryBegin)
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: basket holds {} entries but the branch expects {}",
-                                                           where, key.nevbuf, loc.entryEnd - loc.entryBegin));
+  checkBasketEntries(key.nevbuf, loc, where);
   constexpr std::size_t kPiece = 256 * 1024;  // a multiple of every width, and well inside L2
   for (std::size_t at = 0; at < dest.size(); at += kPiece) {
     const auto n = std::min(kPiece, dest.size() - at);
@@ -1980,7 +2096,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(t, branches, range, options, /*listBranches=*/false);
-  const std::size_t threads = poolThreads(options);
+  const std::size_t threads = readThreads(t, plan, options);
   const std::size_t count = plan.baskets.size();
   // What this read does with each basket. One array (not one per property): a read of NanoAOD
   // has ~950 baskets and every extra per-basket array is another pass of allocation and zeroing.
@@ -1989,6 +2105,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     std::uint8_t direct = 0;   ///< read straight into its column (readStoredInto)
     std::uint8_t inPiece = 0;  ///< decoded into pieces[j], appended afterwards
     std::uint8_t noFetch = 0;  ///< direct or held: not in the shared fetch (embedded ones never are)
+    std::uint64_t sliceEnd = 0;  ///< cut into slices: this job's entries end here (see Slice)
   };
   std::vector<Work> work(count);
   std::vector<std::uint64_t> sizes(stats ? count : 0, 0);  ///< uncompressed bytes per basket (stats)
@@ -2053,6 +2170,27 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     bool trimmed = false;     ///< ... or already, by the job of its one basket
   };
   std::vector<PerColumn> perColumn(out.size());
+  // With workers, a large basket of fixed-size values that needs no decompression (stored, or
+  // embedded in the tree record) is cut into slices of entries, each its own job, so that a file
+  // of a few big baskets (issue79: two, of 2.85 and 1.15 MB) still shares evenly. Each slice
+  // swap-copies its entries into its part of the column; the basket's own job does the first.
+  std::vector<Slice> slices;
+  if (threads > 1)
+    for (std::size_t j = 0; j < count; ++j) {
+      const auto& pb = plan.baskets[j];
+      const auto& b = t.data[pb.branch];
+      const auto& loc = b.baskets[pb.basket];
+      if (b.decode != Decode::fixed || work[j].noFetch || loc.entryBegin < range.begin || loc.entryEnd > range.end ||
+          !(loc.embedded || b.info.compressedBytes == b.info.uncompressedBytes))
+        continue;
+      const std::uint64_t entries = loc.entryEnd - loc.entryBegin;
+      const std::uint64_t bytes = entries * b.innerSize * b.outWidth;
+      const std::uint64_t parts = std::min<std::uint64_t>(bytes / kSliceBytes, entries);
+      for (std::uint64_t s = 1; s < parts; ++s)
+        slices.push_back({static_cast<std::uint32_t>(j), loc.entryBegin + entries * s / parts,
+                          loc.entryBegin + entries * (s + 1) / parts});
+      if (parts > 1) work[j].sliceEnd = loc.entryBegin + entries / parts;
+    }
   std::uint64_t available = 1 << 20;
   for (const auto& r : plan.requests) available += r.size;
   // The plan lists each branch's baskets together, in the order of `branches`, and each branch is
@@ -2062,6 +2200,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     while (branches[k] != pb.branch) ++k;
     work[j].column = static_cast<std::uint32_t>(k);
     ++perColumn[k].baskets;
+    if (work[j].sliceEnd > 0) ++perColumn[k].baskets;  // more than one job writes it: reset first
     perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
     if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
   }
@@ -2085,7 +2224,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   // in place; with workers, each such basket decodes into a piece of its own and the pieces are
   // joined in order afterwards. (In order, a basket that must wait for its counter's values sends
   // itself and the rest of its column to pieces too.)
-  const bool inOrder = !(options.pool && options.pool->size() > 0);
+  const bool inOrder = threads == 1;
   bool anyPiece = false;
   if (!inOrder)
     for (std::size_t j = 0; j < count; ++j) {
@@ -2124,13 +2263,25 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   std::mutex waitingMutex;  // guards the allocation of `waiting` only
   std::atomic<bool> anyWaiting{false};
   std::atomic<std::uint64_t> reused{0};
-  runJobs(fetchJobs + count, options, [&](std::size_t job) {
+  const auto split = threads > 1 ? splitJobs(t, plan, fetchJobs, slices, threads) : JobSplit{};
+  runSplit(split, fetchJobs + count + slices.size(), threads, options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
-    const std::size_t j = job - fetchJobs;
+    const bool isSlice = job >= fetchJobs + count;  // a later slice of a basket (stats: its first job)
+    const std::size_t j = isSlice ? slices[job - fetchJobs - count].basket : job - fetchJobs;
     auto& w = work[j];
     const auto& pb = plan.baskets[j];
     const auto& b = t.data[pb.branch];
     const auto& loc = b.baskets[pb.basket];
+    // The entries this job decodes: the range's share of the basket, or one slice of it.
+    auto lo = std::max(range.begin, loc.entryBegin);
+    auto hi = std::min(range.end, loc.entryEnd);
+    if (isSlice) {
+      lo = slices[job - fetchJobs - count].lo;
+      hi = slices[job - fetchJobs - count].hi;
+    } else if (w.sliceEnd > 0) {
+      hi = w.sliceEnd;
+    }
+    ReadStats* const jobStats = isSlice ? nullptr : stats;
     std::span<const std::byte> record;
     if (!loc.embedded && !w.noFetch) {
       record = mapped.empty() ? fetched.wait(pb.bytes) : mapped.subspan(pb.bytes.offset, pb.bytes.size);
@@ -2144,10 +2295,8 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       // its work) decode from the tree's block where they lie, with nothing else to set up.
       if (loc.embedded && (b.decode == Decode::fixed || (b.countedRun && !loc.offsets.empty()))) {
         checkEmbedded(loc, where);
-        const auto lo = std::max(range.begin, loc.entryBegin);
-        const auto hi = std::min(range.end, loc.entryEnd);
         const BasketBytes bytes{loc.content, loc.offsets, {}, 0};
-        if (stats) sizes[j] = loc.content.size();
+        if (jobStats) sizes[j] = loc.content.size();
         if (b.decode == Decode::fixed) {
           allocate(w.column, b);
           return decodeFixed(b, bytes, loc, lo, hi,
@@ -2182,8 +2331,6 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         }
         record = fetchRecord(source, loc, t.context);  // not stored after all: the general path
       }
-      const auto lo = std::max(range.begin, loc.entryBegin);
-      const auto hi = std::min(range.end, loc.entryEnd);
       LoadMode mode;
       mode.offsetsWhere = &b.offsetsWhere;
       mode.deferOffsets = b.countedRun;
@@ -2198,7 +2345,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       }
       // A basket on disk this range cuts: fetched and decompressed once, its other part read from
       // memory (kept in PartialBaskets).
-      const bool partial = !loc.embedded && (lo > loc.entryBegin || hi < loc.entryEnd);
+      const bool partial = !loc.embedded && (range.begin > loc.entryBegin || range.end < loc.entryEnd);  // not sliced
       std::shared_ptr<const LoadedBasket> kept = held.empty() ? nullptr : held[j];
       if (kept) {  // taken when the read was planned: its last use lets it go
         if (hi == loc.entryEnd) t.partialBaskets.drop(pb.branch, pb.basket, kept.get());
@@ -2212,7 +2359,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       } else {
         if (record.size() != (loc.embedded ? 0 : loc.bytes))
           throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
-        basket = loadBasket(record, loc, where, stats ? &seconds[j] : nullptr, mode);  // timed only when asked
+        basket = loadBasket(record, loc, where, jobStats ? &seconds[j] : nullptr, mode);  // timed only when asked
         // Kept when decompressed, or, stored, when its bytes were fetched (not mapped): the next
         // chunk then fetches nothing of it again.
         if (partial && hi < loc.entryEnd && !basket.inDestination && (basket.decompressed || mapped.empty())) {
@@ -2222,7 +2369,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           basket = kept->view();
         }
       }
-      if (stats) sizes[j] = basket.uncompressed;
+      if (jobStats) sizes[j] = basket.uncompressed;
       if (b.decode == Decode::fixed) {
         if (basket.inDestination)
           swapInPlace(dest, (hi - lo) * b.innerSize, outWidth);
@@ -2338,6 +2485,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     for (auto size : sizes) stats->uncompressedBytes += size;
     for (auto s : seconds) stats->decompressSeconds += s;
     stats->basketsReused += reused.load(std::memory_order_relaxed);
+    stats->threads = std::max(stats->threads, threads);
   }
 }
 
@@ -2375,14 +2523,15 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
   range.end = std::min(range.end, impl_->entries);
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(*impl_, resolve(*impl_, names), range, options);
-  // Fetched the way readImpl fetches (staged with workers), so the bound is like for like.
-  const std::size_t threads = poolThreads(options);
+  // Fetched and shared among threads the way readImpl does (staged with workers), like for like.
+  const std::size_t threads = readThreads(*impl_, plan, options);
   StagedFetch fetched(*impl_, fetchPieces(plan, options, threads));
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   std::vector<double> seconds(plan.baskets.size(), 0.0);
-  runJobs(fetchJobs + plan.baskets.size(), options, [&](std::size_t job) {
+  const auto split = threads > 1 ? splitJobs(*impl_, plan, fetchJobs, {}, threads) : JobSplit{};
+  runSplit(split, fetchJobs + plan.baskets.size(), threads, options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];
@@ -2406,6 +2555,7 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
     for (const auto& r : plan.requests) stats->compressedBytes += r.size;
     stats->uncompressedBytes += total;
     for (auto s : seconds) stats->decompressSeconds += s;
+    stats->threads = std::max(stats->threads, threads);
   }
   return total;
 }

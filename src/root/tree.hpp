@@ -61,6 +61,10 @@ struct ReadOptions {
   core::ThreadPool* pool = nullptr;          ///< decompress/decode baskets here; null = calling thread
   std::uint64_t coalesceGap = 64 * 1024;     ///< merge basket byte ranges closer than this
   std::uint64_t maxRequestBytes = 16 << 20;  ///< ... into requests of at most this size
+  /// A read whose estimated work (per basket: a fixed cost plus its output bytes at a swap-copy's
+  /// or LZ4's speed) is below this many nanoseconds runs on the calling thread even with a pool:
+  /// sharing it would cost more than it saves. 0: always share with the pool.
+  std::uint64_t parallelMinNanos = 40'000;
 };
 
 struct ReadStats {
@@ -73,6 +77,9 @@ struct ReadStats {
   /// chunk that cuts a basket leaves it for the next chunk, decompressed, or as fetched when it is
   /// stored and the source fetches (not a mapped local file). Their bytes are not fetched again.
   std::uint64_t basketsReused = 0;
+  /// The most threads a read shared its baskets with (1 when it ran on the calling thread: no
+  /// pool, or too small to share, see ReadOptions::parallelMinNanos).
+  std::size_t threads = 0;
 };
 
 /// One basket an entry range needs.

@@ -106,7 +106,8 @@ TEST(BadInput, CorruptBasketNamesTreeBranchBasketAndOffset) {
   const auto tree = File::open(path)->tree("events");
   // The same error on one thread and from the parallel pass (fetch pieces and basket jobs).
   core::ThreadPool pool(2);
-  for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool, .maxRequestBytes = 4096}}) {
+  for (const ReadOptions options :
+       {ReadOptions{}, ReadOptions{.pool = &pool, .maxRequestBytes = 4096, .parallelMinNanos = 0}}) {
     try {
       (void)tree.read({"Jet_Py", "Jet_Px", "Muon_Px"}, {0, tree.entries()}, options);
       FAIL() << "a damaged deflate stream must be detected";
@@ -146,7 +147,7 @@ TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
     const auto path = (dir / ("offsets-" + std::to_string(bad) + ".root")).string();
     test::writeFile(path, bytes);
     const auto tree = File::open(path)->tree("events");
-    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool, .parallelMinNanos = 0}}) {
       for (const EntryRange range : {EntryRange{0, tree.entries()}, EntryRange{900, 1100}}) {
         SCOPED_TRACE(fmt::format("stored offset {}, entries {}..{}", bad, range.begin, range.end));
         try {
@@ -241,7 +242,7 @@ TEST(BadInput, LargeStoredBasketReadInPlaceChecksItsKey) {
     const auto path = (dir / (label + ".root")).string();
     test::writeFile(path, bytes);
     const auto tree = File::open(path)->tree("taus");
-    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool, .parallelMinNanos = 0}}) {
       try {
         (void)tree.read(std::string("pt"), {0, tree.entries()}, options);
         FAIL() << label << ": the damage must be detected";
@@ -281,7 +282,7 @@ TEST(BadInput, AFileThatShrinksAfterOpeningIsAnErrorNotASignal) {
     ASSERT_FALSE(plan.requests.empty());
     std::filesystem::resize_file(path, plan.requests.front().offset + 100);  // most baskets are gone
     core::ThreadPool pool(1);
-    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool, .parallelMinNanos = 0}}) {
       try {
         (void)tree.read(names, {0, tree.entries()}, options);
         FAIL() << "a read of bytes cut from the file must fail";

@@ -88,46 +88,65 @@ TEST(Reader, ForEachChunkPrefetchesTheNextChunkBeforeReadingThisOne) {
   MLAAS_REQUIRE_CORPUS();
   // hepdata-example: later chunks begin baskets of their own (and cut others: those are left out
   // of their prefetch); issue79: its one basket on disk spans every chunk, so the first chunk
-  // fetches and keeps it and no later chunk has anything to prefetch (or reads anything).
-  for (const auto& [name, minPrefetches] :
-       std::vector<std::pair<std::string, std::size_t>>{{"uproot-hepdata-example.root", 2}, {"uproot-issue79.root", 0}}) {
-    SCOPED_TRACE(name);
-    auto source = std::make_shared<RecordingSource>(name);
+  // fetches and keeps it and no later chunk has anything to prefetch (or reads anything); HZZ-zlib
+  // in chunks of 300 entries, uncoalesced: most of its branches are one basket for the whole tree,
+  // so most chunks cut baskets the chunk before keeps and have little or nothing to prefetch.
+  struct Case {
+    const char* name;
+    std::uint64_t chunkEntries;  ///< 0: a quarter of the tree
+    std::uint64_t coalesceGap;
+    std::size_t minPrefetches;
+  };
+  for (const Case& c :
+       {Case{"uproot-hepdata-example.root", 0, ReadOptions{}.coalesceGap, 2},
+        Case{"uproot-issue79.root", 0, ReadOptions{}.coalesceGap, 0}, Case{"uproot-HZZ-zlib.root", 300, 0, 1}}) {
+    SCOPED_TRACE(c.name);
+    auto source = std::make_shared<RecordingSource>(c.name);
     const auto file = File::open(source);
     const auto tree = file->tree(file->treePaths().at(0));
     const auto names = supportedBranches(tree);
-    const auto chunks = tree.chunks(tree.entries() / 4);
+    ReadOptions options;
+    options.coalesceGap = c.coalesceGap;
+    const auto chunkEntries = c.chunkEntries > 0 ? c.chunkEntries : tree.entries() / 4;
+    const auto chunks = tree.chunks(chunkEntries);
     ASSERT_GE(chunks.size(), 3u);
     const auto openReads = source->reads.size();
     std::size_t seen = 0;
-    tree.forEachChunk(names, tree.entries() / 4, [&](EntryRange r, std::vector<Column>& cols) {
-      EXPECT_EQ(r, chunks[seen]);
-      ASSERT_EQ(cols.size(), names.size());
-      EXPECT_EQ(cols[0].entries, r.size());
-      ++seen;
-    });
+    tree.forEachChunk(
+        names, chunkEntries,
+        [&](EntryRange r, std::vector<Column>& cols) {
+          EXPECT_EQ(r, chunks[seen]);
+          ASSERT_EQ(cols.size(), names.size());
+          EXPECT_EQ(cols[0].entries, r.size());
+          ++seen;
+        },
+        options);
     EXPECT_EQ(seen, chunks.size());
     // One prefetch per later chunk that has baskets on disk to fetch, each that chunk's planned
     // requests less the baskets the chunk before cut and kept; every read after opening lies in
     // the first chunk or inside a range prefetched before it.
     std::vector<std::vector<io::ByteRange>> expected;
-    const ReadOptions defaults;
-    for (std::size_t c = 1; c < chunks.size(); ++c) {
+    std::size_t leftOut = 0;
+    for (std::size_t k = 1; k < chunks.size(); ++k) {
       std::vector<io::ByteRange> ranges;
-      for (const auto& pb : tree.plan(names, chunks[c]).baskets)
-        if (pb.bytes.size > 0 && pb.entries.begin >= chunks[c].begin) ranges.push_back(pb.bytes);
-      if (!ranges.empty()) expected.push_back(io::coalesce(ranges, defaults.coalesceGap, defaults.maxRequestBytes));
+      for (const auto& pb : tree.plan(names, chunks[k], options).baskets) {
+        if (pb.bytes.size > 0 && pb.entries.begin >= chunks[k].begin) ranges.push_back(pb.bytes);
+        leftOut += pb.bytes.size > 0 && pb.entries.begin < chunks[k].begin;
+      }
+      if (!ranges.empty()) expected.push_back(io::coalesce(ranges, options.coalesceGap, options.maxRequestBytes));
     }
-    ASSERT_GE(expected.size(), minPrefetches);
+    ASSERT_GE(expected.size(), c.minPrefetches);
     EXPECT_EQ(source->prefetches, expected);
+    EXPECT_GT(leftOut, 0u);  // every case cuts baskets: what the chunk before kept is not prefetched
     for (std::size_t k = openReads; k < source->reads.size(); ++k) {
       const auto& r = source->reads[k];
       bool inFirstChunk = false, prefetched = false;
-      for (const auto& p : tree.plan(names, chunks[0]).requests)
+      for (const auto& p : tree.plan(names, chunks[0], options).requests)
         inFirstChunk |= r.offset >= p.offset && r.end() <= p.end();
-      for (std::size_t c = 0; c < source->prefetches.size(); ++c)
-        if (source->readsBeforePrefetch[c] <= k)
-          for (const auto& p : source->prefetches[c]) prefetched |= r.offset >= p.offset && r.end() <= p.end();
+      for (std::size_t p = 0; p < source->prefetches.size(); ++p)
+        if (source->readsBeforePrefetch[p] <= k)
+          for (const auto& range : source->prefetches[p])
+            prefetched |= r.offset >= range.offset && r.end() <= range.end();
       EXPECT_TRUE(inFirstChunk || prefetched) << "read [" << r.offset << ", " << r.end() << ") was not prefetched first";
     }
   }
@@ -195,9 +214,41 @@ TEST(Reader, ThreadsGiveTheSameColumns) {
   const auto names = supportedBranches(tree);
   const auto single = tree.read(names, {0, tree.entries()});
   core::ThreadPool pool(2);
-  const auto multi = tree.read(names, {0, tree.entries()}, {.pool = &pool});
+  const auto multi = tree.read(names, {0, tree.entries()}, {.pool = &pool, .parallelMinNanos = 0});
   ASSERT_EQ(single.size(), multi.size());
   for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], multi[k]);
+}
+
+// A pool is used where the read is worth sharing: a few entries of a stored file run on the calling
+// thread (sharing would cost more than the work), a whole compressed tree on both threads, and
+// parallelMinNanos = 0 shares whatever the size. The columns are the same every way.
+TEST(Reader, SmallReadsRunOnTheCallingThreadLargeOnesAreShared) {
+  MLAAS_REQUIRE_CORPUS();
+  core::ThreadPool pool(1);
+  struct Case {
+    const char* file;
+    EntryRange range;
+    std::uint64_t parallelMinNanos;
+    std::size_t threads;
+  };
+  for (const Case& c : {Case{"uproot-HZZ-uncompressed.root", {0, 10}, ReadOptions{}.parallelMinNanos, 1},
+                        Case{"uproot-HZZ-uncompressed.root", {0, 10}, 0, 2},
+                        Case{"uproot-HZZ-zlib.root", {0, 2421}, ReadOptions{}.parallelMinNanos, 2}}) {
+    SCOPED_TRACE(
+        fmt::format("{} [{}, {}) parallelMinNanos {}", c.file, c.range.begin, c.range.end, c.parallelMinNanos));
+    const auto tree = openCorpus(c.file)->tree("events");
+    const auto names = supportedBranches(tree);
+    ReadStats stats, bound, alone;
+    const ReadOptions options{.pool = &pool, .parallelMinNanos = c.parallelMinNanos};
+    const auto shared = tree.read(names, c.range, options, &stats);
+    (void)tree.decompressOnly(names, c.range, options, &bound);
+    const auto single = tree.read(names, c.range, {}, &alone);
+    EXPECT_EQ(stats.threads, c.threads);
+    EXPECT_EQ(bound.threads, c.threads);
+    EXPECT_EQ(alone.threads, 1u);
+    ASSERT_EQ(shared.size(), single.size());
+    for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], shared[k]);
+  }
 }
 
 // With workers, baskets are fetched in pieces that overlap decoding, fixed-size columns are
@@ -218,7 +269,7 @@ TEST(Reader, ThreadsAndFetchPiecesGiveTheSameColumnsOnManyFiles) {
     for (const EntryRange range : {EntryRange{0, n}, EntryRange{n / 7, n - n / 5}}) {
       const auto single = tree.read(names, range);
       // small pieces: many fetch jobs even on these small files
-      const auto multi = tree.read(names, range, {.pool = &pool, .maxRequestBytes = 4096});
+      const auto multi = tree.read(names, range, {.pool = &pool, .maxRequestBytes = 4096, .parallelMinNanos = 0});
       ASSERT_EQ(single.size(), multi.size());
       for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], multi[k]);
     }
@@ -296,6 +347,7 @@ TEST(Reader, ChunksThatCutABasketDecompressItOnce) {
     core::ThreadPool pool(workers);
     ReadOptions options;
     if (workers > 0) options.pool = &pool;
+    options.parallelMinNanos = 0;  // share even small reads: the split is what is tested
     ReadStats stats;
     std::vector<Column> columns;
     std::uint64_t planned = 0;
@@ -335,6 +387,7 @@ TEST(Reader, ChunksFetchNoBytesOfTheBasketsKeptFromTheChunkBefore) {
     ReadOptions options;
     options.coalesceGap = 0;
     if (workers > 0) options.pool = &pool;
+    options.parallelMinNanos = 0;  // share even small reads: the split is what is tested
     std::vector<Column> columns;
     std::size_t chunksThatFetchedLess = 0;
     for (const auto& range : tree.chunks(300)) {
@@ -360,52 +413,6 @@ TEST(Reader, ChunksFetchNoBytesOfTheBasketsKeptFromTheChunkBefore) {
       for (std::size_t k = 0; k < names.size(); ++k) expectSameColumn(columns[k], fresh[k]);
     }
     EXPECT_GE(chunksThatFetchedLess, 5u);  // 9 chunks; all but the first begin inside baskets
-  }
-}
-
-TEST(Reader, ForEachChunkPrefetchesNoBasketTheChunkBeforeKeeps) {
-  MLAAS_REQUIRE_CORPUS();
-  auto source = std::make_shared<RecordingSource>("uproot-HZZ-zlib.root");
-  const auto tree = File::open(source)->tree("events");
-  const auto names = supportedBranches(tree);
-  const auto chunks = tree.chunks(300);
-  ReadOptions options;
-  options.coalesceGap = 0;
-  std::size_t seen = 0;
-  tree.forEachChunk(
-      names, 300, [&](EntryRange, std::vector<Column>&) { ++seen; }, options);
-  ASSERT_EQ(seen, chunks.size());
-  // Per later chunk, the bytes of its baskets that begin in it: most HZZ branches are one basket
-  // for the whole tree, so most chunks have nothing left to prefetch (and ask for nothing).
-  std::vector<std::uint64_t> expected, prefetched;
-  std::size_t leftOut = 0;
-  for (std::size_t c = 1; c < chunks.size(); ++c) {
-    std::uint64_t bytes = 0;
-    for (const auto& pb : tree.plan(names, chunks[c], options).baskets) {
-      if (pb.entries.begin >= chunks[c].begin)
-        bytes += pb.bytes.size;
-      else
-        ++leftOut;
-    }
-    if (bytes > 0) expected.push_back(bytes);
-  }
-  for (const auto& ranges : source->prefetches) {
-    std::uint64_t bytes = 0;
-    for (const auto& r : ranges) bytes += r.size;
-    prefetched.push_back(bytes);
-  }
-  EXPECT_EQ(prefetched, expected);
-  EXPECT_GT(leftOut, 0u);
-  // What each chunk then read lies in what was prefetched for it (or in the first chunk).
-  const auto openReads = source->readsBeforePrefetch.at(0);
-  for (std::size_t k = openReads; k < source->reads.size(); ++k) {
-    const auto& r = source->reads[k];
-    bool covered = false;
-    for (const auto& p : tree.plan(names, chunks[0], options).requests)
-      covered |= r.offset >= p.offset && r.end() <= p.end();
-    for (const auto& ranges : source->prefetches)
-      for (const auto& p : ranges) covered |= r.offset >= p.offset && r.end() <= p.end();
-    EXPECT_TRUE(covered) << "read [" << r.offset << ", " << r.end() << ") was not prefetched";
   }
 }
 
@@ -436,7 +443,7 @@ TEST(Reader, ConcurrentChunkedReadsThatCutTheSameBasketsReadTheirOwnValues) {
       }
     };
     std::size_t mismatchesA = 0, mismatchesB = 0;
-    std::thread other([&] { readAll(170, ReadOptions{.pool = &pool}, mismatchesB); });
+    std::thread other([&] { readAll(170, ReadOptions{.pool = &pool, .parallelMinNanos = 0}, mismatchesB); });
     readAll(300, ReadOptions{}, mismatchesA);
     other.join();
     EXPECT_EQ(mismatchesA, 0u);
@@ -514,6 +521,7 @@ TEST(Reader, ReadIntoGivesWhatReadGivesWhateverTheColumnsHeld) {
   core::ThreadPool pool(1);
   ReadOptions threaded;
   threaded.pool = &pool;
+  threaded.parallelMinNanos = 0;
   for (const ReadOptions* options : std::initializer_list<const ReadOptions*>{&threaded, nullptr}) {
     for (const EntryRange r : {EntryRange{100, 900}, EntryRange{0, 2421}, EntryRange{2000, 2001}, EntryRange{5, 5}}) {
       tree.readInto(names, r, cols, options ? *options : ReadOptions{});
@@ -541,6 +549,7 @@ TEST(Reader, ColumnsOfSeveralBasketsReadIntoStaleBuffersOnOneThreadOrMore) {
   for (const bool threaded : {false, true}) {
     ReadOptions options;
     if (threaded) options.pool = &pool;
+    options.parallelMinNanos = 0;
     for (const Tree* tree : {&with, &without}) {
       std::vector<Column> cols = tree->read(names, {0, tree->entries()}, options);  // the longest buffers
       for (const EntryRange r :
@@ -577,7 +586,7 @@ TEST(Reader, MappedAndPreadLocalFilesReadAlike) {
     const auto path = mapped->treePaths().at(0);
     const auto a = mapped->tree(path), b = preadOnly->tree(path);
     const auto names = supportedBranches(a);
-    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool}}) {
+    for (const ReadOptions options : {ReadOptions{}, ReadOptions{.pool = &pool, .parallelMinNanos = 0}}) {
       const auto x = a.read(names, {0, a.entries()}, options);
       const auto y = b.read(names, {0, b.entries()}, options);
       ASSERT_EQ(x.size(), y.size());
