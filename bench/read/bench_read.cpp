@@ -8,11 +8,16 @@
 //     and the machine's own: two threads spinning on the same work as one (on a shared or
 //     oversubscribed machine 2 cores are not 2x; this measures what this run could get);
 //   - JSROOT's time to read the same file and branches / ours (node + .deps/node_modules/jsroot).
-// Usage: bench_read [--repeat K] [--no-jsroot] [--profile N] [FILE...]   (default: the corpus files named below)
+// Usage: bench_read [--repeat K] [--no-jsroot] [--profile N] [--kinds] [--scaling N] [FILE...]   (default: the corpus
+// files named below)
 //   --profile N: nothing but N single-threaded reads of each file, to run under `perf record`
 //   (--profile-reuse: readInto the same columns; --profile-bound: the decompress-only bound A;
 //   --profile-b: bound B, i.e. A plus the swap pass over one read's columns).
 //   --kinds: what each file's read is made of (embedded, stored and compressed baskets).
+//   --scaling N: 1 -> 2 threads only: N rounds, each 8 readInto's and 8 bound-A reads on 1 thread
+//   then on 2; a round counts only when two spinning threads got 1.8x of one right before and
+//   after it (a shared machine); median and best per read of each. --parallel-min NANOS sets the
+//   2-thread reads' ReadOptions::parallelMinNanos (0: always share).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -155,10 +160,10 @@ Chunked measureChunked(const mlaas::root::Tree& tree, const std::vector<std::str
 }
 
 /// Wall time for `threads` threads each spinning through the same fixed work.
-double spinSeconds(std::size_t threads) {
-  auto work = [] {
+double spinSeconds(std::size_t threads, std::uint64_t iterations) {
+  auto work = [iterations] {
     volatile std::uint64_t x = 0;
-    for (std::uint64_t i = 0; i < 20'000'000; ++i) x = x + i;
+    for (std::uint64_t i = 0; i < iterations; ++i) x = x + i;
   };
   const auto t0 = Clock::now();
   std::vector<std::thread> pool;
@@ -169,13 +174,73 @@ double spinSeconds(std::size_t threads) {
 }
 
 /// What 2 threads can do in this run, relative to 1 (2.0 on two idle cores).
-double machineSpeedup() {
+double machineSpeedup(int repeat = 5, std::uint64_t iterations = 20'000'000) {
   double one = 1e300, two = 1e300;
-  for (int r = 0; r < 5; ++r) {
-    one = std::min(one, spinSeconds(1));
-    two = std::min(two, spinSeconds(2));
+  for (int r = 0; r < repeat; ++r) {
+    one = std::min(one, spinSeconds(1, iterations));
+    two = std::min(two, spinSeconds(2, iterations));
   }
   return 2 * one / two;
+}
+
+/// 1 -> 2 threads of readInto and of bound A, in rounds that alternate the two (each round: 8
+/// calls of each on 1 thread, then on 2), so both see the same machine. Per-call wall times.
+void printScaling(const std::string& path, int rounds, std::uint64_t parallelMinNanos) {
+  const auto file = mlaas::root::File::open(path);
+  const auto tree = file->tree(file->treePaths().at(0));
+  std::vector<std::string> names;
+  for (const auto& b : tree.branches())
+    if (b.supported) names.push_back(b.name);
+  mlaas::core::ThreadPool inlinePool(0), onePool(1);
+  mlaas::root::ReadOptions single, dual;
+  single.pool = &inlinePool;
+  dual.pool = &onePool;
+  dual.parallelMinNanos = parallelMinNanos;
+  std::vector<double> reuse[2], bound[2];
+  std::vector<mlaas::root::Column> kept[2];
+  const mlaas::root::EntryRange all{0, tree.entries()};
+  // A round counts only when two spinning threads got two cores just before and just after it
+  // (>= 1.8x of one): on a machine shared with other work, the other rounds say nothing about
+  // the reader's scaling.
+  int counted = 0;
+  for (int r = 0; r < rounds * 20 && counted < rounds; ++r) {
+    if (machineSpeedup(1, 2'000'000) < 1.8) continue;
+    double roundReuse[2][8], roundBound[2][8];
+    for (int t = 0; t < 2; ++t) {
+      const auto& options = t == 0 ? single : dual;
+      for (int k = 0; k < 8; ++k) {
+        auto t0 = Clock::now();
+        tree.readInto(names, all, kept[t], options);
+        roundReuse[t][k] = since(t0);
+      }
+      for (int k = 0; k < 8; ++k) {
+        auto t0 = Clock::now();
+        (void)tree.decompressOnly(names, all, options, nullptr);
+        roundBound[t][k] = since(t0);
+      }
+    }
+    if (machineSpeedup(1, 2'000'000) < 1.8) continue;
+    ++counted;
+    for (int t = 0; t < 2; ++t) {
+      reuse[t].insert(reuse[t].end(), roundReuse[t], roundReuse[t] + 8);
+      bound[t].insert(bound[t].end(), roundBound[t], roundBound[t] + 8);
+    }
+  }
+  if (counted == 0) {
+    fmt::print("{:<38} no round had two free cores\n", std::filesystem::path(path).filename().string());
+    return;
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  auto best = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+  fmt::print(
+      "{:<38} {:3} rounds: readInto 1t {:8.1f} us 2t {:8.1f} us 1->2 {:5.2f}x (best {:5.2f}x) | A 1t {:8.1f} 2t "
+      "{:8.1f} 1->2 {:5.2f}x (best {:5.2f}x)\n",
+      std::filesystem::path(path).filename().string(), counted, 1e6 * median(reuse[0]), 1e6 * median(reuse[1]),
+      median(reuse[0]) / median(reuse[1]), best(reuse[0]) / best(reuse[1]), 1e6 * median(bound[0]),
+      1e6 * median(bound[1]), median(bound[0]) / median(bound[1]), best(bound[0]) / best(bound[1]));
 }
 
 double jsrootSeconds(const std::string& file, const std::string& tree, const std::vector<std::string>& names) {
@@ -243,10 +308,16 @@ int main(int argc, char** argv) {
   std::string profileWhat;  ///< --profile: read; --profile-reuse: readInto; --profile-bound: decompressOnly
   bool jsroot = true;
   bool kinds = false;  ///< --kinds: what kinds of baskets each file's read touches, then exit
+  int scaling = 0;     ///< --scaling N: only the 1 -> 2 thread figures, N rounds
+  std::uint64_t parallelMin = mlaas::root::ReadOptions{}.parallelMinNanos;  ///< --parallel-min NANOS (scaling)
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--kinds") {
       kinds = true;
+    } else if (arg == "--scaling" && i + 1 < argc) {
+      scaling = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--parallel-min" && i + 1 < argc) {
+      parallelMin = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--repeat" && i + 1 < argc) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--no-jsroot") {
@@ -257,7 +328,8 @@ int main(int argc, char** argv) {
       profileWhat = arg;
     } else if (arg.rfind("--", 0) == 0) {
       fmt::print(stderr,
-                 "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound|-b] N] [--kinds] [FILE...]\n");
+                 "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound|-b] N] [--kinds] [--scaling N] "
+                 "[--parallel-min NANOS] [FILE...]\n");
       return 2;
     } else {
       files.push_back(arg);
@@ -272,6 +344,11 @@ int main(int argc, char** argv) {
   }
   if (kinds) {
     for (const auto& path : files) printKinds(path);
+    return 0;
+  }
+  if (scaling > 0) {
+    fmt::print("1 -> 2 threads on this machine now (two threads spinning vs one): {:.2f}x\n", machineSpeedup());
+    for (const auto& path : files) printScaling(path, scaling, parallelMin);
     return 0;
   }
   if (profile > 0) {
