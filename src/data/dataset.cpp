@@ -429,7 +429,7 @@ class RowRecords {
     const Layout& l = *layout_;
     std::byte* record = data_ + row * l.stride;
     l.forEachField(from, fromRow, [&](const void* field, std::size_t at, std::size_t bytes) { std::memcpy(record + at, field, bytes); });
-    if (l.countedMasks) std::memcpy(record + l.countsAt, counts, l.groups);
+    if (l.countedMasks && l.groups != 0) std::memcpy(record + l.countsAt, counts, l.groups);  // no groups: flat masks, all ones
   }
   /// Appends record `row` to `out` as its next row (room for it already made).
   void appendTo(Batch& out, std::size_t row) const {
