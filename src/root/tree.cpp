@@ -1826,8 +1826,11 @@ class StagedFetch {
       f_.buffers[k] = std::make_unique_for_overwrite<std::byte[]>(requests[k].size);
   }
   [[nodiscard]] std::size_t pieces() const noexcept { return f_.ranges.size(); }
-  /// Fetches piece k (throws on failure, after releasing the baskets that wait for it).
+  /// Fetches piece k unless another thread has claimed it (throws on failure, after releasing the
+  /// baskets that wait for it).
   void fetch(std::size_t k) {
+    int pending = kPending;
+    if (!ready_[k].compare_exchange_strong(pending, kFetching)) return;
     core::Result<void> r;
     try {
       r = read({&k, 1});
@@ -1849,19 +1852,22 @@ class StagedFetch {
     if (!r) throw core::Exception(r.error().withContext(t_.context));
   }
   /// The bytes of a basket, once its piece is in; empty when that piece failed (its error is
-  /// already on its way to the caller).
+  /// already on its way to the caller). A piece no thread has started yet is fetched here: a
+  /// basket never waits for a thread that is still to wake up (or busy elsewhere) to fetch it.
   std::span<const std::byte> wait(const io::ByteRange& bytes) {
     auto it = std::upper_bound(f_.ranges.begin(), f_.ranges.end(), bytes.offset,
                                [](std::uint64_t off, const io::ByteRange& x) { return off < x.offset; });
     if (it == f_.ranges.begin()) return {};
-    auto& flag = ready_[static_cast<std::size_t>(it - f_.ranges.begin()) - 1];
-    for (int v = flag.load(); v == kPending; v = flag.load()) flag.wait(v);
+    const auto k = static_cast<std::size_t>(it - f_.ranges.begin()) - 1;
+    auto& flag = ready_[k];
+    if (flag.load() == kPending) fetch(k);
+    for (int v = flag.load(); v == kPending || v == kFetching; v = flag.load()) flag.wait(v);
     if (flag.load() == kFailed) return {};
     return f_.find(bytes);
   }
 
  private:
-  static constexpr int kPending = 0, kReady = 1, kFailed = 2;
+  static constexpr int kPending = 0, kReady = 1, kFailed = 2, kFetching = 3;
   core::Result<void> read(std::span<const std::size_t> which) {
     std::vector<io::ReadRequest> reqs;
     for (auto k : which) reqs.push_back({f_.ranges[k].offset, {f_.buffers[k].get(), f_.ranges[k].size}});
@@ -1919,12 +1925,15 @@ void runJobs(std::size_t count, const ReadOptions& options, F&& body) {
 // ---- sharing a read among threads ----------------------------------------------------------
 //
 // A read's parallel pass is its fetch pieces (sources that fetch) and then one job per basket.
-// Splitting it costs about 5 us (waking a worker, the pieces that multi-basket columns decode
-// into and their appending, a wait for the worker's last basket) and, on small reads, caches: a
-// column written by the other core last time is in that core's cache. So the jobs are shared by
-// estimated cost, each thread gets one contiguous run of them (the same columns read after read;
-// adjacent columns' headers are not written by two cores), and a read whose estimated work is
-// below ReadOptions::parallelMinNanos runs on the calling thread alone.
+// Sharing it costs a fixed ~15 us (waking a worker, waiting for its last job, the pieces that
+// multi-basket columns decode into and their appending) and, per basket, ~100 ns of cache lines
+// moving between the cores (its work entry, its column's header and bookkeeping, written by one
+// core and read by the other): NanoAOD's ~950 small baskets lose more that way than a second
+// thread saves (0.66x measured). So the jobs are shared by estimated cost, each thread gets one
+// contiguous run of them (the same columns read after read; adjacent columns' headers are not
+// written by two cores), and a read is shared only when the work the other threads take off the
+// caller exceeds that cost (ReadOptions::parallelMinNanos plus kSplitNanosPerBasket a basket).
+constexpr double kSplitNanosPerBasket = 100;
 
 /// Estimated nanoseconds of a read's work, per basket: a fixed cost per basket (its bookkeeping,
 /// ~50 ns on NanoAOD's ~950 small baskets) plus its output bytes at the speed of a swap-copy from
@@ -1943,18 +1952,20 @@ double basketNanos(const BranchData& b, const BasketLoc& loc, EntryRange range) 
   return kBasketNanos + (ratio > 1.05 ? kCompressedNanosPerByte * out : kStoredNanosPerByte * used * out);
 }
 
-/// How many threads a read of these baskets should use: the pool's, or 1 when the read is too
-/// small for the split to pay (ReadOptions::parallelMinNanos).
+/// How many threads a read of these baskets should use: the pool's, or 1 when sharing would cost
+/// more than it saves (see above).
 std::size_t readThreads(const Tree::Impl& t, const ReadPlan& plan, const ReadOptions& options) {
   const std::size_t threads = poolThreads(options);
   if (threads <= 1 || plan.baskets.size() <= 1) return 1;
+  if (options.parallelMinNanos == 0) return threads;
+  const double cost =
+      static_cast<double>(options.parallelMinNanos) + kSplitNanosPerBasket * static_cast<double>(plan.baskets.size());
+  const double share = 1.0 - 1.0 / static_cast<double>(threads);  // of the work, off the caller
   double nanos = 0;
-  const auto minNanos = static_cast<double>(options.parallelMinNanos);
-  if (minNanos <= 0) return threads;
   for (const auto& pb : plan.baskets) {
     const auto& b = t.data[pb.branch];
     nanos += basketNanos(b, b.baskets[pb.basket], plan.entries);
-    if (nanos >= minNanos) return threads;
+    if (nanos * share > cost) return threads;
   }
   return 1;
 }

@@ -61,10 +61,11 @@ struct ReadOptions {
   core::ThreadPool* pool = nullptr;          ///< decompress/decode baskets here; null = calling thread
   std::uint64_t coalesceGap = 64 * 1024;     ///< merge basket byte ranges closer than this
   std::uint64_t maxRequestBytes = 16 << 20;  ///< ... into requests of at most this size
-  /// A read whose estimated work (per basket: a fixed cost plus its output bytes at a swap-copy's
-  /// or LZ4's speed) is below this many nanoseconds runs on the calling thread even with a pool:
-  /// sharing it would cost more than it saves. 0: always share with the pool.
-  std::uint64_t parallelMinNanos = 40'000;
+  /// With a pool, a read is shared only when the work the workers would take off the calling
+  /// thread (estimated per basket: a fixed cost plus its output bytes at a swap-copy's or LZ4's
+  /// speed) exceeds this many nanoseconds plus 100 per basket (what sharing costs: waking a worker,
+  /// cache lines moving between cores); otherwise it runs on the calling thread. 0: always share.
+  std::uint64_t parallelMinNanos = 15'000;
 };
 
 struct ReadStats {
