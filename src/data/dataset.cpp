@@ -301,15 +301,16 @@ core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Un
 }
 
 // mask[k] = slot[k] < counts[countIndex[k]] for k < width (counts[0] = 255: always real).
-void expandMaskPortable(const std::uint8_t* countIndex, const std::uint8_t* slot, const std::uint8_t* counts, std::size_t width,
-                        std::uint8_t* mask) noexcept {
+void expandMaskPortable(const std::uint8_t* countIndex, const std::uint8_t* slot, const std::uint8_t* counts,
+                        std::size_t width, std::uint8_t* mask) noexcept {
   for (std::size_t k = 0; k < width; ++k) mask[k] = static_cast<std::uint8_t>(slot[k] < counts[countIndex[k]]);
 }
 
 #if defined(__x86_64__)
 // The same, 16 bytes at a time: one byte shuffle looks up each byte's count (at most 16 counts).
-__attribute__((target("ssse3"))) void expandMaskSsse3(const std::uint8_t* countIndex, const std::uint8_t* slot, const std::uint8_t* counts,
-                                                       std::size_t width, std::uint8_t* mask) noexcept {
+__attribute__((target("ssse3"))) void expandMaskSsse3(const std::uint8_t* countIndex, const std::uint8_t* slot,
+                                                      const std::uint8_t* counts, std::size_t width,
+                                                      std::uint8_t* mask) noexcept {
   const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(counts));
   const __m128i one = _mm_set1_epi8(1);
   std::size_t k = 0;
@@ -323,7 +324,8 @@ __attribute__((target("ssse3"))) void expandMaskSsse3(const std::uint8_t* countI
 }
 #endif
 
-using ExpandMask = void (*)(const std::uint8_t*, const std::uint8_t*, const std::uint8_t*, std::size_t, std::uint8_t*) noexcept;
+using ExpandMask = void (*)(const std::uint8_t*, const std::uint8_t*, const std::uint8_t*, std::size_t,
+                            std::uint8_t*) noexcept;
 ExpandMask expandMaskKernel() {
 #if defined(__x86_64__)
   if (__builtin_cpu_supports("ssse3") != 0) return &expandMaskSsse3;
@@ -356,7 +358,8 @@ class RowRecords {
 
     // The counted form serves masks that follow from at most 15 groups' counts of at most 255
     // slots; any other layout stores its mask bytes.
-    Layout(const Batch& like, const std::vector<Transform::MaskSlot>& slots, std::size_t groupCount) : groups(groupCount) {
+    Layout(const Batch& like, const std::vector<Transform::MaskSlot>& slots, std::size_t groupCount)
+        : groups(groupCount) {
       std::size_t at = 0;
       for (const auto& spec : like.tensorSpecs) {
         tensorAt.push_back(at);
@@ -400,7 +403,8 @@ class RowRecords {
       using Byte = std::conditional_t<std::is_const_v<B>, const std::byte, std::byte>;
       for (std::size_t i = 0; i < tensorBytes.size(); ++i)
         field(reinterpret_cast<Byte*>(batch.tensors[i].data()) + row * tensorBytes[i], tensorAt[i], tensorBytes[i]);
-      for (std::size_t i = 0; i < maskAt.size(); ++i) field(batch.masks[i].data() + row * maskBytes[i], maskAt[i], maskBytes[i]);
+      for (std::size_t i = 0; i < maskAt.size(); ++i)
+        field(batch.masks[i].data() + row * maskBytes[i], maskAt[i], maskBytes[i]);
       field(&batch.labels[row], labelAt, sizeof(float));
       field(&batch.weights[row], weightAt, sizeof(float));
       field(&batch.events[row].file, fileAt, sizeof(std::uint32_t));
@@ -428,15 +432,19 @@ class RowRecords {
   void pack(std::size_t row, const Batch& from, std::size_t fromRow, const std::uint8_t* counts) {
     const Layout& l = *layout_;
     std::byte* record = data_ + row * l.stride;
-    l.forEachField(from, fromRow, [&](const void* field, std::size_t at, std::size_t bytes) { std::memcpy(record + at, field, bytes); });
-    if (l.countedMasks && l.groups != 0) std::memcpy(record + l.countsAt, counts, l.groups);  // no groups: flat masks, all ones
+    l.forEachField(from, fromRow, [&](const void* field, std::size_t at, std::size_t bytes) {
+      std::memcpy(record + at, field, bytes);
+    });
+    if (l.countedMasks && l.groups != 0)
+      std::memcpy(record + l.countsAt, counts, l.groups);  // no groups: flat masks, all ones
   }
   /// Appends record `row` to `out` as its next row (room for it already made).
   void appendTo(Batch& out, std::size_t row) const {
     const Layout& l = *layout_;
     const std::byte* record = data_ + row * l.stride;
     const std::size_t to = out.rows;
-    l.forEachField(out, to, [&](void* field, std::size_t at, std::size_t bytes) { std::memcpy(field, record + at, bytes); });
+    l.forEachField(out, to,
+                   [&](void* field, std::size_t at, std::size_t bytes) { std::memcpy(field, record + at, bytes); });
     if (l.countedMasks && !out.masks.empty()) {
       std::uint8_t counts[16] = {255};
       std::memcpy(counts + 1, record + l.countsAt, l.groups);
@@ -653,7 +661,8 @@ struct Dataset::Impl {
 
   // Transforms a slice's events into rows 0.. of `slice`: tensors, and the masks or, when the
   // records store masks as counts, each row's group counts into `counts` (no masks written).
-  core::Result<void> transformSlice(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& slice, std::vector<std::uint8_t>& counts) {
+  core::Result<void> transformSlice(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& slice,
+                                    std::vector<std::uint8_t>& counts) {
     const RowRecords::Layout& layout = *recordLayout;
     slice.clear();
     slice.grow(events.size());
@@ -685,22 +694,24 @@ struct Dataset::Impl {
     std::vector<std::uint8_t> counts;
     auto records = acquireChunkRecords();
     records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
-    auto processed = forEachSlice(*plan, inputs, unit, options.split, info, columns,
-                             [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
-      MLAAS_TRY(transformSlice(chunk, events, slice, counts));
-      auto labels = plan->labels(chunk, inputs.labels[unit.file]);
-      if (!labels) return core::fail(std::move(labels).error());
-      auto weights = plan->weights(chunk);
-      if (!weights) return core::fail(std::move(weights).error());
-      for (std::size_t r = 0; r < events.size(); ++r) {
-        slice.labels[r] = (*labels)[events[r]];
-        slice.weights[r] = (*weights)[events[r]];
-        slice.events[r] = EventRef{unit.file, unit.begin + first + events[r]};
-        records->pack(records->rows + r, slice, r, layout.countedMasks ? counts.data() + r * layout.groups : nullptr);
-      }
-      records->rows += events.size();
-      return {};
-    });
+    auto processed = forEachSlice(
+        *plan, inputs, unit, options.split, info, columns,
+        [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
+          MLAAS_TRY(transformSlice(chunk, events, slice, counts));
+          auto labels = plan->labels(chunk, inputs.labels[unit.file]);
+          if (!labels) return core::fail(std::move(labels).error());
+          auto weights = plan->weights(chunk);
+          if (!weights) return core::fail(std::move(weights).error());
+          for (std::size_t r = 0; r < events.size(); ++r) {
+            slice.labels[r] = (*labels)[events[r]];
+            slice.weights[r] = (*weights)[events[r]];
+            slice.events[r] = EventRef{unit.file, unit.begin + first + events[r]};
+            records->pack(records->rows + r, slice, r,
+                          layout.countedMasks ? counts.data() + r * layout.groups : nullptr);
+          }
+          records->rows += events.size();
+          return {};
+        });
     if (!processed) return core::fail(std::move(processed).error());
     std::lock_guard lock(mutex);
     counters.entriesRead += info.entries;
@@ -947,7 +958,8 @@ Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transfo
   impl_->shuffle = options.shuffle.value_or(config.shuffle.enabled);
   impl_->threads = passThreads(options.threads, config, totalEntries(impl_->inputs));
   impl_->prefetch = std::max<std::size_t>(config.batch.prefetch, 1);
-  impl_->recordLayout.emplace(impl_->transform->makeBatch(), impl_->transform->maskSlots(), impl_->plan->groups().size());
+  impl_->recordLayout.emplace(impl_->transform->makeBatch(), impl_->transform->maskSlots(),
+                              impl_->plan->groups().size());
 }
 
 Dataset::~Dataset() {

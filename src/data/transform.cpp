@@ -148,7 +148,8 @@ std::vector<Transform::MaskSlot> Transform::maskSlots() const {
       for (std::size_t g = 0; g < groups.size(); ++g)
         for (std::size_t s = 0; s < lengths_[g]; ++s) slots.push_back({g, s});
       break;
-    case Representation::image: break;
+    case Representation::image:
+      break;
   }
   return slots;
 }
@@ -429,7 +430,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   if (longest > std::numeric_limits<std::uint32_t>::max())
     return core::fail(core::Errc::invalid_argument, fmt::format("a group length of {} is too large", longest));
   if (target.counts != nullptr && (longest > 255 || config.representation == Representation::image))
-    return core::fail(core::Errc::internal, "per-group counts are only written for groups of at most 255 slots, not for images");
+    return core::fail(core::Errc::internal,
+                      "per-group counts are only written for groups of at most 255 slots, not for images");
 
   // Per block and group: the objects each row writes (index[r * length + s], in output order;
   // object 0 of the chunk, always readable, in its padded slots) and how many (counts[r]).
@@ -454,7 +456,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
         continue;
       }
       orderObjects(group, begin, end, n, out, scratch);
-      for (std::size_t s = 0; s < length; ++s) out[s] &= 0 - static_cast<std::uint64_t>(s < n);  // padded slots on object 0
+      for (std::size_t s = 0; s < length; ++s)
+        out[s] &= 0 - static_cast<std::uint64_t>(s < n);  // padded slots on object 0
       counts[r] = static_cast<std::uint32_t>(n);
     }
   };
@@ -462,7 +465,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   auto writeCounts = [&](std::size_t firstRow, std::size_t rows, std::size_t g, bool none) {
     if (target.counts == nullptr) return;
     std::uint8_t* at = target.counts + firstRow * target.countsStride + g;
-    for (std::size_t r = 0; r < rows; ++r) at[r * target.countsStride] = none ? 0 : static_cast<std::uint8_t>(counts[r]);
+    for (std::size_t r = 0; r < rows; ++r)
+      at[r * target.countsStride] = none ? 0 : static_cast<std::uint8_t>(counts[r]);
   };
   // The flat features into the first columns of tensor t, rows firstRow.. (and into `mask`, the
   // block's first mask row, when the layout has one).
@@ -509,8 +513,9 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
           }
           for (std::size_t m = 0; m < group.sources.size(); ++m, k += length)
             for (std::size_t s = 0; s < length; ++s)
-              writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),
-                          static_cast<std::uint32_t>(s), rows, values + k + s, stride, maskAt(k + s), maskStride);
+              writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length,
+                          counts.data(), static_cast<std::uint32_t>(s), rows, values + k + s, stride, maskAt(k + s),
+                          maskStride);
         }
       }
       break;
@@ -539,9 +544,9 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
           writeCounts(b, rows, g, false);
           for (std::size_t s = 0; s < length; ++s)
             for (std::size_t m = 0; m < nmembers; ++m)
-              writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length, counts.data(),
-                          static_cast<std::uint32_t>(s), rows, values + s * nmembers + m, stride, masked && m == 0 ? mask + s : nullptr,
-                          maskStride);
+              writeColumn(group.sources[m], group.shifts[m], group.scales[m], group.pad, index.data() + s, length,
+                          counts.data(), static_cast<std::uint32_t>(s), rows, values + s * nmembers + m, stride,
+                          masked && m == 0 ? mask + s : nullptr, maskStride);
         }
       }
       break;

@@ -419,19 +419,22 @@ TEST(Transform, RowTargetWritesTheSameRowsIntoAnyStrideAndNothingElse) {
 // transform's own row of that event, tensors and masks, in every layout.
 TEST(Dataset, ShuffledRowsEqualTheTransformsRowsInEveryLayout) {
   auto groups = [](std::size_t length) {
-    return fmt::format("groups: {{jets: {{branches: [Jet_pt, Jet_eta], length: {}, pad: -1, sort_by: Jet_pt}}, "
-                       "phis: {{branches: [Jet_phi], length: 3, pad: 7}}}}",
-                       length);
+    return fmt::format(
+        "groups: {{jets: {{branches: [Jet_pt, Jet_eta], length: {}, pad: -1, sort_by: Jet_pt}}, "
+        "phis: {{branches: [Jet_phi], length: 3, pad: 7}}}}",
+        length);
   };
-  const std::string image = "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], "
-                            "channels: [{group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}]}\n";
+  const std::string image =
+      "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], "
+      "channels: [{group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}]}\n";
   for (const std::string layout : {"vector", "groups", "image"})
-    for (const std::size_t length : {std::size_t{8}, std::size_t{300}}) {  // a vector mask row of 20 bytes, or the bytes kept
+    for (const std::size_t length : {std::size_t{8}, std::size_t{300}}) {  // counts (a 20-byte mask row), or bytes kept
       SCOPED_TRACE(fmt::format("{}, length {}", layout, length));
-      auto b = build(fmt::format("features: {{flat: [MET_pt], {}}}\nrepresentation: {}\n{}shuffle: {{seed: 5, buffer: 50}}\n"
-                                 "batch: {{size: 64, chunk_entries: 150}}\n",
-                                 groups(length), layout, layout == "image" ? image : ""),
-                     1000);
+      auto b =
+          build(fmt::format("features: {{flat: [MET_pt], {}}}\nrepresentation: {}\n{}shuffle: {{seed: 5, buffer: 50}}\n"
+                            "batch: {{size: 64, chunk_entries: 150}}\n",
+                            groups(length), layout, layout == "image" ? image : ""),
+                1000);
       const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 1000);
       const Chunk chunk = b.plan->prepare(columns).value();
       std::vector<std::uint32_t> events(1000);
@@ -447,7 +450,9 @@ TEST(Dataset, ShuffledRowsEqualTheTransformsRowsInEveryLayout) {
         shuffled += e != r ? 1 : 0;
         for (std::size_t i = 0; i < all.tensors.size(); ++i) {
           const std::size_t width = all.tensorSpecs[i].width();
-          ASSERT_EQ(std::memcmp(all.tensors[i].data() + r * width, expected.tensors[i].data() + e * width, width * sizeof(float)), 0)
+          ASSERT_EQ(std::memcmp(all.tensors[i].data() + r * width, expected.tensors[i].data() + e * width,
+                                width * sizeof(float)),
+                    0)
               << "tensor " << i << ", row " << r << ", entry " << e;
         }
         for (std::size_t i = 0; i < all.masks.size(); ++i) {
