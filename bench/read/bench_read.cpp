@@ -226,8 +226,11 @@ void printScaling(const std::string& path, int rounds, std::uint64_t parallelMin
       bound[t].insert(bound[t].end(), roundBound[t], roundBound[t] + 8);
     }
   }
+  mlaas::root::ReadStats dualStats;  // did the cost model share the read (ReadOptions::parallelMinNanos)?
+  tree.readInto(names, all, kept[1], dual, &dualStats);
   if (counted == 0) {
-    fmt::print("{:<38} no round had two free cores\n", std::filesystem::path(path).filename().string());
+    fmt::print("{:<38} shared on {} threads; no round had two free cores\n",
+               std::filesystem::path(path).filename().string(), dualStats.threads);
     return;
   }
   auto median = [](std::vector<double> v) {
@@ -236,11 +239,13 @@ void printScaling(const std::string& path, int rounds, std::uint64_t parallelMin
   };
   auto best = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
   fmt::print(
-      "{:<38} {:3} rounds: readInto 1t {:8.1f} us 2t {:8.1f} us 1->2 {:5.2f}x (best {:5.2f}x) | A 1t {:8.1f} 2t "
+      "{:<38} shared on {} threads, {:3} rounds: readInto 1t {:8.1f} us 2t {:8.1f} us 1->2 {:5.2f}x (best {:5.2f}x) | "
+      "A 1t {:8.1f} 2t "
       "{:8.1f} 1->2 {:5.2f}x (best {:5.2f}x)\n",
-      std::filesystem::path(path).filename().string(), counted, 1e6 * median(reuse[0]), 1e6 * median(reuse[1]),
-      median(reuse[0]) / median(reuse[1]), best(reuse[0]) / best(reuse[1]), 1e6 * median(bound[0]),
-      1e6 * median(bound[1]), median(bound[0]) / median(bound[1]), best(bound[0]) / best(bound[1]));
+      std::filesystem::path(path).filename().string(), dualStats.threads, counted, 1e6 * median(reuse[0]),
+      1e6 * median(reuse[1]), median(reuse[0]) / median(reuse[1]), best(reuse[0]) / best(reuse[1]),
+      1e6 * median(bound[0]), 1e6 * median(bound[1]), median(bound[0]) / median(bound[1]),
+      best(bound[0]) / best(bound[1]));
 }
 
 double jsrootSeconds(const std::string& file, const std::string& tree, const std::vector<std::string>& names) {
