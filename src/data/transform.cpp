@@ -189,16 +189,13 @@ inline bool keyBefore(double a, double b, bool descending) noexcept {
 // full stable sort.
 constexpr std::size_t kInsertionKeep = 32;
 
-// The indices of the first `n` objects of one event in output order, written to `out` (room for
-// n): the stored order, or the first n of a stable sort by key. Only the first n are kept, so a
-// bounded insertion into n slots is enough (a later object never passes an equal earlier one,
-// as in a stable sort); `scratch` serves long lists.
-inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, std::uint64_t end, std::size_t n,
-                                std::uint64_t* out, std::vector<std::uint64_t>& scratch) {
-  if (group.sortKey == nullptr || n == 0) {
-    for (std::size_t s = 0; s < n; ++s) out[s] = begin + s;
-    return n;
-  }
+// The indices of the first `n` objects of one event in the order of a stable sort by the group's
+// key (it has one), written to `out` (room for n). Only the first n are kept, so a bounded
+// insertion into n slots is enough (a later object never passes an equal earlier one, as in a
+// stable sort); `scratch` serves long lists. The stored order is orderBlock's own loop.
+inline void orderObjects(const GroupInputs& group, std::uint64_t begin, std::uint64_t end, std::size_t n,
+                         std::uint64_t* out, std::vector<std::uint64_t>& scratch) {
+  if (n == 0) return;
   const double* key = group.sortKey;
   const bool descending = group.descending;
   if (n > kInsertionKeep) {
@@ -206,7 +203,7 @@ inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, s
     for (std::size_t i = 0; i < scratch.size(); ++i) scratch[i] = begin + i;
     std::stable_sort(scratch.begin(), scratch.end(), [&](std::uint64_t a, std::uint64_t b) { return keyBefore(key[a], key[b], descending); });
     std::copy_n(scratch.begin(), n, out);
-    return n;
+    return;
   }
   std::size_t kept = 0;
   for (std::uint64_t i = begin; i < end; ++i) {
@@ -216,7 +213,6 @@ inline std::size_t orderObjects(const GroupInputs& group, std::uint64_t begin, s
     for (; p > 0 && keyBefore(k, key[out[p - 1]], descending); --p) out[p] = out[p - 1];
     out[p] = i;
   }
-  return kept;
 }
 
 // Lists of at most this many objects are checked for being in order already without a branch per
