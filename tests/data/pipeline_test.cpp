@@ -428,7 +428,9 @@ TEST(Dataset, ShuffledRowsEqualTheTransformsRowsInEveryLayout) {
       "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], "
       "channels: [{group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}]}\n";
   for (const std::string layout : {"vector", "groups", "image"})
-    for (const std::size_t length : {std::size_t{8}, std::size_t{300}}) {  // counts (a 20-byte mask row), or bytes kept
+    // counts (length 8: a 20-byte vector mask row; 20: a groups-layout mask past one 16-byte
+    // expansion step), or bytes kept (300)
+    for (const std::size_t length : {std::size_t{8}, std::size_t{20}, std::size_t{300}}) {
       SCOPED_TRACE(fmt::format("{}, length {}", layout, length));
       auto b =
           build(fmt::format("features: {{flat: [MET_pt], {}}}\nrepresentation: {}\n{}shuffle: {{seed: 5, buffer: 50}}\n"
