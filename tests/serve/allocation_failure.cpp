@@ -31,6 +31,13 @@ void* operator new(std::size_t size) {
   throw std::bad_alloc();
 }
 
+// The nothrow form allocates from malloc too (never failing on purpose): what a library allocates
+// with it (simdjson's parser) is freed by the operator delete below, and under AddressSanitizer
+// its own nothrow new would not pair with that free.
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return std::malloc(size == 0 ? 1 : size);
+}
+
 // The deletes that pair with it (the defaults free() too, but replacing both keeps allocators
 // that check pairs, such as AddressSanitizer's, content).
 void operator delete(void* p) noexcept {
