@@ -666,20 +666,13 @@ struct Dataset::Impl {
     const RowRecords::Layout& layout = *recordLayout;
     slice.clear();
     slice.grow(events.size());
-    RowTarget target;
-    for (std::size_t i = 0; i < slice.tensors.size(); ++i) {
-      target.tensors.push_back(slice.tensors[i].data());
-      target.tensorStrides.push_back(slice.tensorSpecs[i].width());
-    }
+    RowTarget target = rowTarget(slice, 0);
     if (layout.countedMasks) {
+      target.masks.clear();
+      target.maskStrides.clear();
       counts.resize(events.size() * layout.groups);
       target.counts = counts.data();
       target.countsStride = layout.groups;
-    } else {
-      for (std::size_t i = 0; i < slice.masks.size(); ++i) {
-        target.masks.push_back(slice.masks[i].data());
-        target.maskStrides.push_back(slice.maskSpecs[i].width());
-      }
     }
     MLAAS_TRY(transform->apply(chunk, events, target));
     slice.rows = events.size();

@@ -345,21 +345,25 @@ GroupRowsKernel groupRowsKernel(std::size_t) { return nullptr; }
 
 }  // namespace
 
+RowTarget rowTarget(Batch& batch, std::size_t firstRow) {
+  RowTarget target;
+  for (std::size_t i = 0; i < batch.tensors.size(); ++i) {
+    const std::size_t width = batch.tensorSpecs[i].width();
+    target.tensors.push_back(batch.tensors[i].data() + firstRow * width);
+    target.tensorStrides.push_back(width);
+  }
+  for (std::size_t i = 0; i < batch.masks.size(); ++i) {
+    const std::size_t width = batch.maskSpecs[i].width();
+    target.masks.push_back(batch.masks[i].data() + firstRow * width);
+    target.maskStrides.push_back(width);
+  }
+  return target;
+}
+
 core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const {
   const std::size_t first = out.rows;
   out.grow(events.size());
-  RowTarget target;
-  for (std::size_t i = 0; i < out.tensors.size(); ++i) {
-    const std::size_t width = out.tensorSpecs[i].width();
-    target.tensors.push_back(out.tensors[i].data() + first * width);
-    target.tensorStrides.push_back(width);
-  }
-  for (std::size_t i = 0; i < out.masks.size(); ++i) {
-    const std::size_t width = out.maskSpecs[i].width();
-    target.masks.push_back(out.masks[i].data() + first * width);
-    target.maskStrides.push_back(width);
-  }
-  MLAAS_TRY(apply(chunk, events, target));
+  MLAAS_TRY(apply(chunk, events, rowTarget(out, first)));
   for (std::size_t r = 0; r < events.size(); ++r) {
     out.labels[first + r] = 0;
     out.weights[first + r] = 1;

@@ -86,6 +86,10 @@ struct RowTarget {
   std::size_t countsStride = 0;
 };
 
+/// Rows firstRow.. of `batch` (room for them already made: Batch::grow) as a RowTarget: every
+/// tensor and mask, stride = its width.
+[[nodiscard]] RowTarget rowTarget(Batch& batch, std::size_t firstRow);
+
 class Transform {
  public:
   /// Throws core::Exception when the specs lack statistics a normalization needs.
