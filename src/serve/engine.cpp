@@ -350,7 +350,9 @@ void Scheduler::workerLoop() {
       joinedRows = rows;
       const auto stop = batchEnd(batch, jobs.begin(), jobs.end(), joinedRows, maxRows);
       joining = static_cast<std::size_t>(stop - jobs.begin());
-      batch.reserve(batch.size() + joining);
+      // Grows as push_back would: a batch filled during the queue delay, a few jobs per wake,
+      // must not move all of its jobs again under the lock at each wake.
+      batch.reserve(std::max(batch.size() + joining, 2 * batch.size()));
       std::move(jobs.begin(), stop, std::back_inserter(batch));
       jobs.erase(jobs.begin(), stop);
       queued_ -= std::exchange(joining, 0);
