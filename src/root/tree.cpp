@@ -2116,8 +2116,9 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     std::uint8_t direct = 0;   ///< read straight into its column (readStoredInto)
     std::uint8_t inPiece = 0;  ///< decoded into pieces[j], appended afterwards
     std::uint8_t noFetch = 0;  ///< direct or held: not in the shared fetch (embedded ones never are)
-    std::uint64_t sliceEnd = 0;  ///< cut into slices: this job's entries end here (see Slice)
+    std::uint8_t sliced = 0;   ///< cut into slices: this job decodes up to its first Slice's lo
   };
+  static_assert(sizeof(Work) == 8, "one small entry per basket (NanoAOD zeroes ~950 per read)");
   std::vector<Work> work(count);
   std::vector<std::uint64_t> sizes(stats ? count : 0, 0);  ///< uncompressed bytes per basket (stats)
   // On a mapped local file every basket is decompressed or swapped where it lies in the mapping:
@@ -2200,7 +2201,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       for (std::uint64_t s = 1; s < parts; ++s)
         slices.push_back({static_cast<std::uint32_t>(j), loc.entryBegin + entries * s / parts,
                           loc.entryBegin + entries * (s + 1) / parts});
-      if (parts > 1) work[j].sliceEnd = loc.entryBegin + entries / parts;
+      work[j].sliced = parts > 1;
     }
   std::uint64_t available = 1 << 20;
   for (const auto& r : plan.requests) available += r.size;
@@ -2211,7 +2212,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     while (branches[k] != pb.branch) ++k;
     work[j].column = static_cast<std::uint32_t>(k);
     ++perColumn[k].baskets;
-    if (work[j].sliceEnd > 0) ++perColumn[k].baskets;  // more than one job writes it: reset first
+    if (work[j].sliced) ++perColumn[k].baskets;  // more than one job writes it: reset first
     perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
     if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
   }
@@ -2289,8 +2290,10 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     if (isSlice) {
       lo = slices[job - fetchJobs - count].lo;
       hi = slices[job - fetchJobs - count].hi;
-    } else if (w.sliceEnd > 0) {
-      hi = w.sliceEnd;
+    } else if (w.sliced) {  // up to its first slice (slices are listed in basket order)
+      hi = std::lower_bound(slices.begin(), slices.end(), j, [](const Slice& x, std::size_t basket) {
+             return x.basket < basket;
+           })->lo;
     }
     ReadStats* const jobStats = isSlice ? nullptr : stats;
     std::span<const std::byte> record;
