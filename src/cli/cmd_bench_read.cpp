@@ -2,6 +2,7 @@
 // the decompress-only time of the same baskets: the bound a reader cannot beat on one thread.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -63,6 +64,7 @@ void run(const BenchReadOptions& o) {
   ro.pool = &pool;
   double best = 1e300, bestDecompress = 1e300;
   std::uint64_t entries = 0, uncompressed = 0, compressed = 0, baskets = 0;
+  std::size_t threadsUsed = 1;  // a read too small to share runs on the calling thread alone
   for (int r = 0; r < o.repeat; ++r) {
     mlaas::root::ReadStats stats;
     entries = 0;
@@ -81,6 +83,7 @@ void run(const BenchReadOptions& o) {
     uncompressed = stats.uncompressedBytes;
     compressed = stats.compressedBytes;
     baskets = stats.baskets;
+    threadsUsed = std::max<std::size_t>(1, stats.threads);
   }
   const double mbps = static_cast<double>(uncompressed) / 1e6 / best;
   const double eps = static_cast<double>(entries) / best;
@@ -89,16 +92,16 @@ void run(const BenchReadOptions& o) {
     std::cout << fmt::format(
         "{{\"files\": {}, \"entries\": {}, \"branches\": {}, \"baskets\": {}, \"compressed_bytes\": {}, "
         "\"uncompressed_bytes\": {}, \"seconds\": {:.6f}, \"decompress_seconds\": {:.6f}, \"threads\": {}, "
-        "\"mb_per_s\": {:.1f}, \"entries_per_s\": {:.0f}, \"read_vs_decompress_bound\": {:.3f}}}\n",
+        "\"threads_used\": {}, \"mb_per_s\": {:.1f}, \"entries_per_s\": {:.0f}, \"read_vs_decompress_bound\": {:.3f}}}\n",
         inputs.size(), entries, inputs.empty() ? 0 : inputs[0].branches.size(), baskets, compressed, uncompressed, best,
-        bestDecompress, o.threads, mbps, eps, ratio);
+        bestDecompress, o.threads, threadsUsed, mbps, eps, ratio);
   } else {
     std::cout << fmt::format(
-        "{} entries, {} baskets, {} compressed -> {} uncompressed bytes, {} thread(s), best of {}\n"
+        "{} entries, {} baskets, {} compressed -> {} uncompressed bytes, {} thread(s) ({} used), best of {}\n"
         "read:            {:.4f} s  {:.1f} MB/s  {:.3g} entries/s\n"
         "decompress only: {:.4f} s  {:.1f} MB/s\n"
         "read throughput / decompress-only bound: {:.1f}%\n",
-        entries, baskets, compressed, uncompressed, o.threads, o.repeat, best, mbps, eps, bestDecompress,
+        entries, baskets, compressed, uncompressed, o.threads, threadsUsed, o.repeat, best, mbps, eps, bestDecompress,
         static_cast<double>(uncompressed) / 1e6 / bestDecompress, 100 * ratio);
   }
 }

@@ -269,6 +269,20 @@ TEST(RootReadCli, BenchReadReportsThroughputAndTheDecompressBound) {
   EXPECT_GT(doc["uncompressed_bytes"].get<std::uint64_t>(), doc["compressed_bytes"].get<std::uint64_t>());
   EXPECT_GT(doc["seconds"].get<double>(), 0);
   EXPECT_GT(doc["decompress_seconds"].get<double>(), 0);
+  // zlib baskets are worth sharing: the cost model gives the second thread work.
+  EXPECT_EQ(doc["threads_used"], 2);
+}
+
+TEST(RootReadCli, BenchReadSaysWhenAReadWasTooSmallToShare) {
+  MLAAS_REQUIRE_CORPUS();
+  // The stored HZZ file is ~30 us of copying: sharing it costs more than it saves, so the read
+  // runs on the calling thread even with --threads 2, and the report says so.
+  const auto r = mlaas({"bench", "read", test::corpusFile("uproot-HZZ-uncompressed.root").string(), "--threads", "2",
+                        "--repeat", "1", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["threads"], 2);
+  EXPECT_EQ(doc["threads_used"], 1);
 }
 
 }  // namespace
