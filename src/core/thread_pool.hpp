@@ -49,8 +49,9 @@ class ThreadPool {
   }
 
   /// Runs body(i) for i in [0, count), spread over the workers and the calling thread (each index
-  /// claimed by whoever is free); returns when all are done and rethrows the first exception (the
-  /// other indices still run).
+  /// claimed by whoever is free); returns when all are done and rethrows the first exception. With
+  /// workers the other indices still run (the workers cannot be stopped); a loop run inline (see
+  /// parallelForParts) stops at the exception, like a plain for loop.
   template <class F>
   void parallelFor(std::size_t count, F&& body) {
     const std::size_t cuts[2] = {0, count};
