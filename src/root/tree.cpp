@@ -1914,9 +1914,11 @@ void atBasket(const Tree::Impl& t, const BranchData& b, std::size_t k, F&& fn) {
   }
 }
 
+/// Runs body(0..count) on the pool (which itself runs it inline without workers or with one job),
+/// or on the calling thread without one.
 template <class F>
 void runJobs(std::size_t count, const ReadOptions& options, F&& body) {
-  if (options.pool && options.pool->size() > 0 && count > 1)
+  if (options.pool)
     options.pool->parallelFor(count, body);
   else
     for (std::size_t i = 0; i < count; ++i) body(i);
