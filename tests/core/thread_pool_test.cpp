@@ -111,3 +111,16 @@ TEST(ThreadPool, PartsRethrowTheFirstErrorAfterEveryIndexRan) {
                std::out_of_range);
   EXPECT_EQ(ran.load(), 60);
 }
+
+TEST(ThreadPool, LoopRunInlineStopsAtTheFirstError) {
+  // Without workers the loop is a plain for loop on the caller (the header's contract).
+  ThreadPool pool(0);
+  std::atomic<int> ran{0};
+  EXPECT_THROW(pool.parallelFor(10,
+                                [&](std::size_t i) {
+                                  ran.fetch_add(1);
+                                  if (i == 3) throw std::out_of_range("inline error");
+                                }),
+               std::out_of_range);
+  EXPECT_EQ(ran.load(), 4);
+}
