@@ -2032,13 +2032,16 @@ JobSplit splitJobs(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJ
   return split;
 }
 
-/// Runs a read's parallel pass as split (or in order on the calling thread when threads == 1).
+/// Runs a read's parallel pass (its fetch pieces, then a job per basket, then the slices) as
+/// splitJobs shares it among `threads`, or in order on the calling thread when threads == 1.
 template <class F>
-void runSplit(const JobSplit& split, std::size_t count, std::size_t threads, const ReadOptions& options, F&& body) {
-  if (threads <= 1 || count <= 1) {
-    for (std::size_t i = 0; i < count; ++i) body(i);
+void runSplit(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJobs, std::span<const Slice> slices,
+              std::size_t threads, const ReadOptions& options, F&& body) {
+  if (threads <= 1) {
+    for (std::size_t i = 0; i < fetchJobs + plan.baskets.size() + slices.size(); ++i) body(i);
     return;
   }
+  const auto split = splitJobs(t, plan, fetchJobs, slices, threads);
   options.pool->parallelForParts(split.cuts, [&](std::size_t at) { body(split.order[at]); });
 }
 
@@ -2277,8 +2280,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   std::mutex waitingMutex;  // guards the allocation of `waiting` only
   std::atomic<bool> anyWaiting{false};
   std::atomic<std::uint64_t> reused{0};
-  const auto split = threads > 1 ? splitJobs(t, plan, fetchJobs, slices, threads) : JobSplit{};
-  runSplit(split, fetchJobs + count + slices.size(), threads, options, [&](std::size_t job) {
+  runSplit(t, plan, fetchJobs, slices, threads, options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const bool isSlice = job >= fetchJobs + count;  // a later slice of a basket (stats: its first job)
     const std::size_t j = isSlice ? slices[job - fetchJobs - count].basket : job - fetchJobs;
@@ -2546,8 +2548,7 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
   if (fetchJobs == 0) fetched.fetchAll();
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   std::vector<double> seconds(plan.baskets.size(), 0.0);
-  const auto split = threads > 1 ? splitJobs(*impl_, plan, fetchJobs, {}, threads) : JobSplit{};
-  runSplit(split, fetchJobs + plan.baskets.size(), threads, options, [&](std::size_t job) {
+  runSplit(*impl_, plan, fetchJobs, {}, threads, options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];
