@@ -78,7 +78,14 @@ ThreadPool::Loop ThreadPool::closedLoop_;
 
 ThreadPool::ThreadPool(std::size_t threads) {
   workers_.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
+  try {
+    for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
+  } catch (...) {  // the system refused a thread: stop and join those started, as the destructor
+    stopping_.store(true);  // would (destroying a joinable std::thread aborts the process)
+    signal();
+    for (auto& worker : workers_) worker.join();
+    throw;
+  }
 }
 
 ThreadPool::~ThreadPool() {
