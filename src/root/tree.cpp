@@ -1537,10 +1537,6 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
     ++out.entries;
   }
   flush();
-  // offsets are in groups (innerSize values each)
-  if (b.innerSize > 1) {
-    // values counted groups above already
-  }
 }
 
 void decodeFixed(const BranchData& b, const BasketBytes& basket, const BasketLoc& loc, std::uint64_t lo,
