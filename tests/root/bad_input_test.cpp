@@ -11,6 +11,7 @@
 #include "core/thread_pool.hpp"
 #include "root/object.hpp"
 #include "root/tree.hpp"
+#include "root/write_buffer.hpp"
 #include "test_support.hpp"
 
 namespace mlaas::root {
@@ -175,30 +176,27 @@ TEST(BadInput, EmbeddedBasketWithFewerEntryOffsetsThanEntriesIsRefused) {
   // fewer offsets than entries: the reader indexes one offset per entry, so such a basket must be
   // refused when the tree record is read, as a basket on disk is when it is loaded.
   auto basket = [](std::int32_t offsetCount) {
-    std::vector<std::byte> out;
-    auto put = [&](std::uint64_t v, int bytes) {
-      for (int k = bytes - 1; k >= 0; --k) out.push_back(static_cast<std::byte>((v >> (8 * k)) & 0xff));
-    };
+    detail::WriteBuffer out;
     constexpr std::int32_t keylen = 29 + 19, nevbuf = 3, last = keylen + 4 * nevbuf;
-    put(0, 4);       // fNbytes
-    put(4, 2);       // key version
-    put(0, 4);       // fObjlen
-    put(0, 4);       // fDatime
-    put(keylen, 2);  // fKeylen
-    put(1, 2);       // fCycle
-    put(0, 4);       // fSeekKey
-    put(0, 4);       // fSeekPdir
-    put(0, 3);       // class name, name, title: empty
-    put(3, 2);       // TBasket version
-    put(32000, 4);   // fBufferSize
-    put(8, 4);       // fNevBufSize
-    put(nevbuf, 4);  // fNevBuf
-    put(last, 4);    // fLast
-    put(1, 1);       // flag: entry offsets, then the buffer
-    put(static_cast<std::uint32_t>(offsetCount), 4);
-    for (std::int32_t k = 0; k < offsetCount; ++k) put(static_cast<std::uint32_t>(keylen + 4 * k), 4);
-    for (std::int32_t k = 0; k < last; ++k) out.push_back(static_cast<std::byte>(k));
-    return out;
+    out.i32(0);       // fNbytes
+    out.i16(4);       // key version
+    out.i32(0);       // fObjlen
+    out.i32(0);       // fDatime
+    out.i16(keylen);  // fKeylen
+    out.i16(1);       // fCycle
+    out.i32(0);       // fSeekKey
+    out.i32(0);       // fSeekPdir
+    out.zeros(3);     // class name, name, title: empty
+    out.i16(3);       // TBasket version
+    out.i32(32000);   // fBufferSize
+    out.i32(8);       // fNevBufSize
+    out.i32(nevbuf);  // fNevBuf
+    out.i32(last);    // fLast
+    out.u8(1);        // flag: entry offsets, then the buffer
+    out.i32(offsetCount);
+    for (std::int32_t k = 0; k < offsetCount; ++k) out.i32(keylen + 4 * k);
+    for (std::int32_t k = 0; k < last; ++k) out.u8(static_cast<std::uint8_t>(k));
+    return std::move(out.data());
   };
   const StreamerInfos infos;
   {  // As ROOT writes it: one offset per entry.
