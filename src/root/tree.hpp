@@ -93,7 +93,7 @@ struct PlannedBasket {
 
 struct ReadPlan {
   EntryRange entries;
-  std::vector<std::size_t> branches;    ///< requested branches (plus counters they need)
+  std::vector<std::size_t> branches;    ///< the requested branches, in order (indices into Tree::branches())
   std::vector<PlannedBasket> baskets;
   std::vector<io::ByteRange> requests;  ///< the coalesced ranges actually fetched
 };
