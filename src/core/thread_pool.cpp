@@ -1,6 +1,5 @@
 #include "core/thread_pool.hpp"
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <exception>

@@ -87,7 +87,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::deque<std::function<void()>> queue_;
   std::atomic<std::size_t> queued_{0};
-  // The loop being run (null: none; kClosed while its caller waits for the workers that joined),
+  // The loop being run (null: none; &closedLoop_ while its caller waits for the workers that joined),
   // and how many workers are inside it or about to look at it.
   std::atomic<Loop*> loop_{nullptr};
   std::atomic<std::size_t> inLoop_{0};
