@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -18,11 +19,12 @@
 namespace mlaas::serve {
 namespace {
 
-Tensor row(std::int64_t width, float value) {
+/// `count` rows of `width` features, all `value`.
+Tensor rows(std::int64_t count, std::int64_t width, float value) {
   Tensor t;
   t.name = "input";
-  t.shape = {1, width};
-  std::vector<float> values(static_cast<std::size_t>(width), value);
+  t.shape = {count, width};
+  std::vector<float> values(static_cast<std::size_t>(count * width), value);
   const auto* bytes = reinterpret_cast<const std::byte*>(values.data());
   t.data.assign(bytes, bytes + values.size() * sizeof(float));
   return t;
@@ -39,8 +41,27 @@ struct Outcome {
 
 std::vector<Tensor> inputs(float value) {
   std::vector<Tensor> v;
-  v.push_back(row(4, value));
+  v.push_back(rows(1, 4, value));
   return v;
+}
+
+/// The inputs of request i in the batching tests: one row of 4 features, all 0.1 * i.
+std::vector<Tensor> requestInputs(int i) {
+  return inputs(0.1f * static_cast<float>(i));
+}
+
+/// Queues one request per outcome on `scheduler` (paused by the caller, so that they meet in one
+/// batch): request i with `inputsOf(i)`, answered into outcomes[i] through `wrap(i, its callback)`
+/// when given. Call it inside ASSERT_NO_FATAL_FAILURE.
+void queueRequests(Scheduler& scheduler, const std::shared_ptr<const LoadedModel>& model,
+                   std::vector<Outcome>& outcomes, const std::function<std::vector<Tensor>(int)>& inputsOf,
+                   const std::function<InferenceCallback(int, InferenceCallback)>& wrap = {}) {
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const int n = static_cast<int>(i);
+    auto answer = outcomes[i].callback();
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputsOf(n),
+                                 wrap ? wrap(n, std::move(answer)) : std::move(answer)));
+  }
 }
 
 TEST(Scheduler, FullQueueIsRefusedWhilePausedAndServesAfterResume) {
@@ -79,13 +100,8 @@ TEST(Scheduler, FullQueueIsRefusedWhilePausedAndServesAfterResume) {
 TEST(Scheduler, InlineRequestsOffAnIoThreadCountTheirOwnRows) {
   auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "i/versions/1").value();
   Scheduler scheduler(0, 100);
-  Tensor three = row(4, 0.5f);
-  three.shape = {3, 4};
-  std::vector<float> values(12, 0.5f);
-  const auto* bytes = reinterpret_cast<const std::byte*>(values.data());
-  three.data.assign(bytes, bytes + values.size() * sizeof(float));
   std::vector<Tensor> request;
-  request.push_back(three);
+  request.push_back(rows(3, 4, 0.5f));
   Outcome outcome;
   ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, request, outcome.callback()));
   auto [result, timing] = outcome.promise.get_future().get();
@@ -101,15 +117,14 @@ TEST(Scheduler, RequestsQueuedWhilePausedRunAsOneBatchWithOwnRowsBack) {
   scheduler.pause();
   constexpr int kRequests = 5;
   std::vector<Outcome> outcomes(kRequests);
-  for (int i = 0; i < kRequests; ++i)
-    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.1f * static_cast<float>(i)), outcomes[i].callback()));
+  ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, model, outcomes, requestInputs));
   EXPECT_EQ(scheduler.queued(), static_cast<std::size_t>(kRequests));
   scheduler.resume();
   for (int i = 0; i < kRequests; ++i) {
     auto [result, timing] = outcomes[static_cast<std::size_t>(i)].promise.get_future().get();
     ASSERT_TRUE(result);
     EXPECT_EQ(timing.batchRows, static_cast<std::size_t>(kRequests));  // everything queued went in one run
-    auto expected = model->run(inputs(0.1f * static_cast<float>(i))).value();
+    auto expected = model->run(requestInputs(i)).value();
     ASSERT_EQ((*result)[0].shape, expected[0].shape);
     const auto* got = reinterpret_cast<const float*>((*result)[0].data.data());
     const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
@@ -127,22 +142,22 @@ TEST(Scheduler, CallbacksThatThrowLeaveTheRestOfTheirBatchAnswered) {
   constexpr int kRequests = 3;
   std::vector<Outcome> outcomes(kRequests);
   std::vector<std::atomic<int>> calls(kRequests);
-  for (int i = 0; i < kRequests; ++i) {
-    auto answer = outcomes[static_cast<std::size_t>(i)].callback();
-    auto& count = calls[static_cast<std::size_t>(i)];
-    InferenceCallback throwing = [answer, &count](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
-      if (++count == 1) answer(std::move(result), timing);
-      throw std::runtime_error("the callback failed");
-    };
-    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.1f * static_cast<float>(i)), std::move(throwing)));
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      queueRequests(scheduler, model, outcomes, requestInputs, [&calls](int i, InferenceCallback answer) {
+        auto& count = calls[static_cast<std::size_t>(i)];
+        return InferenceCallback(
+            [answer, &count](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
+              if (++count == 1) answer(std::move(result), timing);
+              throw std::runtime_error("the callback failed");
+            });
+      }));
   scheduler.resume();
   for (int i = 0; i < kRequests; ++i) {
     SCOPED_TRACE(i);
     auto [result, timing] = outcomes[static_cast<std::size_t>(i)].promise.get_future().get();
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ(timing.batchRows, static_cast<std::size_t>(kRequests));
-    auto expected = model->run(inputs(0.1f * static_cast<float>(i))).value();
+    auto expected = model->run(requestInputs(i)).value();
     ASSERT_EQ((*result)[0].data, expected[0].data);
   }
   // A request after them runs on the same (still living) inference thread.
@@ -179,15 +194,13 @@ TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
     t.strings = {"a" + std::to_string(i), "b" + std::to_string(i)};
     return std::vector<Tensor>{t};
   };
-  for (int i = 0; i < kRequests; ++i)
-    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, strings(i), outcomes[static_cast<std::size_t>(i)].callback()));
+  ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, model, outcomes, strings));
   scheduler.resume();
   for (int i = 0; i < kRequests; ++i) {
     SCOPED_TRACE(i);
     auto [result, timing] = outcomes[static_cast<std::size_t>(i)].promise.get_future().get();
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ((*result)[0].shape, (std::vector<std::int64_t>{2, 1}));
-
     EXPECT_EQ((*result)[0].strings, strings(i)[0].strings);
   }
 }
@@ -295,7 +308,7 @@ TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
   for (int i = 0; i < kRequests; ++i) {
     auto& outcome = outcomes[static_cast<std::size_t>(i)];
     ASSERT_TRUE(scheduler.submit(
-        model, BatchingPolicy{4, 0}, inputs(0.1f * static_cast<float>(i)),
+        model, BatchingPolicy{4, 0}, requestInputs(i),
         [&outcome, &ranOn, i](core::Result<std::vector<Tensor>> result, const InferenceTiming& timing) {
           ranOn[static_cast<std::size_t>(i)] = std::this_thread::get_id();
           outcome.promise.set_value({std::move(result), timing});
@@ -311,7 +324,7 @@ TEST(Scheduler, RequestsOfOneIoRoundRunAsOneBatchOnThatThreadAtItsEnd) {
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ(ranOn[static_cast<std::size_t>(i)], submitter);
     EXPECT_EQ(timing.batchRows, i < 4 ? 4u : 1u);  // max_batch_size 4 splits the round's five rows
-    auto expected = model->run(inputs(0.1f * static_cast<float>(i))).value();
+    auto expected = model->run(requestInputs(i)).value();
     const auto* got = reinterpret_cast<const float*>((*result)[0].data.data());
     const auto* want = reinterpret_cast<const float*>(expected[0].data.data());
     for (std::size_t k = 0; k < 2; ++k) EXPECT_FLOAT_EQ(got[k], want[k]);
