@@ -432,15 +432,19 @@ void Scheduler::answerError(const LoadedModel& model, Job& job, const char* what
 }
 
 void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::time_point started) noexcept {
+  // What a run counts for (timings, /metrics) is the sum of its jobs' countedRows, as batch
+  // formation counts them: a zero-row request is one row of its batch, whichever path runs it.
+  std::size_t batchRows = 0;
+  for (const auto& job : batch) batchRows += static_cast<std::size_t>(countedRows(job.rows));
   std::size_t answered = 0;  // jobs are answered in batch order
-  auto finish = [&](Job& job, core::Result<std::vector<Tensor>> result, Clock::time_point end, std::size_t batchRows) {
+  auto finish = [&](Job& job, core::Result<std::vector<Tensor>> result, Clock::time_point end, std::size_t rows) {
     ++answered;
-    answer(model, job, std::move(result), started, end, batchRows);
+    answer(model, job, std::move(result), started, end, rows);
   };
   auto runAndAnswer = [&] {
     if (batch.size() == 1) {
       auto result = model.run(batch[0].inputs);
-      finish(batch[0], std::move(result), Clock::now(), static_cast<std::size_t>(countedRows(batch[0].rows)));
+      finish(batch[0], std::move(result), Clock::now(), batchRows);
       return;
     }
     // Merge along the first dimension.
@@ -466,15 +470,16 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
     auto result = model.run(merged);
     auto end = Clock::now();
     if (!result) {
-      for (auto& job : batch) finish(job, core::fail(result.error()), end, static_cast<std::size_t>(totalRows));
+      for (auto& job : batch) finish(job, core::fail(result.error()), end, batchRows);
       return;
     }
     for (const auto& out : *result) {
       if (out.shape.empty() || out.shape[0] != totalRows) {
-        // The model does not map rows to rows: fall back to one run per request.
+        // The model does not map rows to rows: fall back to one run per request, each a batch
+        // of its own.
         for (auto& job : batch) {
           auto single = model.run(job.inputs);
-          finish(job, std::move(single), Clock::now(), static_cast<std::size_t>(job.rows));
+          finish(job, std::move(single), Clock::now(), static_cast<std::size_t>(countedRows(job.rows)));
         }
         return;
       }
@@ -502,15 +507,13 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
         outputs.push_back(std::move(part));
       }
       offset += job.rows;
-      finish(job, std::move(outputs), end, static_cast<std::size_t>(totalRows));
+      finish(job, std::move(outputs), end, batchRows);
     }
   };
   // A run can still throw outside ONNX Runtime (std::bad_alloc copying a large batch's outputs).
   // The requests not answered yet get the error: on an inference thread the exception would end
   // the process, on an I/O thread its event loop, and the requests would never be answered.
   auto failRest = [&](const char* what) noexcept {
-    std::size_t batchRows = 0;
-    for (const auto& job : batch) batchRows += static_cast<std::size_t>(countedRows(job.rows));
     for (std::size_t i = answered; i < batch.size(); ++i) answerError(model, batch[i], what, started, batchRows);
   };
   try {

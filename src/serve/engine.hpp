@@ -62,8 +62,10 @@ class ModelCache {
 struct InferenceTiming {
   std::chrono::nanoseconds queue{0};
   std::chrono::nanoseconds compute{0};
-  std::size_t batchRows = 0;  ///< rows in the batch this request ran in
-  std::size_t rows = 0;       ///< the request's own rows
+  /// The rows of the run this request was part of, as batch formation counts them: each request
+  /// its own rows, or 1 when it has none or they are unknown (not batchable).
+  std::size_t batchRows = 0;
+  std::size_t rows = 0;  ///< the request's own rows, counted the same way
 };
 /// Answers one request, on an inference or I/O thread, in the middle of a batch whose other
 /// requests still wait for their answers. It should not throw; if it does, the scheduler logs the

@@ -167,10 +167,9 @@ TEST(Scheduler, CallbacksThatThrowLeaveTheRestOfTheirBatchAnswered) {
   for (const auto& count : calls) EXPECT_EQ(count.load(), 1);
 }
 
-// A batch whose output does not map rows to rows (here a reshape to one column: [3, 2] in, [6, 1]
-// out) runs again one request at a time, each on its own inputs: BYTES inputs too, which the
-// merged run must not have taken from the requests.
-TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
+/// y = x reshaped to one column: x [-1, width] of elemType in, y [-1, 1] out, so the output of a
+/// batch is not per row (its first dimension is the batch's elements).
+std::string reshapeToColumnModel(int elemType, std::int64_t width) {
   test::Proto graph;
   graph.message(1, test::node("Reshape", {"x", "column"}, {"y"}));
   graph.bytes(2, "reshape");
@@ -179,9 +178,16 @@ TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
   shape.varint(1, 2).varint(2, test::kInt64).bytes(8, "column");
   shape.bytes(9, std::string(reinterpret_cast<const char*>(column), sizeof column));
   graph.message(5, shape);
-  graph.message(11, test::valueInfo("x", test::kString, {-1, 2}));
-  graph.message(12, test::valueInfo("y", test::kString, {-1, 1}));
-  auto model = LoadedModel::load(test::model(graph), "s/versions/1").value();
+  graph.message(11, test::valueInfo("x", elemType, {-1, width}));
+  graph.message(12, test::valueInfo("y", elemType, {-1, 1}));
+  return test::model(graph);
+}
+
+// A batch whose output does not map rows to rows (here a reshape to one column: [3, 2] in, [6, 1]
+// out) runs again one request at a time, each on its own inputs: BYTES inputs too, which the
+// merged run must not have taken from the requests.
+TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
+  auto model = LoadedModel::load(reshapeToColumnModel(test::kString, 2), "s/versions/1").value();
   Scheduler scheduler(1, 100);
   scheduler.pause();
   constexpr int kRequests = 3;
@@ -202,6 +208,47 @@ TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ((*result)[0].shape, (std::vector<std::int64_t>{2, 1}));
     EXPECT_EQ((*result)[0].strings, strings(i)[0].strings);
+  }
+}
+
+// A request with no rows counts for one row of its batch (as batch formation counts it against
+// max_batch_size) on every path: merged with others, and run on its own when the merged outputs
+// are not per row, where each request is a batch of its own.
+TEST(Scheduler, ZeroRowRequestsCountOneRowOfTheirBatchOnEveryPath) {
+  auto rowsOf = [](std::vector<std::int64_t> counts) {
+    return [counts](int i) {
+      Tensor t = rows(counts[static_cast<std::size_t>(i)], 4, 0.5f);
+      t.name = "x";
+      return std::vector<Tensor>{t};
+    };
+  };
+  auto expectBatchRows = [](std::vector<Outcome>& outcomes, std::vector<std::size_t> want) {
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      SCOPED_TRACE(i);
+      auto [result, timing] = outcomes[i].promise.get_future().get();
+      ASSERT_TRUE(result) << result.error().message;
+      EXPECT_EQ(timing.batchRows, want[i]);
+    }
+  };
+  {
+    // Merged: 0 + 0 + 2 rows run as one batch of four counted rows.
+    auto model = LoadedModel::load(test::oneNodeModel("Relu", test::kFloat, 4), "z/versions/1").value();
+    Scheduler scheduler(1, 100);
+    scheduler.pause();
+    std::vector<Outcome> outcomes(3);
+    ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, model, outcomes, rowsOf({0, 0, 2})));
+    scheduler.resume();
+    expectBatchRows(outcomes, {4, 4, 4});
+  }
+  {
+    // The merged run's output ([8, 1] for 0 + 2 rows of 4) is not per row: each request runs alone.
+    auto model = LoadedModel::load(reshapeToColumnModel(test::kFloat, 4), "y/versions/1").value();
+    Scheduler scheduler(1, 100);
+    scheduler.pause();
+    std::vector<Outcome> outcomes(2);
+    ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, model, outcomes, rowsOf({0, 2})));
+    scheduler.resume();
+    expectBatchRows(outcomes, {1, 2});
   }
 }
 
