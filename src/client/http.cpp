@@ -33,12 +33,6 @@ using core::Errc;
 constexpr const char* kUserAgent = "mlaas-client/0.1";
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 /// One TCP (or TLS over TCP) connection with its own io_context: it is used by one thread at a
 /// time (checked out of the pool), so running its context from the calling thread needs no
 /// further locking.
@@ -134,8 +128,10 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
 }
 
 std::string_view HttpResponse::header(std::string_view name) const noexcept {
+  // Header names are ASCII (RFC 9110): Beast's compare folds A-Z only, whatever the C locale.
   for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
+    if (beast::iequals(beast::string_view(key.data(), key.size()), beast::string_view(name.data(), name.size())))
+      return value;
   return {};
 }
 

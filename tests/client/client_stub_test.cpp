@@ -316,8 +316,9 @@ TEST(ClientStub, BinaryInferenceSendsRawTensorsAndDecodesBinaryOutputs) {
                 {"outputs", {{{"name", "output"}, {"datatype", "FP32"}, {"shape", header["inputs"][0]["shape"]},
                               {"parameters", {{"binary_data_size", blob.size()}}}}}}};
     const auto text = out.dump();
+    // In another case than the client asks for it: header names are case-insensitive.
     return StubResponse{200, text + blob, "application/octet-stream",
-                        {{"Inference-Header-Content-Length", std::to_string(text.size())}}};
+                        {{"INFERENCE-header-CONTENT-length", std::to_string(text.size())}}};
   });
   Client client(fastOptions(stub.url()));
   client::InferRequest request;
