@@ -1,5 +1,7 @@
 #include "root/cursor.hpp"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define MLAAS_ROOT_X86 1
@@ -81,7 +83,19 @@ void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size
   }
   std::size_t done = 0;  // bytes
 #ifdef MLAAS_ROOT_X86
-  done = kHaveAvx2 ? avx2SwapCopy(dst, src, count * width, width) : sse2SwapCopy(dst, src, count * width, width);
+  // Values up to the destination's first 32-byte boundary go one by one, so that no vector store
+  // of the loops below straddles two cache lines (a split store costs about two).
+  if (const auto misaligned = reinterpret_cast<std::uintptr_t>(dst) & 31; misaligned % width == 0 && misaligned) {
+    const std::size_t head = std::min(count, (32 - misaligned) / width);
+    switch (width) {
+      case 2: scalarSwapCopy<std::uint16_t>(dst, src, head); break;
+      case 4: scalarSwapCopy<std::uint32_t>(dst, src, head); break;
+      default: scalarSwapCopy<std::uint64_t>(dst, src, head); break;
+    }
+    done = head * width;
+  }
+  done += kHaveAvx2 ? avx2SwapCopy(dst + done, src + done, count * width - done, width)
+                    : sse2SwapCopy(dst + done, src + done, count * width - done, width);
 #endif
   const std::size_t rest = count - done / width;
   switch (width) {
