@@ -148,6 +148,8 @@ std::int64_t jobRows(const std::vector<Tensor>& inputs, bool batchable) {
 std::int64_t countedRows(std::int64_t rows) {
   return std::max<std::int64_t>(rows, 1);
 }
+
+constexpr std::string_view kInferenceFailed = "inference failed: ";
 }  // namespace
 
 bool Scheduler::compatible(const Job& a, const Job& b) {
@@ -215,6 +217,14 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
     runGroup(*model, policy, jobs);
   }
   return true;
+}
+
+Scheduler::Round::~Round() {
+  if (currentRound_ == this) currentRound_ = nullptr;  // destroyed on its own thread: the next request starts a new one
+  const auto now = Clock::now();
+  for (auto& group : groups)
+    for (auto& job : group.jobs)  // batch rows 0: never run
+      answerError(*group.model, job, core::Errc::unavailable, "the server is shutting down", {}, now, 0);
 }
 
 void Scheduler::runRound(Round& round) {
@@ -378,11 +388,11 @@ void Scheduler::workerLoop() {
         queue->jobs.pop_front();
         --queued_;
         lock.unlock();
-        answerError(model, job, e.what(), failedAt, failedRows);
+        answerError(model, job, core::Errc::internal, kInferenceFailed, e.what(), failedAt, failedRows);
         lock.lock();
       }
       lock.unlock();
-      for (auto& job : batch) answerError(model, job, e.what(), failedAt, failedRows);
+      for (auto& job : batch) answerError(model, job, core::Errc::internal, kInferenceFailed, e.what(), failedAt, failedRows);
       batch.clear();
       lock.lock();
     }
@@ -420,15 +430,15 @@ void Scheduler::answer(const LoadedModel& model, Job& job, core::Result<std::vec
   }
 }
 
-void Scheduler::answerError(const LoadedModel& model, Job& job, const char* what, Clock::time_point started,
-                            std::size_t batchRows) noexcept {
+void Scheduler::answerError(const LoadedModel& model, Job& job, core::Errc code, std::string_view what,
+                            std::string_view detail, Clock::time_point started, std::size_t batchRows) noexcept {
   std::string message;
   try {
-    message = fmt::format("model {}: inference failed: {}", model.label(), what);
+    message = fmt::format("model {}: {}{}", model.label(), what, detail);
   } catch (...) {
-    // still answered, as an internal error without its text: the request must not hang
+    // still answered, with its code but without its text: the request must not hang
   }
-  answer(model, job, core::fail(core::Errc::internal, std::move(message)), started, Clock::now(), batchRows);
+  answer(model, job, core::fail(code, std::move(message)), started, Clock::now(), batchRows);
 }
 
 void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::time_point started) noexcept {
@@ -514,7 +524,8 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
   // The requests not answered yet get the error: on an inference thread the exception would end
   // the process, on an I/O thread its event loop, and the requests would never be answered.
   auto failRest = [&](const char* what) noexcept {
-    for (std::size_t i = answered; i < batch.size(); ++i) answerError(model, batch[i], what, started, batchRows);
+    for (std::size_t i = answered; i < batch.size(); ++i)
+      answerError(model, batch[i], core::Errc::internal, kInferenceFailed, what, started, batchRows);
   };
   try {
     runAndAnswer();

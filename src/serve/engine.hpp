@@ -132,6 +132,12 @@ class Scheduler {
   };
   /// The requests one I/O thread collected in its current event-loop round, by model.
   struct Round {
+    Round() = default;
+    Round(const Round&) = delete;
+    Round& operator=(const Round&) = delete;
+    /// Answers the requests of a round whose task never ran (an I/O thread stopped at shutdown
+    /// destroys the tasks left in its event loop) with unavailable: each request is answered once.
+    ~Round();
     const Scheduler* owner = nullptr;
     struct Group {
       std::shared_ptr<const LoadedModel> model;
@@ -164,9 +170,9 @@ class Scheduler {
   /// is logged), so the other jobs of a batch still get theirs.
   static void answer(const LoadedModel& model, Job& job, core::Result<std::vector<Tensor>> result,
                      Clock::time_point started, Clock::time_point end, std::size_t batchRows) noexcept;
-  /// Answers a job with an internal error naming `what` went wrong. Never throws.
-  static void answerError(const LoadedModel& model, Job& job, const char* what, Clock::time_point started,
-                          std::size_t batchRows) noexcept;
+  /// Answers a job with the error `code`, "model <label>: <what><detail>". Never throws.
+  static void answerError(const LoadedModel& model, Job& job, core::Errc code, std::string_view what,
+                          std::string_view detail, Clock::time_point started, std::size_t batchRows) noexcept;
   static bool compatible(const Job& a, const Job& b);
 
   std::size_t maxQueue_;

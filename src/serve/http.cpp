@@ -56,6 +56,9 @@ struct HttpServer::Impl {
   std::set<Connection*> connections;
   HttpOptions options;
   HttpHandler handler;
+  // Set once shutdown has joined the I/O threads: responders drop what they are given from then
+  // on, since nothing would write it (declared before the contexts, whose destruction may call them).
+  std::atomic<bool> ioStopped{false};
   // One per I/O thread (concurrency hint 1: Asio skips the cross-thread wake-ups of a shared
   // queue; it still locks, because inference threads post responses into it).
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -194,6 +197,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Nothing below the handler call touches the connection, so a response given during the
       // call (an error, or inference run on this thread) may be written right away.
       server_.handler(std::move(request), [self, number](HttpResponse response) {
+        // After shutdown no thread runs the io_context, and one being destroyed (whose dropped
+        // tasks may answer their requests) must not be posted to.
+        if (self->server_.ioStopped.load(std::memory_order_acquire)) return;
         // On the connection's own I/O thread (inline inference, a batch run at the end of this
         // thread's event-loop round, an early error) the write starts here: no queueing, no wake.
         // From an inference thread it is posted to that I/O thread.
@@ -371,6 +377,7 @@ void HttpServer::shutdown(std::chrono::milliseconds grace) {
   for (auto& context : impl.contexts) context->stop();
   for (auto& t : impl.threads) t.join();
   impl.threads.clear();
+  impl.ioStopped.store(true, std::memory_order_release);
 }
 
 }  // namespace mlaas::serve

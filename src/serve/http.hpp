@@ -32,8 +32,9 @@ struct HttpResponse {
   std::string body;
 };
 
-/// Completes a request; may be called from any thread. The first call answers; the server drops
-/// later ones, and answers 500 itself when the handler throws before any call.
+/// Completes a request; may be called from any thread while the HttpServer exists. The first call
+/// answers; the server drops later ones, and answers 500 itself when the handler throws before any
+/// call. Once shutdown() has stopped the I/O threads it drops every response.
 using Responder = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&&, Responder)>;
 
@@ -63,7 +64,8 @@ class HttpServer {
   void start();
   [[nodiscard]] int port() const noexcept;
   /// Stops accepting, closes idle connections, waits up to `grace` for in-flight requests to be
-  /// answered, then stops the I/O threads.
+  /// answered, then stops the I/O threads. Their event loops, with the tasks and responses still
+  /// queued there, are destroyed with the HttpServer.
   void shutdown(std::chrono::milliseconds grace);
   [[nodiscard]] bool stopping() const noexcept;
 

@@ -909,9 +909,15 @@ int Server::port() const noexcept { return impl_->http ? impl_->http->port() : 0
 
 void Server::shutdown() {
   if (!impl_ || !impl_->http) return;
+  // Shutdown overrides a pause: requests queued while paused run, and are answered within the grace.
+  impl_->scheduler->resume();
   impl_->http->shutdown(impl_->config.shutdownGrace);
+  // Joins the inference threads after the queued work and before the HTTP server goes: what they
+  // answer after the grace goes to connections (and io_contexts) that must still exist.
+  impl_->scheduler.reset();
+  // Destroys the tasks left in the I/O threads' event loops: a round among them answers its
+  // requests 'shutting down', to responders that drop it.
   impl_->http.reset();
-  impl_->scheduler.reset();  // joins inference threads after queued work
 }
 
 void Server::pauseInference() {

@@ -416,6 +416,35 @@ TEST(Scheduler, RoundBatchesThatReachTheFlushRowsRunBeforeTheRoundEnds) {
   }
 }
 
+// An I/O thread stopped at shutdown drops the tasks still queued in its event loop: a round
+// whose task never ran still answers each of its requests, once, that the server is shutting down.
+TEST(Scheduler, ARoundWhoseTaskIsDroppedAnswersItsRequestsUnavailable) {
+  auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "u/versions/1").value();
+  (void)model->run(inputs(0.5f));  // a known, small cost
+  Scheduler scheduler(1, 100);
+  scheduler.runSmallBatchesOnIoThreads(&deferToTestRound, std::chrono::seconds(10));
+  std::vector<Outcome> outcomes(3);
+  std::vector<int> calls(outcomes.size(), 0);
+  for (std::size_t i = 0; i < outcomes.size(); ++i)
+    ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.5f),
+                                 [&, i, answer = outcomes[i].callback()](core::Result<std::vector<Tensor>> result,
+                                                                        const InferenceTiming& timing) {
+                                   if (++calls[i] == 1) answer(std::move(result), timing);
+                                 }));
+  ASSERT_EQ(gRoundTasks.size(), 1u);
+  gRoundTasks.clear();  // destroyed without running, as a stopped io_context destroys its handlers
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    SCOPED_TRACE(i);
+    auto future = outcomes[i].promise.get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+    auto [result, timing] = future.get();
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, core::Errc::unavailable);
+    EXPECT_EQ(result.error().message, "model u/versions/1: the server is shutting down");
+    EXPECT_EQ(calls[i], 1);
+  }
+}
+
 TEST(Scheduler, SlowModelsQueueDelaysPausesAndOtherThreadsUseTheInferenceThreads) {
   auto model = LoadedModel::load(test::mlpModel({4, 8, 2}), "s/versions/1").value();
   (void)model->run(inputs(0.5f));  // gives the model a run time above the zero limit below

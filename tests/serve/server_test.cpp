@@ -562,6 +562,18 @@ TEST_F(ServerTest, FullQueueGets429WithRetryAfterAndTheServerKeepsServing) {
   EXPECT_NE(metrics.find("protocol=\"tfaas-json\",code=\"429\"} 1"), std::string::npos) << metrics;
 }
 
+// Shutdown overrides a pause (docs/serving.md): a request queued while the inference threads are
+// held is still run and answered before the I/O threads stop, and shutdown returns once it is.
+TEST_F(ServerTest, ShutdownAnswersRequestsQueuedWhilePaused) {
+  std::string onnx = test::mlpModel({8, 4, 1});
+  ASSERT_EQ(upload("p", onnx).status, 201);
+  server_->pauseInference();
+  auto queued = concurrentRowRequests("p", 2);
+  ASSERT_TRUE(waitForQueued(*server_, 2));
+  server_->shutdown();
+  expectRowAnswers(queued, onnx);
+}
+
 TEST_F(ServerTest, InferenceAndReadingCanRequireTokens) {
   ASSERT_EQ(upload("m", test::mlpModel({4, 1})).status, 201);
   server_->shutdown();
