@@ -30,13 +30,13 @@ namespace {
 // ---- numeric codecs: disk representation -> output DType ------------------------------------
 
 struct NumCodec {
-  enum class Mode { plain, floatToDouble, factor, nbits };
+  enum class Mode : std::uint8_t { plain, floatToDouble, factor, nbits };
   DType out = DType::float64;
-  std::size_t diskWidth = 8;
   Mode mode = Mode::plain;
+  int nbits = 0;
+  std::size_t diskWidth = 8;
   double xmin = 0;
   double factor = 0;
-  int nbits = 0;
 };
 
 bool codecFor(int code, bool hasRange, double xmin, double xmax, int nbits, NumCodec& c) {
@@ -313,27 +313,29 @@ struct BasketLoc {
   std::span<const std::int32_t> offsets;  ///< embedded: entry offsets from content's start (nevbuf, or none)
 };
 
-enum class Decode { fixed, flat, generic };
+enum class Decode : std::uint8_t { fixed, flat, generic };
 
-struct BranchData {
-  // What every read touches first (a read of NanoAOD walks ~950 of these), then the rest.
+/// One branch as the reader sees it. A read of NanoAOD touches ~950 of these per chunk and its
+/// 1.2 MB of output pushes them out of L2 between reads: what a basket's job reads (the basket
+/// list, decoding, output width, the column's type and name) lies in the first two cache lines.
+struct alignas(64) BranchData {
+  // Line 1: what every basket's job reads.
   std::span<const BasketLoc> baskets;  ///< in Tree::Impl::basketTable (one block for the tree)
-  Decode decode = Decode::fixed;
   NumCodec codec;
   std::size_t innerSize = 1;
-  std::size_t outWidth = 8;      ///< dtypeSize(codec.out), set when the tree is opened
-  std::size_t entryHeader = 0;   ///< flat: bytes before each entry's values (1 for kOffsetP)
-  bool vectorHeader = false;     ///< flat: each entry is [bytecount][version][n] values
-  int counter = -1;              ///< flat: branch index of the counter (x[n])
-  std::size_t entryStride = 0;   ///< fixed leaf-list member: bytes per entry of the whole list
-  std::size_t fieldOffset = 0;   ///< fixed leaf-list member: where this leaf starts in an entry
-  bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
-  bool countedRun = false;       ///< isCountedRun, decided when the tree is opened
-  // info's type, levels and whether it has an inner shape, next to the fields above: resetting a
-  // column per read then reads two cache lines of the branch less.
+  std::uint8_t outWidth = 8;     ///< dtypeSize(codec.out), set when the tree is opened
+  Decode decode = Decode::fixed;
+  DType type = DType::float64;   ///< info's type, levels and whether it has an inner shape
+  std::uint8_t levels = 0;
   bool shaped = false;
-  DType type = DType::float64;
-  std::size_t levels = 0;
+  bool countedRun = false;       ///< isCountedRun, decided when the tree is opened
+  bool vectorHeader = false;     ///< flat: each entry is [bytecount][version][n] values
+  bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
+  // Line 2: the rarer decoding fields, then the column's name (resetColumn copies it every read).
+  std::uint32_t entryHeader = 0;  ///< flat: bytes before each entry's values (1 for kOffsetP)
+  int counter = -1;               ///< flat: branch index of the counter (x[n])
+  std::size_t entryStride = 0;    ///< fixed leaf-list member: bytes per entry of the whole list
+  std::size_t fieldOffset = 0;    ///< fixed leaf-list member: where this leaf starts in an entry
   BranchInfo info;
   std::vector<BasketLoc> basketsRead;  ///< while the tree is opened; then moved to the tree's table
   std::string where;             ///< "file: tree \"t\" branch \"b\"", the prefix of its errors
@@ -398,6 +400,9 @@ struct Tree::Impl {
   std::vector<std::byte> embeddedBytes;                 ///< every embedded basket's entry data (BasketLoc)
   std::vector<std::int32_t> embeddedOffsets;            ///< ... and entry offsets
   PartialBaskets partialBaskets;                        ///< shared by concurrent reads; locks inside
+  /// Each branch's estimated read cost per entry (nanoseconds, see basketNanos), one compact array:
+  /// a wide read splits its branches among threads by it without touching their records.
+  std::vector<float> nanosPerEntry;
   static std::uint64_t nextSerial() noexcept {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
@@ -841,13 +846,19 @@ template <bool Stored>
     phases |= u ^ phase;
     out[0] = base + (u >> shift);
   }
-  for (std::size_t k = 1; k < n; ++k) {
+  auto step = [&](std::size_t k) {
     const std::uint32_t u = at(k);
     const std::uint32_t p = at(k - 1);
     signs |= (u - p) | u;
     phases |= u ^ phase;
     out[k] = base + (u >> shift);
-  }
+  };
+  // One by one up to out's first 32-byte boundary: no vector store of the loop below then
+  // straddles two cache lines (the pass is bound by its 8-byte stores).
+  const std::size_t head = std::min(n, 1 + ((32 - (reinterpret_cast<std::uintptr_t>(out + 1) & 31)) & 31) / 8);
+  std::size_t k = 1;
+  for (; k < head; ++k) step(k);
+  for (; k < n; ++k) step(k);
   return (signs >> 31) == 0 && (phases & mask) == 0 && at(n - 1) <= size;
 }
 
@@ -1165,8 +1176,12 @@ Column emptyColumn(const BranchData& b, EntryRange range) {
 /// it writes, so only growth is zero-filled (std::vector::resize value-initialises, a pass over
 /// every byte that decoding overwrites anyway). Only for columns filled by one decodeCountedRun
 /// or by fixed-size decoding (see makeEmpty for the others).
-void resetColumn(Column& c, const BranchData& b, EntryRange range, bool keepSizes = false) {
-  c.name = b.info.name;
+///
+/// `name` is the branch's name: the caller's copy of it, which resolving the read's names has just
+/// read, spares a cache miss on the branch's own (NanoAOD: ~950 a read); it is copied only when
+/// the column holds another name (reading chunk after chunk it holds this one).
+void resetColumn(Column& c, const BranchData& b, EntryRange range, bool keepSizes, const std::string& name) {
+  if (c.name != name) c.name = name;
   c.type = b.type;
   c.firstEntry = range.begin;
   c.entries = 0;
@@ -1186,6 +1201,10 @@ void resetColumn(Column& c, const BranchData& b, EntryRange range, bool keepSize
   }
   if (!keepSizes) c.data.clear();
 }
+
+/// Whether a column keeps its buffers' sizes when reset (resetColumn keepSizes): the decoders that
+/// fill it overwrite in place (fixed-size values; counted runs, which trimCounted cuts to size).
+bool keepsSizes(const BranchData& b) noexcept { return b.decode == Decode::fixed || b.countedRun; }
 
 /// A column left by resetColumn(keepSizes) made truly empty: offsets {0}, no data.
 void makeEmpty(Column& c) {
@@ -1623,6 +1642,10 @@ const BranchInfo* Tree::branch(std::string_view name) const noexcept {
   return it == impl_->byName.end() ? nullptr : &impl_->infos[it->second];
 }
 
+namespace {
+float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compression);
+}  // namespace
+
 Tree File::tree(const std::string& path) const {
   const auto entry = find(path);
   if (entry.key.className != "TTree" && entry.key.className != "TNtuple" && entry.key.className != "TNtupleD") {
@@ -1712,6 +1735,9 @@ Tree File::tree(const std::string& path) const {
   }
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
   for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
+  impl->nanosPerEntry.reserve(impl->data.size());
+  for (const auto& b : impl->data)
+    impl->nanosPerEntry.push_back(branchNanosPerEntry(b, impl->entries, compression()));
   impl->clusters = computeClusters(*tree, impl->data, impl->entries);
   return Tree(std::move(impl));
 }
@@ -1765,11 +1791,13 @@ std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::str
   return out;
 }
 
-ReadPlan makePlan(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
-                  const ReadOptions& options, bool listBranches = true) {
+/// The plan of a read. With embeddedBytes, also adds up the entry data of the embedded baskets it
+/// lists (a read's allocation guard), while their records are in cache.
+ReadPlan makePlan(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
+                  const ReadOptions& options, bool listBranches = true, std::uint64_t* embeddedBytes = nullptr) {
   ReadPlan plan;
   plan.entries = range;
-  if (listBranches) plan.branches = branches;  // a read does not look at them
+  if (listBranches) plan.branches.assign(branches.begin(), branches.end());  // a read does not look at them
   plan.baskets.reserve(branches.size());
   std::vector<io::ByteRange> ranges;
   ranges.reserve(branches.size());
@@ -1785,6 +1813,8 @@ ReadPlan makePlan(const Tree::Impl& t, const std::vector<std::size_t>& branches,
       if (!loc.embedded) {
         pb.bytes = {loc.seek, loc.bytes};
         ranges.push_back(pb.bytes);
+      } else if (embeddedBytes) {
+        *embeddedBytes += loc.content.size();
       }
       plan.baskets.push_back(pb);
     }
@@ -1950,11 +1980,64 @@ double basketNanos(const BranchData& b, const BasketLoc& loc, EntryRange range) 
   return kBasketNanos + (ratio > 1.05 ? kCompressedNanosPerByte * out : kStoredNanosPerByte * used * out);
 }
 
+/// A later slice of a large basket of fixed-size values that needs no decompression: entries
+/// [lo, hi) of plan basket `basket`, decoded by a job of its own (readImpl).
+struct Slice {
+  std::uint32_t basket = 0;
+  std::uint64_t lo = 0, hi = 0;
+};
+/// Output bytes per slice: a few hundred KiB swap-copy in ~15 us, well above a job's cost.
+constexpr std::uint64_t kSliceBytes = 256 * 1024;
+
+/// Into how many slices a read with workers cuts a basket: a basket of fixed-size values that
+/// needs no decompression (stored, or embedded in the tree record) and lies wholly in the range,
+/// one slice per kSliceBytes of output; 1 (not cut) for any other.
+std::uint64_t sliceParts(const BranchData& b, const BasketLoc& loc, EntryRange range) {
+  if (b.decode != Decode::fixed || loc.entryBegin < range.begin || loc.entryEnd > range.end ||
+      !(loc.embedded || b.info.compressedBytes == b.info.uncompressedBytes))
+    return 1;
+  const std::uint64_t entries = loc.entryEnd - loc.entryBegin;
+  const std::uint64_t bytes = entries * b.innerSize * b.outWidth;
+  return std::max<std::uint64_t>(std::min<std::uint64_t>(bytes / kSliceBytes, entries), 1);
+}
+
+/// A branch's estimated read cost per entry (Tree::Impl::nanosPerEntry), as basketNanos but with
+/// its compressed baskets at the speed of the file's codec (decompress-only bound on this
+/// project's machine, ns per output byte: zlib 1.5, LZMA 15, LZ4 0.15, zstd 0.55): a read split
+/// by branch puts all of a branch's baskets on one thread, so one slow branch (NanoAOD's one
+/// compressed branch is ~60% of its read) must weigh what it costs.
+float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compression) {
+  double perByte = kCompressedNanosPerByte;
+  switch (compression / 100) {
+    case 1: case 3: perByte = 1.5; break;  // zlib, old deflate
+    case 2: perByte = 15; break;           // LZMA
+    case 4: perByte = 0.15; break;         // LZ4
+    case 5: perByte = 0.55; break;         // zstd
+    default: break;
+  }
+  const double zipped = static_cast<double>(std::max<std::uint64_t>(b.info.compressedBytes, 1));
+  const double ratio = static_cast<double>(b.info.uncompressedBytes) / zipped;
+  double nanos = 0;
+  for (const auto& loc : b.baskets) {
+    if (!loc.embedded && ratio > 1.05)
+      nanos += kBasketNanos + perByte * static_cast<double>(loc.bytes) * ratio;
+    else
+      nanos += basketNanos(b, loc, {loc.entryBegin, loc.entryEnd});
+  }
+  return static_cast<float>(nanos / static_cast<double>(std::max<std::uint64_t>(entries, 1)));
+}
+
 /// How many threads a read of these baskets should use: the pool's, or 1 when sharing would cost
-/// more than it saves (see above).
-std::size_t readThreads(const Tree::Impl& t, const ReadPlan& plan, const ReadOptions& options) {
+/// more than it saves (see above). A plan of one basket is shared only when `slicing` (readImpl;
+/// the decompress-only bound does not slice) and that basket is cut into slices.
+std::size_t readThreads(const Tree::Impl& t, const ReadPlan& plan, const ReadOptions& options, bool slicing) {
   const std::size_t threads = poolThreads(options);
-  if (threads <= 1 || plan.baskets.size() <= 1) return 1;
+  if (threads <= 1 || plan.baskets.empty()) return 1;
+  if (plan.baskets.size() == 1) {
+    const auto& pb = plan.baskets.front();
+    const auto& b = t.data[pb.branch];
+    if (!slicing || sliceParts(b, b.baskets[pb.basket], plan.entries) <= 1) return 1;
+  }
   if (options.parallelMinNanos == 0) return threads;
   const double cost =
       static_cast<double>(options.parallelMinNanos) + kSplitNanosPerBasket * static_cast<double>(plan.baskets.size());
@@ -1967,15 +2050,6 @@ std::size_t readThreads(const Tree::Impl& t, const ReadPlan& plan, const ReadOpt
   }
   return 1;
 }
-
-/// A later slice of a large basket of fixed-size values that needs no decompression: entries
-/// [lo, hi) of plan basket `basket`, decoded by a job of its own (readImpl).
-struct Slice {
-  std::uint32_t basket = 0;
-  std::uint64_t lo = 0, hi = 0;
-};
-/// Output bytes per slice: a few hundred KiB swap-copy in ~15 us, well above a job's cost.
-constexpr std::uint64_t kSliceBytes = 256 * 1024;
 
 /// The order a parallel pass runs its jobs in and the parts each thread starts with: participant
 /// p runs the fetch pieces [p F / P, (p + 1) F / P) and then its run of baskets (each followed by
@@ -2102,13 +2176,20 @@ std::span<const std::byte> fetchRecord(io::Source& source, const BasketLoc& loc,
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
                              const ReadOptions& options, ReadStats* stats);
 
-/// Reads into `out`, reusing the buffers of the columns it already holds (forEachChunk, readInto).
-void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
-              const ReadOptions& options, ReadStats* stats, std::vector<Column>& out) {
+/// Reads into `out` (one column per branch), reusing the buffers of the columns it holds
+/// (forEachChunk, readInto). `names`, when not empty, are the names `branches` were resolved from
+/// (the columns' names).
+void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
+                 const ReadOptions& options, ReadStats* stats, std::span<Column> out,
+                 std::span<const std::string> names) {
+  auto columnName = [&](std::size_t k) -> const std::string& {
+    return names.empty() ? t.data[branches[k]].info.name : names[k];
+  };
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
-  const auto plan = makePlan(t, branches, range, options, /*listBranches=*/false);
-  const std::size_t threads = readThreads(t, plan, options);
+  std::uint64_t embeddedBytes = 0;
+  const auto plan = makePlan(t, branches, range, options, /*listBranches=*/false, &embeddedBytes);
+  std::size_t threads = readThreads(t, plan, options, /*slicing=*/true);
   const std::size_t count = plan.baskets.size();
   // What this read does with each basket. One array (not one per property): a read of NanoAOD
   // has ~950 baskets and every extra per-basket array is another pass of allocation and zeroing.
@@ -2157,6 +2238,9 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       work[j].noFetch |= work[j].direct;
       anySkipped |= work[j].direct != 0;
     }
+    // A direct basket is not sliced: alone in its read, it is one job (readThreads counted on
+    // slicing it).
+    if (count == 1 && work[0].direct) threads = 1;
   }
   ReadPlan fetchPlan;  // the plan less the baskets that are not fetched with the others
   if (anySkipped && mapped.empty()) {
@@ -2172,7 +2256,6 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   StagedFetch fetched(t, mapped.empty() ? fetchPieces(fetchedPlan, options, threads) : std::vector<io::ByteRange>{});
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
-  out.resize(branches.size());
   // Per column: its baskets, and the entries they cover. Never allocate more than the fetched
   // bytes could decompress to (a damaged fEntries or shape must not make us allocate blindly);
   // ROOT's codecs stay far below a 1024:1 ratio on real data.
@@ -2193,18 +2276,15 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       const auto& pb = plan.baskets[j];
       const auto& b = t.data[pb.branch];
       const auto& loc = b.baskets[pb.basket];
-      if (b.decode != Decode::fixed || work[j].noFetch || loc.entryBegin < range.begin || loc.entryEnd > range.end ||
-          !(loc.embedded || b.info.compressedBytes == b.info.uncompressedBytes))
-        continue;
+      if (work[j].noFetch) continue;
       const std::uint64_t entries = loc.entryEnd - loc.entryBegin;
-      const std::uint64_t bytes = entries * b.innerSize * b.outWidth;
-      const std::uint64_t parts = std::min<std::uint64_t>(bytes / kSliceBytes, entries);
+      const std::uint64_t parts = sliceParts(b, loc, range);
       for (std::uint64_t s = 1; s < parts; ++s)
         slices.push_back({static_cast<std::uint32_t>(j), loc.entryBegin + entries * s / parts,
                           loc.entryBegin + entries * (s + 1) / parts});
       work[j].sliced = parts > 1;
     }
-  std::uint64_t available = 1 << 20;
+  std::uint64_t available = (1 << 20) + embeddedBytes;
   for (const auto& r : plan.requests) available += r.size;
   // The plan lists each branch's baskets together, in the order of `branches`, and each branch is
   // one column (resolve refuses a name given twice): a basket's column is found walking forward.
@@ -2215,7 +2295,6 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     ++perColumn[k].baskets;
     if (work[j].sliced) ++perColumn[k].baskets;  // more than one job writes it: reset first
     perColumn[k].covered += std::min(range.end, pb.entries.end) - std::max(range.begin, pb.entries.begin);
-    if (pb.bytes.size == 0) available += t.data[pb.branch].baskets[pb.basket].content.size();  // embedded
   }
   // Columns filled by fixed-size or counted-run decoding keep their buffers' sizes, not only their
   // capacity (those decoders overwrite in place and trimCounted cuts the rest).
@@ -2229,8 +2308,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     // A column of one basket is reset by that basket's job, which touches it and its branch anyway
     // (one pass less over ~950 columns and branches on NanoAOD).
     if (perColumn[k].baskets == 1) continue;
-    const bool keepSizes = perColumn[k].baskets > 0 && (b.decode == Decode::fixed || perColumn[k].countedRun);
-    resetColumn(out[k], b, range, keepSizes);
+    resetColumn(out[k], b, range, perColumn[k].baskets > 0 && keepsSizes(b), columnName(k));
   }
   // A column filled by one basket is decoded in place. One thread decodes the baskets in plan
   // order, which is entry order within each column, so a column of several baskets is appended to
@@ -2303,7 +2381,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
     }
     const auto& where = b.where;
     if (perColumn[w.column].baskets == 1)
-      resetColumn(out[w.column], b, range, b.decode == Decode::fixed || perColumn[w.column].countedRun);
+      resetColumn(out[w.column], b, range, keepsSizes(b), columnName(w.column));
     atBasket(t, b, pb.basket, [&] {
       // Embedded baskets of fixed-size values or counted leaves (NanoAOD: ~950 a read, most of
       // its work) decode from the tree's block where they lie, with nothing else to set up.
@@ -2320,7 +2398,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           w.inPiece = 1;
           takePieces();
         }
-        if (w.inPiece) resetColumn(pieces[j], b, range, true);
+        if (w.inPiece) resetColumn(pieces[j], b, range, true, b.info.name);
         if (decodeCountedRun(b, bytes, static_cast<std::size_t>(lo - loc.entryBegin),
                              static_cast<std::size_t>(hi - loc.entryBegin), target(j))) {
           if (w.inPiece) {
@@ -2406,7 +2484,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
           w.inPiece = 1;
           takePieces();
         }
-        if (w.inPiece) resetColumn(pieces[j], b, range, b.countedRun);
+        if (w.inPiece) resetColumn(pieces[j], b, range, b.countedRun, b.info.name);
         decodeBasket(b, basket, loc, lo, hi, target(j), nullptr, 0, where);
         if (w.inPiece && b.countedRun) trimCounted(pieces[j], b);
       }
@@ -2443,7 +2521,7 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
         counts = &it->second.first;
         countsBegin = it->second.second;
       }
-      if (work[j].inPiece) resetColumn(pieces[j], b, range);
+      if (work[j].inPiece) resetColumn(pieces[j], b, range, false, b.info.name);
       decodeBasket(b, *waiting[j], loc, std::max(range.begin, loc.entryBegin), std::min(range.end, loc.entryEnd),
                    target(j), counts, countsBegin, basketWhere(t, b, pb.basket));
       waiting[j].reset();
@@ -2503,6 +2581,104 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
   }
 }
 
+/// Reads of at least this many branches are shared among threads by branch, not by basket (see
+/// readImpl).
+constexpr std::size_t kBranchSplitMin = 256;
+
+/// Reads into `out` (resized to one column per branch). A wide read (kBranchSplitMin branches or
+/// more: NanoAOD's ~950 small baskets, one per branch) that is worth sharing is cut into one
+/// contiguous run of branches per thread, of about equal estimated cost (Tree::Impl::nanosPerEntry),
+/// and each thread plans, fetches and decodes its run into its own columns alone: no basket's work
+/// entry, column header or branch record is written by one core and read by the other, as when
+/// its baskets are shared one job at a time (~100 ns a basket, as much as the work it moves).
+/// Every other read shares its baskets (readBaskets).
+void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
+              const ReadOptions& options, ReadStats* stats, std::vector<Column>& out,
+              std::span<const std::string> names = {}) {
+  range.end = std::min(range.end, t.entries);
+  range.begin = std::min(range.begin, range.end);
+  out.resize(branches.size());
+  const std::size_t threads = poolThreads(options);
+  if (threads > 1 && branches.size() >= kBranchSplitMin) {
+    double total = 0;  // per entry of the range
+    for (auto bi : branches) total += t.nanosPerEntry[bi];
+    const double share = 1.0 - 1.0 / static_cast<double>(threads);  // of the work, off the caller
+    if (options.parallelMinNanos == 0 ||
+        total * static_cast<double>(range.size()) * share > static_cast<double>(options.parallelMinNanos)) {
+      // Runs of branches ([begin, end) of `branches`), and which runs each thread takes (parts:
+      // thread p takes runs [parts[p], parts[p + 1])).
+      std::vector<std::pair<std::size_t, std::size_t>> runs;
+      std::vector<std::size_t> parts{0};
+      const std::size_t n = branches.size();
+      if (threads == 2) {
+        // The caller takes the run [a, b) whose cost is nearest half, the worker what is left on
+        // either side: one costly branch (NanoAOD's one compressed branch) then shares evenly
+        // wherever it lies, which one cut could not do.
+        std::vector<double> prefix(n + 1, 0.0);
+        for (std::size_t k = 0; k < n; ++k) prefix[k + 1] = prefix[k] + t.nanosPerEntry[branches[k]];
+        const double half = total / 2;
+        std::size_t bestA = 0, bestB = 0;
+        double bestGap = half;
+        for (std::size_t a = 0, b = 0; a < n; ++a) {
+          b = std::max(b, a);
+          while (b < n && prefix[b + 1] - prefix[a] <= half) ++b;
+          for (const std::size_t end : {b, std::min(b + 1, n)}) {
+            const double gap = std::abs(prefix[end] - prefix[a] - half);
+            if (gap < bestGap) {
+              bestGap = gap;
+              bestA = a;
+              bestB = end;
+            }
+          }
+        }
+        runs = {{bestA, bestB}, {0, bestA}, {bestB, n}};
+        parts = {0, 1, 3};
+      } else {
+        double sum = 0;
+        std::size_t k = 0;
+        for (std::size_t p = 1; p <= threads; ++p) {
+          const double until = total * static_cast<double>(p) / static_cast<double>(threads);
+          const std::size_t begin = k;
+          // Up to the branch whose end is nearest the share's end (the last part takes the rest).
+          while (k < n && (p == threads || sum + t.nanosPerEntry[branches[k]] / 2 < until))
+            sum += t.nanosPerEntry[branches[k++]];
+          runs.emplace_back(begin, k);
+          parts.push_back(runs.size());
+        }
+      }
+      std::vector<ReadStats> runStats(stats ? runs.size() : 0);
+      ReadOptions alone = options;
+      alone.pool = nullptr;
+      options.pool->parallelForParts(parts, [&](std::size_t r) {
+        const auto [begin, end] = runs[r];
+        if (begin == end) return;
+        readBaskets(t, std::span(branches).subspan(begin, end - begin), range, alone,
+                    stats ? &runStats[r] : nullptr, std::span(out).subspan(begin, end - begin),
+                    names.empty() ? names : names.subspan(begin, end - begin));
+      });
+      if (stats) {
+        for (const auto& rs : runStats) {
+          stats->baskets += rs.baskets;
+          stats->requests += rs.requests;
+          stats->compressedBytes += rs.compressedBytes;
+          stats->uncompressedBytes += rs.uncompressedBytes;
+          stats->decompressSeconds += rs.decompressSeconds;
+          stats->basketsReused += rs.basketsReused;
+        }
+        std::size_t used = 0;
+        for (std::size_t p = 0; p + 1 < parts.size(); ++p) {
+          bool any = false;
+          for (std::size_t r = parts[p]; r < parts[p + 1]; ++r) any |= runs[r].first < runs[r].second;
+          used += any;
+        }
+        stats->threads = std::max(stats->threads, used);
+      }
+      return;
+    }
+  }
+  readBaskets(t, branches, range, options, stats, out, names);
+}
+
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
                              const ReadOptions& options, ReadStats* stats) {
   std::vector<Column> out;
@@ -2525,7 +2701,7 @@ std::vector<Column> Tree::read(const std::vector<std::string>& names, EntryRange
 
 void Tree::readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns,
                     const ReadOptions& options, ReadStats* stats) const {
-  readImpl(*impl_, resolve(*impl_, names), range, options, stats, columns);
+  readImpl(*impl_, resolve(*impl_, names), range, options, stats, columns, names);
 }
 
 Column Tree::read(const std::string& name, EntryRange range, const ReadOptions& options) const {
@@ -2538,7 +2714,7 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
   range.begin = std::min(range.begin, range.end);
   const auto plan = makePlan(*impl_, resolve(*impl_, names), range, options);
   // Fetched and shared among threads the way readImpl does (staged with workers), like for like.
-  const std::size_t threads = readThreads(*impl_, plan, options);
+  const std::size_t threads = readThreads(*impl_, plan, options, /*slicing=*/false);
   StagedFetch fetched(*impl_, fetchPieces(plan, options, threads));
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
@@ -2596,8 +2772,12 @@ namespace {
 /// Asks the source to start fetching a chunk's coalesced ranges (remote sources; local ones ignore
 /// it). Not the baskets the chunk before cuts: on a source that fetches, that read keeps them
 /// (decompressed, or their fetched bytes when stored), and this chunk reads their rest from memory.
+///
+/// Nothing on a local file: its source has nothing to prefetch (it reads from a mapping or with
+/// pread), and planning the chunk here would walk every branch's baskets once more per chunk.
 void prefetchChunk(const Tree& tree, const std::vector<std::string>& names, EntryRange range,
                    const ReadOptions& options) {
+  if (io::isLocal(*tree.file().source())) return;
   const auto plan = tree.plan(names, range, options);
   std::vector<io::ByteRange> ranges;
   bool leftOut = false;
@@ -2624,7 +2804,7 @@ void Tree::forEachChunk(const std::vector<std::string>& names, std::uint64_t tar
   std::vector<Column> cols;  // kept across chunks: each read reuses the previous chunk's buffers
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     if (i + 1 < ranges.size()) prefetchChunk(*this, names, ranges[i + 1], options);
-    readImpl(*impl_, branches, ranges[i], options, nullptr, cols);
+    readImpl(*impl_, branches, ranges[i], options, nullptr, cols, names);
     fn(ranges[i], cols);
   }
 }

@@ -12,6 +12,7 @@
 #include "core/thread_pool.hpp"
 #include "root/memory_source.hpp"
 #include "root/tree.hpp"
+#include "root/writer.hpp"
 #include "test_support.hpp"
 
 namespace mlaas::root {
@@ -217,6 +218,33 @@ TEST(Reader, ThreadsGiveTheSameColumns) {
   const auto multi = tree.read(names, {0, tree.entries()}, {.pool = &pool, .parallelMinNanos = 0});
   ASSERT_EQ(single.size(), multi.size());
   for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], multi[k]);
+}
+
+// A read of ~950 branches is shared by branch: with two threads the caller reads the run of
+// branches nearest half the cost and the worker the runs on either side, with more each thread
+// one run. Whole tree and a range inside it, into fresh and into reused columns: the columns of
+// one thread every time, and the stats of the whole read (its bytes fetched aside: a range that
+// cuts a basket leaves it kept, unfetched, for the next read).
+TEST(Reader, WideReadsSharedByBranchGiveTheSameColumns) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto tree = openCorpus("nanoAOD_2015_CMS_Open_Data_ttbar.root")->tree("Events");
+  const auto names = supportedBranches(tree);
+  ASSERT_GE(names.size(), 256u);
+  for (const std::size_t workers : {1u, 2u}) {
+    core::ThreadPool pool(workers);
+    std::vector<Column> reused;
+    for (const EntryRange range : {EntryRange{0, tree.entries()}, EntryRange{37, 151}, EntryRange{0, tree.entries()}}) {
+      SCOPED_TRACE(fmt::format("{} workers, entries [{}, {})", workers, range.begin, range.end));
+      ReadStats alone, shared;
+      const auto single = tree.read(names, range, {}, &alone);
+      tree.readInto(names, range, reused, {.pool = &pool}, &shared);
+      EXPECT_EQ(shared.threads, workers + 1);
+      EXPECT_EQ(shared.baskets, alone.baskets);
+      EXPECT_EQ(shared.uncompressedBytes, alone.uncompressedBytes);
+      ASSERT_EQ(single.size(), reused.size());
+      for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], reused[k]);
+    }
+  }
 }
 
 // A pool is used where the read is worth sharing: a few entries of a stored file run on the calling
@@ -509,6 +537,57 @@ TEST(Reader, ForEachChunkReusesTheBuffersTheCallbackLeaves) {
   EXPECT_GE(chunk, 4u);
   EXPECT_GE(reused, 2u);
   for (std::size_t k = 0; k < names.size(); ++k) expectSameColumn(joined[k], full[k]);
+}
+
+// A tree whose one branch is one large stored basket (written by our writer, which puts every
+// basket on disk) is still shared: the basket is cut into slices of entries, each its own job. The
+// values are the ones written, on a mapped file and on a source that fetches, over the whole tree
+// and over a range that cuts the basket (not sliced).
+TEST(Reader, OneLargeStoredBasketIsCutIntoSlicesThatShareTheRead) {
+  test::TempDir dir;
+  const auto path = dir / "one_basket.root";
+  constexpr std::size_t kEntries = 300'000;  // 2.4 MB of float64: nine 256 KiB slices
+  Column x;
+  x.name = "x";
+  x.type = DType::float64;
+  x.entries = kEntries;
+  x.data.resize(kEntries * sizeof(double));
+  for (std::size_t i = 0; i < kEntries; ++i) {
+    const double v = static_cast<double>(i) * 0.5 - 7.25;
+    std::memcpy(x.data.data() + i * sizeof(double), &v, sizeof v);
+  }
+  {
+    FileWriter file(path.string(), {.compression = 0, .basketBytes = 16 << 20});
+    file.addTree("t", {BranchSpec::scalar("x", DType::float64)}).append({&x, 1});
+    file.close();
+  }
+  const auto bytes = test::readFile(path);
+  std::vector<std::byte> copy(bytes.size());
+  std::memcpy(copy.data(), bytes.data(), bytes.size());
+  core::ThreadPool pool(1);
+  for (const auto& file : {File::open(path.string()),
+                           File::open(std::make_shared<MemorySource>("one_basket.root", std::move(copy)))}) {
+    SCOPED_TRACE(file->source()->name());
+    const auto tree = file->tree("t");
+    ASSERT_EQ(tree.branches().size(), 1u);
+    ASSERT_EQ(tree.branches()[0].baskets, 1u);
+    ReadStats stats;
+    const auto whole = tree.read({"x"}, {0, kEntries}, {.pool = &pool}, &stats);
+    EXPECT_EQ(stats.threads, 2u);  // one basket, and still two threads
+    ASSERT_EQ(whole.size(), 1u);
+    EXPECT_EQ(whole[0].entries, kEntries);
+    EXPECT_TRUE(whole[0].data == x.data);
+    ReadStats alone;
+    const auto single = tree.read({"x"}, {0, kEntries}, {}, &alone);
+    EXPECT_EQ(alone.threads, 1u);
+    EXPECT_TRUE(single[0].data == x.data);
+    // A range that cuts the basket is not sliced (one job; a second thread would only wait).
+    ReadStats cut;
+    const auto part = tree.read({"x"}, {1000, 200'000}, {.pool = &pool}, &cut);
+    EXPECT_EQ(cut.threads, 1u);
+    ASSERT_EQ(part[0].entries, 199'000u);
+    EXPECT_EQ(std::memcmp(part[0].data.data(), x.data.data() + 1000 * sizeof(double), 199'000 * sizeof(double)), 0);
+  }
 }
 
 TEST(Reader, ReadIntoGivesWhatReadGivesWhateverTheColumnsHeld) {
