@@ -333,6 +333,31 @@ ExpandMask expandMaskKernel() {
   return &expandMaskPortable;
 }
 
+// Copies `bytes` into memory that nothing will read soon (a unit's records, drawn from when the
+// assembler gets to the unit): whole lines stored past the cache (no read of each destination
+// line before it is overwritten), then a fence so the stores are visible before a hand-off.
+void streamCopy(std::byte* to, const std::byte* from, std::size_t bytes) noexcept {
+#if defined(__x86_64__)
+  const std::size_t head = std::min(bytes, (16 - reinterpret_cast<std::uintptr_t>(to) % 16) % 16);
+  std::memcpy(to, from, head);
+  to += head, from += head, bytes -= head;
+  for (; bytes >= 64; bytes -= 64, to += 64, from += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 16));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 32));
+    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 48));
+    _mm_stream_si128(reinterpret_cast<__m128i*>(to), a);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(to + 16), b);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(to + 32), c);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(to + 48), d);
+  }
+  std::memcpy(to, from, bytes);
+  _mm_sfence();
+#else
+  std::memcpy(to, from, bytes);
+#endif
+}
+
 // Rows of batches packed one after another: each row's tensors, masks, label, weight and event
 // reference in `stride` contiguous bytes. The shuffle draws rows at random from megabytes of
 // them, and each draw misses the cache: a record costs the lines it spans, where a Batch row
@@ -397,7 +422,7 @@ class RowRecords {
     }
 
     // Calls field(pointer into the batch's row `row`, offset in the record, bytes) for every
-    // field stored as bytes: pack and appendTo walk the same list, in opposite directions.
+    // field stored as bytes (what appendTo copies into a batch).
     template <class B, class Field>
     void forEachField(B& batch, std::size_t row, Field&& field) const {
       using Byte = std::conditional_t<std::is_const_v<B>, const std::byte, std::byte>;
@@ -427,16 +452,34 @@ class RowRecords {
     data_ = base;
     capacity_ = capacity;
   }
-  /// Writes row `fromRow` of `from` (this layout's batch; its masks unused when counted) as
-  /// record `row`; `counts` are the row's group counts when the masks are counted.
-  void pack(std::size_t row, const Batch& from, std::size_t fromRow, const std::uint8_t* counts) {
+  /// Records firstRow.. as rows 0.. of a RowTarget: the transform writes tensors, raw masks and
+  /// group counts straight into them (room already made: reserve).
+  RowTarget rowTarget(std::size_t firstRow) {
+    const Layout& l = *layout_;
+    std::byte* first = data_ + firstRow * l.stride;
+    RowTarget target;
+    for (std::size_t i = 0; i < l.tensorAt.size(); ++i) {
+      target.tensors.push_back(reinterpret_cast<float*>(first + l.tensorAt[i]));
+      target.tensorStrides.push_back(l.stride / sizeof(float));
+    }
+    for (std::size_t i = 0; i < l.maskAt.size(); ++i) {
+      target.masks.push_back(reinterpret_cast<std::uint8_t*>(first + l.maskAt[i]));
+      target.maskStrides.push_back(l.stride);
+    }
+    if (l.countedMasks && l.groups != 0) {  // no groups: flat masks, all ones, nothing to store
+      target.counts = reinterpret_cast<std::uint8_t*>(first + l.countsAt);
+      target.countsStride = l.stride;
+    }
+    return target;
+  }
+  /// The label, weight and event reference of record `row`.
+  void setTail(std::size_t row, float label, float weight, EventRef event) noexcept {
     const Layout& l = *layout_;
     std::byte* record = data_ + row * l.stride;
-    l.forEachField(from, fromRow, [&](const void* field, std::size_t at, std::size_t bytes) {
-      std::memcpy(record + at, field, bytes);
-    });
-    if (l.countedMasks && l.groups != 0)
-      std::memcpy(record + l.countsAt, counts, l.groups);  // no groups: flat masks, all ones
+    std::memcpy(record + l.labelAt, &label, sizeof label);
+    std::memcpy(record + l.weightAt, &weight, sizeof weight);
+    std::memcpy(record + l.fileAt, &event.file, sizeof event.file);
+    std::memcpy(record + l.entryAt, &event.entry, sizeof event.entry);
   }
   /// Appends record `row` to `out` as its next row (room for it already made).
   void appendTo(Batch& out, std::size_t row) const {
@@ -453,6 +496,10 @@ class RowRecords {
                  out.masks[i].data() + to * l.maskBytes[i]);
     }
     out.rows = to + 1;
+  }
+  /// Records 0..count of `from` (same layout) as records `row`.. of this, streamed past the cache.
+  void streamFrom(std::size_t row, const RowRecords& from, std::size_t count) noexcept {
+    streamCopy(data_ + row * layout_->stride, from.data_, count * layout_->stride);
   }
   /// Record `row` = record `fromRow` of `from` (same layout).
   void copy(std::size_t row, const RowRecords& from, std::size_t fromRow) noexcept {
@@ -659,49 +706,26 @@ struct Dataset::Impl {
     return mine;
   }
 
-  // Transforms a slice's events into rows 0.. of `slice`: tensors, and the masks or, when the
-  // records store masks as counts, each row's group counts into `counts` (no masks written).
-  core::Result<void> transformSlice(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& slice,
-                                    std::vector<std::uint8_t>& counts) {
-    const RowRecords::Layout& layout = *recordLayout;
-    slice.clear();
-    slice.grow(events.size());
-    RowTarget target = rowTarget(slice, 0);
-    if (layout.countedMasks) {
-      target.masks.clear();
-      target.maskStrides.clear();
-      counts.resize(events.size() * layout.groups);
-      target.counts = counts.data();
-      target.countsStride = layout.groups;
-    }
-    MLAAS_TRY(transform->apply(chunk, events, target));
-    slice.rows = events.size();
-    return {};
-  }
-
-  // Reads, selects and transforms a unit slice by slice into `slice` (a batch of at most a slice
-  // of rows, in cache), packing each slice's rows into the unit's records.
-  core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns, Batch& slice) {
+  // Reads, selects and transforms a unit slice by slice: the transform writes each slice's rows
+  // as records into `staging` (at most a slice of rows, in cache), with their labels, weights and
+  // event references, and the slice is then streamed into the unit's records in one pass.
+  core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns, RowRecords& staging) {
     ProcessedUnit info;
-    const RowRecords::Layout& layout = *recordLayout;
-    std::vector<std::uint8_t> counts;
     auto records = acquireChunkRecords();
     records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
     auto processed = forEachSlice(
         *plan, inputs, unit, options.split, info, columns,
         [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
-          MLAAS_TRY(transformSlice(chunk, events, slice, counts));
+          staging.reserve(events.size());
+          MLAAS_TRY(transform->apply(chunk, events, staging.rowTarget(0)));
           auto labels = plan->labels(chunk, inputs.labels[unit.file]);
           if (!labels) return core::fail(std::move(labels).error());
           auto weights = plan->weights(chunk);
           if (!weights) return core::fail(std::move(weights).error());
-          for (std::size_t r = 0; r < events.size(); ++r) {
-            slice.labels[r] = (*labels)[events[r]];
-            slice.weights[r] = (*weights)[events[r]];
-            slice.events[r] = EventRef{unit.file, unit.begin + first + events[r]};
-            records->pack(records->rows + r, slice, r,
-                          layout.countedMasks ? counts.data() + r * layout.groups : nullptr);
-          }
+          for (std::size_t r = 0; r < events.size(); ++r)
+            staging.setTail(r, (*labels)[events[r]], (*weights)[events[r]],
+                             EventRef{unit.file, unit.begin + first + events[r]});
+          records->streamFrom(records->rows, staging, events.size());
           records->rows += events.size();
           return {};
         });
@@ -720,7 +744,7 @@ struct Dataset::Impl {
       std::vector<root::Column>& columns;
       ~GiveBack() { sets.give(std::move(columns)); }
     } giveBack{columnSets, columns};
-    SliceBatch slice(*this);
+    StagingRecords staging(*this);
     while (true) {
       std::size_t index = 0;
       {
@@ -729,7 +753,7 @@ struct Dataset::Impl {
         if (stopping || nextUnit >= units.size()) return;
         index = nextUnit++;
       }
-      auto result = process(units[index], columns, *slice.batch);
+      auto result = process(units[index], columns, *staging.records);
       {
         std::lock_guard lock(mutex);
         done.emplace(index, std::move(result));
@@ -738,26 +762,26 @@ struct Dataset::Impl {
     }
   }
 
-  // Each worker transforms slices into a batch of at most a slice of rows, kept across epochs
-  // like the column buffers (a fresh one per epoch would page-fault again).
-  std::vector<std::unique_ptr<Batch>> slicePool;
-  struct SliceBatch {
+  // Each worker's staging records (a slice of rows), kept across epochs like the column buffers
+  // (a fresh buffer per epoch would page-fault again).
+  std::vector<std::unique_ptr<RowRecords>> stagingPool;
+  struct StagingRecords {
     Impl& impl;
-    std::unique_ptr<Batch> batch;
-    explicit SliceBatch(Impl& owner) : impl(owner) {
+    std::unique_ptr<RowRecords> records;
+    explicit StagingRecords(Impl& owner) : impl(owner) {
       std::lock_guard lock(impl.mutex);
-      if (!impl.slicePool.empty()) {
-        batch = std::move(impl.slicePool.back());
-        impl.slicePool.pop_back();
+      if (!impl.stagingPool.empty()) {
+        records = std::move(impl.stagingPool.back());
+        impl.stagingPool.pop_back();
       }
-      if (!batch) batch = std::make_unique<Batch>(impl.transform->makeBatch());
+      if (!records) records = std::make_unique<RowRecords>(*impl.recordLayout);
     }
-    ~SliceBatch() {
+    ~StagingRecords() {
       std::lock_guard lock(impl.mutex);
-      impl.slicePool.push_back(std::move(batch));
+      impl.stagingPool.push_back(std::move(records));
     }
-    SliceBatch(const SliceBatch&) = delete;
-    SliceBatch& operator=(const SliceBatch&) = delete;
+    StagingRecords(const StagingRecords&) = delete;
+    StagingRecords& operator=(const StagingRecords&) = delete;
   };
 
   // Chunk-sized record buffers are recycled too: a fresh multi-megabyte buffer per chunk costs
@@ -985,8 +1009,8 @@ void Dataset::start(std::size_t epoch) {
     // A small epoch runs here and now: the same units, order and shuffle, without threads.
     auto columns = d.columnSets.take();
     {
-      Impl::SliceBatch slice(d);
-      for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i], columns, *slice.batch));
+      Impl::StagingRecords staging(d);
+      for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i], columns, *staging.records));
     }
     d.columnSets.give(std::move(columns));
     d.assemblerLoop(epoch);
