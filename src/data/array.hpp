@@ -58,7 +58,11 @@ struct Chunk {
                                           const std::shared_ptr<const Offsets>& sharedOffsets = nullptr);
 /// The same for entries [first, first + count) of the column only (offsets rebased to 0). `reuse`
 /// gives its values' capacity to the result, so slice after slice converts without allocating.
+/// `sharedStored`, when given, is the column's offsets that made `sharedOffsets` as stored (the
+/// count + 1 from entry `first` on, not rebased): a member whose stored offsets are the same bytes
+/// is recognised with one memcmp instead of rebasing and comparing each offset.
 [[nodiscard]] core::Result<Array> toArray(const root::Column& column, std::size_t first, std::size_t count,
-                                          const std::shared_ptr<const Offsets>& sharedOffsets, Array reuse = {});
+                                          const std::shared_ptr<const Offsets>& sharedOffsets, Array reuse = {},
+                                          const std::uint64_t* sharedStored = nullptr);
 
 }  // namespace mlaas::data

@@ -299,12 +299,18 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::si
   Chunk chunk;
   chunk.entries = count;
   std::optional<std::uint64_t> columnEntries;
-  // Per list, the offsets its first member made (a few lists: a flat vector beats a map here).
-  std::vector<std::pair<const std::string*, std::shared_ptr<const Offsets>>> sharedOffsets;
-  auto sharedOf = [&](const std::string& list) -> std::shared_ptr<const Offsets>& {
-    for (auto& [key, offsets] : sharedOffsets)
-      if (*key == list) return offsets;
-    return sharedOffsets.emplace_back(&list, nullptr).second;
+  // Per list, the offsets its first member made and that member's stored offsets (a few lists: a
+  // flat vector beats a map here).
+  struct SharedList {
+    const std::string* list = nullptr;
+    std::shared_ptr<const Offsets> offsets;
+    const std::uint64_t* stored = nullptr;
+  };
+  std::vector<SharedList> sharedOffsets;
+  auto sharedOf = [&](const std::string& list) -> SharedList& {
+    for (auto& shared : sharedOffsets)
+      if (*shared.list == list) return shared;
+    return sharedOffsets.emplace_back(SharedList{&list, nullptr, nullptr});
   };
   sharedOffsets.reserve(branches_.size());  // references returned above stay valid
   for (std::size_t i = 0; i < branches_.size(); ++i) {
@@ -319,16 +325,19 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::si
     if (column->entries != *columnEntries)
       return core::fail(core::Errc::corrupt, fmt::format("branch '{}' has {} entries in the chunk, others {}", name, column->entries, *columnEntries));
     auto listIt = listOf_.find(name);
-    std::shared_ptr<const Offsets>* shared = listIt == listOf_.end() ? nullptr : &sharedOf(listIt->second);
+    SharedList* shared = listIt == listOf_.end() ? nullptr : &sharedOf(listIt->second);
     auto old = reuse.arrays.extract(name);
-    auto array = toArray(*column, firstEntry, count, shared != nullptr ? *shared : nullptr, old ? std::move(old.mapped()) : Array{});
+    auto array = toArray(*column, firstEntry, count, shared != nullptr ? shared->offsets : nullptr,
+                         old ? std::move(old.mapped()) : Array{}, shared != nullptr ? shared->stored : nullptr);
     if (!array) return core::fail(std::move(array).error());
     if (shared != nullptr) {
-      if (!*shared) {
-        *shared = array->offsets;
-      } else if (array->offsets != *shared) {
+      if (!shared->offsets) {
+        shared->offsets = array->offsets;
+        // A list's stored offsets (one jagged level; a fixed-size array has none).
+        if (column->offsets.size() == 1) shared->stored = column->offsets[0].data() + firstEntry;
+      } else if (array->offsets != shared->offsets) {
         // Same declared list, different lengths: find the first event that differs.
-        const auto& a = **shared;
+        const auto& a = *shared->offsets;
         const auto& b = *array->offsets;
         for (std::size_t e = 0; e + 1 < std::min(a.size(), b.size()); ++e)
           if (a[e + 1] - a[e] != b[e + 1] - b[e])

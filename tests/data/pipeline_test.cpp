@@ -557,6 +557,61 @@ TEST(Transform, GroupMembersWithOtherListsAreRefused) {
   }
 }
 
+TEST(Plan, ListMembersShareOneOffsetsOrAreRefusedAtTheEntry) {
+  auto b = build("features: {groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi], length: 3}}}\nnormalization: none\n", 100);
+  auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 100);
+  // The members in the order prepare converts them: the first one's offsets are the list's.
+  std::vector<std::string> members;
+  for (const auto& name : b.plan->branches())
+    if (name.starts_with("Jet_")) members.push_back(name);
+  ASSERT_EQ(members.size(), 3u);
+  auto column = [&](const std::string& name) -> root::Column& {
+    return *std::find_if(columns.begin(), columns.end(), [&](const root::Column& c) { return c.name == name; });
+  };
+  auto lists = [&](const std::string& name) -> const std::vector<std::vector<float>>& {
+    return name == "Jet_pt" ? b.s.jetPt : name == "Jet_eta" ? b.s.jetEta : b.s.jetPhi;
+  };
+  // The second member's offsets stored 5 higher over 5 leading values no entry owns: other bytes,
+  // the same lists.
+  {
+    auto& shifted = column(members[1]);
+    for (auto& offset : shifted.offsets[0]) offset += 5;
+    std::vector<std::byte> data(5 * sizeof(float), std::byte{0x7F});
+    data.insert(data.end(), shifted.data.begin(), shifted.data.end());
+    shifted.data = std::move(data);
+  }
+  auto check = [&](std::size_t first, std::size_t count) {
+    SCOPED_TRACE(fmt::format("entries {}..{}", first, first + count));
+    const Chunk chunk = b.plan->prepare(columns, first, count).value();
+    const auto& offsets = chunk.find(members[0])->offsets;
+    ASSERT_EQ(offsets->size(), count + 1);
+    for (const auto& name : members) {
+      const Array& array = *chunk.find(name);
+      EXPECT_EQ(array.offsets, offsets) << name;
+      for (std::size_t e = 0; e < count; ++e) {
+        ASSERT_EQ(array.count(e), lists(name)[first + e].size()) << name;
+        for (std::size_t j = 0; j < array.count(e); ++j)
+          EXPECT_EQ(array.values[static_cast<std::size_t>((*offsets)[e]) + j], static_cast<double>(lists(name)[first + e][j])) << name;
+      }
+    }
+  };
+  check(0, 100);
+  check(37, 40);
+  // The last member moves an object from one entry to the next: the same total, other lists.
+  std::size_t moved = 50;
+  while (b.s.jetPt[moved].empty()) ++moved;
+  ASSERT_LT(moved + 1, 100u);
+  column(members[2]).offsets[0][moved + 1] -= 1;
+  check(0, moved);  // a slice before it still shares
+  for (std::size_t first : {std::size_t{0}, std::size_t{37}}) {
+    auto prepared = b.plan->prepare(columns, first, 100 - first);
+    ASSERT_FALSE(prepared);
+    EXPECT_NE(prepared.error().message.find(fmt::format("branch '{}' has {} objects in entry {}", members[2], b.s.jetPt[moved].size() - 1, moved)),
+              std::string::npos)
+        << prepared.error().message;
+  }
+}
+
 TEST(Transform, QuantileLengthCoversTheFraction) {
   auto b = build("features: {groups: {jets: {branches: [Jet_pt], length: 0.5}}}\n", 2000);
   std::vector<std::size_t> counts;
