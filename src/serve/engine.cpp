@@ -457,27 +457,16 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
       finish(batch[0], std::move(result), Clock::now(), batchRows);
       return;
     }
-    // Merge along the first dimension.
+    // One run over the jobs' inputs merged along the first dimension. They stay the jobs' own: a
+    // model whose outputs are not per row runs each job's inputs again.
     std::int64_t totalRows = 0;
-    for (const auto& job : batch) totalRows += job.rows;
-    std::vector<Tensor> merged(batch.front().inputs.size());
-    for (std::size_t i = 0; i < merged.size(); ++i) {
-      const Tensor& first = batch.front().inputs[i];
-      merged[i].name = first.name;
-      merged[i].type = first.type;
-      merged[i].shape = first.shape;
-      merged[i].shape[0] = totalRows;
-      std::size_t bytes = 0;
-      for (const auto& job : batch) bytes += job.inputs[i].data.size();
-      merged[i].data.reserve(bytes);
-      for (const auto& job : batch) {
-        const auto& t = job.inputs[i];
-        merged[i].data.insert(merged[i].data.end(), t.data.begin(), t.data.end());
-        // Copied, not moved: a model whose outputs are not per row runs each job's inputs again.
-        merged[i].strings.insert(merged[i].strings.end(), t.strings.begin(), t.strings.end());
-      }
+    std::vector<std::span<const Tensor>> requests;
+    requests.reserve(batch.size());
+    for (const auto& job : batch) {
+      totalRows += job.rows;
+      requests.emplace_back(job.inputs);
     }
-    auto result = model.run(merged);
+    auto result = model.runConcatenated(requests);
     auto end = Clock::now();
     if (!result) {
       for (auto& job : batch) finish(job, core::fail(result.error()), end, batchRows);
@@ -498,7 +487,7 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
     for (auto& job : batch) {
       std::vector<Tensor> outputs;
       outputs.reserve(result->size());
-      for (const auto& out : *result) {
+      for (auto& out : *result) {
         Tensor part;
         part.name = out.name;
         part.type = out.type;
@@ -507,8 +496,9 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
         std::int64_t perRow = 1;
         for (std::size_t d = 1; d < out.shape.size(); ++d) perRow *= out.shape[d];
         if (out.type == DataType::bytes) {
-          part.strings.assign(out.strings.begin() + offset * perRow,
-                              out.strings.begin() + (offset + job.rows) * perRow);
+          // Moved: each job takes its own rows, once.
+          part.strings.assign(std::make_move_iterator(out.strings.begin() + offset * perRow),
+                              std::make_move_iterator(out.strings.begin() + (offset + job.rows) * perRow));
         } else {
           auto rowBytes = static_cast<std::size_t>(perRow) * elementSize(out.type);
           part.data.assign(out.data.begin() + static_cast<std::ptrdiff_t>(offset * rowBytes),

@@ -156,32 +156,69 @@ core::Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::string_v
 }
 
 core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> inputs) const {
+  const std::span<const Tensor> request[] = {inputs};
+  return runConcatenated(request);
+}
+
+core::Result<std::vector<Tensor>> LoadedModel::runConcatenated(std::span<const std::span<const Tensor>> requests) const {
   const Impl& m = *impl_;
-  if (inputs.size() != m.inputNames.size())
-    return core::fail(core::Errc::internal, fmt::format("model {}: {} inputs given, {} expected", m.label,
-                                                        inputs.size(), m.inputNames.size()));
+  for (const auto& inputs : requests)
+    if (inputs.size() != m.inputNames.size())
+      return core::fail(core::Errc::internal, fmt::format("model {}: {} inputs given, {} expected", m.label,
+                                                          inputs.size(), m.inputNames.size()));
+  if (requests.empty()) return core::fail(core::Errc::internal, fmt::format("model {}: run without inputs", m.label));
   try {
     static const Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeCPU);
     Ort::AllocatorWithDefaultOptions allocator;
     static std::byte emptyData[8]{};
     std::vector<Ort::Value> values;
-    values.reserve(inputs.size());
-    for (const Tensor& t : inputs) {
-      if (t.type == DataType::bytes) {
-        auto value = Ort::Value::CreateTensor(allocator, t.shape.data(), t.shape.size(),
-                                              ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-        // Element buffers sized per string keep embedded NUL bytes (FillStringTensor would cut them).
-        for (std::size_t k = 0; k < t.strings.size(); ++k) {
-          char* buffer = value.GetResizedStringTensorElementBuffer(k, t.strings[k].size());
-          if (!t.strings[k].empty()) std::memcpy(buffer, t.strings[k].data(), t.strings[k].size());
-        }
-        values.push_back(std::move(value));
-      } else {
-        // ORT only reads inputs; the const_cast satisfies its non-const C signature.
-        void* data = t.data.empty() ? static_cast<void*>(emptyData) : const_cast<std::byte*>(t.data.data());
-        values.push_back(Ort::Value::CreateTensor(cpu, data, t.data.size(), t.shape.data(), t.shape.size(),
-                                                  toOrt(t.type)));
+    values.reserve(m.inputNames.size());
+    std::vector<std::int64_t> shape;
+    for (std::size_t i = 0; i < m.inputNames.size(); ++i) {
+      const Tensor& first = requests.front()[i];
+      if (requests.size() == 1 && first.type != DataType::bytes) {
+        // One request's numeric data is used where it lies. ORT only reads inputs; the const_cast
+        // satisfies its non-const C signature.
+        void* data = first.data.empty() ? static_cast<void*>(emptyData) : const_cast<std::byte*>(first.data.data());
+        values.push_back(Ort::Value::CreateTensor(cpu, data, first.data.size(), first.shape.data(), first.shape.size(),
+                                                  toOrt(first.type)));
+        continue;
       }
+      // The batch's shape; the requests' elements must fill its tensor exactly (the copies below
+      // rely on it).
+      const bool isBytes = first.type == DataType::bytes;
+      const std::size_t unit = isBytes ? 1 : elementSize(first.type);
+      shape = first.shape;
+      std::size_t given = 0;  // strings, or bytes of numeric data
+      for (const auto& inputs : requests) {
+        const Tensor& t = inputs[i];
+        if (t.type != first.type || t.shape.size() != shape.size() || (requests.size() > 1 && t.shape.empty()))
+          return core::fail(core::Errc::internal,
+                            fmt::format("model {}: input '{}' differs between the requests of a batch", m.label, first.name));
+        if (&inputs != &requests.front()) shape[0] += t.shape[0];
+        given += isBytes ? t.strings.size() : t.data.size();
+      }
+      const auto count = shapeElementCount(shape);
+      if (!count || given % unit != 0 || given / unit != static_cast<std::size_t>(*count))
+        return core::fail(core::Errc::internal, fmt::format("model {}: input '{}' has {} elements for shape {}", m.label,
+                                                            first.name, given / unit, shapeToString(shape)));
+      auto value = Ort::Value::CreateTensor(allocator, shape.data(), shape.size(), toOrt(first.type));
+      if (isBytes) {
+        // Element buffers sized per string keep embedded NUL bytes (FillStringTensor would cut them).
+        std::size_t k = 0;
+        for (const auto& inputs : requests)
+          for (const std::string& element : inputs[i].strings) {
+            char* buffer = value.GetResizedStringTensorElementBuffer(k++, element.size());
+            if (!element.empty()) std::memcpy(buffer, element.data(), element.size());
+          }
+      } else {
+        auto* out = static_cast<std::byte*>(value.GetTensorMutableRawData());
+        for (const auto& inputs : requests) {
+          const auto& data = inputs[i].data;
+          if (!data.empty()) out = std::copy(data.begin(), data.end(), out);
+        }
+      }
+      values.push_back(std::move(value));
     }
     auto started = std::chrono::steady_clock::now();
     auto outputs = m.session.Run(Ort::RunOptions{nullptr}, m.inputNamePtrs.data(), values.data(), values.size(),

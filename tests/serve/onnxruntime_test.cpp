@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <span>
 
 #include "onnx_fixture.hpp"
 #include "serve/runtime.hpp"
@@ -65,6 +66,31 @@ TEST(OnnxRuntime, StringAndBoolTensorsRoundTrip) {
   auto negated = (*notModel)->run(std::vector<Tensor>{b});
   ASSERT_TRUE(negated);
   EXPECT_EQ((*negated)[0].data, (std::vector<std::byte>{std::byte{0}, std::byte{1}, std::byte{0}}));
+}
+
+// Several requests' inputs run as one batch along the first dimension; inputs that cannot form
+// one tensor (a type, a rank or an element count that does not fit) are refused before any copy.
+TEST(OnnxRuntime, RunsRequestsConcatenatedAndRefusesInputsThatDoNotFit) {
+  auto model = LoadedModel::load(test::oneNodeModel("Add", test::kFloat, 2, true), "add").value();
+  const std::vector<Tensor> a{floats("x", {1, 2}, {1, 2})}, b{floats("x", {2, 2}, {3, 4, 5, 6})};
+  const std::span<const Tensor> both[] = {a, b};
+  auto out = model->runConcatenated(both);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ((*out)[0].shape, (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(asFloats((*out)[0]), (std::vector<float>{2, 4, 6, 8, 10, 12}));
+
+  const std::vector<Tensor> tooShort{floats("x", {1, 2}, {7})};
+  const std::span<const Tensor> shortOne[] = {a, tooShort};
+  auto refused = model->runConcatenated(shortOne);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, core::Errc::internal);
+  EXPECT_EQ(refused.error().message, "model add: input 'x' has 3 elements for shape [2,2]");
+
+  const std::vector<Tensor> flat{floats("x", {2}, {7, 8})};
+  const std::span<const Tensor> otherRank[] = {a, flat};
+  auto differs = model->runConcatenated(otherRank);
+  ASSERT_FALSE(differs);
+  EXPECT_EQ(differs.error().message, "model add: input 'x' differs between the requests of a batch");
 }
 
 TEST(OnnxRuntime, RejectsBytesThatAreNotAModel) {

@@ -211,6 +211,35 @@ TEST(Scheduler, ABatchWhoseOutputIsNotPerRowRunsEachRequestOnItsOwnStrings) {
   }
 }
 
+// BYTES requests merged into one run (rows 1, 0 and 2 here) each get their own strings back,
+// embedded NUL bytes included.
+TEST(Scheduler, BytesRequestsMergedIntoOneRunGetTheirOwnStringsBack) {
+  auto model = LoadedModel::load(test::oneNodeModel("Identity", test::kString, 2), "t/versions/1").value();
+  const std::vector<std::int64_t> rowCounts = {1, 0, 2};
+  auto strings = [&](int i) {
+    Tensor t;
+    t.name = "x";
+    t.type = DataType::bytes;
+    t.shape = {rowCounts[static_cast<std::size_t>(i)], 2};
+    for (std::int64_t k = 0; k < 2 * t.shape[0]; ++k)
+      t.strings.push_back(std::string("r") + std::to_string(i) + std::string(1, '\0') + std::to_string(k));
+    return std::vector<Tensor>{t};
+  };
+  Scheduler scheduler(1, 100);
+  scheduler.pause();
+  std::vector<Outcome> outcomes(rowCounts.size());
+  ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, model, outcomes, strings));
+  scheduler.resume();
+  for (int i = 0; i < static_cast<int>(outcomes.size()); ++i) {
+    SCOPED_TRACE(i);
+    auto [result, timing] = outcomes[static_cast<std::size_t>(i)].promise.get_future().get();
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(timing.batchRows, 4u);  // one run: 1 + 1 (none counts one) + 2
+    EXPECT_EQ((*result)[0].shape, strings(i)[0].shape);
+    EXPECT_EQ((*result)[0].strings, strings(i)[0].strings);
+  }
+}
+
 // A request with no rows counts for one row of its batch (as batch formation counts it against
 // max_batch_size) on every path: merged with others, and run on its own when the merged outputs
 // are not per row, where each request is a batch of its own.
