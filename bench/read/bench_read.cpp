@@ -159,7 +159,10 @@ Chunked measureChunked(const mlaas::root::Tree& tree, const std::vector<std::str
   return c;
 }
 
-/// Wall time for `threads` threads each spinning through the same fixed work.
+/// Wall time for `threads` threads each spinning through the same fixed work. Every thread runs
+/// the same copy of the loop (the caller only waits): when the caller ran an inlined copy of its
+/// own, the two copies' code alignment differed from build to build and one could run at half the
+/// other's speed, so that some builds measured two free cores as 1.0x.
 double spinSeconds(std::size_t threads, std::uint64_t iterations) {
   auto work = [iterations] {
     volatile std::uint64_t x = 0;
@@ -167,8 +170,7 @@ double spinSeconds(std::size_t threads, std::uint64_t iterations) {
   };
   const auto t0 = Clock::now();
   std::vector<std::thread> pool;
-  for (std::size_t k = 1; k < threads; ++k) pool.emplace_back(work);
-  work();
+  for (std::size_t k = 0; k < threads; ++k) pool.emplace_back(work);
   for (auto& t : pool) t.join();
   return since(t0);
 }
