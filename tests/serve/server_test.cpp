@@ -574,6 +574,31 @@ TEST_F(ServerTest, ShutdownAnswersRequestsQueuedWhilePaused) {
   expectRowAnswers(queued, onnx);
 }
 
+// With no grace the I/O threads stop before the queued requests have run: the inference threads
+// still run them during shutdown, and their answers must not reach connections or event loops
+// that are gone (the HTTP server is destroyed after the scheduler). Each client gets its right
+// answer or a closed connection, nothing else.
+TEST_F(ServerTest, ShutdownWithoutGraceRunsQueuedWorkBeforeTheConnectionsGo) {
+  server_->shutdown();
+  startServer(64u << 20, 0, [](ServerConfig& c) { c.shutdownGrace = std::chrono::milliseconds(0); });
+  std::string onnx = test::mlpModel({8, 4, 1});
+  ASSERT_EQ(upload("g", onnx).status, 201);
+  server_->pauseInference();
+  auto queued = concurrentRowRequests("g", 2);
+  ASSERT_TRUE(waitForQueued(*server_, 2));
+  server_->shutdown();
+  for (std::size_t i = 0; i < queued.size(); ++i) {
+    try {
+      auto r = queued[i].get();
+      ASSERT_EQ(r.status, 200) << r.body;
+      EXPECT_FLOAT_EQ(body(r)["outputs"][0]["data"][0].get<float>(),
+                      referenceOutput(onnx, randomRow(8, static_cast<unsigned>(i)), 1)[0]);
+    } catch (const std::runtime_error&) {
+      // closed without a response: the I/O threads were gone when the answer came
+    }
+  }
+}
+
 TEST_F(ServerTest, InferenceAndReadingCanRequireTokens) {
   ASSERT_EQ(upload("m", test::mlpModel({4, 1})).status, 201);
   server_->shutdown();
