@@ -88,9 +88,15 @@ void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size
   if (const auto misaligned = reinterpret_cast<std::uintptr_t>(dst) & 31; misaligned % width == 0 && misaligned) {
     const std::size_t head = std::min(count, (32 - misaligned) / width);
     switch (width) {
-      case 2: scalarSwapCopy<std::uint16_t>(dst, src, head); break;
-      case 4: scalarSwapCopy<std::uint32_t>(dst, src, head); break;
-      default: scalarSwapCopy<std::uint64_t>(dst, src, head); break;
+      case 2:
+        scalarSwapCopy<std::uint16_t>(dst, src, head);
+        break;
+      case 4:
+        scalarSwapCopy<std::uint32_t>(dst, src, head);
+        break;
+      default:
+        scalarSwapCopy<std::uint64_t>(dst, src, head);
+        break;
     }
     done = head * width;
   }

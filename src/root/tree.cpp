@@ -323,9 +323,9 @@ struct alignas(64) BranchData {
   std::span<const BasketLoc> baskets;  ///< in Tree::Impl::basketTable (one block for the tree)
   NumCodec codec;
   std::size_t innerSize = 1;
-  std::uint8_t outWidth = 8;     ///< dtypeSize(codec.out), set when the tree is opened
+  std::uint8_t outWidth = 8;  ///< dtypeSize(codec.out), set when the tree is opened
   Decode decode = Decode::fixed;
-  DType type = DType::float64;   ///< info's type, levels and whether it has an inner shape
+  DType type = DType::float64;  ///< info's type, levels and whether it has an inner shape
   std::uint8_t levels = 0;
   bool shaped = false;
   bool countedRun = false;       ///< isCountedRun, decided when the tree is opened
@@ -1204,7 +1204,9 @@ void resetColumn(Column& c, const BranchData& b, EntryRange range, bool keepSize
 
 /// Whether a column keeps its buffers' sizes when reset (resetColumn keepSizes): the decoders that
 /// fill it overwrite in place (fixed-size values; counted runs, which trimCounted cuts to size).
-bool keepsSizes(const BranchData& b) noexcept { return b.decode == Decode::fixed || b.countedRun; }
+bool keepsSizes(const BranchData& b) noexcept {
+  return b.decode == Decode::fixed || b.countedRun;
+}
 
 /// A column left by resetColumn(keepSizes) made truly empty: offsets {0}, no data.
 void makeEmpty(Column& c) {
@@ -1736,8 +1738,7 @@ Tree File::tree(const std::string& path) const {
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
   for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
   impl->nanosPerEntry.reserve(impl->data.size());
-  for (const auto& b : impl->data)
-    impl->nanosPerEntry.push_back(branchNanosPerEntry(b, impl->entries, compression()));
+  for (const auto& b : impl->data) impl->nanosPerEntry.push_back(branchNanosPerEntry(b, impl->entries, compression()));
   impl->clusters = computeClusters(*tree, impl->data, impl->entries);
   return Tree(std::move(impl));
 }
@@ -2008,12 +2009,23 @@ std::uint64_t sliceParts(const BranchData& b, const BasketLoc& loc, EntryRange r
 /// compressed branch is ~60% of its read) must weigh what it costs.
 float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compression) {
   double perByte = kCompressedNanosPerByte;
+  constexpr double kZlib = 1.5, kLzma = 15, kLz4 = 0.15, kZstd = 0.55;
   switch (compression / 100) {
-    case 1: case 3: perByte = 1.5; break;  // zlib, old deflate
-    case 2: perByte = 15; break;           // LZMA
-    case 4: perByte = 0.15; break;         // LZ4
-    case 5: perByte = 0.55; break;         // zstd
-    default: break;
+    case 1:  // zlib
+    case 3:  // old deflate
+      perByte = kZlib;
+      break;
+    case 2:
+      perByte = kLzma;
+      break;
+    case 4:
+      perByte = kLz4;
+      break;
+    case 5:
+      perByte = kZstd;
+      break;
+    default:
+      break;
   }
   const double zipped = static_cast<double>(std::max<std::uint64_t>(b.info.compressedBytes, 1));
   const double ratio = static_cast<double>(b.info.uncompressedBytes) / zipped;
@@ -2380,8 +2392,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       if (record.empty()) return;  // its piece failed: that error is reported
     }
     const auto& where = b.where;
-    if (perColumn[w.column].baskets == 1)
-      resetColumn(out[w.column], b, range, keepsSizes(b), columnName(w.column));
+    if (perColumn[w.column].baskets == 1) resetColumn(out[w.column], b, range, keepsSizes(b), columnName(w.column));
     atBasket(t, b, pb.basket, [&] {
       // Embedded baskets of fixed-size values or counted leaves (NanoAOD: ~950 a read, most of
       // its work) decode from the tree's block where they lie, with nothing else to set up.
@@ -2652,8 +2663,8 @@ void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, Ent
       options.pool->parallelForParts(parts, [&](std::size_t r) {
         const auto [begin, end] = runs[r];
         if (begin == end) return;
-        readBaskets(t, std::span(branches).subspan(begin, end - begin), range, alone,
-                    stats ? &runStats[r] : nullptr, std::span(out).subspan(begin, end - begin),
+        readBaskets(t, std::span(branches).subspan(begin, end - begin), range, alone, stats ? &runStats[r] : nullptr,
+                    std::span(out).subspan(begin, end - begin),
                     names.empty() ? names : names.subspan(begin, end - begin));
       });
       if (stats) {
