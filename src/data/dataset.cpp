@@ -497,10 +497,15 @@ class RowRecords {
     }
     out.rows = to + 1;
   }
-  /// Records 0..count of `from` (same layout) as records `row`.. of this, streamed past the cache.
-  void streamFrom(std::size_t row, const RowRecords& from, std::size_t count) noexcept {
-    streamCopy(data_ + row * layout_->stride, from.data_, count * layout_->stride);
+  /// Records 0..count of `from` (same layout) as records `row`.. of this, streamed past the cache
+  /// or copied through it.
+  void copyFrom(std::size_t row, const RowRecords& from, std::size_t count, bool stream) noexcept {
+    if (stream)
+      streamCopy(data_ + row * layout_->stride, from.data_, count * layout_->stride);
+    else
+      std::memcpy(data_ + row * layout_->stride, from.data_, count * layout_->stride);
   }
+  [[nodiscard]] std::size_t stride() const noexcept { return layout_->stride; }
   /// Record `row` = record `fromRow` of `from` (same layout).
   void copy(std::size_t row, const RowRecords& from, std::size_t fromRow) noexcept {
     std::memcpy(data_ + row * layout_->stride, from.data_ + fromRow * layout_->stride, layout_->stride);
@@ -708,11 +713,16 @@ struct Dataset::Impl {
 
   // Reads, selects and transforms a unit slice by slice: the transform writes each slice's rows
   // as records into `staging` (at most a slice of rows, in cache), with their labels, weights and
-  // event references, and the slice is then streamed into the unit's records in one pass.
+  // event references, and the slice is then copied into the unit's records in one pass.
   core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns, RowRecords& staging) {
     ProcessedUnit info;
     auto records = acquireChunkRecords();
     records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
+    // A unit's records larger than this leave the cache before the assembler draws from them:
+    // they are streamed past it. Smaller ones (a small file, an epoch run in the caller) may still
+    // be there when drawn, so they are copied through it.
+    constexpr std::size_t kStreamBytes = 8 << 20;
+    const bool stream = static_cast<std::size_t>(unit.end - unit.begin) * records->stride() >= kStreamBytes;
     auto processed = forEachSlice(
         *plan, inputs, unit, options.split, info, columns,
         [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t first) -> core::Result<void> {
@@ -725,7 +735,7 @@ struct Dataset::Impl {
           for (std::size_t r = 0; r < events.size(); ++r)
             staging.setTail(r, (*labels)[events[r]], (*weights)[events[r]],
                              EventRef{unit.file, unit.begin + first + events[r]});
-          records->streamFrom(records->rows, staging, events.size());
+          records->copyFrom(records->rows, staging, events.size(), stream);
           records->rows += events.size();
           return {};
         });
