@@ -565,8 +565,8 @@ TEST(Reader, OneLargeStoredBasketIsCutIntoSlicesThatShareTheRead) {
   std::vector<std::byte> copy(bytes.size());
   std::memcpy(copy.data(), bytes.data(), bytes.size());
   core::ThreadPool pool(1);
-  for (const auto& file : {File::open(path.string()),
-                           File::open(std::make_shared<MemorySource>("one_basket.root", std::move(copy)))}) {
+  for (const auto& file :
+       {File::open(path.string()), File::open(std::make_shared<MemorySource>("one_basket.root", std::move(copy)))}) {
     SCOPED_TRACE(file->source()->name());
     const auto tree = file->tree("t");
     ASSERT_EQ(tree.branches().size(), 1u);
