@@ -89,7 +89,8 @@ class Scheduler {
   /// with resource_exhausted when the model's queue is full, and throws what an allocation
   /// throws before the request is queued; neither calls `done`. Otherwise `done` is called
   /// exactly once, on an inference thread (or inline), also when forming its batch or the run
-  /// throws (an internal error then).
+  /// throws (an internal error then), or, for a round whose task was dropped unrun at shutdown,
+  /// where that task is destroyed (unavailable).
   core::Result<void> submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
                             std::vector<Tensor> inputs, InferenceCallback done);
 
