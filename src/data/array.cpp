@@ -52,7 +52,8 @@ core::Result<Array> toArray(const root::Column& column, const std::shared_ptr<co
 }
 
 core::Result<Array> toArray(const root::Column& column, std::size_t first, std::size_t count,
-                            const std::shared_ptr<const Offsets>& sharedOffsets, Array reuse, const std::uint64_t* sharedStored) {
+                            const std::shared_ptr<const Offsets>& sharedOffsets, Array reuse,
+                            const std::uint64_t* sharedStored) {
   Array array;
   array.values = std::move(reuse.values);
   array.values.clear();
@@ -93,7 +94,8 @@ core::Result<Array> toArray(const root::Column& column, std::size_t first, std::
   // Members of a list after the first usually have the same offsets: equal to the shared ones
   // (already checked) they cannot decrease, so one branch-free comparison replaces the check.
   bool reuseOffsets = sharedOffsets && sharedOffsets->size() == count + 1;
-  if (reuseOffsets && !(sharedStored != nullptr && std::memcmp(stored, sharedStored, (count + 1) * sizeof(std::uint64_t)) == 0)) {
+  if (reuseOffsets &&
+      !(sharedStored != nullptr && std::memcmp(stored, sharedStored, (count + 1) * sizeof(std::uint64_t)) == 0)) {
     const std::uint64_t* shared = sharedOffsets->data();
     std::uint64_t differ = 0;
     for (std::size_t e = 0; e <= count; ++e) differ |= shared[e] ^ (stored[e] - base);

@@ -714,7 +714,8 @@ struct Dataset::Impl {
   // Reads, selects and transforms a unit slice by slice: the transform writes each slice's rows
   // as records into `staging` (at most a slice of rows, in cache), with their labels, weights and
   // event references, and the slice is then copied into the unit's records in one pass.
-  core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns, RowRecords& staging) {
+  core::Result<std::shared_ptr<RowRecords>> process(const Unit& unit, std::vector<root::Column>& columns,
+                                                    RowRecords& staging) {
     ProcessedUnit info;
     auto records = acquireChunkRecords();
     records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
@@ -734,7 +735,7 @@ struct Dataset::Impl {
           if (!weights) return core::fail(std::move(weights).error());
           for (std::size_t r = 0; r < events.size(); ++r)
             staging.setTail(r, (*labels)[events[r]], (*weights)[events[r]],
-                             EventRef{unit.file, unit.begin + first + events[r]});
+                            EventRef{unit.file, unit.begin + first + events[r]});
           records->copyFrom(records->rows, staging, events.size(), stream);
           records->rows += events.size();
           return {};
@@ -1020,7 +1021,8 @@ void Dataset::start(std::size_t epoch) {
     auto columns = d.columnSets.take();
     {
       Impl::StagingRecords staging(d);
-      for (std::size_t i = 0; i < d.units.size(); ++i) d.done.emplace(i, d.process(d.units[i], columns, *staging.records));
+      for (std::size_t i = 0; i < d.units.size(); ++i)
+        d.done.emplace(i, d.process(d.units[i], columns, *staging.records));
     }
     d.columnSets.give(std::move(columns));
     d.assemblerLoop(epoch);

@@ -558,7 +558,8 @@ TEST(Transform, GroupMembersWithOtherListsAreRefused) {
 }
 
 TEST(Plan, ListMembersShareOneOffsetsOrAreRefusedAtTheEntry) {
-  auto b = build("features: {groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi], length: 3}}}\nnormalization: none\n", 100);
+  auto b = build("features: {groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi], length: 3}}}\nnormalization: none\n",
+                 100);
   auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 100);
   // The members in the order prepare converts them: the first one's offsets are the list's.
   std::vector<std::string> members;
@@ -591,7 +592,9 @@ TEST(Plan, ListMembersShareOneOffsetsOrAreRefusedAtTheEntry) {
       for (std::size_t e = 0; e < count; ++e) {
         ASSERT_EQ(array.count(e), lists(name)[first + e].size()) << name;
         for (std::size_t j = 0; j < array.count(e); ++j)
-          EXPECT_EQ(array.values[static_cast<std::size_t>((*offsets)[e]) + j], static_cast<double>(lists(name)[first + e][j])) << name;
+          EXPECT_EQ(array.values[static_cast<std::size_t>((*offsets)[e]) + j],
+                    static_cast<double>(lists(name)[first + e][j]))
+              << name;
       }
     }
   };
@@ -606,7 +609,8 @@ TEST(Plan, ListMembersShareOneOffsetsOrAreRefusedAtTheEntry) {
   for (std::size_t first : {std::size_t{0}, std::size_t{37}}) {
     auto prepared = b.plan->prepare(columns, first, 100 - first);
     ASSERT_FALSE(prepared);
-    EXPECT_NE(prepared.error().message.find(fmt::format("branch '{}' has {} objects in entry {}", members[2], b.s.jetPt[moved].size() - 1, moved)),
+    EXPECT_NE(prepared.error().message.find(fmt::format("branch '{}' has {} objects in entry {}", members[2],
+                                                        b.s.jetPt[moved].size() - 1, moved)),
               std::string::npos)
         << prepared.error().message;
   }
