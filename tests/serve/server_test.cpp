@@ -66,6 +66,10 @@ class ServerTest : public ::testing::Test {
   std::vector<std::future<test::RawResponse>> concurrentRowRequests(const std::string& model, int clients);
   /// Each answer of concurrentRowRequests equals in-process ONNX Runtime on its row.
   static void expectRowAnswers(std::vector<std::future<test::RawResponse>>& futures, const std::string& onnx);
+  /// Uploads `onnx` as `model`, holds two concurrentRowRequests in the queue while inference is
+  /// paused, then shuts the server down; returns the requests' futures.
+  std::vector<std::future<test::RawResponse>> shutDownWithTwoRequestsQueued(const std::string& model,
+                                                                            const std::string& onnx);
 
   ::mlaas::test::TempDir dir_;
   std::unique_ptr<Server> server_;
@@ -562,15 +566,21 @@ TEST_F(ServerTest, FullQueueGets429WithRetryAfterAndTheServerKeepsServing) {
   EXPECT_NE(metrics.find("protocol=\"tfaas-json\",code=\"429\"} 1"), std::string::npos) << metrics;
 }
 
+std::vector<std::future<test::RawResponse>> ServerTest::shutDownWithTwoRequestsQueued(const std::string& model,
+                                                                                      const std::string& onnx) {
+  EXPECT_EQ(upload(model, onnx).status, 201);
+  server_->pauseInference();
+  auto queued = concurrentRowRequests(model, 2);
+  EXPECT_TRUE(waitForQueued(*server_, 2));
+  server_->shutdown();
+  return queued;
+}
+
 // Shutdown overrides a pause (docs/serving.md): a request queued while the inference threads are
 // held is still run and answered before the I/O threads stop, and shutdown returns once it is.
 TEST_F(ServerTest, ShutdownAnswersRequestsQueuedWhilePaused) {
   std::string onnx = test::mlpModel({8, 4, 1});
-  ASSERT_EQ(upload("p", onnx).status, 201);
-  server_->pauseInference();
-  auto queued = concurrentRowRequests("p", 2);
-  ASSERT_TRUE(waitForQueued(*server_, 2));
-  server_->shutdown();
+  auto queued = shutDownWithTwoRequestsQueued("p", onnx);
   expectRowAnswers(queued, onnx);
 }
 
@@ -582,11 +592,7 @@ TEST_F(ServerTest, ShutdownWithoutGraceRunsQueuedWorkBeforeTheConnectionsGo) {
   server_->shutdown();
   startServer(64u << 20, 0, [](ServerConfig& c) { c.shutdownGrace = std::chrono::milliseconds(0); });
   std::string onnx = test::mlpModel({8, 4, 1});
-  ASSERT_EQ(upload("g", onnx).status, 201);
-  server_->pauseInference();
-  auto queued = concurrentRowRequests("g", 2);
-  ASSERT_TRUE(waitForQueued(*server_, 2));
-  server_->shutdown();
+  auto queued = shutDownWithTwoRequestsQueued("g", onnx);
   for (std::size_t i = 0; i < queued.size(); ++i) {
     try {
       auto r = queued[i].get();
