@@ -2596,98 +2596,107 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
 /// readImpl).
 constexpr std::size_t kBranchSplitMin = 256;
 
-/// Reads into `out` (resized to one column per branch). A wide read (kBranchSplitMin branches or
-/// more: NanoAOD's ~950 small baskets, one per branch) that is worth sharing is cut into one
-/// contiguous run of branches per thread, of about equal estimated cost (Tree::Impl::nanosPerEntry),
-/// and each thread plans, fetches and decodes its run into its own columns alone: no basket's work
-/// entry, column header or branch record is written by one core and read by the other, as when
-/// its baskets are shared one job at a time (~100 ns a basket, as much as the work it moves).
-/// Every other read shares its baskets (readBaskets).
+/// Shares a wide read (kBranchSplitMin branches or more: NanoAOD's ~950 small baskets, one per
+/// branch) among threads by branch, when it is worth sharing (the work taken off the caller by
+/// Tree::Impl::nanosPerEntry exceeds ReadOptions::parallelMinNanos): runs of consecutive branches
+/// of about equal estimated cost, and readRun(begin, end, options without a pool, stats of the run)
+/// reads `branches[begin, end)` on the thread that takes that run, alone. No basket's work entry,
+/// column header or branch record is then written by one core and read by the other, as when its
+/// baskets are shared one job at a time (~100 ns a basket, as much as the work it moves). False,
+/// having done nothing, for any other read.
+template <class F>
+bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
+                   const ReadOptions& options, ReadStats* stats, F&& readRun) {
+  const std::size_t threads = poolThreads(options);
+  if (threads <= 1 || branches.size() < kBranchSplitMin) return false;
+  double total = 0;  // per entry of the range
+  for (auto bi : branches) total += t.nanosPerEntry[bi];
+  const double share = 1.0 - 1.0 / static_cast<double>(threads);  // of the work, off the caller
+  if (options.parallelMinNanos != 0 &&
+      total * static_cast<double>(range.size()) * share <= static_cast<double>(options.parallelMinNanos))
+    return false;
+  // Runs of branches ([begin, end) of `branches`), and which runs each thread takes (parts:
+  // thread p takes runs [parts[p], parts[p + 1])).
+  std::vector<std::pair<std::size_t, std::size_t>> runs;
+  std::vector<std::size_t> parts{0};
+  const std::size_t n = branches.size();
+  if (threads == 2) {
+    // The caller takes the run [a, b) whose cost is nearest half, the worker what is left on
+    // either side: one costly branch (NanoAOD's one compressed branch) then shares evenly
+    // wherever it lies, which one cut could not do.
+    std::vector<double> prefix(n + 1, 0.0);
+    for (std::size_t k = 0; k < n; ++k) prefix[k + 1] = prefix[k] + t.nanosPerEntry[branches[k]];
+    const double half = total / 2;
+    std::size_t bestA = 0, bestB = 0;
+    double bestGap = half;
+    for (std::size_t a = 0, b = 0; a < n; ++a) {
+      b = std::max(b, a);
+      while (b < n && prefix[b + 1] - prefix[a] <= half) ++b;
+      for (const std::size_t end : {b, std::min(b + 1, n)}) {
+        const double gap = std::abs(prefix[end] - prefix[a] - half);
+        if (gap < bestGap) {
+          bestGap = gap;
+          bestA = a;
+          bestB = end;
+        }
+      }
+    }
+    runs = {{bestA, bestB}, {0, bestA}, {bestB, n}};
+    parts = {0, 1, 3};
+  } else {
+    double sum = 0;
+    std::size_t k = 0;
+    for (std::size_t p = 1; p <= threads; ++p) {
+      const double until = total * static_cast<double>(p) / static_cast<double>(threads);
+      const std::size_t begin = k;
+      // Up to the branch whose end is nearest the share's end (the last part takes the rest).
+      while (k < n && (p == threads || sum + t.nanosPerEntry[branches[k]] / 2 < until))
+        sum += t.nanosPerEntry[branches[k++]];
+      runs.emplace_back(begin, k);
+      parts.push_back(runs.size());
+    }
+  }
+  std::vector<ReadStats> runStats(stats ? runs.size() : 0);
+  ReadOptions alone = options;
+  alone.pool = nullptr;
+  options.pool->parallelForParts(parts, [&](std::size_t r) {
+    const auto [begin, end] = runs[r];
+    if (begin < end) readRun(begin, end, alone, stats ? &runStats[r] : nullptr);
+  });
+  if (stats) {
+    for (const auto& rs : runStats) {
+      stats->baskets += rs.baskets;
+      stats->requests += rs.requests;
+      stats->compressedBytes += rs.compressedBytes;
+      stats->uncompressedBytes += rs.uncompressedBytes;
+      stats->decompressSeconds += rs.decompressSeconds;
+      stats->basketsReused += rs.basketsReused;
+    }
+    std::size_t used = 0;
+    for (std::size_t p = 0; p + 1 < parts.size(); ++p) {
+      bool any = false;
+      for (std::size_t r = parts[p]; r < parts[p + 1]; ++r) any |= runs[r].first < runs[r].second;
+      used += any;
+    }
+    stats->threads = std::max(stats->threads, used);
+  }
+  return true;
+}
+
+/// Reads into `out` (resized to one column per branch): a wide read shared by branch
+/// (shareByBranch), every other read by basket (readBaskets).
 void readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
               const ReadOptions& options, ReadStats* stats, std::vector<Column>& out,
               std::span<const std::string> names = {}) {
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
   out.resize(branches.size());
-  const std::size_t threads = poolThreads(options);
-  if (threads > 1 && branches.size() >= kBranchSplitMin) {
-    double total = 0;  // per entry of the range
-    for (auto bi : branches) total += t.nanosPerEntry[bi];
-    const double share = 1.0 - 1.0 / static_cast<double>(threads);  // of the work, off the caller
-    if (options.parallelMinNanos == 0 ||
-        total * static_cast<double>(range.size()) * share > static_cast<double>(options.parallelMinNanos)) {
-      // Runs of branches ([begin, end) of `branches`), and which runs each thread takes (parts:
-      // thread p takes runs [parts[p], parts[p + 1])).
-      std::vector<std::pair<std::size_t, std::size_t>> runs;
-      std::vector<std::size_t> parts{0};
-      const std::size_t n = branches.size();
-      if (threads == 2) {
-        // The caller takes the run [a, b) whose cost is nearest half, the worker what is left on
-        // either side: one costly branch (NanoAOD's one compressed branch) then shares evenly
-        // wherever it lies, which one cut could not do.
-        std::vector<double> prefix(n + 1, 0.0);
-        for (std::size_t k = 0; k < n; ++k) prefix[k + 1] = prefix[k] + t.nanosPerEntry[branches[k]];
-        const double half = total / 2;
-        std::size_t bestA = 0, bestB = 0;
-        double bestGap = half;
-        for (std::size_t a = 0, b = 0; a < n; ++a) {
-          b = std::max(b, a);
-          while (b < n && prefix[b + 1] - prefix[a] <= half) ++b;
-          for (const std::size_t end : {b, std::min(b + 1, n)}) {
-            const double gap = std::abs(prefix[end] - prefix[a] - half);
-            if (gap < bestGap) {
-              bestGap = gap;
-              bestA = a;
-              bestB = end;
-            }
-          }
-        }
-        runs = {{bestA, bestB}, {0, bestA}, {bestB, n}};
-        parts = {0, 1, 3};
-      } else {
-        double sum = 0;
-        std::size_t k = 0;
-        for (std::size_t p = 1; p <= threads; ++p) {
-          const double until = total * static_cast<double>(p) / static_cast<double>(threads);
-          const std::size_t begin = k;
-          // Up to the branch whose end is nearest the share's end (the last part takes the rest).
-          while (k < n && (p == threads || sum + t.nanosPerEntry[branches[k]] / 2 < until))
-            sum += t.nanosPerEntry[branches[k++]];
-          runs.emplace_back(begin, k);
-          parts.push_back(runs.size());
-        }
-      }
-      std::vector<ReadStats> runStats(stats ? runs.size() : 0);
-      ReadOptions alone = options;
-      alone.pool = nullptr;
-      options.pool->parallelForParts(parts, [&](std::size_t r) {
-        const auto [begin, end] = runs[r];
-        if (begin == end) return;
-        readBaskets(t, std::span(branches).subspan(begin, end - begin), range, alone, stats ? &runStats[r] : nullptr,
-                    std::span(out).subspan(begin, end - begin),
-                    names.empty() ? names : names.subspan(begin, end - begin));
-      });
-      if (stats) {
-        for (const auto& rs : runStats) {
-          stats->baskets += rs.baskets;
-          stats->requests += rs.requests;
-          stats->compressedBytes += rs.compressedBytes;
-          stats->uncompressedBytes += rs.uncompressedBytes;
-          stats->decompressSeconds += rs.decompressSeconds;
-          stats->basketsReused += rs.basketsReused;
-        }
-        std::size_t used = 0;
-        for (std::size_t p = 0; p + 1 < parts.size(); ++p) {
-          bool any = false;
-          for (std::size_t r = parts[p]; r < parts[p + 1]; ++r) any |= runs[r].first < runs[r].second;
-          used += any;
-        }
-        stats->threads = std::max(stats->threads, used);
-      }
-      return;
-    }
-  }
-  readBaskets(t, branches, range, options, stats, out, names);
+  const auto readRun = [&](std::size_t begin, std::size_t end, const ReadOptions& alone, ReadStats* runStats) {
+    readBaskets(t, std::span(branches).subspan(begin, end - begin), range, alone, runStats,
+                std::span(out).subspan(begin, end - begin), names.empty() ? names : names.subspan(begin, end - begin));
+  };
+  if (!shareByBranch(t, branches, range, options, stats, readRun))
+    readBaskets(t, branches, range, options, stats, out, names);
 }
 
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
@@ -2719,23 +2728,24 @@ Column Tree::read(const std::string& name, EntryRange range, const ReadOptions& 
   return std::move(read(std::vector<std::string>{name}, range, options).front());
 }
 
-std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options,
-                                   ReadStats* stats) const {
-  range.end = std::min(range.end, impl_->entries);
-  range.begin = std::min(range.begin, range.end);
-  const auto plan = makePlan(*impl_, resolve(*impl_, names), range, options);
-  // Fetched and shared among threads the way readImpl does (staged with workers), like for like.
-  const std::size_t threads = readThreads(*impl_, plan, options, /*slicing=*/false);
-  StagedFetch fetched(*impl_, fetchPieces(plan, options, threads));
+namespace {
+
+/// Tree::decompressOnly of some branches: fetched and shared among threads the way readBaskets
+/// does (staged with workers), like for like.
+std::uint64_t decompressBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
+                                const ReadOptions& options, ReadStats* stats) {
+  const auto plan = makePlan(t, branches, range, options);
+  const std::size_t threads = readThreads(t, plan, options, /*slicing=*/false);
+  StagedFetch fetched(t, fetchPieces(plan, options, threads));
   const std::size_t fetchJobs = threads > 1 ? fetched.pieces() : 0;
   if (fetchJobs == 0) fetched.fetchAll();
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   std::vector<double> seconds(plan.baskets.size(), 0.0);
-  runSplit(*impl_, plan, fetchJobs, {}, threads, options, [&](std::size_t job) {
+  runSplit(t, plan, fetchJobs, {}, threads, options, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];
-    const auto& b = impl_->data[pb.branch];
+    const auto& b = t.data[pb.branch];
     const auto& loc = b.baskets[pb.basket];
     std::span<const std::byte> record;
     if (!loc.embedded) {
@@ -2744,7 +2754,7 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
     }
     LoadMode mode;
     mode.parseOffsets = false;
-    atBasket(*impl_, b, pb.basket,
+    atBasket(t, b, pb.basket,
              [&] { sizes[j] = loadBasket(record, loc, b.where, stats ? &seconds[j] : nullptr, mode).uncompressed; });
   });
   std::uint64_t total = 0;
@@ -2758,6 +2768,22 @@ std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryR
     stats->threads = std::max(stats->threads, threads);
   }
   return total;
+}
+
+}  // namespace
+
+std::uint64_t Tree::decompressOnly(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options,
+                                   ReadStats* stats) const {
+  range.end = std::min(range.end, impl_->entries);
+  range.begin = std::min(range.begin, range.end);
+  const auto branches = resolve(*impl_, names);
+  // A wide read is shared by branch, as readImpl shares it.
+  std::atomic<std::uint64_t> total{0};
+  const auto readRun = [&](std::size_t begin, std::size_t end, const ReadOptions& alone, ReadStats* runStats) {
+    total += decompressBaskets(*impl_, std::span(branches).subspan(begin, end - begin), range, alone, runStats);
+  };
+  if (shareByBranch(*impl_, branches, range, options, stats, readRun)) return total.load();
+  return decompressBaskets(*impl_, branches, range, options, stats);
 }
 
 std::vector<EntryRange> Tree::chunks(std::uint64_t targetEntries) const {

@@ -224,7 +224,7 @@ TEST(Reader, ThreadsGiveTheSameColumns) {
 // branches nearest half the cost and the worker the runs on either side, with more each thread
 // one run. Whole tree and a range inside it, into fresh and into reused columns: the columns of
 // one thread every time, and the stats of the whole read (its bytes fetched aside: a range that
-// cuts a basket leaves it kept, unfetched, for the next read).
+// cuts a basket leaves it kept, unfetched, for the next read); the decompress-only bound too.
 TEST(Reader, WideReadsSharedByBranchGiveTheSameColumns) {
   MLAAS_REQUIRE_CORPUS();
   const auto tree = openCorpus("nanoAOD_2015_CMS_Open_Data_ttbar.root")->tree("Events");
@@ -243,6 +243,13 @@ TEST(Reader, WideReadsSharedByBranchGiveTheSameColumns) {
       EXPECT_EQ(shared.uncompressedBytes, alone.uncompressedBytes);
       ASSERT_EQ(single.size(), reused.size());
       for (std::size_t k = 0; k < single.size(); ++k) expectSameColumn(single[k], reused[k]);
+      // The decompress-only bound is shared the same way, like for like.
+      ReadStats boundAlone, boundShared;
+      EXPECT_EQ(tree.decompressOnly(names, range, {.pool = &pool}, &boundShared),
+                tree.decompressOnly(names, range, {}, &boundAlone));
+      EXPECT_EQ(boundShared.threads, workers + 1);
+      EXPECT_EQ(boundAlone.threads, 1u);
+      EXPECT_EQ(boundShared.baskets, boundAlone.baskets);
     }
   }
 }
