@@ -64,7 +64,10 @@ struct ReadOptions {
   /// With a pool, a read is shared only when the work the workers would take off the calling
   /// thread (estimated per basket: a fixed cost plus its output bytes at a swap-copy's or LZ4's
   /// speed) exceeds this many nanoseconds plus 100 per basket (what sharing costs: waking a worker,
-  /// cache lines moving between cores); otherwise it runs on the calling thread. 0: always share.
+  /// cache lines moving between cores); otherwise it runs on the calling thread. A read of 256
+  /// branches or more is shared by runs of branches instead (no per-basket term: each thread reads
+  /// its own branches into its own columns) when its estimated work off the caller exceeds this
+  /// alone. 0: always share.
   std::uint64_t parallelMinNanos = 15'000;
 };
 
