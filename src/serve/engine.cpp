@@ -392,7 +392,8 @@ void Scheduler::workerLoop() {
         lock.lock();
       }
       lock.unlock();
-      for (auto& job : batch) answerError(model, job, core::Errc::internal, kInferenceFailed, e.what(), failedAt, failedRows);
+      for (auto& job : batch)
+        answerError(model, job, core::Errc::internal, kInferenceFailed, e.what(), failedAt, failedRows);
       batch.clear();
       lock.lock();
     }

@@ -160,7 +160,8 @@ core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> input
   return runConcatenated(request);
 }
 
-core::Result<std::vector<Tensor>> LoadedModel::runConcatenated(std::span<const std::span<const Tensor>> requests) const {
+core::Result<std::vector<Tensor>> LoadedModel::runConcatenated(
+    std::span<const std::span<const Tensor>> requests) const {
   const Impl& m = *impl_;
   for (const auto& inputs : requests)
     if (inputs.size() != m.inputNames.size())
@@ -193,15 +194,16 @@ core::Result<std::vector<Tensor>> LoadedModel::runConcatenated(std::span<const s
       for (const auto& inputs : requests) {
         const Tensor& t = inputs[i];
         if (t.type != first.type || t.shape.size() != shape.size() || (requests.size() > 1 && t.shape.empty()))
-          return core::fail(core::Errc::internal,
-                            fmt::format("model {}: input '{}' differs between the requests of a batch", m.label, first.name));
+          return core::fail(
+              core::Errc::internal,
+              fmt::format("model {}: input '{}' differs between the requests of a batch", m.label, first.name));
         if (&inputs != &requests.front()) shape[0] += t.shape[0];
         given += isBytes ? t.strings.size() : t.data.size();
       }
       const auto count = shapeElementCount(shape);
       if (!count || given % unit != 0 || given / unit != static_cast<std::size_t>(*count))
-        return core::fail(core::Errc::internal, fmt::format("model {}: input '{}' has {} elements for shape {}", m.label,
-                                                            first.name, given / unit, shapeToString(shape)));
+        return core::fail(core::Errc::internal, fmt::format("model {}: input '{}' has {} elements for shape {}",
+                                                            m.label, first.name, given / unit, shapeToString(shape)));
       auto value = Ort::Value::CreateTensor(allocator, shape.data(), shape.size(), toOrt(first.type));
       if (isBytes) {
         // Element buffers sized per string keep embedded NUL bytes (FillStringTensor would cut them).

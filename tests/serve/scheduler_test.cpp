@@ -457,7 +457,7 @@ TEST(Scheduler, ARoundWhoseTaskIsDroppedAnswersItsRequestsUnavailable) {
   for (std::size_t i = 0; i < outcomes.size(); ++i)
     ASSERT_TRUE(scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.5f),
                                  [&, i, answer = outcomes[i].callback()](core::Result<std::vector<Tensor>> result,
-                                                                        const InferenceTiming& timing) {
+                                                                         const InferenceTiming& timing) {
                                    if (++calls[i] == 1) answer(std::move(result), timing);
                                  }));
   ASSERT_EQ(gRoundTasks.size(), 1u);
