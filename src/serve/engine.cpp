@@ -331,6 +331,38 @@ void Scheduler::resume() {
   wake_.notify_all();
 }
 
+void Scheduler::abandonQueued() noexcept {
+  std::vector<std::shared_ptr<const LoadedModel>> models;  // kept alive while their jobs are answered
+  std::vector<std::pair<std::size_t, Job>> abandoned;      // (index into models, job)
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    std::size_t count = 0;
+    for (const auto& entry : queues_) count += entry.second->jobs.size();
+    try {
+      models.reserve(queues_.size());
+      abandoned.reserve(count);
+    } catch (const std::bad_alloc&) {
+      return;  // the queued requests then run, as without this call (the destructor waits for them)
+    }
+    // Taken out under the lock (moving a job cannot throw): a worker collecting a batch during its
+    // queue delay reads the same queue, finds it empty and runs what it holds.
+    for (auto& [key, queue] : queues_) {
+      if (queue->jobs.empty()) continue;
+      models.push_back(queue->model);
+      for (auto& job : queue->jobs) abandoned.emplace_back(models.size() - 1, std::move(job));
+      queue->jobs.clear();
+    }
+    for (auto& queue : ready_) queue->scheduled = false;  // a worker must not take an empty queue
+    ready_.clear();
+    queued_ = 0;
+  }
+  wake_.notify_all();
+  const auto now = Clock::now();
+  for (auto& [model, job] : abandoned)  // batch rows 0: never run
+    answerError(*models[model], job, core::Errc::unavailable, "the server is shutting down", {}, now, 0);
+}
+
 std::size_t Scheduler::queued() const {
   std::lock_guard lock(mutex_);
   return queued_;

@@ -111,6 +111,11 @@ class Scheduler {
   /// Shutdown overrides a pause (queued work still finishes). No effect on inline scheduling.
   void pause();
   void resume();
+  /// Shutdown once its grace has run out: from now on submit refuses requests (unavailable), and
+  /// every request still queued is answered unavailable, "the server is shutting down", without
+  /// running (nothing would write its answer any more); batches already running finish. Call it
+  /// once the I/O threads have stopped: their rounds do not pass through the queues.
+  void abandonQueued() noexcept;
   /// Requests waiting in queues (not yet taken by an inference thread), over all models.
   [[nodiscard]] std::size_t queued() const;
 

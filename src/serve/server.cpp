@@ -912,8 +912,11 @@ void Server::shutdown() {
   // Shutdown overrides a pause: requests queued while paused run, and are answered within the grace.
   impl_->scheduler->resume();
   impl_->http->shutdown(impl_->config.shutdownGrace);
-  // Joins the inference threads after the queued work and before the HTTP server goes: what they
-  // answer after the grace goes to connections (and io_contexts) that must still exist.
+  // The grace is over and the I/O threads are gone: what is still queued is answered 'shutting
+  // down' without running. Then the inference threads are joined (after the batches they are
+  // running) before the HTTP server goes: what they answer goes to connections (and io_contexts)
+  // that must still exist.
+  impl_->scheduler->abandonQueued();
   impl_->scheduler.reset();
   // Destroys the tasks left in the I/O threads' event loops: a round among them answers its
   // requests 'shutting down', to responders that drop it.

@@ -306,6 +306,42 @@ TEST(Scheduler, ShutdownFinishesWorkQueuedWhilePaused) {
   EXPECT_TRUE(result);
 }
 
+// After the shutdown grace, requests still queued are answered unavailable without running
+// (the model never runs here), and new ones are refused; the destructor then has nothing to run.
+TEST(Scheduler, AbandonedQueuedRequestsAreAnsweredUnavailableWithoutRunning) {
+  auto first = LoadedModel::load(test::mlpModel({4, 1}), "a/versions/1").value();
+  auto second = LoadedModel::load(test::mlpModel({4, 1}), "b/versions/2").value();
+  std::vector<Outcome> outcomes(3);
+  {
+    Scheduler scheduler(2, 10);
+    scheduler.pause();
+    ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, first, outcomes, [](int) { return inputs(1.0f); }));
+    std::vector<Outcome> other(1);
+    ASSERT_NO_FATAL_FAILURE(queueRequests(scheduler, second, other, [](int) { return inputs(1.0f); }));
+    EXPECT_EQ(scheduler.queued(), 4u);
+    scheduler.abandonQueued();
+    EXPECT_EQ(scheduler.queued(), 0u);
+    outcomes.push_back(std::move(other[0]));
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      SCOPED_TRACE(i);
+      auto future = outcomes[i].promise.get_future();
+      ASSERT_EQ(future.wait_for(std::chrono::seconds(0)), std::future_status::ready);  // answered in the call
+      auto [result, timing] = future.get();
+      ASSERT_FALSE(result);
+      EXPECT_EQ(result.error().code, core::Errc::unavailable);
+      EXPECT_EQ(result.error().message, (i < 3 ? "model a/versions/1" : "model b/versions/2") +
+                                            std::string(": the server is shutting down"));
+      EXPECT_EQ(timing.batchRows, 0u);  // never ran
+    }
+    Outcome late;
+    auto refused = scheduler.submit(first, BatchingPolicy{64, 0}, inputs(1.0f), late.callback());
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, core::Errc::unavailable);
+  }
+  EXPECT_EQ(first->typicalRunTime().count(), 0);  // no run, not even after the destructor
+  EXPECT_EQ(second->typicalRunTime().count(), 0);
+}
+
 // Workers are woken only when a queue becomes ready (requests arriving while it is ready join the
 // batch of the worker already woken): a lost wake-up would leave a request unanswered forever, so
 // many threads submit at once, with and without a queue delay, and every request must come back

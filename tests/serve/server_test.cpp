@@ -584,11 +584,11 @@ TEST_F(ServerTest, ShutdownAnswersRequestsQueuedWhilePaused) {
   expectRowAnswers(queued, onnx);
 }
 
-// With no grace the I/O threads stop before the queued requests have run: the inference threads
-// still run them during shutdown, and their answers must not reach connections or event loops
-// that are gone (the HTTP server is destroyed after the scheduler). Each client gets its right
-// answer or a closed connection, nothing else.
-TEST_F(ServerTest, ShutdownWithoutGraceRunsQueuedWorkBeforeTheConnectionsGo) {
+// With no grace the I/O threads stop before the queued requests have run: whatever the inference
+// threads run or abandon then is answered to connections and event loops that must still exist
+// (the HTTP server is destroyed after the scheduler), where the answer is dropped. Each client
+// gets its right answer or a closed connection, nothing else, and shutdown returns.
+TEST_F(ServerTest, ShutdownWithoutGraceLeavesNoAnswerBehindItsConnections) {
   server_->shutdown();
   startServer(64u << 20, 0, [](ServerConfig& c) { c.shutdownGrace = std::chrono::milliseconds(0); });
   std::string onnx = test::mlpModel({8, 4, 1});
