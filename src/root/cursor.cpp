@@ -27,6 +27,24 @@ void scalarSwapCopy(std::byte* dst, const std::byte* src, std::size_t count) noe
   }
 }
 
+/// scalarSwapCopy of `count` values of `width` bytes (2, 4 or 8; any other copies nothing).
+/// Inlined, as the two switches it replaces were: swapCopy runs once per basket.
+[[gnu::always_inline]] inline void scalarSwapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size_t width) noexcept {
+  switch (width) {
+    case 2:
+      scalarSwapCopy<std::uint16_t>(dst, src, count);
+      break;
+    case 4:
+      scalarSwapCopy<std::uint32_t>(dst, src, count);
+      break;
+    case 8:
+      scalarSwapCopy<std::uint64_t>(dst, src, count);
+      break;
+    default:
+      break;
+  }
+}
+
 #ifdef MLAAS_ROOT_X86
 // One pshufb per 32 bytes. Chosen at run time, so the build needs no -mavx2 (the baseline x86-64
 // path below is SSE2, which every x86-64 CPU has).
@@ -87,29 +105,13 @@ void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size
   // of the loops below straddles two cache lines (a split store costs about two).
   if (const auto misaligned = reinterpret_cast<std::uintptr_t>(dst) & 31; misaligned % width == 0 && misaligned) {
     const std::size_t head = std::min(count, (32 - misaligned) / width);
-    switch (width) {
-      case 2:
-        scalarSwapCopy<std::uint16_t>(dst, src, head);
-        break;
-      case 4:
-        scalarSwapCopy<std::uint32_t>(dst, src, head);
-        break;
-      default:
-        scalarSwapCopy<std::uint64_t>(dst, src, head);
-        break;
-    }
+    scalarSwapCopy(dst, src, head, width);
     done = head * width;
   }
   done += kHaveAvx2 ? avx2SwapCopy(dst + done, src + done, count * width - done, width)
                     : sse2SwapCopy(dst + done, src + done, count * width - done, width);
 #endif
-  const std::size_t rest = count - done / width;
-  switch (width) {
-    case 2: scalarSwapCopy<std::uint16_t>(dst + done, src + done, rest); break;
-    case 4: scalarSwapCopy<std::uint32_t>(dst + done, src + done, rest); break;
-    case 8: scalarSwapCopy<std::uint64_t>(dst + done, src + done, rest); break;
-    default: break;
-  }
+  scalarSwapCopy(dst + done, src + done, count - done / width, width);
 }
 
 void swapInPlace(std::byte* data, std::size_t count, std::size_t width) noexcept { swapCopy(data, data, count, width); }
