@@ -1970,15 +1970,16 @@ constexpr double kSplitNanosPerBasket = 100;
 /// (LZ4, ~2 GB/s; zlib and LZMA are slower, which only makes splitting them more worth it).
 constexpr double kBasketNanos = 50, kStoredNanosPerByte = 0.05, kCompressedNanosPerByte = 0.5;
 /// (A compressed basket is decompressed whole; of a stored or embedded one only the range's share
-/// is swapped.)
-double basketNanos(const BranchData& b, const BasketLoc& loc, EntryRange range) {
+/// is swapped.) `compressedNanosPerByte`: the codec's speed, where it is known (branchNanosPerEntry).
+double basketNanos(const BranchData& b, const BasketLoc& loc, EntryRange range,
+                   double compressedNanosPerByte = kCompressedNanosPerByte) {
   const double used = static_cast<double>(std::min(range.end, loc.entryEnd) - std::max(range.begin, loc.entryBegin)) /
                       static_cast<double>(std::max<std::uint64_t>(loc.entryEnd - loc.entryBegin, 1));
   if (loc.embedded) return kBasketNanos + kStoredNanosPerByte * used * static_cast<double>(loc.content.size());
   const double zipped = static_cast<double>(std::max<std::uint64_t>(b.info.compressedBytes, 1));
   const double ratio = static_cast<double>(b.info.uncompressedBytes) / zipped;  // the branch's, per basket
   const double out = static_cast<double>(loc.bytes) * std::max(ratio, 1.0);
-  return kBasketNanos + (ratio > 1.05 ? kCompressedNanosPerByte * out : kStoredNanosPerByte * used * out);
+  return kBasketNanos + (ratio > 1.05 ? compressedNanosPerByte * out : kStoredNanosPerByte * used * out);
 }
 
 /// A later slice of a large basket of fixed-size values that needs no decompression: entries
@@ -2027,15 +2028,8 @@ float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compre
     default:
       break;
   }
-  const double zipped = static_cast<double>(std::max<std::uint64_t>(b.info.compressedBytes, 1));
-  const double ratio = static_cast<double>(b.info.uncompressedBytes) / zipped;
   double nanos = 0;
-  for (const auto& loc : b.baskets) {
-    if (!loc.embedded && ratio > 1.05)
-      nanos += kBasketNanos + perByte * static_cast<double>(loc.bytes) * ratio;
-    else
-      nanos += basketNanos(b, loc, {loc.entryBegin, loc.entryEnd});
-  }
+  for (const auto& loc : b.baskets) nanos += basketNanos(b, loc, {loc.entryBegin, loc.entryEnd}, perByte);
   return static_cast<float>(nanos / static_cast<double>(std::max<std::uint64_t>(entries, 1)));
 }
 
