@@ -2184,15 +2184,13 @@ std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>
 
 /// Reads into `out` (one column per branch), reusing the buffers of the columns it holds
 /// (forEachChunk, readInto). `names`, when not empty, are the names `branches` were resolved from
-/// (the columns' names).
+/// (the columns' names). `range` lies within the tree (readImpl clamps it).
 void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
                  const ReadOptions& options, ReadStats* stats, std::span<Column> out,
                  std::span<const std::string> names) {
   auto columnName = [&](std::size_t k) -> const std::string& {
     return names.empty() ? t.data[branches[k]].info.name : names[k];
   };
-  range.end = std::min(range.end, t.entries);
-  range.begin = std::min(range.begin, range.end);
   std::uint64_t embeddedBytes = 0;
   const auto plan = makePlan(t, branches, range, options, /*listBranches=*/false, &embeddedBytes);
   std::size_t threads = readThreads(t, plan, options, /*slicing=*/true);
