@@ -108,7 +108,9 @@ class Scheduler {
 
   /// Operations hook (maintenance, embedding, tests): while paused, inference threads start no
   /// new batch; requests keep queueing up to the limit and are answered 429 beyond it.
-  /// Shutdown overrides a pause (queued work still finishes). No effect on inline scheduling.
+  /// Stopping overrides a pause: the destructor still runs the queued work, unless abandonQueued()
+  /// answered it first (Server::shutdown resumes, then abandons what the grace left queued). No
+  /// effect on inline scheduling.
   void pause();
   void resume();
   /// Shutdown once its grace has run out: from now on submit refuses requests (unavailable), and
