@@ -2193,7 +2193,6 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
   };
   std::uint64_t embeddedBytes = 0;
   const auto plan = makePlan(t, branches, range, options, /*listBranches=*/false, &embeddedBytes);
-  std::size_t threads = readThreads(t, plan, options, /*slicing=*/true);
   const std::size_t count = plan.baskets.size();
   // What this read does with each basket. One array (not one per property): a read of NanoAOD
   // has ~950 baskets and every extra per-basket array is another pass of allocation and zeroing.
@@ -2242,10 +2241,10 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       work[j].noFetch |= work[j].direct;
       anySkipped |= work[j].direct != 0;
     }
-    // A direct basket is not sliced: alone in its read, it is one job (readThreads counted on
-    // slicing it).
-    if (count == 1 && work[0].direct) threads = 1;
   }
+  // A direct basket is not sliced: alone in its read, it is one job (readThreads would count on
+  // slicing it).
+  const std::size_t threads = count == 1 && work[0].direct ? 1 : readThreads(t, plan, options, /*slicing=*/true);
   ReadPlan fetchPlan;  // the plan less the baskets that are not fetched with the others
   if (anySkipped && mapped.empty()) {
     std::vector<io::ByteRange> ranges;
