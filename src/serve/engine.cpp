@@ -1,7 +1,6 @@
 #include "serve/engine.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <iterator>
 #include <optional>
 #include <utility>
@@ -150,6 +149,8 @@ std::int64_t countedRows(std::int64_t rows) {
 }
 
 constexpr std::string_view kInferenceFailed = "inference failed: ";
+/// Every request refused or dropped unrun because the scheduler stops says so, the same way.
+constexpr std::string_view kShuttingDown = "the server is shutting down";
 }  // namespace
 
 bool Scheduler::compatible(const Job& a, const Job& b) {
@@ -223,8 +224,7 @@ Scheduler::Round::~Round() {
   if (currentRound_ == this) currentRound_ = nullptr;  // destroyed on its own thread: the next request starts a new one
   const auto now = Clock::now();
   for (auto& group : groups)
-    for (auto& job : group.jobs)  // batch rows 0: never run
-      answerError(*group.model, job, core::Errc::unavailable, "the server is shutting down", {}, now, 0);
+    for (auto& job : group.jobs) answerShuttingDown(*group.model, job, now);
 }
 
 void Scheduler::runRound(Round& round) {
@@ -292,7 +292,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   }
   Queue& queue = *slot->second;
   queue.policy = policy;
-  if (stopping_) return core::fail(core::Errc::unavailable, "the server is shutting down");
+  if (stopping_) return core::fail(core::Errc::unavailable, std::string(kShuttingDown));
   if (queue.jobs.size() >= maxQueue_)
     return core::fail(core::Errc::resource_exhausted,
                       fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
@@ -359,8 +359,7 @@ void Scheduler::abandonQueued() noexcept {
   }
   wake_.notify_all();
   const auto now = Clock::now();
-  for (auto& [model, job] : abandoned)  // batch rows 0: never run
-    answerError(*models[model], job, core::Errc::unavailable, "the server is shutting down", {}, now, 0);
+  for (auto& [model, job] : abandoned) answerShuttingDown(*models[model], job, now);
 }
 
 std::size_t Scheduler::queued() const {
@@ -472,6 +471,10 @@ void Scheduler::answerError(const LoadedModel& model, Job& job, core::Errc code,
     // still answered, with its code but without its text: the request must not hang
   }
   answer(model, job, core::fail(code, std::move(message)), started, Clock::now(), batchRows);
+}
+
+void Scheduler::answerShuttingDown(const LoadedModel& model, Job& job, Clock::time_point now) noexcept {
+  answerError(model, job, core::Errc::unavailable, kShuttingDown, {}, now, 0);  // batch rows 0: never run
 }
 
 void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::time_point started) noexcept {

@@ -181,6 +181,8 @@ class Scheduler {
   /// Answers a job with the error `code`, "model <label>: <what><detail>". Never throws.
   static void answerError(const LoadedModel& model, Job& job, core::Errc code, std::string_view what,
                           std::string_view detail, Clock::time_point started, std::size_t batchRows) noexcept;
+  /// Answers a job that never ran, because the scheduler stops, with unavailable. Never throws.
+  static void answerShuttingDown(const LoadedModel& model, Job& job, Clock::time_point now) noexcept;
   static bool compatible(const Job& a, const Job& b);
 
   std::size_t maxQueue_;
