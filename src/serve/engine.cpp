@@ -480,8 +480,13 @@ void Scheduler::answerShuttingDown(const LoadedModel& model, Job& job, Clock::ti
 void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::time_point started) noexcept {
   // What a run counts for (timings, /metrics) is the sum of its jobs' countedRows, as batch
   // formation counts them: a zero-row request is one row of its batch, whichever path runs it.
+  // The merged run's tensors have the raw sum (totalRows) along their first dimension.
   std::size_t batchRows = 0;
-  for (const auto& job : batch) batchRows += static_cast<std::size_t>(countedRows(job.rows));
+  std::int64_t totalRows = 0;
+  for (const auto& job : batch) {
+    batchRows += static_cast<std::size_t>(countedRows(job.rows));
+    totalRows += job.rows;
+  }
   std::size_t answered = 0;  // jobs are answered in batch order
   auto finish = [&](Job& job, core::Result<std::vector<Tensor>> result, Clock::time_point end, std::size_t rows) {
     ++answered;
@@ -495,13 +500,9 @@ void Scheduler::execute(const LoadedModel& model, std::span<Job> batch, Clock::t
     }
     // One run over the jobs' inputs merged along the first dimension. They stay the jobs' own: a
     // model whose outputs are not per row runs each job's inputs again.
-    std::int64_t totalRows = 0;
     std::vector<std::span<const Tensor>> requests;
     requests.reserve(batch.size());
-    for (const auto& job : batch) {
-      totalRows += job.rows;
-      requests.emplace_back(job.inputs);
-    }
+    for (const auto& job : batch) requests.emplace_back(job.inputs);
     auto result = model.runConcatenated(requests);
     auto end = Clock::now();
     if (!result) {

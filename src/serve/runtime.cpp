@@ -163,11 +163,11 @@ core::Result<std::vector<Tensor>> LoadedModel::run(std::span<const Tensor> input
 core::Result<std::vector<Tensor>> LoadedModel::runConcatenated(
     std::span<const std::span<const Tensor>> requests) const {
   const Impl& m = *impl_;
+  if (requests.empty()) return core::fail(core::Errc::internal, fmt::format("model {}: run without inputs", m.label));
   for (const auto& inputs : requests)
     if (inputs.size() != m.inputNames.size())
       return core::fail(core::Errc::internal, fmt::format("model {}: {} inputs given, {} expected", m.label,
                                                           inputs.size(), m.inputNames.size()));
-  if (requests.empty()) return core::fail(core::Errc::internal, fmt::format("model {}: run without inputs", m.label));
   try {
     static const Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeCPU);
     Ort::AllocatorWithDefaultOptions allocator;
