@@ -331,7 +331,8 @@ struct alignas(64) BranchData {
   bool countedRun = false;       ///< isCountedRun, decided when the tree is opened
   bool vectorHeader = false;     ///< flat: each entry is [bytecount][version][n] values
   bool offsetsExpected = true;   ///< fEntryOffsetLen > 0
-  // Line 2: the rarer decoding fields, then the column's name (resetColumn copies it every read).
+  // Line 2: the rarer decoding fields, then the column's name (resetColumn copies it when the
+  // caller passed no names of its own: Tree::read, pieces of a column).
   std::uint32_t entryHeader = 0;  ///< flat: bytes before each entry's values (1 for kOffsetP)
   int counter = -1;               ///< flat: branch index of the counter (x[n])
   std::size_t entryStride = 0;    ///< fixed leaf-list member: bytes per entry of the whole list
@@ -2584,7 +2585,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
 }
 
 /// Reads of at least this many branches are shared among threads by branch, not by basket (see
-/// readImpl).
+/// shareByBranch).
 constexpr std::size_t kBranchSplitMin = 256;
 
 /// Shares a wide read (kBranchSplitMin branches or more: NanoAOD's ~950 small baskets, one per
