@@ -20,6 +20,14 @@ namespace {
 
 std::shared_ptr<File> openCorpus(const std::string& name) { return File::open(test::corpusFile(name).string()); }
 
+/// The file at `path` opened from a copy of its bytes in memory (a source that fetches, unmapped).
+std::shared_ptr<File> openInMemory(const std::filesystem::path& path, std::string name) {
+  const auto text = test::readFile(path);
+  std::vector<std::byte> bytes(text.size());
+  std::memcpy(bytes.data(), text.data(), text.size());
+  return File::open(std::make_shared<MemorySource>(std::move(name), std::move(bytes)));
+}
+
 std::vector<std::string> supportedBranches(const Tree& tree) {
   std::vector<std::string> out;
   for (const auto& b : tree.branches())
@@ -568,12 +576,8 @@ TEST(Reader, OneLargeStoredBasketIsCutIntoSlicesThatShareTheRead) {
     file.addTree("t", {BranchSpec::scalar("x", DType::float64)}).append({&x, 1});
     file.close();
   }
-  const auto bytes = test::readFile(path);
-  std::vector<std::byte> copy(bytes.size());
-  std::memcpy(copy.data(), bytes.data(), bytes.size());
   core::ThreadPool pool(1);
-  for (const auto& file :
-       {File::open(path.string()), File::open(std::make_shared<MemorySource>("one_basket.root", std::move(copy)))}) {
+  for (const auto& file : {File::open(path.string()), openInMemory(path, "one_basket.root")}) {
     SCOPED_TRACE(file->source()->name());
     const auto tree = file->tree("t");
     ASSERT_EQ(tree.branches().size(), 1u);
@@ -813,10 +817,7 @@ TEST(Reader, RNTupleOpenedAsATreeSaysWhatItIs) {
 
 TEST(Reader, MemorySourceReadsLikeTheDisk) {
   MLAAS_REQUIRE_CORPUS();
-  const auto text = test::readFile(test::corpusFile("uproot-Zmumu-zlib.root"));
-  std::vector<std::byte> bytes(text.size());
-  std::memcpy(bytes.data(), text.data(), text.size());
-  const auto mem = File::open(std::make_shared<MemorySource>("memory.root", std::move(bytes)))->tree("events");
+  const auto mem = openInMemory(test::corpusFile("uproot-Zmumu-zlib.root"), "memory.root")->tree("events");
   const auto disk = openCorpus("uproot-Zmumu-zlib.root")->tree("events");
   const auto names = supportedBranches(disk);
   const auto a = mem.read(names, {0, mem.entries()});
