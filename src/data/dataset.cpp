@@ -15,7 +15,6 @@
 #include <numeric>
 #include <random>
 #include <thread>
-#include <type_traits>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -423,11 +422,10 @@ class RowRecords {
 
     // Calls field(pointer into the batch's row `row`, offset in the record, bytes) for every
     // field stored as bytes (what appendTo copies into a batch).
-    template <class B, class Field>
-    void forEachField(B& batch, std::size_t row, Field&& field) const {
-      using Byte = std::conditional_t<std::is_const_v<B>, const std::byte, std::byte>;
+    template <class Field>
+    void forEachField(Batch& batch, std::size_t row, Field&& field) const {
       for (std::size_t i = 0; i < tensorBytes.size(); ++i)
-        field(reinterpret_cast<Byte*>(batch.tensors[i].data()) + row * tensorBytes[i], tensorAt[i], tensorBytes[i]);
+        field(reinterpret_cast<std::byte*>(batch.tensors[i].data()) + row * tensorBytes[i], tensorAt[i], tensorBytes[i]);
       for (std::size_t i = 0; i < maskAt.size(); ++i)
         field(batch.masks[i].data() + row * maskBytes[i], maskAt[i], maskBytes[i]);
       field(&batch.labels[row], labelAt, sizeof(float));
