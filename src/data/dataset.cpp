@@ -777,14 +777,7 @@ struct Dataset::Impl {
   struct StagingRecords {
     Impl& impl;
     std::unique_ptr<RowRecords> records;
-    explicit StagingRecords(Impl& owner) : impl(owner) {
-      std::lock_guard lock(impl.mutex);
-      if (!impl.stagingPool.empty()) {
-        records = std::move(impl.stagingPool.back());
-        impl.stagingPool.pop_back();
-      }
-      if (!records) records = std::make_unique<RowRecords>(*impl.recordLayout);
-    }
+    explicit StagingRecords(Impl& owner) : impl(owner), records(owner.takeRecords(owner.stagingPool)) {}
     ~StagingRecords() {
       std::lock_guard lock(impl.mutex);
       impl.stagingPool.push_back(std::move(records));
@@ -798,18 +791,22 @@ struct Dataset::Impl {
   // back when the assembler is done with its chunk.
   std::optional<RowRecords::Layout> recordLayout;  // set in the constructor
   std::vector<std::unique_ptr<RowRecords>> chunkPool;
-  std::shared_ptr<RowRecords> acquireChunkRecords() {
+  // An empty record buffer from `pool` (staging or chunk buffers), or a new one.
+  std::unique_ptr<RowRecords> takeRecords(std::vector<std::unique_ptr<RowRecords>>& pool) {
     std::unique_ptr<RowRecords> records;
     {
       std::lock_guard lock(mutex);
-      if (!chunkPool.empty()) {
-        records = std::move(chunkPool.back());
-        chunkPool.pop_back();
+      if (!pool.empty()) {
+        records = std::move(pool.back());
+        pool.pop_back();
       }
     }
     if (!records) records = std::make_unique<RowRecords>(*recordLayout);
     records->rows = 0;
-    return {records.release(), [this](RowRecords* returned) {
+    return records;
+  }
+  std::shared_ptr<RowRecords> acquireChunkRecords() {
+    return {takeRecords(chunkPool).release(), [this](RowRecords* returned) {
               std::lock_guard lock(mutex);
               chunkPool.emplace_back(returned);
             }};
