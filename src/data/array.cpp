@@ -91,8 +91,9 @@ core::Result<Array> toArray(const root::Column& column, std::size_t first, std::
                                                        source.size(), entries));
   const std::uint64_t base = source[first];
   const std::uint64_t* stored = source.data() + first;
-  // Members of a list after the first usually have the same offsets: equal to the shared ones
-  // (already checked) they cannot decrease, so one branch-free comparison replaces the check.
+  // Members of a list after the first usually have the same offsets: stored as the same bytes as
+  // the first member's (one memcmp), or else equal once rebased (one branch-free comparison). Equal
+  // to the shared ones (already checked) they cannot decrease, so either replaces the check.
   bool reuseOffsets = sharedOffsets && sharedOffsets->size() == count + 1;
   if (reuseOffsets &&
       !(sharedStored != nullptr && std::memcmp(stored, sharedStored, (count + 1) * sizeof(std::uint64_t)) == 0)) {
