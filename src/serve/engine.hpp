@@ -89,8 +89,8 @@ class Scheduler {
   /// with resource_exhausted when the model's queue is full, and throws what an allocation
   /// throws before the request is queued; neither calls `done`. Otherwise `done` is called
   /// exactly once, on an inference thread (or inline), also when forming its batch or the run
-  /// throws (an internal error then), or, for a round whose task was dropped unrun at shutdown,
-  /// where that task is destroyed (unavailable).
+  /// throws (an internal error then), or, unavailable without running at shutdown, where a
+  /// round's task dropped unrun is destroyed or in the thread calling abandonQueued().
   core::Result<void> submit(std::shared_ptr<const LoadedModel> model, const BatchingPolicy& policy,
                             std::vector<Tensor> inputs, InferenceCallback done);
 

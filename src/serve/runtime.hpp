@@ -56,11 +56,12 @@ class LoadedModel {
   core::Result<std::vector<Tensor>> run(std::span<const Tensor> inputs) const;
   /// Runs several requests' inputs (each as for run(), with the same trailing dimensions) as one
   /// batch: input i of the run is every request's input i, in request order, along the first
-  /// dimension. Numeric data is copied once into the batch's tensors, BYTES elements straight
-  /// from the requests into ONNX Runtime's; the requests' tensors are left as they are.
+  /// dimension. Numeric data is copied once into the batch's tensors (a lone request's is used
+  /// where it lies), BYTES elements straight from the requests into ONNX Runtime's; the requests'
+  /// tensors are left as they are.
   core::Result<std::vector<Tensor>> runConcatenated(std::span<const std::span<const Tensor>> requests) const;
-  /// A moving average of recent run() durations (zero before the first run): what the scheduler
-  /// uses to decide whether a batch is cheap enough to run on an I/O thread.
+  /// A moving average of recent run() and runConcatenated() durations (zero before the first
+  /// run): what the scheduler uses to decide whether a batch is cheap enough to run on an I/O thread.
   [[nodiscard]] std::chrono::nanoseconds typicalRunTime() const noexcept;
 
  private:
