@@ -346,42 +346,83 @@ struct alignas(64) BranchData {
 
 struct LoadedBasket;
 
-/// Baskets that a read used only in part, kept for the read that needs the rest: decompressed
+/// Baskets that a read used only in part, kept for the reads that need the rest: decompressed
 /// ones, and on sources that fetch (not mapped) stored ones as fetched. When chunks cut a basket
 /// (forEachChunk over clusters larger than the chunk, or chunks smaller than a basket), each
-/// basket is still fetched and decompressed once, as ROOT keeps a branch's current basket. One
-/// basket per branch at most, so memory stays bounded by one basket per branch.
+/// basket is still fetched and decompressed once, as ROOT keeps a branch's current basket.
+/// Reads of neighbouring ranges may also run at the same time and finish in either order (the
+/// dataset's workers read unit after unit side by side: the later range reaches the basket they
+/// share first), so a basket is kept whichever part of it was used first, with the number of its
+/// entries no read has used yet; it goes when that number reaches zero. At most kPerBranch
+/// baskets per branch (the oldest goes first), so memory stays bounded by a few baskets a branch.
 class PartialBaskets {
  public:
-  std::shared_ptr<const LoadedBasket> find(std::size_t branch, std::size_t basket, bool lastUse) const {
+  /// One read's basket whose rest a read beside it needs, one more for the read after it.
+  static constexpr std::size_t kPerBranch = 3;
+
+  /// The kept basket, its use not counted yet (a read takes it when planned, uses it later).
+  std::shared_ptr<const LoadedBasket> find(std::size_t branch, std::size_t basket) const {
     std::lock_guard lock(mutex_);
-    const auto it = kept_.find(branch);
-    if (it == kept_.end() || it->second.first != basket) return nullptr;
-    auto found = it->second.second;
-    if (lastUse) kept_.erase(it);
-    size_.store(kept_.size(), std::memory_order_relaxed);
+    const auto* slot = slotOf(branch, basket);
+    return slot == nullptr ? nullptr : slot->loaded;
+  }
+  /// find() and use() at once.
+  std::shared_ptr<const LoadedBasket> take(std::size_t branch, std::size_t basket, std::uint64_t entries) const {
+    std::lock_guard lock(mutex_);
+    auto* slot = slotOf(branch, basket);
+    if (slot == nullptr) return nullptr;
+    auto found = slot->loaded;
+    countUse(branch, *slot, entries);
     return found;
   }
-  void keep(std::size_t branch, std::size_t basket, std::shared_ptr<const LoadedBasket> loaded) const {
+  /// Counts `entries` of `loaded` as used, if it is still the basket kept (not evicted since).
+  void use(std::size_t branch, std::size_t basket, const LoadedBasket* loaded, std::uint64_t entries) const {
     std::lock_guard lock(mutex_);
-    kept_[branch] = {basket, std::move(loaded)};
-    size_.store(kept_.size(), std::memory_order_relaxed);
+    auto* slot = slotOf(branch, basket);
+    if (slot != nullptr && slot->loaded.get() == loaded) countUse(branch, *slot, entries);
   }
-  /// Lets go of `loaded` if it is still the one kept for that basket (a read that took it when it
-  /// was planned, at its last use).
-  void drop(std::size_t branch, std::size_t basket, const LoadedBasket* loaded) const {
+  /// Keeps a basket of which a read used `used` of `total` entries. If a read beside it kept the
+  /// same basket meanwhile (both decompressed it), that one stays and counts this use.
+  void keep(std::size_t branch, std::size_t basket, std::shared_ptr<const LoadedBasket> loaded, std::uint64_t used,
+            std::uint64_t total) const {
     std::lock_guard lock(mutex_);
-    const auto it = kept_.find(branch);
-    if (it != kept_.end() && it->second.first == basket && it->second.second.get() == loaded) kept_.erase(it);
-    size_.store(kept_.size(), std::memory_order_relaxed);
+    if (auto* slot = slotOf(branch, basket)) return countUse(branch, *slot, used);
+    if (used >= total) return;
+    auto& slots = kept_[branch];
+    if (slots.size() == kPerBranch) slots.erase(slots.begin());
+    slots.push_back({basket, total - used, std::move(loaded)});
+    size_.fetch_add(slots.size() == 1 ? 1 : 0, std::memory_order_relaxed);
   }
   /// Nothing kept (a hint without the lock: a read asks before looking up each basket it cuts).
   [[nodiscard]] bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
 
  private:
-  mutable std::atomic<std::size_t> size_{0};
+  struct Slot {
+    std::size_t basket = 0;
+    std::uint64_t unused = 0;  ///< entries no read has used yet
+    std::shared_ptr<const LoadedBasket> loaded;
+  };
+  Slot* slotOf(std::size_t branch, std::size_t basket) const {
+    const auto it = kept_.find(branch);
+    if (it == kept_.end()) return nullptr;
+    for (auto& slot : it->second)
+      if (slot.basket == basket) return &slot;
+    return nullptr;
+  }
+  void countUse(std::size_t branch, Slot& slot, std::uint64_t entries) const {
+    slot.unused -= std::min(slot.unused, entries);
+    if (slot.unused != 0) return;
+    auto& slots = kept_[branch];
+    slots.erase(slots.begin() + (&slot - slots.data()));
+    if (slots.empty()) {
+      kept_.erase(branch);
+      size_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  mutable std::atomic<std::size_t> size_{0};  ///< branches with a kept basket
   mutable std::mutex mutex_;
-  mutable std::unordered_map<std::size_t, std::pair<std::size_t, std::shared_ptr<const LoadedBasket>>> kept_;
+  mutable std::unordered_map<std::size_t, std::vector<Slot>> kept_;
 };
 
 }  // namespace
@@ -2221,7 +2262,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       const auto& pb = plan.baskets[j];
       const auto& loc = t.data[pb.branch].baskets[pb.basket];
       if (loc.embedded || (loc.entryBegin >= range.begin && loc.entryEnd <= range.end)) continue;
-      auto kept = t.partialBaskets.find(pb.branch, pb.basket, /*lastUse=*/false);
+      auto kept = t.partialBaskets.find(pb.branch, pb.basket);
       if (!kept) continue;
       if (held.empty()) held.resize(count);
       held[j] = std::move(kept);
@@ -2442,10 +2483,10 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       // memory (kept in PartialBaskets).
       const bool partial = !loc.embedded && (range.begin > loc.entryBegin || range.end < loc.entryEnd);  // not sliced
       std::shared_ptr<const LoadedBasket> kept = held.empty() ? nullptr : held[j];
-      if (kept) {  // taken when the read was planned: its last use lets it go
-        if (hi == loc.entryEnd) t.partialBaskets.drop(pb.branch, pb.basket, kept.get());
+      if (kept) {  // taken when the read was planned
+        t.partialBaskets.use(pb.branch, pb.basket, kept.get(), hi - lo);
       } else if (partial) {  // kept since by a read running beside this one
-        kept = t.partialBaskets.find(pb.branch, pb.basket, /*lastUse=*/hi == loc.entryEnd);
+        kept = t.partialBaskets.take(pb.branch, pb.basket, hi - lo);
       }
       LoadedBasket basket;
       if (kept) {
@@ -2455,12 +2496,13 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
         if (record.size() != (loc.embedded ? 0 : loc.bytes))
           throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
         basket = loadBasket(record, loc, where, jobStats ? &seconds[j] : nullptr, mode);  // timed only when asked
-        // Kept when decompressed, or, stored, when its bytes were fetched (not mapped): the next
-        // chunk then fetches nothing of it again.
-        if (partial && hi < loc.entryEnd && !basket.inDestination && (basket.decompressed || mapped.empty())) {
+        // Kept when decompressed, or, stored, when its bytes were fetched (not mapped): the read
+        // of its other part, before or after this one, then fetches nothing of it again. (A
+        // sliced basket's jobs each decode a part of it: not kept.)
+        if (partial && !isSlice && !w.sliced && !basket.inDestination && (basket.decompressed || mapped.empty())) {
           basket.own(where);
           kept = std::make_shared<const LoadedBasket>(std::move(basket));
-          t.partialBaskets.keep(pb.branch, pb.basket, kept);
+          t.partialBaskets.keep(pb.branch, pb.basket, kept, hi - lo, loc.entryEnd - loc.entryBegin);
           basket = kept->view();
         }
       }

@@ -78,7 +78,8 @@ struct ReadStats {
   std::uint64_t uncompressedBytes = 0;  ///< basket payload bytes after decompression
   double decompressSeconds = 0;         ///< summed over tasks (CPU time, not wall time)
   /// Baskets a previous read kept because it used them only in part (counted in `baskets` too): a
-  /// chunk that cuts a basket leaves it for the next chunk, decompressed, or as fetched when it is
+  /// chunk that cuts a basket leaves it for the read of its rest (the next chunk, or a read of the
+  /// range before it running beside it), decompressed, or as fetched when it is
   /// stored and the source fetches (not a mapped local file). Their bytes are not fetched again.
   std::uint64_t basketsReused = 0;
   /// The most threads a read shared its baskets with (1 when it ran on the calling thread: no
@@ -133,7 +134,7 @@ class Tree {
   [[nodiscard]] std::vector<EntryRange> chunks(std::uint64_t targetEntries) const;
   /// Calls fn for consecutive chunks of about `targetEntries` entries, each ending on a cluster
   /// boundary when possible; memory is bounded by one chunk (plus, where a chunk cuts a basket,
-  /// that basket: the tree keeps at most one such basket per branch, so the next chunk neither
+  /// that basket: the tree keeps at most three such baskets per branch, so the next chunk neither
   /// fetches nor decompresses it again; every read does this, not only forEachChunk). Before
   /// reading a chunk it asks the source to prefetch the next chunk's coalesced ranges, less the
   /// baskets this chunk cuts (io::Source::prefetch), so on remote sources the next round trip
