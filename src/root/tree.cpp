@@ -1007,9 +1007,15 @@ struct LoadedBasket : BasketBytes {
     offsets = ownedOffsets;
   }
 
-  /// Copies borrowed bytes (scratch or fetched buffers) so the basket can be decoded later.
-  void own(const std::string& where) {
-    materializeOffsets(where);
+  /// Copies borrowed bytes (scratch or fetched buffers) so the basket can be decoded later. Entry
+  /// offsets still as stored stay so (copied): a later read of another range converts and checks
+  /// only the offsets it uses, as a fresh read would (damage beyond its range is not its error).
+  void own() {
+    if (!rawOffsets.empty()) {
+      ownedOffsets.resize(rawOffsets.size() / 4);
+      std::memcpy(ownedOffsets.data(), rawOffsets.data(), ownedOffsets.size() * 4);
+      rawOffsets = std::as_bytes(std::span<const std::int32_t>(ownedOffsets));
+    }
     if (!owned && !content.empty()) {
       owned = std::make_unique_for_overwrite<std::byte[]>(content.size());
       std::memcpy(owned.get(), content.data(), content.size());
@@ -2500,7 +2506,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
         // of its other part, before or after this one, then fetches nothing of it again. (A
         // sliced basket's jobs each decode a part of it: not kept.)
         if (partial && !isSlice && !w.sliced && !basket.inDestination && (basket.decompressed || mapped.empty())) {
-          basket.own(where);
+          basket.own();
           kept = std::make_shared<const LoadedBasket>(std::move(basket));
           t.partialBaskets.keep(pb.branch, pb.basket, kept, hi - lo, loc.entryEnd - loc.entryBegin);
           basket = kept->view();
@@ -2513,7 +2519,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
         else
           decodeFixed(b, basket, loc, lo, hi, dest, where);
       } else if (b.decode == Decode::flat && !b.vectorHeader && !basket.hasOffsets() && b.counter >= 0) {
-        basket.own(where);
+        basket.own();
         {
           std::lock_guard lock(waitingMutex);
           if (waiting.empty()) waiting.resize(count);

@@ -5,10 +5,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 
 #include "core/thread_pool.hpp"
+#include "root/memory_source.hpp"
 #include "root/object.hpp"
 #include "root/tree.hpp"
 #include "root/write_buffer.hpp"
@@ -167,6 +169,13 @@ TEST(BadInput, DamagedEntryOffsetsOfACountedLeafAreNamed) {
     }
     // A range that ends before the damage never looks at it.
     EXPECT_EQ(tree.read("Jet_Px", {0, 900}).data, original.read("Jet_Px", {0, 900}).data);
+    // Nor on a source that fetches (remote, or pread), where the read keeps the stored basket it
+    // used in part for the read of its rest: keeping it must not check the offsets beyond its range.
+    std::vector<std::byte> copy(bytes.size());
+    std::memcpy(copy.data(), bytes.data(), bytes.size());
+    const auto fetched = File::open(std::make_shared<MemorySource>(path, std::move(copy)))->tree("events");
+    EXPECT_EQ(fetched.read("Jet_Px", {0, 900}).data, original.read("Jet_Px", {0, 900}).data);
+    EXPECT_THROW((void)fetched.read("Jet_Px", {900, 1100}), core::Exception);  // the rest, from the kept basket
   }
 }
 
