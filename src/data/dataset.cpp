@@ -439,8 +439,10 @@ class RowRecords {
 
   std::size_t rows = 0;
 
-  /// Room for `capacity` records, keeping the first `rows`.
+  /// Room for `capacity` records, keeping the first `rows`. At least one, so that a slice that
+  /// selects no event still hands the transform and memcpy real (not null) pointers.
   void reserve(std::size_t capacity) {
+    capacity = std::max<std::size_t>(capacity, 1);
     if (capacity <= capacity_) return;
     constexpr std::size_t kAlign = 64;
     std::vector<std::byte> grown(capacity * layout_->stride + kAlign);
