@@ -2059,7 +2059,10 @@ std::uint64_t sliceParts(const BranchData& b, const BasketLoc& loc, EntryRange r
 float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compression) {
   double perByte = kCompressedNanosPerByte;
   constexpr double kZlib = 1.5, kLzma = 15, kLz4 = 0.15, kZstd = 0.55;
-  switch (compression / 100) {
+  // A level without an algorithm (1-9: ROOT 5's files) means ROOT's default algorithm, zlib; a
+  // level of 0 means no compression at all.
+  switch (compression % 100 == 0 ? -1 : compression / 100) {
+    case 0:
     case 1:  // zlib
     case 3:  // old deflate
       perByte = kZlib;
