@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "io/local_source.hpp"
+#include "root/compress.hpp"
 #include "root/compression.hpp"
 #include "root/cursor.hpp"
 #include "root/detail_slot.hpp"
@@ -1693,7 +1694,8 @@ const BranchInfo* Tree::branch(std::string_view name) const noexcept {
 }
 
 namespace {
-float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compression);
+double codecNanosPerByte(int compression);
+float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, double perByte);
 }  // namespace
 
 Tree File::tree(const std::string& path) const {
@@ -1786,7 +1788,8 @@ Tree File::tree(const std::string& path) const {
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
   for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
   impl->nanosPerEntry.reserve(impl->data.size());
-  for (const auto& b : impl->data) impl->nanosPerEntry.push_back(branchNanosPerEntry(b, impl->entries, compression()));
+  const double codecNanos = codecNanosPerByte(compression());
+  for (const auto& b : impl->data) impl->nanosPerEntry.push_back(branchNanosPerEntry(b, impl->entries, codecNanos));
   impl->clusters = computeClusters(*tree, impl->data, impl->entries);
   return Tree(std::move(impl));
 }
@@ -2051,34 +2054,37 @@ std::uint64_t sliceParts(const BranchData& b, const BasketLoc& loc, EntryRange r
   return std::max<std::uint64_t>(std::min<std::uint64_t>(bytes / kSliceBytes, entries), 1);
 }
 
-/// A branch's estimated read cost per entry (Tree::Impl::nanosPerEntry), as basketNanos but with
-/// its compressed baskets at the speed of the file's codec (decompress-only bound on this
-/// project's machine, ns per output byte: zlib 1.5, LZMA 15, LZ4 0.15, zstd 0.55): a read split
-/// by branch puts all of a branch's baskets on one thread, so one slow branch (NanoAOD's one
-/// compressed branch is ~60% of its read) must weigh what it costs.
-float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, int compression) {
-  double perByte = kCompressedNanosPerByte;
-  constexpr double kZlib = 1.5, kLzma = 15, kLz4 = 0.15, kZstd = 0.55;
-  // A level without an algorithm (1-9: ROOT 5's files) means ROOT's default algorithm, zlib; a
-  // level of 0 means no compression at all.
-  switch (compression % 100 == 0 ? -1 : compression / 100) {
-    case 0:
-    case 1:  // zlib
-    case 3:  // old deflate
-      perByte = kZlib;
-      break;
-    case 2:
-      perByte = kLzma;
-      break;
-    case 4:
-      perByte = kLz4;
-      break;
-    case 5:
-      perByte = kZstd;
-      break;
-    default:
+/// The speed of the file's codec for the per-branch estimate (decompress-only bound on this
+/// project's machine, ns per output byte: zlib 1.5, LZMA 15, LZ4 0.15, zstd 0.55), the setting
+/// read as the writer reads it (CompressionSetting::fromRoot: 1-9, ROOT 5's files, is zlib);
+/// kCompressedNanosPerByte for a setting that names no codec.
+double codecNanosPerByte(int compression) {
+  Codec codec = Codec::none;
+  try {
+    codec = CompressionSetting::fromRoot(compression).codec;
+  } catch (const core::Exception&) {  // a setting ROOT never writes: only the estimate is at stake
+  }
+  switch (codec) {
+    case Codec::zlib:
+    case Codec::legacy:
+      return 1.5;
+    case Codec::lzma:
+      return 15;
+    case Codec::lz4:
+      return 0.15;
+    case Codec::zstd:
+      return 0.55;
+    case Codec::none:
       break;
   }
+  return kCompressedNanosPerByte;
+}
+
+/// A branch's estimated read cost per entry (Tree::Impl::nanosPerEntry), as basketNanos but with
+/// its compressed baskets at the speed of the file's codec (codecNanosPerByte): a read split by
+/// branch puts all of a branch's baskets on one thread, so one slow branch (NanoAOD's one
+/// compressed branch is ~60% of its read) must weigh what it costs.
+float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, double perByte) {
   double nanos = 0;
   for (const auto& loc : b.baskets) nanos += basketNanos(b, loc, {loc.entryBegin, loc.entryEnd}, perByte);
   return static_cast<float>(nanos / static_cast<double>(std::max<std::uint64_t>(entries, 1)));
