@@ -357,13 +357,14 @@ void streamCopy(std::byte* to, const std::byte* from, std::size_t bytes) noexcep
 #endif
 }
 
-// Rows of batches packed one after another: each row's tensors, masks, label, weight and event
-// reference in `stride` contiguous bytes. The shuffle draws rows at random from megabytes of
-// them, and each draw misses the cache: a record costs the lines it spans, where a Batch row
-// spans a line or two in each of its seven separate arrays, and the misses, not the bytes, are
-// what the copy waits for. So records are kept small: the masks are stored as one count per
-// group (a row's real slots come first, Transform::maskSlots) and expanded when a row is
-// appended to a batch: on the 1M-event file 216 bytes (4-5 lines) instead of 264 (5-6).
+// Rows packed one after another: each row's tensors, masks, label, weight and event reference in
+// `stride` contiguous bytes (the transform writes tensors and masks or counts through rowTarget,
+// setTail the rest). The shuffle draws rows at random from megabytes of them, and each draw misses
+// the cache: a record costs the lines it spans, where a Batch row spans a line or two in each of
+// its seven separate arrays, and the misses, not the bytes, are what the copy waits for. So
+// records are kept small: the masks are stored as one count per group (a row's real slots come
+// first, Transform::maskSlots) and expanded when a row is appended to a batch: on the 1M-event
+// file 216 bytes (4-5 lines) instead of 264 (5-6).
 class RowRecords {
  public:
   struct Layout {
