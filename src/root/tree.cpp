@@ -314,6 +314,12 @@ struct BasketLoc {
   std::span<const std::int32_t> offsets;  ///< embedded: entry offsets from content's start (nevbuf, or none)
 };
 
+/// A basket on disk that `range` uses only in part: the one a read keeps, or takes kept, for the
+/// read of its other part (PartialBaskets).
+inline bool cutBy(const BasketLoc& loc, EntryRange range) noexcept {
+  return !loc.embedded && (range.begin > loc.entryBegin || range.end < loc.entryEnd);
+}
+
 enum class Decode : std::uint8_t { fixed, flat, generic };
 
 /// One branch as the reader sees it. A read of NanoAOD touches ~950 of these per chunk and its
@@ -2276,7 +2282,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
     for (std::size_t j = 0; j < count; ++j) {
       const auto& pb = plan.baskets[j];
       const auto& loc = t.data[pb.branch].baskets[pb.basket];
-      if (loc.embedded || (loc.entryBegin >= range.begin && loc.entryEnd <= range.end)) continue;
+      if (!cutBy(loc, range)) continue;
       auto kept = t.partialBaskets.find(pb.branch, pb.basket);
       if (!kept) continue;
       if (held.empty()) held.resize(count);
@@ -2496,7 +2502,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       }
       // A basket on disk this range cuts: fetched and decompressed once, its other part read from
       // memory (kept in PartialBaskets).
-      const bool partial = !loc.embedded && (range.begin > loc.entryBegin || range.end < loc.entryEnd);  // not sliced
+      const bool partial = cutBy(loc, range);  // not sliced
       std::shared_ptr<const LoadedBasket> kept = held.empty() ? nullptr : held[j];
       if (kept) {  // taken when the read was planned
         t.partialBaskets.use(pb.branch, pb.basket, kept.get(), hi - lo);
