@@ -954,8 +954,8 @@ struct BasketBytes {
   std::span<const std::byte> content;
   std::span<const std::int32_t> offsets;  ///< per entry, relative to content; empty when fixed-size
   /// Entry offsets still as stored (nevbuf big-endian int32 counted from the key's start), when
-  /// LoadMode::deferOffsets let the decoder convert them in its own pass; materializeOffsets()
-  /// turns them into `offsets`.
+  /// LoadMode::deferOffsets let the decoder convert them in its own pass (a basket kept for another
+  /// read keeps them so: LoadedBasket::own); materializeOffsets() turns them into `offsets`.
   std::span<const std::byte> rawOffsets;
   std::int32_t keylen = 0;
 
@@ -969,7 +969,7 @@ struct BasketBytes {
 
 struct LoadedBasket : BasketBytes {
   std::unique_ptr<std::byte[]> owned;  ///< only when the basket must outlive its task
-  std::vector<std::int32_t> ownedOffsets;
+  std::vector<std::int32_t> ownedOffsets;  ///< what `offsets`, or after own() `rawOffsets`, point into
   std::int32_t nevbuf = 0;
   std::uint64_t uncompressed = 0;
   bool inDestination = false;  ///< decompressed straight into the caller's destination
