@@ -2518,9 +2518,9 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
           throw core::Exception(core::Errc::internal, where + ": basket bytes not fetched");
         basket = loadBasket(record, loc, where, jobStats ? &seconds[j] : nullptr, mode);  // timed only when asked
         // Kept when decompressed, or, stored, when its bytes were fetched (not mapped): the read
-        // of its other part, before or after this one, then fetches nothing of it again. (A
-        // sliced basket's jobs each decode a part of it: not kept.)
-        if (partial && !isSlice && !w.sliced && !basket.inDestination && (basket.decompressed || mapped.empty())) {
+        // of its other part, before or after this one, then fetches nothing of it again. (Never a
+        // sliced basket: only one the range holds whole is sliced, see sliceParts.)
+        if (partial && !basket.inDestination && (basket.decompressed || mapped.empty())) {
           basket.own();
           kept = std::make_shared<const LoadedBasket>(std::move(basket));
           t.partialBaskets.keep(pb.branch, pb.basket, kept, hi - lo, loc.entryEnd - loc.entryBegin);
