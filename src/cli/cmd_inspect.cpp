@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "core/result.hpp"
+#include "root/compress.hpp"
 #include "root/compression.hpp"
 #include "root/dump.hpp"
 #include "root/ntuple.hpp"
@@ -18,13 +20,14 @@ struct InspectOptions {
   bool json = false;
 };
 
+// The file's setting as the reader and writer parse it (root::CompressionSetting), with ROOT's number.
 std::string compressionName(int setting) {
-  const int algorithm = setting / 100;
-  const int level = setting % 100;
-  static const char* names[] = {"inherit/zlib", "zlib", "lzma", "old", "lz4", "zstd"};
-  if (level == 0) return "none";
-  const std::string name = algorithm >= 0 && algorithm <= 5 ? names[algorithm] : "unknown";
-  return fmt::format("{} level {} ({})", name, level, setting);
+  try {
+    const auto parsed = mlaas::root::CompressionSetting::fromRoot(setting);
+    return parsed.enabled() ? fmt::format("{} ({})", parsed.describe(), setting) : "none";
+  } catch (const mlaas::core::Exception&) {
+    return fmt::format("unknown ({})", setting);
+  }
 }
 
 void run(const InspectOptions& o) {
