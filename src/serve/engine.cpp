@@ -109,7 +109,8 @@ void ModelCache::unload(std::string_view name, std::int64_t version) {
 
 std::size_t ModelCache::loadedCount() const {
   std::lock_guard lock(mutex_);
-  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return e.second.bytes > 0; }));
+  return static_cast<std::size_t>(
+      std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return e.second.bytes > 0; }));
 }
 
 std::size_t ModelCache::loadedBytes() const {
@@ -119,7 +120,8 @@ std::size_t ModelCache::loadedBytes() const {
 
 // ---- Scheduler -------------------------------------------------------------------------------
 
-Scheduler::Scheduler(std::size_t threads, std::size_t maxQueuePerModel) : maxQueue_(std::max<std::size_t>(1, maxQueuePerModel)) {
+Scheduler::Scheduler(std::size_t threads, std::size_t maxQueuePerModel)
+    : maxQueue_(std::max<std::size_t>(1, maxQueuePerModel)) {
   workers_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { workerLoop(); });
 }
@@ -151,6 +153,14 @@ std::int64_t countedRows(std::int64_t rows) {
 constexpr std::string_view kInferenceFailed = "inference failed: ";
 /// Every request refused or dropped unrun because the scheduler stops says so, the same way.
 constexpr std::string_view kShuttingDown = "the server is shutting down";
+
+/// A request refused because its model already has `waiting` requests queued (both paths: the
+/// I/O thread's round and the inference threads' queue).
+core::Error queueFull(const LoadedModel& model, std::size_t waiting) {
+  return core::Error{core::Errc::resource_exhausted,
+                     fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
+                                 model.label(), waiting)};
+}
 }  // namespace
 
 bool Scheduler::compatible(const Job& a, const Job& b) {
@@ -202,10 +212,7 @@ core::Result<bool> Scheduler::addToRound(const std::shared_ptr<const LoadedModel
     round->groups.push_back({model, policy, {}});
     group = std::prev(round->groups.end());
   }
-  if (group->jobs.size() >= maxQueue_)
-    return core::fail(core::Errc::resource_exhausted,
-                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
-                                  model->label(), group->jobs.size()));
+  if (group->jobs.size() >= maxQueue_) return core::fail(queueFull(*model, group->jobs.size()));
   group->jobs.push_back(std::move(job));  // the last step that can throw: the job is the caller's until here
   group->rows += countedRows(group->jobs.back().rows);
   if (roundFlushRows_ > 0 && group->rows >= roundFlushRows_) {
@@ -293,10 +300,7 @@ core::Result<void> Scheduler::submit(std::shared_ptr<const LoadedModel> model, c
   Queue& queue = *slot->second;
   queue.policy = policy;
   if (stopping_) return core::fail(core::Errc::unavailable, std::string(kShuttingDown));
-  if (queue.jobs.size() >= maxQueue_)
-    return core::fail(core::Errc::resource_exhausted,
-                      fmt::format("model {}: inference queue is full ({} requests waiting); retry later",
-                                  model->label(), queue.jobs.size()));
+  if (queue.jobs.size() >= maxQueue_) return core::fail(queueFull(*model, queue.jobs.size()));
   queue.jobs.push_back(std::move(job));  // the last step that can throw
   ++queued_;
   // Wake a worker only when the queue becomes ready. While it already is, the worker woken for
