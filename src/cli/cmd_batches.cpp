@@ -32,14 +32,16 @@ struct BatchesOptions {
 void run(const BatchesOptions& o) {
   using namespace mlaas::data;
   auto split = parseSplit(o.split);
-  if (!split) throw mlaas::cli::ExitError{2, fmt::format("--split must be train, validation or test, not '{}'", o.split)};
+  if (!split)
+    throw mlaas::cli::ExitError{2, fmt::format("--split must be train, validation or test, not '{}'", o.split)};
   auto config = DatasetConfig::load(o.config);
   auto inputs = openInputs(config);
   auto specs = Specs::load(o.specs);
   specs.checkMatches(config, inputs.records, o.specs);
   auto plan = Plan::build(config, inputs.schema);
   auto transform = std::make_shared<const Transform>(plan, specs);
-  DatasetOptions options{.split = *split, .shard = o.shard, .shards = o.shards, .limit = o.limit, .shuffle = {}, .threads = o.threads};
+  DatasetOptions options{
+      .split = *split, .shard = o.shard, .shards = o.shards, .limit = o.limit, .shuffle = {}, .threads = o.threads};
   Dataset dataset(plan, transform, inputs, options);
 
   std::vector<std::unique_ptr<NpyWriter>> tensorFiles, maskFiles;
@@ -47,8 +49,10 @@ void run(const BatchesOptions& o) {
   if (!o.out.empty()) {
     std::filesystem::create_directories(o.out);
     auto path = [&](const std::string& name) { return std::filesystem::path(o.out) / (name + ".npy"); };
-    for (const auto& spec : transform->tensorSpecs()) tensorFiles.push_back(std::make_unique<NpyWriter>(path(spec.name), "<f4", spec.shape));
-    for (const auto& spec : transform->maskSpecs()) maskFiles.push_back(std::make_unique<NpyWriter>(path(spec.name), "|u1", spec.shape));
+    for (const auto& spec : transform->tensorSpecs())
+      tensorFiles.push_back(std::make_unique<NpyWriter>(path(spec.name), "<f4", spec.shape));
+    for (const auto& spec : transform->maskSpecs())
+      maskFiles.push_back(std::make_unique<NpyWriter>(path(spec.name), "|u1", spec.shape));
     labelFile = std::make_unique<NpyWriter>(path("labels"), "<f4", std::vector<std::size_t>{});
     weightFile = std::make_unique<NpyWriter>(path("weights"), "<f4", std::vector<std::size_t>{});
     eventFile = std::make_unique<NpyWriter>(path("events"), "<u8", std::vector<std::size_t>{2});
@@ -95,25 +99,27 @@ void run(const BatchesOptions& o) {
       for (auto d : spec.shape) dims += fmt::format("{}{}", dims.empty() ? "" : ", ", d);
       shapes += fmt::format("{}\"{}\": [{}]", shapes.empty() ? "" : ", ", spec.name, dims);
     }
-    std::string out = fmt::format("{{\"split\": \"{}\", \"events\": {}, \"rows\": {}, \"batches\": {}, \"seconds\": {:.6f}, "
-                                  "\"events_per_second\": {:.1f}, \"tensors\": {{{}}}",
-                                  o.split, counters.entriesRead, rows, batches, seconds, eventsPerSecond, shapes);
+    std::string out = fmt::format(
+        "{{\"split\": \"{}\", \"events\": {}, \"rows\": {}, \"batches\": {}, \"seconds\": {:.6f}, "
+        "\"events_per_second\": {:.1f}, \"tensors\": {{{}}}",
+        o.split, counters.entriesRead, rows, batches, seconds, eventsPerSecond, shapes);
     if (o.bench)
-      out += fmt::format(", \"read_seconds\": {:.6f}, \"overhead\": {:.4f}, \"speedup_vs_mlaas4hep\": {:.0f}", readSeconds,
-                         seconds / readSeconds - 1, eventsPerSecond / 1000.0);
+      out += fmt::format(", \"read_seconds\": {:.6f}, \"overhead\": {:.4f}, \"speedup_vs_mlaas4hep\": {:.0f}",
+                         readSeconds, seconds / readSeconds - 1, eventsPerSecond / 1000.0);
     std::cout << out << "}\n";
     return;
   }
-  std::cout << fmt::format("{} split: {} rows in {} batches from {} events read; {:.3f} s ({:.0f} events/s)\n", o.split, rows, batches,
-                           counters.entriesRead, seconds, eventsPerSecond);
+  std::cout << fmt::format("{} split: {} rows in {} batches from {} events read; {:.3f} s ({:.0f} events/s)\n", o.split,
+                           rows, batches, counters.entriesRead, seconds, eventsPerSecond);
   for (const auto& spec : transform->tensorSpecs()) {
     std::string dims;
     for (auto d : spec.shape) dims += fmt::format(" x {}", d);
     std::cout << fmt::format("  {}: N{}\n", spec.name, dims);
   }
   if (o.bench)
-    std::cout << fmt::format("  reading the same branches alone: {:.3f} s; transform + batching add {:.1f}%; {:.0f}x MLaaS4HEP's ~1 kHz\n",
-                             readSeconds, 100 * (seconds / readSeconds - 1), eventsPerSecond / 1000.0);
+    std::cout << fmt::format(
+        "  reading the same branches alone: {:.3f} s; transform + batching add {:.1f}%; {:.0f}x MLaaS4HEP's ~1 kHz\n",
+        readSeconds, 100 * (seconds / readSeconds - 1), eventsPerSecond / 1000.0);
   if (!o.out.empty()) std::cout << fmt::format("  wrote .npy files to {}\n", o.out);
 }
 
@@ -124,11 +130,13 @@ void setupBatches(CLI::App& app) {
   cmd->add_option("--specs", options->specs, "Specs from 'mlaas stats' (refused if stale)")->required();
   cmd->add_option("--split", options->split, "train, validation or test")->capture_default_str();
   cmd->add_option("--limit", options->limit, "Stop after this many events (0: all)");
-  cmd->add_option("--out", options->out, "Folder for .npy files (features/mask or per-group tensors, labels, weights, events)");
+  cmd->add_option("--out", options->out,
+                  "Folder for .npy files (features/mask or per-group tensors, labels, weights, events)");
   cmd->add_option("--epoch", options->epoch, "Epoch number (seeds the shuffle)");
   cmd->add_option("--shard", options->shard, "This worker's shard index");
   cmd->add_option("--shards", options->shards, "Number of shards (data-parallel workers)");
-  cmd->add_option("--threads", options->threads, "Pipeline threads (default: the config's batch.threads, else all cores)");
+  cmd->add_option("--threads", options->threads,
+                  "Pipeline threads (default: the config's batch.threads, else all cores)");
   cmd->add_flag("--bench", options->bench, "Also time reading the same branches alone and report the overhead");
   cmd->add_flag("--json", options->json, "Print one JSON object");
   cmd->callback([options] { run(*options); });

@@ -92,7 +92,8 @@ void run(const BenchReadOptions& o) {
     std::cout << fmt::format(
         "{{\"files\": {}, \"entries\": {}, \"branches\": {}, \"baskets\": {}, \"compressed_bytes\": {}, "
         "\"uncompressed_bytes\": {}, \"seconds\": {:.6f}, \"decompress_seconds\": {:.6f}, \"threads\": {}, "
-        "\"threads_used\": {}, \"mb_per_s\": {:.1f}, \"entries_per_s\": {:.0f}, \"read_vs_decompress_bound\": {:.3f}}}\n",
+        "\"threads_used\": {}, \"mb_per_s\": {:.1f}, \"entries_per_s\": {:.0f}, \"read_vs_decompress_bound\": "
+        "{:.3f}}}\n",
         inputs.size(), entries, inputs.empty() ? 0 : inputs[0].branches.size(), baskets, compressed, uncompressed, best,
         bestDecompress, o.threads, threadsUsed, mbps, eps, ratio);
   } else {

@@ -36,11 +36,11 @@ void run(const InspectOptions& o) {
   if (o.json) {
     out += "{\"file\": ";
     mlaas::root::appendJsonString(file->name(), out);
-    out += fmt::format(", \"size\": {}, \"version\": {}, \"compression\": {}, \"trees\": [", file->size(), file->version(),
-                       file->compression());
+    out += fmt::format(", \"size\": {}, \"version\": {}, \"compression\": {}, \"trees\": [", file->size(),
+                       file->version(), file->compression());
   } else {
-    out += fmt::format("{}: {} bytes, ROOT file version {}, compression {}\n", file->name(), file->size(), file->version(),
-                       compressionName(file->compression()));
+    out += fmt::format("{}: {} bytes, ROOT file version {}, compression {}\n", file->name(), file->size(),
+                       file->version(), compressionName(file->compression()));
   }
   bool firstTree = true;
   for (const auto& path : file->treePaths()) {
@@ -56,8 +56,9 @@ void run(const InspectOptions& o) {
       firstTree = false;
       out += "{\"path\": ";
       mlaas::root::appendJsonString(path, out);
-      out += fmt::format(", \"entries\": {}, \"clusters\": {}, \"compressed_bytes\": {}, \"uncompressed_bytes\": {}, \"branches\": [",
-                         tree.entries(), clusters.size() - 1, zip, tot);
+      out += fmt::format(
+          ", \"entries\": {}, \"clusters\": {}, \"compressed_bytes\": {}, \"uncompressed_bytes\": {}, \"branches\": [",
+          tree.entries(), clusters.size() - 1, zip, tot);
       bool firstBranch = true;
       for (const auto& b : tree.branches()) {
         out += firstBranch ? "" : ", ";
@@ -79,8 +80,9 @@ void run(const InspectOptions& o) {
       }
       out += "]}";
     } else {
-      out += fmt::format("\nTTree \"{}\" \"{}\": {} entries, {} clusters, {} branches, {} bytes compressed, {} uncompressed\n",
-                         path, tree.title(), tree.entries(), clusters.size() - 1, tree.branches().size(), zip, tot);
+      out += fmt::format(
+          "\nTTree \"{}\" \"{}\": {} entries, {} clusters, {} branches, {} bytes compressed, {} uncompressed\n", path,
+          tree.title(), tree.entries(), clusters.size() - 1, tree.branches().size(), zip, tot);
       out += fmt::format("  {:<32} {:<14} {:<28} {:<28} {:>10} {:>12}\n", "branch", "leaf", "class/title",
                          "interpretation", "compressed", "uncompressed");
       for (const auto& b : tree.branches()) {
@@ -112,13 +114,14 @@ void run(const InspectOptions& o) {
         mlaas::root::appendJsonString(f.title, out);
         out += ", \"interpretation\": ";
         mlaas::root::appendJsonString(f.supported ? f.typeName : f.unsupportedReason, out);
-        out += fmt::format(", \"supported\": {}, \"dtype\": \"{}\", \"jagged_levels\": {}}}", f.supported ? "true" : "false",
-                           f.supported ? mlaas::root::dtypeName(f.type) : "", f.jaggedLevels);
+        out += fmt::format(", \"supported\": {}, \"dtype\": \"{}\", \"jagged_levels\": {}}}",
+                           f.supported ? "true" : "false", f.supported ? mlaas::root::dtypeName(f.type) : "",
+                           f.jaggedLevels);
       }
       out += "]}";
     } else {
-      out += fmt::format("\nRNTuple \"{}\": {} entries, {} clusters, {} fields\n", ntuples[k], nt.entries(), clusterCount,
-                         nt.fields().size());
+      out += fmt::format("\nRNTuple \"{}\": {} entries, {} clusters, {} fields\n", ntuples[k], nt.entries(),
+                         clusterCount, nt.fields().size());
       out += fmt::format("  {:<32} {:<40} {:<28}\n", "field", "type", "interpretation");
       for (const auto& f : nt.fields())
         out += fmt::format("  {:<32} {:<40} {:<28}\n", f.name, f.title, f.supported ? f.typeName : f.unsupportedReason);

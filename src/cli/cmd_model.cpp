@@ -64,7 +64,8 @@ void runMlp(const MlpOptions& options) {
   file.close();
   if (!file) throw Exception(Errc::io, fmt::format("{}: write failed", options.out));
   std::int64_t parameters = 0;
-  for (std::size_t i = 1; i < spec.layers.size(); ++i) parameters += spec.layers[i - 1] * spec.layers[i] + spec.layers[i];
+  for (std::size_t i = 1; i < spec.layers.size(); ++i)
+    parameters += spec.layers[i - 1] * spec.layers[i] + spec.layers[i];
   std::cout << fmt::format("wrote {} ({} bytes, {} parameters, input '{}' [batch,{}], output '{}' [batch,{}])\n",
                            options.out, bytes.size(), parameters, spec.inputName, spec.layers.front(),
                            spec.outputName, spec.layers.back());

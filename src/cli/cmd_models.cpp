@@ -46,7 +46,8 @@ void addConnectionOptions(CLI::App* cmd, Connection& connection, bool withJson =
 
 json specsToJson(const std::vector<client::TensorSpec>& specs) {
   json out = json::array();
-  for (const auto& spec : specs) out.push_back({{"name", spec.name}, {"datatype", spec.datatype}, {"shape", spec.shape}});
+  for (const auto& spec : specs)
+    out.push_back({{"name", spec.name}, {"datatype", spec.datatype}, {"shape", spec.shape}});
   return out;
 }
 
@@ -259,7 +260,9 @@ void setupModels(CLI::App& app) {
     const auto metadata = uploadMetadata(*upload);
     const auto card = connection->open().uploadFile(upload->name, upload->file, metadata).value();
     if (connection->json) std::cout << cardToJson(card).dump(2) << "\n";
-    else std::cout << fmt::format("uploaded {} version {} ({} bytes, sha256 {})\n", card.name, card.version, card.size, card.sha256);
+    else
+      std::cout << fmt::format("uploaded {} version {} ({} bytes, sha256 {})\n", card.name, card.version, card.size,
+                               card.sha256);
   });
 
   auto* del = models->add_subcommand("delete", "Delete a model (every version) or one version");

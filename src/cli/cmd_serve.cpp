@@ -65,20 +65,28 @@ void setupServe(CLI::App& app) {
       "Without tokens the server only listens on loopback addresses; mutating endpoints need a token when any is set.\n"
       "SIGTERM/SIGINT: stop accepting, finish in-flight requests (limits.shutdown_grace_ms), exit 0.");
   cmd->add_option("--config", options->config, "YAML config file (docs/serving.md)");
-  cmd->add_option("--listen", options->listen, "HOST:PORT to listen on (default 127.0.0.1:8083; port 0 = any free port)");
-  cmd->add_option("--data-dir", options->dataDir, "Data directory: SQLite catalog and model files (default ./mlaas-data)");
-  cmd->add_option("--token-file", options->tokenFile, "File with one bearer token per line; required to listen beyond loopback");
+  cmd->add_option("--listen", options->listen,
+                  "HOST:PORT to listen on (default 127.0.0.1:8083; port 0 = any free port)");
+  cmd->add_option("--data-dir", options->dataDir,
+                  "Data directory: SQLite catalog and model files (default ./mlaas-data)");
+  cmd->add_option("--token-file", options->tokenFile,
+                  "File with one bearer token per line; required to listen beyond loopback");
   cmd->add_option("--io-threads", options->ioThreads, "HTTP I/O threads (default: hardware threads)");
   cmd->add_option("--inference-threads", options->inferenceThreads, "Inference threads (default: hardware threads)");
   cmd->add_option("--intra-op-threads", options->intraOp, "ONNX Runtime global intra-op threads (default 1)");
-  cmd->add_flag("--inline", options->inlineInference, "Run all inference on the I/O threads (batched per event-loop round; no inference threads)");
+  cmd->add_flag("--inline", options->inlineInference,
+                "Run all inference on the I/O threads (batched per event-loop round; no inference threads)");
   cmd->add_option("--io-batch-max-us", options->ioBatchMaxUs,
-                  "Versions whose batches run faster than this run them on the I/O thread that read them (default 1000; 0 = never)")
+                  "Versions whose batches run faster than this run them on the I/O thread that read them (default "
+                  "1000; 0 = never)")
       ->check(CLI::Range(0, 10'000'000));
-  cmd->add_option("--max-body-bytes", options->maxBodyBytes, "Request body limit in bytes (default 67108864; beyond it: 413)");
+  cmd->add_option("--max-body-bytes", options->maxBodyBytes,
+                  "Request body limit in bytes (default 67108864; beyond it: 413)");
   cmd->add_option("--max-queue", options->maxQueue, "Queued requests per model version before 429 (default 1024)");
-  cmd->add_option("--max-batch-size", options->maxBatchSize, "Default dynamic batching limit in rows (default 64; 1 = off)");
-  cmd->add_option("--max-queue-delay-us", options->maxQueueDelayUs, "Default time an under-full batch waits (default 0)");
+  cmd->add_option("--max-batch-size", options->maxBatchSize,
+                  "Default dynamic batching limit in rows (default 64; 1 = off)");
+  cmd->add_option("--max-queue-delay-us", options->maxQueueDelayUs,
+                  "Default time an under-full batch waits (default 0)");
   cmd->add_flag("--no-access-log", options->noAccessLog, "Do not log one line per request");
   cmd->add_flag("--require-token-for-read", options->requireTokenForRead, "Listing and metadata need a token too");
   cmd->add_flag("--require-token-for-inference", options->requireTokenForInference, "Inference needs a token too");

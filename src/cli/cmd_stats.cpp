@@ -29,17 +29,20 @@ void run(const StatsOptions& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (o.json) {
     std::cout << fmt::format(
-        "{{\"specs\": \"{}\", \"files\": {}, \"events\": {}, \"selected\": {}, \"features\": {}, \"groups\": {}, \"seconds\": {:.6f}, "
+        "{{\"specs\": \"{}\", \"files\": {}, \"events\": {}, \"selected\": {}, \"features\": {}, \"groups\": {}, "
+        "\"seconds\": {:.6f}, "
         "\"events_per_second\": {:.1f}}}\n",
-        o.output, inputs.trees.size(), specs.entries, specs.selected, specs.features.size(), specs.groups.size(), seconds,
-        static_cast<double>(specs.entries) / seconds);
+        o.output, inputs.trees.size(), specs.entries, specs.selected, specs.features.size(), specs.groups.size(),
+        seconds, static_cast<double>(specs.entries) / seconds);
     return;
   }
-  std::cout << fmt::format("{}: {} events in {} file(s), {} selected for training; {} features, {} groups; {:.3f} s ({:.0f} events/s)\n",
-                           o.output, specs.entries, inputs.trees.size(), specs.selected, specs.features.size(), specs.groups.size(),
-                           seconds, static_cast<double>(specs.entries) / seconds);
+  std::cout << fmt::format(
+      "{}: {} events in {} file(s), {} selected for training; {} features, {} groups; {:.3f} s ({:.0f} events/s)\n",
+      o.output, specs.entries, inputs.trees.size(), specs.selected, specs.features.size(), specs.groups.size(), seconds,
+      static_cast<double>(specs.entries) / seconds);
   for (const auto& group : plan->groups())
-    std::cout << fmt::format("  group {}: {} members, padded length {}\n", group.name, group.members.size(), specs.groupLength(group));
+    std::cout << fmt::format("  group {}: {} members, padded length {}\n", group.name, group.members.size(),
+                             specs.groupLength(group));
 }
 
 void setupStats(CLI::App& app) {

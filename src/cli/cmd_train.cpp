@@ -67,12 +67,14 @@ void uploadBundle(const TrainArgs& args, const train::BundleFiles& files, const 
   metadata.provenance = meta["provenance"];
   metadata.preprocessing = meta["preprocessing"];
   auto card = server.uploadFile(name, files.onnx, metadata);
-  if (!card) throw core::Exception(card.error().toCore().withContext(fmt::format("uploading {} to {}", name, args.upload)));
+  if (!card)
+    throw core::Exception(card.error().toCore().withContext(fmt::format("uploading {} to {}", name, args.upload)));
   std::cout << fmt::format("uploaded {} version {} to {}\n", card->name, card->version, args.upload);
   if (!args.alias.empty()) {
     auto alias = server.setAlias(card->name, args.alias, card->version);
     if (!alias)
-      throw core::Exception(alias.error().toCore().withContext(fmt::format("setting alias {}@{}", card->name, args.alias)));
+      throw core::Exception(
+          alias.error().toCore().withContext(fmt::format("setting alias {}@{}", card->name, args.alias)));
     std::cout << fmt::format("alias {}@{} -> version {}\n", card->name, args.alias, card->version);
   }
 }
@@ -90,9 +92,12 @@ void runTrain(const TrainArgs& args) {
   train::BundleInfo info;
   info.started = train::utcNow();
   if (!args.quiet) std::cerr << fmt::format("reading {} ...\n", args.config);
-  auto data = train::loadDataset(configPath, train::LoadOptions{.threads = static_cast<std::size_t>(config.training.threads),
-                                                                .limit = args.limit});
-  if (data.train.events == 0) throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: the training split has no events", args.config));
+  auto data = train::loadDataset(
+      configPath,
+      train::LoadOptions{.threads = static_cast<std::size_t>(config.training.threads), .limit = args.limit});
+  if (data.train.events == 0)
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("{}: the training split has no events", args.config));
   train::TensorSet trainSet;
   train::TensorSet validationSet;
   if (data.validation.events > 0) {
@@ -105,8 +110,9 @@ void runTrain(const TrainArgs& args) {
     validationSet = std::move(split.validation);
   }
   if (!args.quiet)
-    std::cerr << fmt::format("{} training and {} validation events ({} representation); stats {:.2f} s, batches {:.2f} s\n",
-                             trainSet.events, validationSet.events, data.representation, data.statsSeconds, data.loadSeconds);
+    std::cerr << fmt::format(
+        "{} training and {} validation events ({} representation); stats {:.2f} s, batches {:.2f} s\n", trainSet.events,
+        validationSet.events, data.representation, data.statsSeconds, data.loadSeconds);
 
   const auto outputs = train::resolveOutputs(config.model, trainSet);
   train::Trainer trainer(config, trainSet.inputs, outputs);
@@ -116,8 +122,8 @@ void runTrain(const TrainArgs& args) {
   fit.progress = progress;
   if (!args.quiet && !progress)
     fit.onEpoch = [&](const train::EpochMetrics& m) {
-      std::cerr << fmt::format("epoch {}/{} loss {:.4f} val_loss {:.4f}{} {:.0f} ev/s\n", m.epoch, config.training.epochs,
-                               m.trainLoss, m.validationLoss,
+      std::cerr << fmt::format("epoch {}/{} loss {:.4f} val_loss {:.4f}{} {:.0f} ev/s\n", m.epoch,
+                               config.training.epochs, m.trainLoss, m.validationLoss,
                                std::isfinite(m.validationAuc) ? fmt::format(" val_auc {:.4f}", m.validationAuc) : "",
                                m.eventsPerSecond);
     };
@@ -135,8 +141,8 @@ void runTrain(const TrainArgs& args) {
   info.finished = train::utcNow();
   const auto files = train::writeBundle(out, trainer, info);
 
-  std::cout << fmt::format("wrote {} ({} parameters, best epoch {} of {}", files.onnx.string(), trainer.parameterCount(),
-                           history.bestEpoch, history.epochs.size());
+  std::cout << fmt::format("wrote {} ({} parameters, best epoch {} of {}", files.onnx.string(),
+                           trainer.parameterCount(), history.bestEpoch, history.epochs.size());
   if (history.bestEpoch > 0) {
     const auto& best = history.epochs[static_cast<std::size_t>(history.bestEpoch - 1)];
     std::cout << fmt::format(", validation loss {:.4f}", best.validationLoss);
@@ -155,7 +161,8 @@ void runTrain(const TrainArgs& args) {
   namespace fs = std::filesystem;
   std::error_code error;
   const fs::path self = fs::read_symlink("/proc/self/exe", error);
-  const fs::path helper = (error ? fs::path(mlaas::cli::invocation()[0]).parent_path() : self.parent_path()) / "mlaas-train";
+  const fs::path helper =
+      (error ? fs::path(mlaas::cli::invocation()[0]).parent_path() : self.parent_path()) / "mlaas-train";
   if (!fs::exists(helper, error))
     throw mlaas::cli::ExitError{1, fmt::format("error: train: {} not found: this mlaas was built without libtorch "
                                                "(MLAAS_WITH_TORCH=OFF), or the two executables were separated",
@@ -169,11 +176,14 @@ void runTrain(const TrainArgs& args) {
 
 void setupTrain(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Train a model on a dataset config (model: and training: sections) and write a bundle");
-  cmd->add_option("config", args->config, "YAML: the dataset config plus model: and training: (docs/training.md)")->required();
+  auto* cmd = app.add_subcommand(
+      "train", "Train a model on a dataset config (model: and training: sections) and write a bundle");
+  cmd->add_option("config", args->config, "YAML: the dataset config plus model: and training: (docs/training.md)")
+      ->required();
   cmd->add_option("--out,-o", args->out, "Bundle folder (default: <config name>-model)");
   cmd->add_option("--epochs", args->epochs, "Override training.epochs")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", args->threads, "Override training.threads (torch and data pipeline)")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "Override training.threads (torch and data pipeline)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--limit", args->limit, "Read at most this many events per split (quick runs)");
   cmd->add_flag("--resume", args->resume, "Continue from <out>/checkpoints when present");
   cmd->add_flag("--quiet,-q", args->quiet, "No progress on stderr");

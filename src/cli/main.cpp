@@ -20,7 +20,8 @@ std::span<char* const> invocation() { return startArguments; }
 }  // namespace mlaas::cli
 
 int main(int argc, char** argv) {
-  mlaas::cli::startArguments = std::span<char* const>(argv, static_cast<std::size_t>(argc) + 1);  // with argv[argc] == nullptr
+  mlaas::cli::startArguments =
+      std::span<char* const>(argv, static_cast<std::size_t>(argc) + 1);  // with argv[argc] == nullptr
   CLI::App app{"mlaas: machine learning as a service for high-energy physics", "mlaas"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mlaas ") + MLAAS_VERSION);

@@ -217,7 +217,8 @@ struct Client::Impl {
     if (!response) return std::move(response).error();
     const json body = response->body.empty() ? json(nullptr) : json::parse(response->body, nullptr, false);
     auto bad = [&](std::string_view why) {
-      return Error{Errc::corrupt, response->status, fmt::format("unexpected response to {} {}: {}", method, target, why)};
+      return Error{Errc::corrupt, response->status,
+                   fmt::format("unexpected response to {} {}: {}", method, target, why)};
     };
     if (body.is_discarded()) return bad("not JSON");
     try {
@@ -395,8 +396,9 @@ Result<ModelCard> Client::getCard(std::string_view reference) const {
   if (!details) return std::move(details).error();
   for (auto& card : details->cards)
     if (card.version == details->summary.latestVersion) return std::move(card);
-  return Error{Errc::corrupt, 200,
-               fmt::format("model '{}' lists latest version {} without its card", ref.name, details->summary.latestVersion)};
+  return Error{
+      Errc::corrupt, 200,
+      fmt::format("model '{}' lists latest version {} without its card", ref.name, details->summary.latestVersion)};
 }
 
 Result<std::vector<ModelCard>> Client::listVersions(std::string_view name) const {
@@ -432,8 +434,9 @@ Result<void> Client::deleteModelTag(std::string_view name, std::string_view key)
 
 Result<void> Client::setVersionTag(std::string_view name, std::int64_t version, std::string_view key,
                                    std::string_view value) const {
-  return impl_->callVoid(Impl::jsonRequest("PUT", fmt::format("{}/versions/{}/tags/{}", modelPath(name), version, percentEncode(key)),
-                                           json{{"value", std::string(value)}}));
+  return impl_->callVoid(
+      Impl::jsonRequest("PUT", fmt::format("{}/versions/{}/tags/{}", modelPath(name), version, percentEncode(key)),
+                        json{{"value", std::string(value)}}));
 }
 
 Result<void> Client::deleteVersionTag(std::string_view name, std::int64_t version, std::string_view key) const {
@@ -582,12 +585,15 @@ Result<std::vector<std::vector<double>>> Client::tfaasPredictBatch(std::string_v
                                                                    const std::vector<std::string>& keys,
                                                                    const std::vector<std::vector<double>>& rows) const {
   const json body = {{"keys", keys}, {"values", rows}, {"model", std::string(reference)}};
-  return impl_->callJson<std::vector<std::vector<double>>>(Impl::jsonRequest("POST", "/json", body), [](const json& response) {
-    if (!response.is_array()) throw BadResponse{"not an array"};
-    std::vector<std::vector<double>> out;
-    for (const auto& row : response) out.push_back(numberRow(row));
-    return out;
-  });
+  return impl_->callJson<std::vector<std::vector<double>>>(Impl::jsonRequest("POST", "/json", body),
+                                                           [](const json& response) {
+                                                             if (!response.is_array())
+                                                               throw BadResponse{"not an array"};
+                                                             std::vector<std::vector<double>> out;
+                                                             for (const auto& row : response)
+                                                               out.push_back(numberRow(row));
+                                                             return out;
+                                                           });
 }
 
 Result<TfaasImageResult> Client::tfaasImage(std::string_view reference, std::string_view image,
@@ -636,7 +642,8 @@ Result<std::vector<TfaasParams>> Client::tfaasModels() const {
       params.model = getString(item, "model");
       if (const auto& labels = field(item, "labels"); labels.is_array()) {
         for (const auto& label : labels)
-          params.labels += (params.labels.empty() ? "" : ",") + (label.is_string() ? label.get<std::string>() : label.dump());
+          params.labels +=
+              (params.labels.empty() ? "" : ",") + (label.is_string() ? label.get<std::string>() : label.dump());
       } else {
         params.labels = getString(item, "labels");
       }

@@ -97,7 +97,8 @@ Result<Endpoint> Endpoint::parse(std::string_view url) {
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-  if (authority.find('@') != std::string_view::npos) return bad("credentials in the URL are not supported (use a token)");
+  if (authority.find('@') != std::string_view::npos)
+    return bad("credentials in the URL are not supported (use a token)");
   std::string_view portText;
   if (authority.starts_with('[')) {  // [IPv6]:port
     const auto close = authority.find(']');
@@ -217,10 +218,12 @@ struct HttpTransport::Impl {
       if (!ok) return Error{Errc::internal, 0, fmt::format("{}: cannot set the expected certificate name", where())};
     }
     connection.tcp().expires_after(options.connectTimeout);
-    ec = runOperation(connection, [&](auto handler) { connection.tls->async_handshake(net::ssl::stream_base::client, handler); });
+    ec = runOperation(connection,
+                      [&](auto handler) { connection.tls->async_handshake(net::ssl::stream_base::client, handler); });
     if (!ec) return {};
     if (ec == beast::error::timeout)
-      return Error{Errc::timeout, 0, fmt::format("TLS handshake with {} timed out after {} ms", where(), options.connectTimeout.count())};
+      return Error{Errc::timeout, 0,
+                   fmt::format("TLS handshake with {} timed out after {} ms", where(), options.connectTimeout.count())};
     if (const long verified = SSL_get_verify_result(ssl); verified != X509_V_OK)
       return Error{Errc::unauthenticated, 0,
                    fmt::format("TLS: the certificate of {} does not verify: {} (give the server's CA with a CA file or "
@@ -284,7 +287,8 @@ struct HttpTransport::Impl {
     if (const auto length = parser.content_length(); length && *length > options.maxResponseBytes)
       return failure(http::error::body_limit, "reading the response");
     ec = connection->visit([&](auto& stream) {
-      return runOperation(*connection, [&](auto handler) { http::async_read(stream, connection->buffer, parser, handler); });
+      return runOperation(*connection,
+                          [&](auto handler) { http::async_read(stream, connection->buffer, parser, handler); });
     });
     if (ec) return failure(ec, "reading the response");
 
@@ -324,8 +328,9 @@ HttpTransport::HttpTransport(Endpoint endpoint, TransportOptions options) : impl
       if (!caFile.empty()) {
         context.load_verify_file(caFile, ec);
         if (ec)
-          throw core::Exception(Errc::invalid_argument,
-                                fmt::format("{}: cannot load CA certificates (PEM expected): {}", caFile, ec.message()));
+          throw core::Exception(
+              Errc::invalid_argument,
+              fmt::format("{}: cannot load CA certificates (PEM expected): {}", caFile, ec.message()));
       } else {
         context.set_default_verify_paths(ec);  // honours SSL_CERT_FILE / SSL_CERT_DIR
       }

@@ -231,7 +231,8 @@ Result<EncodedBody> encodeInferRequest(const InferRequest& request, Encoding enc
   for (const auto& tensor : request.inputs) {
     auto shapeOk = checkShape(tensor);
     if (!shapeOk) return std::move(shapeOk).error();
-    json input = {{"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.datatype))}, {"shape", tensor.shape}};
+    json input = {
+        {"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.datatype))}, {"shape", tensor.shape}};
     if (encoding == Encoding::binary) {
       input["parameters"] = {{"binary_data_size", appendBinary(blobs, tensor)}};
     } else {
@@ -263,7 +264,8 @@ Result<EncodedBody> encodeInferRequest(const InferRequest& request, Encoding enc
 Result<InferResponse> decodeInferResponse(std::string_view body, std::optional<std::size_t> headerLength) {
   const std::size_t jsonLength = headerLength.value_or(body.size());
   if (jsonLength > body.size())
-    return corrupt(fmt::format("Inference-Header-Content-Length {} exceeds the body of {} bytes", jsonLength, body.size()));
+    return corrupt(
+        fmt::format("Inference-Header-Content-Length {} exceeds the body of {} bytes", jsonLength, body.size()));
   const json header = json::parse(body.substr(0, jsonLength), nullptr, false);
   if (header.is_discarded() || !header.is_object()) return corrupt("inference response is not a JSON object");
   InferResponse response;
@@ -285,7 +287,8 @@ Result<InferResponse> decodeInferResponse(std::string_view body, std::optional<s
       binary.remove_prefix(*size);
     } else {
       const auto data = object.find("data");
-      if (data == object.end()) return corrupt(fmt::format("output '{}' has neither data nor binary_data_size", tensor->name));
+      if (data == object.end())
+        return corrupt(fmt::format("output '{}' has neither data nor binary_data_size", tensor->name));
       auto filled = appendJsonData(*tensor, *data);
       if (!filled) return std::move(filled).error();
       auto shapeOk = checkShape(*tensor);
@@ -334,7 +337,8 @@ std::string formatInferResponseJson(const InferResponse& response, int indent) {
   if (!response.id.empty()) root["id"] = response.id;
   json outputs = json::array();
   for (const auto& tensor : response.outputs) {
-    json output = {{"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.datatype))}, {"shape", tensor.shape}};
+    json output = {
+        {"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.datatype))}, {"shape", tensor.shape}};
     auto data = dataToJson(tensor, /*strict=*/false);  // NaN prints as null: still readable
     output["data"] = data ? std::move(*data) : json(nullptr);  // FP16 has no JSON form
     outputs.push_back(std::move(output));

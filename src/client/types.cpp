@@ -91,7 +91,8 @@ ModelRef ModelRef::parse(std::string_view text) {
     const auto number = text.substr(versions + 10);
     std::int64_t version = 0;
     const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), version);
-    if (ec != std::errc{} || end != number.data() + number.size() || version < 1) throw bad("the version is not a positive number");
+    if (ec != std::errc{} || end != number.data() + number.size() || version < 1)
+      throw bad("the version is not a positive number");
     ref.version = version;
   } else {
     ref.name = std::string(text);

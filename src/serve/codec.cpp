@@ -48,7 +48,8 @@ void appendValue(std::vector<std::byte>& out, T value) {
 core::Result<void> appendJsonScalar(Tensor& tensor, element value) {
   auto type = value.type();
   auto mismatch = [&](std::string_view what) {
-    return bad(fmt::format("input '{}': {} element is not a valid {} value", tensor.name, what, dataTypeName(tensor.type)));
+    return bad(
+        fmt::format("input '{}': {} element is not a valid {} value", tensor.name, what, dataTypeName(tensor.type)));
   };
   auto integer = [&](auto lo, auto hi) -> core::Result<void> {
     using T = decltype(lo);
@@ -93,9 +94,12 @@ core::Result<void> appendJsonScalar(Tensor& tensor, element value) {
       tensor.data.push_back(value.get_bool().value_unsafe() ? std::byte{1} : std::byte{0});
       return {};
     case DataType::int8: return integer(std::int8_t{-128}, std::int8_t{127});
-    case DataType::int16: return integer(std::numeric_limits<std::int16_t>::min(), std::numeric_limits<std::int16_t>::max());
-    case DataType::int32: return integer(std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max());
-    case DataType::int64: return integer(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max());
+    case DataType::int16:
+      return integer(std::numeric_limits<std::int16_t>::min(), std::numeric_limits<std::int16_t>::max());
+    case DataType::int32:
+      return integer(std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max());
+    case DataType::int64:
+      return integer(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max());
     case DataType::uint8: return integer(std::uint8_t{0}, std::numeric_limits<std::uint8_t>::max());
     case DataType::uint16: return integer(std::uint16_t{0}, std::numeric_limits<std::uint16_t>::max());
     case DataType::uint32: return integer(std::uint32_t{0}, std::numeric_limits<std::uint32_t>::max());
@@ -158,7 +162,8 @@ void appendNumber(std::string& out, double v) {
 }
 
 void appendJsonValues(std::string& out, const Tensor& t) {
-  auto count = t.type == DataType::bytes ? t.strings.size() : (elementSize(t.type) ? t.data.size() / elementSize(t.type) : 0);
+  auto count =
+      t.type == DataType::bytes ? t.strings.size() : (elementSize(t.type) ? t.data.size() / elementSize(t.type) : 0);
   out += '[';
   for (std::size_t i = 0; i < count; ++i) {
     if (i) out += ',';
@@ -215,7 +220,8 @@ core::Result<void> fillFromBinary(Tensor& tensor, std::string_view blob) {
       if (blob.size() - pos < 4) return bad(fmt::format("input '{}': truncated BYTES length prefix", tensor.name));
       const auto n = core::loadLittleEndian<std::uint32_t>(blob.data() + pos);
       pos += 4;
-      if (n > blob.size() - pos) return bad(fmt::format("input '{}': BYTES element longer than the binary data", tensor.name));
+      if (n > blob.size() - pos)
+        return bad(fmt::format("input '{}': BYTES element longer than the binary data", tensor.name));
       tensor.strings.emplace_back(blob.substr(pos, n));
       pos += n;
     }
@@ -307,7 +313,8 @@ core::Result<InferRequest> decodeInferRequest(std::string_view body, std::option
             for (auto p : params)
               if (p.key == "binary_data_size") {
                 std::int64_t size = 0;
-                if (p.value.get_int64().get(size) || size < 0) return bad("binary_data_size must be a non-negative integer");
+                if (p.value.get_int64().get(size) || size < 0)
+                  return bad("binary_data_size must be a non-negative integer");
                 binarySize = size;
               }
           }
@@ -319,11 +326,11 @@ core::Result<InferRequest> decodeInferRequest(std::string_view body, std::option
         if (!count) return bad(fmt::format("input '{}': shape {} overflows", tensor.name, shapeToString(tensor.shape)));
         if (binarySize) {
           if (!jsonLength)
-            return bad(fmt::format("input '{}' has binary_data_size but the request has no Inference-Header-Content-Length",
-                                   tensor.name));
+            return bad(fmt::format(
+                "input '{}' has binary_data_size but the request has no Inference-Header-Content-Length", tensor.name));
           if (static_cast<std::uint64_t>(*binarySize) > binary.size())
-            return bad(fmt::format("input '{}': binary_data_size {} exceeds the {} bytes of binary data left", tensor.name,
-                                   *binarySize, binary.size()));
+            return bad(fmt::format("input '{}': binary_data_size {} exceeds the {} bytes of binary data left",
+                                   tensor.name, *binarySize, binary.size()));
           MLAAS_TRY(fillFromBinary(tensor, binary.substr(0, static_cast<std::size_t>(*binarySize))));
           binary.remove_prefix(static_cast<std::size_t>(*binarySize));
           request.usedBinaryInput = true;
@@ -333,9 +340,11 @@ core::Result<InferRequest> decodeInferRequest(std::string_view body, std::option
           if (static_cast<std::uint64_t>(*count) > json.size())
             return bad(fmt::format("input '{}': shape {} has more elements than the request has bytes", tensor.name,
                                    shapeToString(tensor.shape)));
-          if (tensor.type != DataType::bytes) tensor.data.reserve(static_cast<std::size_t>(*count) * elementSize(tensor.type));
+          if (tensor.type != DataType::bytes)
+            tensor.data.reserve(static_cast<std::size_t>(*count) * elementSize(tensor.type));
           MLAAS_TRY(appendJsonData(tensor, *data, 0));
-          std::size_t have = tensor.type == DataType::bytes ? tensor.strings.size() : tensor.data.size() / elementSize(tensor.type);
+          std::size_t have =
+              tensor.type == DataType::bytes ? tensor.strings.size() : tensor.data.size() / elementSize(tensor.type);
           if (have != static_cast<std::size_t>(*count))
             return bad(fmt::format("input '{}': shape {} needs {} elements, \"data\" has {}", tensor.name,
                                    shapeToString(tensor.shape), *count, have));
@@ -410,11 +419,13 @@ core::Result<EncodedBody> encodeInferResponse(std::string_view modelName, std::s
     out += ",\"datatype\":\"";
     out += dataTypeName(t->type);
     out += "\",\"shape\":[";
-    for (std::size_t d = 0; d < t->shape.size(); ++d) fmt::format_to(std::back_inserter(out), "{}{}", d ? "," : "", t->shape[d]);
+    for (std::size_t d = 0; d < t->shape.size(); ++d)
+      fmt::format_to(std::back_inserter(out), "{}{}", d ? "," : "", t->shape[d]);
     out += ']';
     bool asBinary = request.binaryOutputAll || request.binaryOutputs.count(t->name) || t->type == DataType::fp16;
     if (asBinary) {
-      fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}", appendBinary(binary, *t));
+      fmt::format_to(std::back_inserter(out), ",\"parameters\":{{\"binary_data_size\":{}}}}}",
+                     appendBinary(binary, *t));
     } else {
       out += ",\"data\":";
       appendJsonValues(out, *t);
@@ -546,7 +557,10 @@ std::string encodeTfaasJson(const Tensor& output, bool batch) {
   std::string out;
   std::size_t rows = batch && !output.shape.empty() ? static_cast<std::size_t>(output.shape[0]) : 1;
   std::size_t perRow = rows ? values.size() / rows : 0;
-  if (!batch) perRow = rows && !output.shape.empty() && output.shape.size() > 1 ? values.size() / static_cast<std::size_t>(std::max<std::int64_t>(1, output.shape[0])) : values.size();
+  if (!batch)
+    perRow = rows && !output.shape.empty() && output.shape.size() > 1
+                 ? values.size() / static_cast<std::size_t>(std::max<std::int64_t>(1, output.shape[0]))
+                 : values.size();
   auto row = [&](std::size_t r) {
     out += '[';
     for (std::size_t i = 0; i < perRow; ++i) {

@@ -58,13 +58,15 @@ void parseListen(ServerConfig& config, const std::string& listen) {
   if (!listen.empty() && listen.front() == '[') {
     auto close = listen.find(']');
     if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':')
-      throw core::Exception(core::Errc::invalid_argument, fmt::format("listen address '{}': expected [IPv6]:PORT", listen));
+      throw core::Exception(core::Errc::invalid_argument,
+                            fmt::format("listen address '{}': expected [IPv6]:PORT", listen));
     host = listen.substr(1, close - 1);
     port = listen.substr(close + 2);
   } else {
     auto colon = listen.rfind(':');
     if (colon == std::string::npos)
-      throw core::Exception(core::Errc::invalid_argument, fmt::format("listen address '{}': expected HOST:PORT", listen));
+      throw core::Exception(core::Errc::invalid_argument,
+                            fmt::format("listen address '{}': expected HOST:PORT", listen));
     host = listen.substr(0, colon);
     port = listen.substr(colon + 1);
   }
@@ -77,7 +79,8 @@ void parseListen(ServerConfig& config, const std::string& listen) {
     value = -1;
   }
   if (host.empty() || value < 0 || value > 65535)
-    throw core::Exception(core::Errc::invalid_argument, fmt::format("listen address '{}': expected HOST:PORT with PORT in 0-65535", listen));
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("listen address '{}': expected HOST:PORT with PORT in 0-65535", listen));
   config.host = host == "localhost" ? "127.0.0.1" : host;
   config.port = value;
 }
@@ -93,7 +96,8 @@ std::vector<std::string> readTokenFile(const std::filesystem::path& file) {
     if (start == std::string::npos || line[start] == '#') continue;
     tokens.push_back(line.substr(start));
   }
-  if (tokens.empty()) throw core::Exception(core::Errc::invalid_argument, fmt::format("token file {}: no token in it", file.string()));
+  if (tokens.empty())
+    throw core::Exception(core::Errc::invalid_argument, fmt::format("token file {}: no token in it", file.string()));
   return tokens;
 }
 
@@ -107,7 +111,9 @@ void applyServerConfigYaml(ServerConfig& config, const std::string& yamlText, co
   }
   if (root.IsNull()) return;
   checkKeys(root, source, "", {"listen", "data_dir", "threads", "limits", "cache", "batching", "auth", "access_log"});
-  auto resolve = [&](const std::string& path) { return std::filesystem::path(path).is_absolute() ? std::filesystem::path(path) : baseDir / path; };
+  auto resolve = [&](const std::string& path) {
+    return std::filesystem::path(path).is_absolute() ? std::filesystem::path(path) : baseDir / path;
+  };
   if (auto n = root["listen"]) {
     try {
       parseListen(config, scalar<std::string>(n, source, "listen", "HOST:PORT"));
@@ -128,21 +134,31 @@ void applyServerConfigYaml(ServerConfig& config, const std::string& yamlText, co
           std::chrono::microseconds(positive(n, source, "threads.io_batch_max_us", 0, 10'000'000));
   }
   if (auto l = root["limits"]) {
-    checkKeys(l, source, "limits", {"max_body_bytes", "header_timeout_ms", "body_timeout_ms", "shutdown_grace_ms", "max_queue"});
-    if (auto n = l["max_body_bytes"]) config.maxBodyBytes = positive(n, source, "limits.max_body_bytes", 1024, std::int64_t{1} << 40);
-    if (auto n = l["header_timeout_ms"]) config.headerTimeout = std::chrono::milliseconds(positive(n, source, "limits.header_timeout_ms", 1, 3'600'000));
-    if (auto n = l["body_timeout_ms"]) config.bodyTimeout = std::chrono::milliseconds(positive(n, source, "limits.body_timeout_ms", 1, 3'600'000));
-    if (auto n = l["shutdown_grace_ms"]) config.shutdownGrace = std::chrono::milliseconds(positive(n, source, "limits.shutdown_grace_ms", 0, 3'600'000));
+    checkKeys(l, source, "limits",
+              {"max_body_bytes", "header_timeout_ms", "body_timeout_ms", "shutdown_grace_ms", "max_queue"});
+    if (auto n = l["max_body_bytes"])
+      config.maxBodyBytes = positive(n, source, "limits.max_body_bytes", 1024, std::int64_t{1} << 40);
+    if (auto n = l["header_timeout_ms"])
+      config.headerTimeout = std::chrono::milliseconds(positive(n, source, "limits.header_timeout_ms", 1, 3'600'000));
+    if (auto n = l["body_timeout_ms"])
+      config.bodyTimeout = std::chrono::milliseconds(positive(n, source, "limits.body_timeout_ms", 1, 3'600'000));
+    if (auto n = l["shutdown_grace_ms"])
+      config.shutdownGrace = std::chrono::milliseconds(positive(n, source, "limits.shutdown_grace_ms", 0, 3'600'000));
     if (auto n = l["max_queue"]) config.maxQueue = positive(n, source, "limits.max_queue", 1, 1'000'000);
   }
   if (auto c = root["cache"]) {
     checkKeys(c, source, "cache", {"memory_budget_bytes"});
-    if (auto n = c["memory_budget_bytes"]) config.cacheBytes = positive(n, source, "cache.memory_budget_bytes", 1, std::int64_t{1} << 50);
+    if (auto n = c["memory_budget_bytes"])
+      config.cacheBytes = positive(n, source, "cache.memory_budget_bytes", 1, std::int64_t{1} << 50);
   }
   if (auto b = root["batching"]) {
     checkKeys(b, source, "batching", {"max_batch_size", "max_queue_delay_us"});
-    if (auto n = b["max_batch_size"]) config.batching.maxBatchSize = static_cast<std::int64_t>(positive(n, source, "batching.max_batch_size", 1, 1'000'000));
-    if (auto n = b["max_queue_delay_us"]) config.batching.maxQueueDelayUs = static_cast<std::int64_t>(positive(n, source, "batching.max_queue_delay_us", 0, 10'000'000));
+    if (auto n = b["max_batch_size"])
+      config.batching.maxBatchSize =
+          static_cast<std::int64_t>(positive(n, source, "batching.max_batch_size", 1, 1'000'000));
+    if (auto n = b["max_queue_delay_us"])
+      config.batching.maxQueueDelayUs =
+          static_cast<std::int64_t>(positive(n, source, "batching.max_queue_delay_us", 0, 10'000'000));
   }
   if (auto a = root["auth"]) {
     checkKeys(a, source, "auth", {"token_file", "tokens", "require_for_read", "require_for_inference"});
@@ -158,8 +174,10 @@ void applyServerConfigYaml(ServerConfig& config, const std::string& yamlText, co
         config.tokens.push_back(token);
       }
     }
-    if (auto n = a["require_for_read"]) config.requireTokenForRead = scalar<bool>(n, source, "auth.require_for_read", "true or false");
-    if (auto n = a["require_for_inference"]) config.requireTokenForInference = scalar<bool>(n, source, "auth.require_for_inference", "true or false");
+    if (auto n = a["require_for_read"])
+      config.requireTokenForRead = scalar<bool>(n, source, "auth.require_for_read", "true or false");
+    if (auto n = a["require_for_inference"])
+      config.requireTokenForInference = scalar<bool>(n, source, "auth.require_for_inference", "true or false");
   }
 }
 
@@ -175,10 +193,11 @@ ServerConfig loadServerConfig(const std::filesystem::path& file) {
 
 void validateServerConfig(const ServerConfig& config) {
   if (!isLoopback(config.host) && config.tokens.empty())
-    throw core::Exception(core::Errc::permission_denied,
-                          fmt::format("refusing to listen on {} (not loopback) without tokens: give --token-file FILE or "
-                                      "auth.tokens, or listen on 127.0.0.1",
-                                      config.host));
+    throw core::Exception(
+        core::Errc::permission_denied,
+        fmt::format("refusing to listen on {} (not loopback) without tokens: give --token-file FILE or "
+                    "auth.tokens, or listen on 127.0.0.1",
+                    config.host));
   std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t inference = config.inferenceThreads ? config.inferenceThreads : cores;
   if (!config.inlineInference && inference * config.intraOpThreads > 4 * cores)

@@ -135,7 +135,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (ec == bhttp::error::header_limit) return fail(431, "request headers larger than 64 KiB");
       if (ec == bhttp::error::body_limit) return fail(413, tooLarge());
       if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-          ec == asio::error::operation_aborted || ec == asio::error::connection_reset || ec == asio::error::bad_descriptor)
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+          ec == asio::error::bad_descriptor)
         return close();
       return fail(400, fmt::format("malformed HTTP request: {}", ec.message()));
     }
@@ -146,10 +147,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return fail(413, tooLarge());
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
       auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
-      asio::async_write(stream_, asio::buffer(*cont), [self = shared_from_this(), cont](beast::error_code e, std::size_t) {
-        if (e) return self->close();
-        self->readBody();
-      });
+      asio::async_write(stream_, asio::buffer(*cont),
+                        [self = shared_from_this(), cont](beast::error_code e, std::size_t) {
+                          if (e) return self->close();
+                          self->readBody();
+                        });
       return;
     }
     readBody();
@@ -166,7 +168,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   std::string tooLarge() const {
-    return fmt::format("request body larger than the limit of {} bytes (limits.max_body_bytes)", server_.options.maxBodyBytes);
+    return fmt::format("request body larger than the limit of {} bytes (limits.max_body_bytes)",
+                       server_.options.maxBodyBytes);
   }
 
   void dispatchRequest() {
@@ -245,15 +248,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool keep = keepAlive_ && !server_.stopping;
     auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(response.status));
     head_.clear();
-    fmt::format_to(std::back_inserter(head_), "HTTP/1.1 {} {}\r\nServer: mlaas\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-                   response.status, std::string_view(reason.data(), reason.size()), response.contentType,
-                   response.body.size());
+    fmt::format_to(std::back_inserter(head_),
+                   "HTTP/1.1 {} {}\r\nServer: mlaas\r\nContent-Type: {}\r\nContent-Length: {}\r\n", response.status,
+                   std::string_view(reason.data(), reason.size()), response.contentType, response.body.size());
     for (const auto& [k, v] : response.headers) fmt::format_to(std::back_inserter(head_), "{}: {}\r\n", k, v);
     if (!keep) head_ += "Connection: close\r\n";
     head_ += "\r\n";
     body_ = std::move(response.body);
     if (server_.options.accessLog) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
+      auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_).count();
       spdlog::info("{} \"{} {}\" {} {} {}us", remote_, method_, target_, response.status, body_.size(), micros);
     }
     stream_.expires_after(server_.options.bodyTimeout);
@@ -308,7 +312,9 @@ void HttpServer::start() {
   auto& impl = *impl_;
   beast::error_code ec;
   auto address = asio::ip::make_address(impl.options.host, ec);
-  if (ec) throw core::Exception(core::Errc::invalid_argument, fmt::format("listen address '{}' is not an IP address", impl.options.host));
+  if (ec)
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("listen address '{}' is not an IP address", impl.options.host));
   tcp::endpoint endpoint(address, static_cast<unsigned short>(impl.options.port));
   const std::size_t threadCount = std::max<std::size_t>(1, impl.options.ioThreads);
   for (std::size_t i = 0; i < threadCount; ++i) impl.contexts.push_back(std::make_unique<asio::io_context>(1));
@@ -318,7 +324,8 @@ void HttpServer::start() {
   if (!ec) impl.acceptor->bind(endpoint, ec);
   if (!ec) impl.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw core::Exception(core::Errc::io, fmt::format("cannot listen on {}:{}: {}", impl.options.host, impl.options.port, ec.message()));
+    throw core::Exception(
+        core::Errc::io, fmt::format("cannot listen on {}:{}: {}", impl.options.host, impl.options.port, ec.message()));
   impl.boundPort = impl.acceptor->local_endpoint().port();
   for (auto& context : impl.contexts) impl.work.push_back(asio::make_work_guard(*context));
   impl.accept();

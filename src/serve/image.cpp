@@ -15,10 +15,12 @@ namespace {
 using core::Errc;
 
 core::Result<void> checkSize(std::size_t width, std::size_t height, std::size_t maxPixels, std::string_view format) {
-  if (width == 0 || height == 0) return core::fail(Errc::invalid_argument, fmt::format("{} image has no pixels", format));
+  if (width == 0 || height == 0)
+    return core::fail(Errc::invalid_argument, fmt::format("{} image has no pixels", format));
   if (height > maxPixels / width)
-    return core::fail(Errc::invalid_argument, fmt::format("{} image of {}x{} pixels is larger than the limit of {} pixels",
-                                                          format, width, height, maxPixels));
+    return core::fail(Errc::invalid_argument,
+                      fmt::format("{} image of {}x{} pixels is larger than the limit of {} pixels", format, width,
+                                  height, maxPixels));
   return {};
 }
 
@@ -110,7 +112,8 @@ std::string_view imageFormat(std::string_view bytes) noexcept {
 
 core::Result<Image> decodeImage(std::string_view bytes, std::size_t channels, std::size_t maxPixels) {
   if (channels != 0 && channels != 1 && channels != 3)
-    return core::fail(Errc::invalid_argument, fmt::format("images decode to 1 (grey) or 3 (RGB) channels, not {}", channels));
+    return core::fail(Errc::invalid_argument,
+                      fmt::format("images decode to 1 (grey) or 3 (RGB) channels, not {}", channels));
   auto format = imageFormat(bytes);
   if (format == "png") return decodePng(bytes, channels, maxPixels);
   if (format == "jpeg") return decodeJpeg(bytes, channels, maxPixels);
@@ -149,11 +152,13 @@ core::Result<Tensor> imageToTensor(std::string_view bytes, const TensorSpec& inp
   if (!image) return core::fail(image.error());
   auto mismatch = [&](std::int64_t want, std::size_t got) { return want > 0 && static_cast<std::size_t>(want) != got; };
   if (mismatch(heightDim, image->height) || mismatch(widthDim, image->width))
-    return core::fail(Errc::invalid_argument,
-                      fmt::format("image is {}x{} (width x height) but model {} input '{}' {} expects {}x{}; images are "
-                                  "not resized",
-                                  image->width, image->height, modelLabel, input.name, shapeToString(shape),
-                                  widthDim > 0 ? std::to_string(widthDim) : "any", heightDim > 0 ? std::to_string(heightDim) : "any"));
+    return core::fail(
+        Errc::invalid_argument,
+        fmt::format("image is {}x{} (width x height) but model {} input '{}' {} expects {}x{}; images are "
+                    "not resized",
+                    image->width, image->height, modelLabel, input.name, shapeToString(shape),
+                    widthDim > 0 ? std::to_string(widthDim) : "any",
+                    heightDim > 0 ? std::to_string(heightDim) : "any"));
   const auto h = static_cast<std::int64_t>(image->height), w = static_cast<std::int64_t>(image->width),
              c = static_cast<std::int64_t>(image->channels);
   Tensor tensor;

@@ -69,7 +69,8 @@ std::string Metrics::render(std::size_t loadedModels, std::size_t loadedBytes) c
     fmt::format_to(std::back_inserter(out),
                    "mlaas_request_failures_total{{model=\"{}\",version=\"{}\",protocol=\"{}\",code=\"{}\"}} {}\n",
                    escapeLabel(std::get<0>(key)), escapeLabel(std::get<1>(key)), std::get<2>(key), std::get<3>(key), n);
-  const char* names[] = {"mlaas_queue_duration_seconds", "mlaas_compute_duration_seconds", "mlaas_request_duration_seconds"};
+  const char* names[] = {"mlaas_queue_duration_seconds", "mlaas_compute_duration_seconds",
+                         "mlaas_request_duration_seconds"};
   const char* help[] = {"Time requests waited for an inference thread.", "Time in ONNX Runtime per batch.",
                         "Time from request decoded to response encoded."};
   for (int k = 0; k < 3; ++k) {
@@ -94,14 +95,15 @@ std::string Metrics::render(std::size_t loadedModels, std::size_t loadedBytes) c
     std::string labels = fmt::format("model=\"{}\",version=\"{}\"", escapeLabel(key.first), escapeLabel(key.second));
     renderHistogram(out, "mlaas_batch_size", labels, m.batch, kBatch);
   }
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP mlaas_loaded_models ONNX Runtime sessions in memory.\n# TYPE mlaas_loaded_models gauge\n"
-                 "mlaas_loaded_models {}\n"
-                 "# HELP mlaas_loaded_model_bytes Estimated memory of loaded sessions.\n# TYPE mlaas_loaded_model_bytes gauge\n"
-                 "mlaas_loaded_model_bytes {}\n"
-                 "# HELP mlaas_process_resident_bytes Resident memory of the server.\n"
-                 "# TYPE mlaas_process_resident_bytes gauge\nmlaas_process_resident_bytes {}\n",
-                 loadedModels, loadedBytes, residentBytes());
+  fmt::format_to(
+      std::back_inserter(out),
+      "# HELP mlaas_loaded_models ONNX Runtime sessions in memory.\n# TYPE mlaas_loaded_models gauge\n"
+      "mlaas_loaded_models {}\n"
+      "# HELP mlaas_loaded_model_bytes Estimated memory of loaded sessions.\n# TYPE mlaas_loaded_model_bytes gauge\n"
+      "mlaas_loaded_model_bytes {}\n"
+      "# HELP mlaas_process_resident_bytes Resident memory of the server.\n"
+      "# TYPE mlaas_process_resident_bytes gauge\nmlaas_process_resident_bytes {}\n",
+      loadedModels, loadedBytes, residentBytes());
   return out;
 }
 

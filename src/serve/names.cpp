@@ -55,8 +55,9 @@ core::Result<void> checkModelName(std::string_view name) {
 
 core::Result<void> checkAlias(std::string_view alias) {
   if (isValidAlias(alias)) return {};
-  return core::fail(core::Errc::invalid_argument,
-                    fmt::format("invalid alias \"{}\": use 1-64 of [A-Za-z0-9_-], starting with a letter", printable(alias)));
+  return core::fail(
+      core::Errc::invalid_argument,
+      fmt::format("invalid alias \"{}\": use 1-64 of [A-Za-z0-9_-], starting with a letter", printable(alias)));
 }
 
 core::Result<void> checkTagKey(std::string_view key) {

@@ -75,7 +75,8 @@ class Statement {
   }
   std::string text(int column) {
     const auto* p = sqlite3_column_text(stmt_, column);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
              : std::string();
   }
   std::int64_t integer(int column) { return sqlite3_column_int64(stmt_, column); }
@@ -232,7 +233,8 @@ Repository::Repository(fs::path dataDir, BatchingPolicy defaults)
   fs::create_directories(dataDir_ / "blobs", ec);
   if (!ec) fs::create_directories(dataDir_ / "tmp", ec);
   if (ec)
-    throw core::Exception(core::Errc::io, fmt::format("data directory {}: cannot create: {}", dataDir_.string(), ec.message()));
+    throw core::Exception(core::Errc::io,
+                          fmt::format("data directory {}: cannot create: {}", dataDir_.string(), ec.message()));
   // Leftovers of uploads interrupted by a crash: never visible, now removed.
   for (const auto& entry : fs::directory_iterator(dataDir_ / "tmp", ec)) fs::remove(entry.path(), ec);
   fs::path dbPath = dataDir_ / "catalog.sqlite";
@@ -308,7 +310,8 @@ core::Result<void> Repository::reload() {
       if (model != catalog->models.end()) model->second.tags[mtags.text(1)] = mtags.text(2);
     }
   } catch (const std::exception& e) {
-    return core::fail(core::Errc::corrupt, fmt::format("catalog {}: {}", (dataDir_ / "catalog.sqlite").string(), e.what()));
+    return core::fail(core::Errc::corrupt,
+                      fmt::format("catalog {}: {}", (dataDir_ / "catalog.sqlite").string(), e.what()));
   }
   std::lock_guard lock(snapshotMutex_);
   snapshot_ = std::move(catalog);
@@ -347,7 +350,8 @@ core::Result<std::shared_ptr<const VersionRecord>> Repository::addVersion(std::s
                                                                           std::string_view metadataJson) {
   MLAAS_TRY(checkModelName(name));
   MLAAS_TRY(validateMetadata(metadataJson));
-  if (onnxBytes.empty()) return core::fail(core::Errc::invalid_argument, fmt::format("model '{}': the ONNX file is empty", name));
+  if (onnxBytes.empty())
+    return core::fail(core::Errc::invalid_argument, fmt::format("model '{}': the ONNX file is empty", name));
   auto loaded = LoadedModel::load(onnxBytes, std::string(name));
   if (!loaded) return core::fail(loaded.error());
   std::string digest = sha256Hex(onnxBytes);
@@ -417,7 +421,8 @@ core::Result<void> Repository::setAlias(std::string_view name, std::string_view 
   if (!target) return core::fail(target.error());
   MLAAS_TRY(mutate(
       db_->handle,
-      "INSERT INTO aliases(name, alias, version) VALUES(?1, ?2, ?3) ON CONFLICT(name, alias) DO UPDATE SET version = ?3",
+      "INSERT INTO aliases(name, alias, version) VALUES(?1, ?2, ?3) ON CONFLICT(name, alias) DO UPDATE SET version = "
+      "?3",
       [&](Statement& s) { s.bind(1, name).bind(2, alias).bind(3, version); }, ""));
   return reload();
 }
@@ -435,7 +440,8 @@ core::Result<void> Repository::deleteAlias(std::string_view name, std::string_vi
 core::Result<void> Repository::setModelTag(std::string_view name, std::string_view key, std::string_view value) {
   MLAAS_TRY(checkModelName(name));
   MLAAS_TRY(checkTagKey(key));
-  if (value.size() > 1024) return core::fail(core::Errc::invalid_argument, fmt::format("tag '{}': value longer than 1024 bytes", key));
+  if (value.size() > 1024)
+    return core::fail(core::Errc::invalid_argument, fmt::format("tag '{}': value longer than 1024 bytes", key));
   std::lock_guard lock(writeMutex_);
   if (!snapshot()->models.count(std::string(name))) return notFoundModel(name);
   MLAAS_TRY(mutate(
@@ -459,7 +465,8 @@ core::Result<void> Repository::setVersionTag(std::string_view name, std::int64_t
                                              std::string_view value) {
   MLAAS_TRY(checkModelName(name));
   MLAAS_TRY(checkTagKey(key));
-  if (value.size() > 1024) return core::fail(core::Errc::invalid_argument, fmt::format("tag '{}': value longer than 1024 bytes", key));
+  if (value.size() > 1024)
+    return core::fail(core::Errc::invalid_argument, fmt::format("tag '{}': value longer than 1024 bytes", key));
   std::lock_guard lock(writeMutex_);
   auto target = resolve(ModelRef{std::string(name), version, {}});
   if (!target) return core::fail(target.error());
@@ -489,7 +496,8 @@ core::Result<void> Repository::deleteVersion(std::string_view name, std::int64_t
   if (!target) return core::fail(target.error());
   MLAAS_TRY(mutate(
       db_->handle, "DELETE FROM versions WHERE name = ?1 AND version = ?2",
-      [&](Statement& s) { s.bind(1, name).bind(2, version); }, fmt::format("model '{}' has no version {}", name, version)));
+      [&](Statement& s) { s.bind(1, name).bind(2, version); },
+      fmt::format("model '{}' has no version {}", name, version)));
   MLAAS_TRY(reload());
   removeOrphanBlobs();
   return {};
@@ -558,8 +566,9 @@ core::Result<std::string> Repository::readModelFile(const VersionRecord& version
   if (!in) return core::fail(core::Errc::io, fmt::format("{}: cannot open {}", version.label(), version.file.string()));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (static_cast<std::int64_t>(bytes.size()) != version.size)
-    return core::fail(core::Errc::corrupt, fmt::format("{}: stored file {} has {} bytes, the catalog says {}",
-                                                       version.label(), version.file.string(), bytes.size(), version.size));
+    return core::fail(core::Errc::corrupt,
+                      fmt::format("{}: stored file {} has {} bytes, the catalog says {}", version.label(),
+                                  version.file.string(), bytes.size(), version.size));
   return bytes;
 }
 

@@ -235,7 +235,8 @@ core::Result<std::vector<Tensor>> LoadedModel::runConcatenated(
       Tensor out;
       out.name = m.outputNames[i];
       if (!outputs[i].IsTensor())
-        return core::fail(core::Errc::unsupported, fmt::format("model {}: output '{}' is not a tensor", m.label, out.name));
+        return core::fail(core::Errc::unsupported,
+                          fmt::format("model {}: output '{}' is not a tensor", m.label, out.name));
       auto info = outputs[i].GetTensorTypeAndShapeInfo();
       auto type = fromOrt(info.GetElementType());
       if (!type)
@@ -304,9 +305,11 @@ core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, s
     if (!count)
       return core::fail(core::Errc::invalid_argument, fmt::format("input '{}': shape {} is too large", tensor.name,
                                                                   shapeToString(tensor.shape)));
-    std::size_t have = tensor.type == DataType::bytes ? tensor.strings.size() : tensor.data.size() / elementSize(tensor.type);
-    bool sizeOk = tensor.type == DataType::bytes ? have == static_cast<std::size_t>(*count)
-                                                 : tensor.data.size() == static_cast<std::size_t>(*count) * elementSize(tensor.type);
+    std::size_t have =
+        tensor.type == DataType::bytes ? tensor.strings.size() : tensor.data.size() / elementSize(tensor.type);
+    bool sizeOk = tensor.type == DataType::bytes
+                      ? have == static_cast<std::size_t>(*count)
+                      : tensor.data.size() == static_cast<std::size_t>(*count) * elementSize(tensor.type);
     if (!sizeOk)
       return core::fail(core::Errc::invalid_argument,
                         fmt::format("input '{}': shape {} needs {} elements, the data has {}", tensor.name,
@@ -314,7 +317,8 @@ core::Result<std::vector<Tensor>> matchInputs(const ModelSignature& signature, s
     if (tensor.type == DataType::boolean)
       for (std::byte b : tensor.data)
         if (b != std::byte{0} && b != std::byte{1})
-          return core::fail(core::Errc::invalid_argument, fmt::format("input '{}': BOOL bytes must be 0 or 1", tensor.name));
+          return core::fail(core::Errc::invalid_argument,
+                            fmt::format("input '{}': BOOL bytes must be 0 or 1", tensor.name));
     ordered[index] = std::move(tensor);
   }
   for (std::size_t i = 0; i < signature.inputs.size(); ++i)

@@ -81,7 +81,8 @@ std::optional<std::string> queryParam(std::string_view query, std::string_view k
 
 bool constantTimeEqual(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<std::size_t>(1, b.size())]);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<std::size_t>(1, b.size())]);
   return diff == 0;
 }
 
@@ -128,7 +129,8 @@ std::vector<std::string> splitPath(std::string_view path) {
   std::size_t start = 0;
   while (start <= path.size()) {
     auto slash = path.find('/', start);
-    std::string_view part = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view part =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (!part.empty()) {
       auto decoded = percentDecode(part, false);
       parts.push_back(decoded ? *decoded : std::string("\x01"));  // an undecodable segment never matches a name
@@ -257,7 +259,8 @@ struct Server::Impl {
     auto record = *version;
     infer(record, std::move(inputs), protocol, begin, respond,
           [record, request](std::vector<Tensor> outputs) -> core::Result<HttpResponse> {
-            auto encoded = encodeInferResponse(record->name, std::to_string(record->version), *request, std::move(outputs));
+            auto encoded =
+                encodeInferResponse(record->name, std::to_string(record->version), *request, std::move(outputs));
             if (!encoded) return core::fail(encoded.error());
             HttpResponse r;
             r.contentType = encoded->contentType;
@@ -303,7 +306,8 @@ struct Server::Impl {
   void tfaasImage(HttpRequest& req, Responder& respond) {
     auto begin = Clock::now();
     auto boundary = multipartBoundary(req.header("content-type"));
-    if (!boundary) return respond(errorResponse(400, "/image expects multipart/form-data with an 'image' file and a 'model' field"));
+    if (!boundary)
+      return respond(errorResponse(400, "/image expects multipart/form-data with an 'image' file and a 'model' field"));
     auto form = parseMultipart(req.body, *boundary);
     if (!form) return respond(errorResponse(form.error()));
     const FormPart* image = nullptr;
@@ -327,12 +331,14 @@ struct Server::Impl {
       if (auto p = meta.find("provenance"); p != meta.end() && p->is_object())
         if (auto t = p->find("tfaas_params"); t != p->end() && t->is_object()) params = &*t;
       if (params) {
-        if (auto c = params->find("img_channels"); c != params->end() && c->is_number_integer() && c->get<std::int64_t>() > 0)
+        if (auto c = params->find("img_channels");
+            c != params->end() && c->is_number_integer() && c->get<std::int64_t>() > 0)
           imgChannels = c->get<std::size_t>();
       }
     }
     constexpr std::size_t kMaxImagePixels = std::size_t{1} << 24;  // 4096 x 4096
-    auto tensor = imageToTensor(image->body, record->signature.inputs[0], imgChannels, record->label(), kMaxImagePixels);
+    auto tensor =
+        imageToTensor(image->body, record->signature.inputs[0], imgChannels, record->label(), kMaxImagePixels);
     if (!tensor) {
       metrics.record({record->name, std::to_string(record->version), "tfaas-image", 400, {}, {}, {}, 0});
       return respond(errorResponse(tensor.error()));
@@ -349,8 +355,9 @@ struct Server::Impl {
             }
             // TF1 style: the five most probable labels of the first row.
             auto values = tensorToDoubles(outputs[0]);
-            std::size_t perRow = outputs[0].shape.size() >= 2 ? static_cast<std::size_t>(std::max<std::int64_t>(outputs[0].shape.back(), 0))
-                                                              : values.size();
+            std::size_t perRow = outputs[0].shape.size() >= 2
+                                     ? static_cast<std::size_t>(std::max<std::int64_t>(outputs[0].shape.back(), 0))
+                                     : values.size();
             perRow = std::min(perRow, values.size());
             std::vector<std::size_t> order(perRow);
             for (std::size_t i = 0; i < perRow; ++i) order[i] = i;
@@ -363,7 +370,8 @@ struct Server::Impl {
               labels.push_back({{"label", i < record->labels.size() ? record->labels[i] : std::to_string(i)},
                                 {"probability", values[i]}});
             }
-            r.body = json({{"filename", filename}, {"labels", labels}}).dump(-1, ' ', false, json::error_handler_t::replace);
+            r.body =
+                json({{"filename", filename}, {"labels", labels}}).dump(-1, ' ', false, json::error_handler_t::replace);
             return r;
           });
   }
@@ -450,13 +458,15 @@ struct Server::Impl {
     json params = json::object();
     if (auto it = bundle->files.find("params.json"); it != bundle->files.end()) {
       params = json::parse(it->second, nullptr, false);
-      if (!params.is_object()) return errorResponse(400, fmt::format("bundle {}: params.json is not a JSON object", bundle->name));
+      if (!params.is_object())
+        return errorResponse(400, fmt::format("bundle {}: params.json is not a JSON object", bundle->name));
     }
     std::string modelFile = params.value("model", std::string());
     if (modelFile.empty() || !bundle->files.count(modelFile)) modelFile = "model.onnx";
     auto model = bundle->files.find(modelFile);
     if (model == bundle->files.end())
-      return errorResponse(400, fmt::format("bundle {}: no model.onnx (nor the file named by params.json \"model\")", bundle->name));
+      return errorResponse(
+          400, fmt::format("bundle {}: no model.onnx (nor the file named by params.json \"model\")", bundle->name));
     std::string labelsText;
     std::string labelsFile = params.value("labels", std::string("labels.txt"));
     if (auto it = bundle->files.find(labelsFile); it != bundle->files.end()) labelsText = it->second;
@@ -488,7 +498,8 @@ struct Server::Impl {
   /// TFaaS params.json (either key spelling) and labels file → our metadata JSON.
   static std::string tfaasMetadata(const json& params, const std::string& labelsText) {
     json meta = json::object();
-    if (params.contains("description") && params["description"].is_string()) meta["description"] = params["description"];
+    if (params.contains("description") && params["description"].is_string())
+      meta["description"] = params["description"];
     json labels = json::array();
     std::size_t start = 0;
     while (start < labelsText.size()) {
@@ -523,7 +534,8 @@ struct Server::Impl {
     return params;
   }
 
-  HttpResponse tagRequest(const HttpRequest& req, const std::string& name, std::int64_t version, const std::string& key) {
+  HttpResponse tagRequest(const HttpRequest& req, const std::string& name, std::int64_t version,
+                          const std::string& key) {
     if (req.method == "DELETE") {
       auto r = version ? repository.deleteVersionTag(name, version, key) : repository.deleteModelTag(name, key);
       if (!r) return errorResponse(r.error());
@@ -569,7 +581,8 @@ struct Server::Impl {
       return true;
     };
     try {
-      if (parts.empty()) return respond(errorResponse(404, "no endpoint at /; see docs/http-api.md (/v2, /api/v1/models)"));
+      if (parts.empty())
+        return respond(errorResponse(404, "no endpoint at /; see docs/http-api.md (/v2, /api/v1/models)"));
       // -- operations
       if (is({"metrics"})) {
         if (m != "GET") return respond(methodNotAllowed("GET"));
@@ -617,7 +630,8 @@ struct Server::Impl {
             for (const auto& p : *form)
               if (p.name == "model") name = p.body;
           }
-          if (name.empty()) return respond(errorResponse(400, "name the model: DELETE /delete/{model} or form field 'model'"));
+          if (name.empty())
+            return respond(errorResponse(400, "name the model: DELETE /delete/{model} or form field 'model'"));
         }
         auto r = repository.deleteModel(name);
         if (!r) return respond(errorResponse(r.error()));
@@ -673,7 +687,8 @@ struct Server::Impl {
         i = 5;
       }
       std::string action = i < p.size() ? p[i] : "";
-      if (i + (action.empty() ? 0 : 1) != p.size()) return respond(errorResponse(404, "no such endpoint under /v2/models"));
+      if (i + (action.empty() ? 0 : 1) != p.size())
+        return respond(errorResponse(404, "no such endpoint under /v2/models"));
       if (action == "infer") {
         if (m != "POST") return respond(methodNotAllowed("POST"));
         if (!need(Access::infer)) return;
@@ -686,7 +701,8 @@ struct Server::Impl {
         if (!record) return respond(errorResponse(record.error()));
         if (action == "ready") return respond(jsonResponse(200, {{"name", model}, {"ready", true}}));
         json versions = json::array();
-        for (const auto& [v, r] : repository.snapshot()->models.at((*record)->name).versions) versions.push_back(std::to_string(v));
+        for (const auto& [v, r] : repository.snapshot()->models.at((*record)->name).versions)
+          versions.push_back(std::to_string(v));
         json sig = detail::signatureToJson((*record)->signature);
         return respond(jsonResponse(200, {{"name", model}, {"versions", versions}, {"platform", "onnxruntime_onnx"},
                                           {"inputs", sig["inputs"]}, {"outputs", sig["outputs"]}}));
@@ -777,7 +793,8 @@ struct Server::Impl {
     const std::string& section = p[4];
     // Raw events through the version's training-time preprocessing (serve/predict_events.hpp):
     // {ref}/predict-events or {name}/versions/{v}/predict-events.
-    if ((section == "predict-events" && p.size() == 5) || (section == "versions" && p.size() == 7 && p[6] == "predict-events")) {
+    if ((section == "predict-events" && p.size() == 5) ||
+        (section == "versions" && p.size() == 7 && p[6] == "predict-events")) {
       if (m != "POST") return respond(methodNotAllowed("POST"));
       if (!need(Access::infer)) return;
       auto begin = Clock::now();
@@ -786,7 +803,8 @@ struct Server::Impl {
       auto events = decodeEventsRequest(**record, req.body);
       if (!events) {
         const auto& error = events.error();
-        return respond(errorResponse(error.code == core::Errc::resource_exhausted ? 413 : statusOf(error.code), error.message));
+        return respond(
+            errorResponse(error.code == core::Errc::resource_exhausted ? 413 : statusOf(error.code), error.message));
       }
       auto version = *record;
       std::string ref = p.size() == 7 ? fmt::format("{}/versions/{}", name, p[5]) : name;
@@ -883,7 +901,8 @@ void Server::start() {
   // initialisation's ordering; creating it before any server thread exists orders it for everyone.
   spdlog::default_logger_raw();
   std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  std::size_t inference = impl.config.inlineInference ? 0 : (impl.config.inferenceThreads ? impl.config.inferenceThreads : cores);
+  std::size_t inference =
+      impl.config.inlineInference ? 0 : (impl.config.inferenceThreads ? impl.config.inferenceThreads : cores);
   impl.scheduler = std::make_unique<Scheduler>(inference, impl.config.maxQueue);
   impl.scheduler->runSmallBatchesOnIoThreads(&deferToEndOfIoRound, impl.config.ioBatchMaxRunTime,
                                              impl.config.ioBatchFlushRows);
@@ -899,10 +918,11 @@ void Server::start() {
     impl.handle(std::move(req), std::move(respond));
   });
   impl.http->start();
-  spdlog::info("mlaas serve: listening on {}:{} (data {}, {} I/O threads, {} inference threads{}, ORT {} intra-op, "
-               "tokens {})",
-               impl.config.host, impl.http->port(), impl.config.dataDir.string(), options.ioThreads, inference,
-               inference == 0 ? " (inline)" : "", impl.config.intraOpThreads, impl.config.tokens.empty() ? "off" : "on");
+  spdlog::info(
+      "mlaas serve: listening on {}:{} (data {}, {} I/O threads, {} inference threads{}, ORT {} intra-op, "
+      "tokens {})",
+      impl.config.host, impl.http->port(), impl.config.dataDir.string(), options.ioThreads, inference,
+      inference == 0 ? " (inline)" : "", impl.config.intraOpThreads, impl.config.tokens.empty() ? "off" : "on");
 }
 
 int Server::port() const noexcept { return impl_->http ? impl_->http->port() : 0; }

@@ -41,7 +41,8 @@ std::string headerParameter(std::string_view header, std::string_view key) {
 }  // namespace
 
 core::Result<std::string> multipartBoundary(std::string_view contentType) {
-  if (lowerCopy(contentType).rfind("multipart/form-data", 0) != 0) return bad("Content-Type is not multipart/form-data");
+  if (lowerCopy(contentType).rfind("multipart/form-data", 0) != 0)
+    return bad("Content-Type is not multipart/form-data");
   std::string boundary = headerParameter(contentType, "boundary");
   if (boundary.empty() || boundary.size() > 200) return bad("multipart/form-data without a valid boundary");
   return boundary;
@@ -95,7 +96,8 @@ core::Result<Bundle> readBundle(std::string_view data, std::size_t maxBytes) {
   archive_read_support_format_tar(a);
   archive_read_support_format_gnutar(a);
   if (archive_read_open_memory(a, data.data(), data.size()) != ARCHIVE_OK)
-    return bad(fmt::format("bundle: not a tar archive: {}", archive_error_string(a) ? archive_error_string(a) : "unknown"));
+    return bad(
+        fmt::format("bundle: not a tar archive: {}", archive_error_string(a) ? archive_error_string(a) : "unknown"));
   Bundle bundle;
   std::size_t total = 0;
   archive_entry* entry = nullptr;
@@ -127,7 +129,8 @@ core::Result<Bundle> readBundle(std::string_view data, std::size_t maxBytes) {
       return bad(fmt::format("bundle: entries under two top-level folders ('{}' and '{}'); one model per bundle",
                              bundle.name.substr(0, 100), parts.front().substr(0, 100)));
     if (type == AE_IFDIR) continue;
-    if (parts.size() < 2) return bad(fmt::format("bundle: file '{}' is not inside the model's folder", path.substr(0, 200)));
+    if (parts.size() < 2)
+      return bad(fmt::format("bundle: file '{}' is not inside the model's folder", path.substr(0, 200)));
     std::string relative;
     for (std::size_t i = 1; i < parts.size(); ++i) relative += (i > 1 ? "/" : "") + parts[i];
     std::string contents;
@@ -145,7 +148,8 @@ core::Result<Bundle> readBundle(std::string_view data, std::size_t maxBytes) {
     bundle.files[relative] = std::move(contents);
   }
   if (rc != ARCHIVE_EOF)
-    return bad(fmt::format("bundle: corrupt archive: {}", archive_error_string(a) ? archive_error_string(a) : "unknown"));
+    return bad(
+        fmt::format("bundle: corrupt archive: {}", archive_error_string(a) ? archive_error_string(a) : "unknown"));
   if (bundle.name.empty()) return bad("bundle: the archive is empty");
   return bundle;
 }

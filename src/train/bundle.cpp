@@ -179,14 +179,17 @@ std::string uploadMetadata(const std::string& modelJsonText) {
 BundleFiles writeBundle(const std::filesystem::path& dir, const Trainer& trainer, const BundleInfo& info) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw core::Exception(core::Errc::io, fmt::format("{}: cannot create the bundle folder: {}", dir.string(), ec.message()));
+  if (ec)
+    throw core::Exception(core::Errc::io,
+                          fmt::format("{}: cannot create the bundle folder: {}", dir.string(), ec.message()));
   BundleFiles files{dir / "model.onnx", dir / "model.json", dir / "metrics.json", dir / "metrics.svg"};
   ExportOptions exportOptions;
   exportOptions.producerVersion = info.mlaasVersion;
   exportOptions.metadata["mlaas.task"] = std::string(name(trainer.config().model.task));
   exportOptions.metadata["mlaas.model"] = std::string(name(trainer.config().model.kind));
   exportOptions.metadata["mlaas.labels"] = json(outputLabels(trainer)).dump();
-  writeText(files.onnx, exportOnnx(trainer.config().model, trainer.inputs(), trainer.outputs(), trainer.weights(), exportOptions));
+  writeText(files.onnx,
+            exportOnnx(trainer.config().model, trainer.inputs(), trainer.outputs(), trainer.weights(), exportOptions));
   writeText(files.modelJson, modelJson(trainer, info));
   writeText(files.metricsJson, historyJson(trainer.history(), trainer.config()));
   writeText(files.metricsSvg, historySvg(trainer.history(), fmt::format("{}: {} {}", info.name,

@@ -72,7 +72,8 @@ double learningRateAt(const TrainingConfig& training, int epoch) noexcept {
       return training.learningRate * std::pow(training.gamma, epoch / std::max(1, training.stepEpochs));
     case Schedule::cosine: {
       // Reaches minLearningRate after the last epoch, so the last epoch still learns.
-      const double progress = std::min(1.0, static_cast<double>(epoch) / static_cast<double>(std::max(1, training.epochs)));
+      const double progress =
+          std::min(1.0, static_cast<double>(epoch) / static_cast<double>(std::max(1, training.epochs)));
       return training.minLearningRate +
              0.5 * (training.learningRate - training.minLearningRate) * (1.0 + std::cos(std::numbers::pi * progress));
     }
@@ -137,7 +138,8 @@ class Reader {
   double number(const std::string& name, double fallback, double lo, double hi, bool loOpen = false) const {
     const auto v = scalar<double>(name, fallback, "a number");
     if (!std::isfinite(v) || v < lo || v > hi || (loOpen && v == lo))
-      fail(node_[name], key(name), fmt::format("expected a number in {}{}, {}], got {}", loOpen ? "(" : "[", lo, hi, v));
+      fail(node_[name], key(name),
+           fmt::format("expected a number in {}{}, {}], got {}", loOpen ? "(" : "[", lo, hi, v));
     return v;
   }
   bool boolean(const std::string& name, bool fallback) const {
@@ -170,9 +172,11 @@ class Reader {
       try {
         v = item.as<std::int64_t>();
       } catch (const YAML::Exception&) {
-        fail(item, itemKey, fmt::format("expected a positive integer, got '{}'", item.IsScalar() ? item.Scalar() : "?"));
+        fail(item, itemKey,
+             fmt::format("expected a positive integer, got '{}'", item.IsScalar() ? item.Scalar() : "?"));
       }
-      if (v <= 0 || v > 1'000'000) fail(item, itemKey, fmt::format("expected a positive integer up to 1000000, got {}", v));
+      if (v <= 0 || v > 1'000'000)
+        fail(item, itemKey, fmt::format("expected a positive integer up to 1000000, got {}", v));
       out.push_back(v);
     }
     if (out.empty() && !allowEmpty) fail(value, key(name), "expected at least one size");
@@ -292,19 +296,21 @@ TrainConfig parseTrainConfig(std::string_view yamlText, const std::string& sourc
   try {
     root = YAML::Load(std::string(yamlText));
   } catch (const YAML::Exception& e) {
-    throw core::Exception(core::Errc::invalid_argument,
-                          fmt::format("{}:{}:{}: not valid YAML: {}", sourceName, e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw core::Exception(core::Errc::invalid_argument, fmt::format("{}:{}:{}: not valid YAML: {}", sourceName,
+                                                                    e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap())
     throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: expected a mapping at the top", sourceName));
   const auto model = root["model"];
   if (!model.IsDefined() || model.IsNull())
-    throw core::Exception(core::Errc::invalid_argument,
-                          fmt::format("{}: model: missing section (kind, task, hidden, ...; see docs/training.md)", sourceName));
+    throw core::Exception(
+        core::Errc::invalid_argument,
+        fmt::format("{}: model: missing section (kind, task, hidden, ...; see docs/training.md)", sourceName));
   TrainConfig config;
   config.model = parseModel(Reader(sourceName, model, "model"));
   const auto training = root["training"];
-  if (training.IsDefined() && !training.IsNull()) config.training = parseTraining(Reader(sourceName, training, "training"));
+  if (training.IsDefined() && !training.IsNull())
+    config.training = parseTraining(Reader(sourceName, training, "training"));
   return config;
 }
 

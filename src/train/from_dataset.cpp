@@ -43,7 +43,8 @@ TensorSet collect(data::Dataset& dataset, const data::Transform& transform, cons
     std::size_t mask = std::string::npos;
     for (std::size_t m = 0; m < maskSpecs.size(); ++m) {
       const auto& candidate = maskSpecs[m];
-      const bool named = candidate.name == spec.name + "_mask" || (input.kind == InputKind::vector && candidate.name == "mask");
+      const bool named =
+          candidate.name == spec.name + "_mask" || (input.kind == InputKind::vector && candidate.name == "mask");
       if (named && !candidate.shape.empty() && candidate.shape.front() == spec.shape.front() &&
           input.kind != InputKind::image)
         mask = m;
@@ -61,7 +62,8 @@ TensorSet collect(data::Dataset& dataset, const data::Transform& transform, cons
   dataset.start(0);
   while (true) {
     auto next = dataset.next();
-    if (!next) throw core::Exception(std::move(next).error().withContext(fmt::format("reading the {} split", splitName)));
+    if (!next)
+      throw core::Exception(std::move(next).error().withContext(fmt::format("reading the {} split", splitName)));
     const data::Batch* batch = *next;
     if (batch == nullptr) break;
     for (std::size_t i = 0; i < set.inputs.size(); ++i) {
@@ -72,8 +74,10 @@ TensorSet collect(data::Dataset& dataset, const data::Transform& transform, cons
         set.masks[i].insert(set.masks[i].end(), mask.begin(), mask.end());
       }
     }
-    set.labels.insert(set.labels.end(), batch->labels.begin(), batch->labels.begin() + static_cast<std::ptrdiff_t>(batch->rows));
-    set.weights.insert(set.weights.end(), batch->weights.begin(), batch->weights.begin() + static_cast<std::ptrdiff_t>(batch->rows));
+    set.labels.insert(set.labels.end(), batch->labels.begin(),
+                      batch->labels.begin() + static_cast<std::ptrdiff_t>(batch->rows));
+    set.weights.insert(set.weights.end(), batch->weights.begin(),
+                       batch->weights.begin() + static_cast<std::ptrdiff_t>(batch->rows));
     set.events += static_cast<std::int64_t>(batch->rows);
   }
   set.validate();
@@ -145,8 +149,9 @@ LoadedDataset loadDataset(const std::filesystem::path& configPath, const LoadOpt
 
   const auto loadStart = Clock::now();
   {
-    data::Dataset train(plan, transform, inputs,
-                        data::DatasetOptions{.split = data::Split::train, .limit = options.limit, .threads = options.threads});
+    data::Dataset train(
+        plan, transform, inputs,
+        data::DatasetOptions{.split = data::Split::train, .limit = options.limit, .threads = options.threads});
     out.train = collect(train, *transform, "train");
     out.entriesRead += train.counters().entriesRead;
   }

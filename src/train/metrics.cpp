@@ -234,8 +234,9 @@ std::string historySvg(const TrainHistory& history, const std::string& title) {
   polyline(svg, loss, epochs, validationLoss, kPalette[1], true);
   legend(svg, loss.x0 + loss.width - 120, loss.y0 + 15, {{"train", kPalette[0]}, {"validation", kPalette[1]}});
   if (history.bestEpoch > 0) {
-    svg += fmt::format(R"(<line x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}" stroke="#999" stroke-dasharray="2,3"/>)",
-                       loss.px(history.bestEpoch), loss.y0, loss.y0 + loss.height);
+    svg += fmt::format(
+        R"(<line x1="{0:.1f}" x2="{0:.1f}" y1="{1:.1f}" y2="{2:.1f}" stroke="#999" stroke-dasharray="2,3"/>)",
+        loss.px(history.bestEpoch), loss.y0, loss.y0 + loss.height);
     svg += "\n";
   }
 

@@ -82,7 +82,8 @@ class Emitter {
     std::vector<float> transposed(layer.weight.size());
     for (std::int64_t o = 0; o < layer.out; ++o)
       for (std::int64_t i = 0; i < layer.in; ++i)
-        transposed[static_cast<std::size_t>(i * layer.out + o)] = layer.weight[static_cast<std::size_t>(o * layer.in + i)];
+        transposed[static_cast<std::size_t>(i * layer.out + o)] =
+            layer.weight[static_cast<std::size_t>(o * layer.in + i)];
     const auto weight = constant(name + "_weight_t", {layer.in, layer.out}, transposed);
     return node("Add", {node("MatMul", {x, weight}, name + "_matmul"), bias}, name);
   }
@@ -128,7 +129,8 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
                                                         : std::vector<std::int64_t>{features};
     const auto mean = emit.constant(spec.name + "_mean", statDims, w.mean);
     const auto scale = emit.constant(spec.name + "_scale", statDims, w.scale);
-    auto x = emit.node("Div", {emit.node("Sub", {spec.name, mean}, spec.name + "_centered"), scale}, spec.name + "_std");
+    auto x =
+        emit.node("Div", {emit.node("Sub", {spec.name, mean}, spec.name + "_centered"), scale}, spec.name + "_std");
 
     switch (spec.kind) {
       case InputKind::vector:
@@ -156,29 +158,37 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
         const auto pooledName = spec.name + "_pooled";
         switch (model.pooling) {
           case Pooling::sum:
-            parts.push_back(emit.node("ReduceSum", {x, emit.shared("axis1")}, pooledName, {Attribute{"keepdims", std::int64_t{0}}}));
+            parts.push_back(emit.node("ReduceSum", {x, emit.shared("axis1")}, pooledName,
+                                      {Attribute{"keepdims", std::int64_t{0}}}));
             break;
           case Pooling::mean:
             if (spec.masked) {
-              const auto sum = emit.node("ReduceSum", {x, emit.shared("axis1")}, spec.name + "_sum", {Attribute{"keepdims", std::int64_t{0}}});
-              const auto count = emit.node("ReduceSum", {mask, emit.shared("axis1")}, spec.name + "_count", {Attribute{"keepdims", std::int64_t{1}}});
-              parts.push_back(emit.node("Div", {sum, emit.node("Max", {count, emit.shared("one")}, spec.name + "_count1")}, pooledName));
+              const auto sum = emit.node("ReduceSum", {x, emit.shared("axis1")}, spec.name + "_sum",
+                                         {Attribute{"keepdims", std::int64_t{0}}});
+              const auto count = emit.node("ReduceSum", {mask, emit.shared("axis1")}, spec.name + "_count",
+                                           {Attribute{"keepdims", std::int64_t{1}}});
+              parts.push_back(emit.node(
+                  "Div", {sum, emit.node("Max", {count, emit.shared("one")}, spec.name + "_count1")}, pooledName));
             } else {
-              parts.push_back(emit.node("ReduceMean", {x}, pooledName,
-                                        {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}}));
+              parts.push_back(
+                  emit.node("ReduceMean", {x}, pooledName,
+                            {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}}));
             }
             break;
           case Pooling::max:
             if (spec.masked) {
               const auto filled = emit.node("Where", {objectPresent, x, emit.shared("neginf")}, spec.name + "_filled");
-              const auto pooled = emit.node("ReduceMax", {filled}, spec.name + "_max",
-                                            {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}});
-              const auto count = emit.node("ReduceSum", {mask, emit.shared("axis1")}, spec.name + "_count", {Attribute{"keepdims", std::int64_t{1}}});
+              const auto pooled =
+                  emit.node("ReduceMax", {filled}, spec.name + "_max",
+                            {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}});
+              const auto count = emit.node("ReduceSum", {mask, emit.shared("axis1")}, spec.name + "_count",
+                                           {Attribute{"keepdims", std::int64_t{1}}});
               const auto any = emit.node("Greater", {count, emit.shared("zero")}, spec.name + "_any");
               parts.push_back(emit.node("Where", {any, pooled, emit.shared("zero")}, pooledName));
             } else {
-              parts.push_back(emit.node("ReduceMax", {x}, pooledName,
-                                        {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}}));
+              parts.push_back(
+                  emit.node("ReduceMax", {x}, pooledName,
+                            {Attribute{"axes", std::vector<std::int64_t>{1}}, Attribute{"keepdims", std::int64_t{0}}}));
             }
             break;
         }
@@ -192,7 +202,8 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
               static_cast<std::int64_t>(conv.bias.size()) != conv.out)
             mismatch(fmt::format("convolution {} has {} weights for {}x{}x{}x{}", layerName, conv.weight.size(),
                                  conv.out, conv.in, conv.kernel, conv.kernel));
-          const auto weight = emit.constant(layerName + "_weight", {conv.out, conv.in, conv.kernel, conv.kernel}, conv.weight);
+          const auto weight =
+              emit.constant(layerName + "_weight", {conv.out, conv.in, conv.kernel, conv.kernel}, conv.weight);
           const auto bias = emit.constant(layerName + "_bias", {conv.out}, conv.bias);
           const auto pad = conv.kernel / 2;
           x = emit.node("Conv", {x, weight, bias}, layerName,
@@ -209,7 +220,8 @@ std::string exportOnnx(const ModelConfig& model, const std::vector<InputSpec>& i
     }
   }
 
-  auto z = parts.size() == 1 ? parts.front() : emit.node("Concat", parts, "head_input", {Attribute{"axis", std::int64_t{1}}});
+  auto z = parts.size() == 1 ? parts.front()
+                             : emit.node("Concat", parts, "head_input", {Attribute{"axis", std::int64_t{1}}});
   for (std::size_t k = 0; k < weights.head.size(); ++k) {
     const auto layerName = fmt::format("head{}", k);
     z = emit.dense(z, weights.head[k], layerName, false);

@@ -130,7 +130,8 @@ SplitSets splitTrainValidation(const TensorSet& all, double fraction, std::uint6
   all.validate();
   auto order = seededPermutation(all.events, seed ^ 0x5eedF00dULL);
   auto validationEvents = static_cast<std::int64_t>(std::llround(static_cast<double>(all.events) * fraction));
-  validationEvents = std::clamp<std::int64_t>(validationEvents, all.events > 1 ? 1 : 0, all.events > 1 ? all.events - 1 : 0);
+  validationEvents =
+      std::clamp<std::int64_t>(validationEvents, all.events > 1 ? 1 : 0, all.events > 1 ? all.events - 1 : 0);
   const auto split = order.begin() + (all.events - validationEvents);
   // Sorted halves keep the original event order inside each set (and make copies contiguous).
   std::sort(order.begin(), split);

@@ -148,7 +148,8 @@ struct Net : torch::nn::Module {
           break;
         }
         case InputKind::image:
-          for (auto& conv : branch.convNet) x = F::max_pool2d(activate(conv->forward(x), model.activation), F::MaxPool2dFuncOptions(2));
+          for (auto& conv : branch.convNet)
+            x = F::max_pool2d(activate(conv->forward(x), model.activation), F::MaxPool2dFuncOptions(2));
           parts.push_back(x.flatten(1));
           break;
       }
@@ -222,13 +223,16 @@ Batch gather(const TensorSet& set, std::span<const std::int64_t> events, const M
   auto weight = torch::ones({n}, torch::kFloat32);
   auto* w = weight.data_ptr<float>();
   if (model.eventWeights && !set.weights.empty())
-    for (std::int64_t b = 0; b < n; ++b) w[b] = set.weights[static_cast<std::size_t>(events[static_cast<std::size_t>(b)])];
+    for (std::int64_t b = 0; b < n; ++b)
+      w[b] = set.weights[static_cast<std::size_t>(events[static_cast<std::size_t>(b)])];
   if (model.task == Task::multiclass) {
     batch.target = torch::empty({n}, torch::kInt64);
     auto* t = batch.target.data_ptr<std::int64_t>();
-    for (std::int64_t b = 0; b < n; ++b) t[b] = static_cast<std::int64_t>(set.labels[static_cast<std::size_t>(events[static_cast<std::size_t>(b)])]);
+    for (std::int64_t b = 0; b < n; ++b)
+      t[b] = static_cast<std::int64_t>(set.labels[static_cast<std::size_t>(events[static_cast<std::size_t>(b)])]);
     if (!model.classWeights.empty())
-      for (std::int64_t b = 0; b < n; ++b) w[b] *= static_cast<float>(model.classWeights[static_cast<std::size_t>(t[b])]);
+      for (std::int64_t b = 0; b < n; ++b)
+        w[b] *= static_cast<float>(model.classWeights[static_cast<std::size_t>(t[b])]);
   } else {
     const auto width = set.labelWidth;
     batch.target = torch::empty({n, width}, torch::kFloat32);
@@ -315,7 +319,8 @@ double fromJson(const nlohmann::json& v) { return v.is_number() ? v.get<double>(
 std::string layoutFingerprint(const TrainConfig& config, const std::vector<InputSpec>& inputs, std::int64_t outputs) {
   std::string out = fmt::format("{}/{}/{}", name(config.model.kind), name(config.model.task), outputs);
   for (const auto& spec : inputs)
-    out += fmt::format(";{}:{}:[{}]:{}", spec.name, static_cast<int>(spec.kind), fmt::join(spec.shape, ","), spec.masked);
+    out +=
+        fmt::format(";{}:{}:[{}]:{}", spec.name, static_cast<int>(spec.kind), fmt::join(spec.shape, ","), spec.masked);
   out += fmt::format(";hidden[{}];object[{}];channels[{}];k{};{}", fmt::join(config.model.hidden, ","),
                      fmt::join(config.model.objectHidden, ","), fmt::join(config.model.channels, ","),
                      config.model.kernel, name(config.training.optimizer));
@@ -327,13 +332,16 @@ std::string layoutFingerprint(const TrainConfig& config, const std::vector<Input
 std::int64_t resolveOutputs(const ModelConfig& model, const TensorSet& train) {
   switch (model.task) {
     case Task::binary:
-      if (train.labelWidth != 1) badInput(fmt::format("model.task: binary needs one label per event, the data has {}", train.labelWidth));
+      if (train.labelWidth != 1)
+        badInput(fmt::format("model.task: binary needs one label per event, the data has {}", train.labelWidth));
       for (std::size_t i = 0; i < train.labels.size(); ++i)
         if (train.labels[i] != 0.0F && train.labels[i] != 1.0F)
           badInput(fmt::format("model.task: binary needs labels 0 or 1, event {} has {}", i, train.labels[i]));
       return 1;
     case Task::multiclass: {
-      if (train.labelWidth != 1) badInput(fmt::format("model.task: multiclass needs one class index per event, the data has {}", train.labelWidth));
+      if (train.labelWidth != 1)
+        badInput(
+            fmt::format("model.task: multiclass needs one class index per event, the data has {}", train.labelWidth));
       std::int64_t classes = 0;
       for (std::size_t i = 0; i < train.labels.size(); ++i) {
         const float label = train.labels[i];
@@ -343,17 +351,20 @@ std::int64_t resolveOutputs(const ModelConfig& model, const TensorSet& train) {
       }
       if (model.outputs > 0) {
         if (classes > model.outputs)
-          badInput(fmt::format("model.outputs: {} classes configured but the data has class index {}", model.outputs, classes - 1));
+          badInput(fmt::format("model.outputs: {} classes configured but the data has class index {}", model.outputs,
+                               classes - 1));
         classes = model.outputs;
       }
       if (classes < 2) badInput("model.task: multiclass needs at least 2 classes (set model.outputs)");
       if (!model.classWeights.empty() && static_cast<std::int64_t>(model.classWeights.size()) != classes)
-        badInput(fmt::format("model.class_weights: expected {} weights (one per class), got {}", classes, model.classWeights.size()));
+        badInput(fmt::format("model.class_weights: expected {} weights (one per class), got {}", classes,
+                             model.classWeights.size()));
       return classes;
     }
     case Task::regression:
       if (model.outputs > 0 && model.outputs != train.labelWidth)
-        badInput(fmt::format("model.outputs: {} configured but the data has {} targets per event", model.outputs, train.labelWidth));
+        badInput(fmt::format("model.outputs: {} configured but the data has {} targets per event", model.outputs,
+                             train.labelWidth));
       return train.labelWidth;
   }
   return 1;
@@ -403,7 +414,8 @@ struct Trainer::Impl {
     }
     if (config.model.task == Task::multiclass) {
       for (std::size_t i = 0; i < set.labels.size(); ++i)
-        if (set.labels[i] < 0 || set.labels[i] >= static_cast<float>(outputs) || set.labels[i] != std::floor(set.labels[i]))
+        if (set.labels[i] < 0 || set.labels[i] >= static_cast<float>(outputs) ||
+            set.labels[i] != std::floor(set.labels[i]))
           badInput(fmt::format("{} set: event {} has class {} outside 0..{}", what, i, set.labels[i], outputs - 1));
     } else if (set.labelWidth != (config.model.task == Task::binary ? 1 : outputs)) {
       badInput(fmt::format("{} set: {} labels per event, the model has {} outputs", what, set.labelWidth, outputs));
@@ -492,7 +504,8 @@ struct Trainer::Impl {
       lossSum += (losses * batch.weight).sum().item<double>();
       weightSum += batch.weight.sum().item<double>();
       const auto probs = outputActivation(logits, config.model.task).contiguous();
-      out.probabilities.insert(out.probabilities.end(), probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+      out.probabilities.insert(out.probabilities.end(), probs.data_ptr<float>(),
+                               probs.data_ptr<float>() + probs.numel());
     }
     out.loss = weightSum > 0 ? lossSum / weightSum : kNoValue;
     if (config.model.task != Task::regression) {
@@ -529,7 +542,8 @@ struct Trainer::Impl {
     for (std::int64_t e = 0; e < set.events; ++e) {
       const auto k = static_cast<std::size_t>(e);
       scores[k] = probabilities[static_cast<std::size_t>(e * outputs + (outputs == 1 ? 0 : c))];
-      positive[k] = outputs == 1 ? (set.labels[k] > 0.5F ? 1 : 0) : (static_cast<std::int64_t>(set.labels[k]) == c ? 1 : 0);
+      positive[k] =
+          outputs == 1 ? (set.labels[k] > 0.5F ? 1 : 0) : (static_cast<std::int64_t>(set.labels[k]) == c ? 1 : 0);
     }
   }
 
@@ -681,7 +695,8 @@ Trainer::Trainer(TrainConfig config, std::vector<InputSpec> inputs, std::int64_t
   impl_->outputs = outputs;
   const auto& model = impl_->config.model;
   if (outputs <= 0 || outputs > 100000) badInput(fmt::format("model.outputs: {} is out of range (1..100000)", outputs));
-  if (model.task == Task::binary && outputs != 1) badInput(fmt::format("model.outputs: a binary task has 1 output, got {}", outputs));
+  if (model.task == Task::binary && outputs != 1)
+    badInput(fmt::format("model.outputs: a binary task has 1 output, got {}", outputs));
   if (impl_->inputs.empty()) badInput("model: the data has no inputs");
   int groups = 0;
   int images = 0;
@@ -786,7 +801,8 @@ const TrainHistory& Trainer::fit(const TensorSet& train, const TensorSet& valida
     }
     metrics.trainLoss = weightSum > 0 ? lossSum / weightSum : kNoValue;
     if (total > 0) metrics.trainAccuracy = right / total;
-    metrics.eventsPerSecond = static_cast<double>(train.events) / std::max(1e-9, metrics.loadSeconds + metrics.computeSeconds);
+    metrics.eventsPerSecond =
+        static_cast<double>(train.events) / std::max(1e-9, metrics.loadSeconds + metrics.computeSeconds);
 
     const auto evaluation = impl.evaluate(validation.events > 0 ? validation : train);
     metrics.validationLoss = evaluation.loss;
@@ -794,7 +810,8 @@ const TrainHistory& Trainer::fit(const TensorSet& train, const TensorSet& valida
     metrics.validationAuc = evaluation.auc;
     metrics.seconds = secondsSince(epochStart);
 
-    if (std::isfinite(metrics.validationLoss) && metrics.validationLoss < history.bestValidationLoss - training.minDelta) {
+    if (std::isfinite(metrics.validationLoss) &&
+        metrics.validationLoss < history.bestValidationLoss - training.minDelta) {
       history.bestValidationLoss = metrics.validationLoss;
       history.bestEpoch = metrics.epoch;
       history.epochsWithoutImprovement = 0;
