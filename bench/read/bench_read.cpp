@@ -18,9 +18,13 @@
 //   then on 2; a round counts only when two spinning threads got 1.8x of one right before and
 //   after it (a shared machine); median and best per read of each. --parallel-min NANOS sets the
 //   2-thread reads' ReadOptions::parallelMinNanos (0: always share).
+//   --side-by-side CHUNK N: the dataset layer's reads (units of CHUNK entries, one thread each, 1
+//   and 2 threads side by side): CPU and baskets decompressed (see printSideBySide).
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -306,6 +310,84 @@ void printKinds(const std::string& path) {
       stored.baskets, stored.bytes, compressed.baskets, compressed.bytes);
 }
 
+/// CPU seconds of the whole process (every thread).
+double cpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// --side-by-side CHUNK N: what the dataset layer's threads do (data::readOnlySeconds): the tree cut
+/// into units of CHUNK entries within clusters, each unit read whole by one thread (readInto its
+/// own columns, no pool in the read), 1 and then 2 threads, alternated, N passes each. Neighbouring
+/// units share baskets (PartialBaskets keeps the one a unit cuts for its neighbour), so two threads
+/// may decompress a basket twice; the CPU and the baskets decompressed say what the second thread
+/// costs beyond its work.
+void printSideBySide(const std::string& path, std::uint64_t chunk, int passes) {
+  const auto file = mlaas::root::File::open(path);
+  const auto tree = file->tree(file->treePaths().at(0));
+  std::vector<std::string> names;
+  for (const auto& b : tree.branches())
+    if (b.supported) names.push_back(b.name);
+  // Units as data::unitsOfFile cuts them: clusters, a cluster over 2 CHUNK split in CHUNKs.
+  std::vector<mlaas::root::EntryRange> units;
+  auto bounds = tree.clusterBoundaries();
+  if (bounds.empty() || bounds.back() != tree.entries()) bounds = {0, tree.entries()};
+  std::uint64_t begin = 0;
+  for (std::size_t i = 1; i < bounds.size(); ++i) {
+    while (bounds[i] - begin > 2 * chunk) {
+      units.push_back({begin, begin + chunk});
+      begin += chunk;
+    }
+    if (bounds[i] - begin >= chunk || i + 1 == bounds.size()) {
+      if (bounds[i] > begin) units.push_back({begin, bounds[i]});
+      begin = bounds[i];
+    }
+  }
+  struct Pass {
+    double cpu = 1e300, wall = 1e300;
+    mlaas::root::ReadStats stats;
+  };
+  Pass best[2];
+  std::vector<std::vector<mlaas::root::Column>> sets(2);
+  for (int p = 0; p < passes; ++p)
+    for (std::size_t threads = 1; threads <= 2; ++threads) {
+      std::vector<mlaas::root::ReadStats> stats(threads);
+      const double cpu0 = cpuSeconds();
+      const auto t0 = Clock::now();
+      {
+        mlaas::core::ThreadPool pool(threads - 1);  // made per pass, as the dataset layer does
+        std::atomic<std::size_t> next{0};
+        pool.parallelForParts(std::vector<std::size_t>{0, 1, threads}, [&](std::size_t t) {
+          for (std::size_t u = next++; u < units.size(); u = next++)
+            tree.readInto(names, units[u], sets[t], {}, &stats[t]);
+        });
+      }
+      const double wall = since(t0), cpu = cpuSeconds() - cpu0;
+      auto& b = best[threads - 1];
+      if (cpu < b.cpu) {
+        b.cpu = cpu;
+        b.stats = {};
+        for (const auto& s : stats) {
+          b.stats.baskets += s.baskets;
+          b.stats.basketsReused += s.basketsReused;
+          b.stats.uncompressedBytes += s.uncompressedBytes;
+          b.stats.decompressSeconds += s.decompressSeconds;
+        }
+      }
+      b.wall = std::min(b.wall, wall);
+    }
+  fmt::print("{}: {} units of ~{} entries, {} branches, best of {} passes\n", std::filesystem::path(path).filename().string(),
+             units.size(), chunk, names.size(), passes);
+  for (int k = 0; k < 2; ++k)
+    fmt::print("  {} thread(s): cpu {:.1f} ms, wall {:.1f} ms, baskets {} (reused {}, decompressed {})\n", k + 1,
+               best[k].cpu * 1e3, best[k].wall * 1e3, best[k].stats.baskets, best[k].stats.basketsReused,
+               best[k].stats.baskets - best[k].stats.basketsReused);
+  fmt::print("  2 threads' cpu / 1 thread's: {:.3f}x; wall 1 -> 2: {:.2f}x\n", best[1].cpu / best[0].cpu,
+             best[0].wall / best[1].wall);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -316,6 +398,8 @@ int main(int argc, char** argv) {
   bool jsroot = true;
   bool kinds = false;  ///< --kinds: what kinds of baskets each file's read touches, then exit
   int scaling = 0;     ///< --scaling N: only the 1 -> 2 thread figures, N rounds
+  std::uint64_t sideChunk = 0;  ///< --side-by-side CHUNK N: units read side by side (N passes)
+  int sidePasses = 0;
   std::uint64_t parallelMin = mlaas::root::ReadOptions{}.parallelMinNanos;  ///< --parallel-min NANOS (scaling)
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -323,6 +407,9 @@ int main(int argc, char** argv) {
       kinds = true;
     } else if (arg == "--scaling" && i + 1 < argc) {
       scaling = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--side-by-side" && i + 2 < argc) {
+      sideChunk = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+      sidePasses = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--parallel-min" && i + 1 < argc) {
       parallelMin = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--repeat" && i + 1 < argc) {
@@ -336,7 +423,7 @@ int main(int argc, char** argv) {
     } else if (arg.rfind("--", 0) == 0) {
       fmt::print(stderr,
                  "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound|-b] N] [--kinds] [--scaling N] "
-                 "[--parallel-min NANOS] [FILE...]\n");
+                 "[--parallel-min NANOS] [--side-by-side CHUNK N] [FILE...]\n");
       return 2;
     } else {
       files.push_back(arg);
@@ -351,6 +438,10 @@ int main(int argc, char** argv) {
   }
   if (kinds) {
     for (const auto& path : files) printKinds(path);
+    return 0;
+  }
+  if (sidePasses > 0) {
+    for (const auto& path : files) printSideBySide(path, sideChunk, sidePasses);
     return 0;
   }
   if (scaling > 0) {

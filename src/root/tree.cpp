@@ -8,6 +8,7 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -362,25 +363,68 @@ struct LoadedBasket;
 /// share first), so a basket is kept whichever part of it was used first, with the number of its
 /// entries no read has used yet; it goes when that number reaches zero. At most kPerBranch
 /// baskets per branch (the oldest goes first), so memory stays bounded by a few baskets a branch.
+/// Two such reads usually start at the same moment and reach the basket they share together: the
+/// first claims it while it loads it (claim), and the other, finding it claimed, decodes its other
+/// baskets first and takes it kept afterwards, instead of decompressing it a second time.
 class PartialBaskets {
  public:
   /// One read's basket whose rest a read beside it needs, one more for the read after it.
   static constexpr std::size_t kPerBranch = 3;
+
+  enum class Claim : std::uint8_t {
+    none,     ///< not kept, not claimed (claim not asked for)
+    claimed,  ///< this read loads it, then keep()s it or release()s the claim (ClaimGuard)
+    busy      ///< another read is loading it: decode something else, then claim(wait = true)
+  };
+  /// The kept basket, its use of `entries` counted (find() and use() at once); when the basket is
+  /// not kept and `claimIt`, a claim on loading it. With `wait`, while another read is loading it,
+  /// waits for that read to keep it (or give up) and never answers busy: only a read that holds no
+  /// claim itself may wait (a claim is kept or released within one job, which waits for nothing,
+  /// so no two reads wait for each other).
+  std::pair<std::shared_ptr<const LoadedBasket>, Claim> claim(std::size_t branch, std::size_t basket,
+                                                              std::uint64_t entries, bool claimIt, bool wait) const {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (auto* slot = slotOf(branch, basket)) {
+        auto found = slot->loaded;
+        countUse(branch, *slot, entries);
+        return {std::move(found), Claim::none};
+      }
+      if (!claimIt) return {nullptr, Claim::none};
+      const auto it = std::find(loading_.begin(), loading_.end(), std::pair{branch, basket});
+      if (it == loading_.end()) {
+        loading_.emplace_back(branch, basket);
+        return {nullptr, Claim::claimed};
+      }
+      if (!wait) return {nullptr, Claim::busy};
+      loaded_.wait(lock);
+    }
+  }
+  /// Gives up a claim without keeping the basket (its loading failed, or it is not kept).
+  void release(std::size_t branch, std::size_t basket) const {
+    {
+      std::lock_guard lock(mutex_);
+      unclaim(branch, basket);
+    }
+    loaded_.notify_all();
+  }
+  /// Releases a claim when its job leaves without keeping the basket (an exception included).
+  struct ClaimGuard {
+    const PartialBaskets* baskets = nullptr;
+    std::size_t branch = 0, basket = 0;
+    ClaimGuard() = default;
+    ClaimGuard(const ClaimGuard&) = delete;
+    ClaimGuard& operator=(const ClaimGuard&) = delete;
+    ~ClaimGuard() {
+      if (baskets) baskets->release(branch, basket);
+    }
+  };
 
   /// The kept basket, its use not counted yet (a read takes it when planned, uses it later).
   std::shared_ptr<const LoadedBasket> find(std::size_t branch, std::size_t basket) const {
     std::lock_guard lock(mutex_);
     const auto* slot = slotOf(branch, basket);
     return slot == nullptr ? nullptr : slot->loaded;
-  }
-  /// find() and use() at once.
-  std::shared_ptr<const LoadedBasket> take(std::size_t branch, std::size_t basket, std::uint64_t entries) const {
-    std::lock_guard lock(mutex_);
-    auto* slot = slotOf(branch, basket);
-    if (slot == nullptr) return nullptr;
-    auto found = slot->loaded;
-    countUse(branch, *slot, entries);
-    return found;
   }
   /// Counts `entries` of `loaded` as used, if it is still the basket kept (not evicted since).
   void use(std::size_t branch, std::size_t basket, const LoadedBasket* loaded, std::uint64_t entries) const {
@@ -390,15 +434,23 @@ class PartialBaskets {
   }
   /// Keeps a basket of which a read used `used` of `total` entries. If a read beside it kept the
   /// same basket meanwhile (both decompressed it), that one stays and counts this use.
+  /// A claim on it (claim()) ends here.
   void keep(std::size_t branch, std::size_t basket, std::shared_ptr<const LoadedBasket> loaded, std::uint64_t used,
             std::uint64_t total) const {
-    std::lock_guard lock(mutex_);
-    if (auto* slot = slotOf(branch, basket)) return countUse(branch, *slot, used);
-    if (used >= total) return;
-    auto& slots = kept_[branch];
-    if (slots.size() == kPerBranch) slots.erase(slots.begin());
-    slots.push_back({basket, total - used, std::move(loaded)});
-    size_.fetch_add(slots.size() == 1 ? 1 : 0, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mutex_);
+      const bool claimed = unclaim(branch, basket);
+      if (auto* slot = slotOf(branch, basket)) {
+        countUse(branch, *slot, used);
+      } else if (used < total) {
+        auto& slots = kept_[branch];
+        if (slots.size() == kPerBranch) slots.erase(slots.begin());
+        slots.push_back({basket, total - used, std::move(loaded)});
+        size_.fetch_add(slots.size() == 1 ? 1 : 0, std::memory_order_relaxed);
+      }
+      if (!claimed) return;
+    }
+    loaded_.notify_all();
   }
   /// Nothing kept (a hint without the lock: a read asks before looking up each basket it cuts).
   [[nodiscard]] bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }
@@ -427,9 +479,18 @@ class PartialBaskets {
     }
   }
 
+  bool unclaim(std::size_t branch, std::size_t basket) const {
+    const auto it = std::find(loading_.begin(), loading_.end(), std::pair{branch, basket});
+    if (it == loading_.end()) return false;
+    loading_.erase(it);
+    return true;
+  }
+
   mutable std::atomic<std::size_t> size_{0};  ///< branches with a kept basket
   mutable std::mutex mutex_;
   mutable std::unordered_map<std::size_t, std::vector<Slot>> kept_;
+  mutable std::vector<std::pair<std::size_t, std::size_t>> loading_;  ///< (branch, basket) claimed
+  mutable std::condition_variable loaded_;  ///< a claim ended
 };
 
 }  // namespace
@@ -2420,7 +2481,10 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
   std::mutex waitingMutex;  // guards the allocation of `waiting` only
   std::atomic<bool> anyWaiting{false};
   std::atomic<std::uint64_t> reused{0};
-  runSplit(t, plan, fetchJobs, slices, threads, options, [&](std::size_t job) {
+  // Jobs whose basket a read beside this one is loading (PartialBaskets::claim): run again once
+  // the parallel pass is over, when that read has kept it.
+  std::vector<std::size_t> deferred;
+  const auto runJob = [&](std::size_t job, bool mayDefer) {
     if (job < fetchJobs) return fetched.fetch(job);
     const bool isSlice = job >= fetchJobs + count;  // a later slice of a basket (stats: its first job)
     const std::size_t j = isSlice ? slices[job - fetchJobs - count].basket : job - fetchJobs;
@@ -2504,10 +2568,32 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       // memory (kept in PartialBaskets).
       const bool partial = cutBy(loc, range);  // not sliced
       std::shared_ptr<const LoadedBasket> kept = held.empty() ? nullptr : held[j];
+      PartialBaskets::ClaimGuard claim;
       if (kept) {  // taken when the read was planned
         t.partialBaskets.use(pb.branch, pb.basket, kept.get(), hi - lo);
-      } else if (partial) {  // kept since by a read running beside this one
-        kept = t.partialBaskets.take(pb.branch, pb.basket, hi - lo);
+      } else if (partial) {  // kept since by a read running beside this one, or being loaded by it
+        // Claimed only when it will be kept: decompressed, or fetched (a stored basket on a
+        // mapped file is read from the mapping again).
+        const bool keepable = mapped.empty() || b.info.compressedBytes != b.info.uncompressedBytes;
+        auto [found, state] = t.partialBaskets.claim(pb.branch, pb.basket, hi - lo, keepable, /*wait=*/!mayDefer);
+        if (state == PartialBaskets::Claim::busy) {
+          // Its column's order: a column appended to in order sends this basket and the rest of
+          // its baskets to pieces (as a basket waiting for its counter does); fixed-size values
+          // are written in place, and with workers a column of several baskets uses pieces anyway.
+          if (inOrder && b.decode != Decode::fixed && perColumn[w.column].baskets > 1) {
+            diverted[w.column] = w.inPiece = 1;
+            takePieces();
+          }
+          std::lock_guard lock(waitingMutex);
+          deferred.push_back(job);
+          return;
+        }
+        kept = std::move(found);
+        if (state == PartialBaskets::Claim::claimed) {
+          claim.baskets = &t.partialBaskets;
+          claim.branch = pb.branch;
+          claim.basket = pb.basket;
+        }
       }
       LoadedBasket basket;
       if (kept) {
@@ -2523,6 +2609,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
         if (partial && !basket.inDestination && (basket.decompressed || mapped.empty())) {
           basket.own();
           kept = std::make_shared<const LoadedBasket>(std::move(basket));
+          claim.baskets = nullptr;  // keep() ends the claim
           t.partialBaskets.keep(pb.branch, pb.basket, kept, hi - lo, loc.entryEnd - loc.entryBegin);
           basket = kept->view();
         }
@@ -2556,7 +2643,9 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
       }
     });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
-  });
+  };
+  runSplit(t, plan, fetchJobs, slices, threads, options, [&](std::size_t job) { runJob(job, true); });
+  for (const auto job : deferred) runJob(job, false);  // holding no claim now, they may wait
   if (anyWaiting) {
     // The counters' values over the entries of the waiting baskets, then those baskets.
     std::map<std::size_t, std::pair<std::vector<std::int64_t>, std::uint64_t>> counterValues;

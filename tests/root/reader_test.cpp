@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <latch>
 #include <mutex>
 #include <thread>
 
@@ -459,6 +460,48 @@ TEST(Reader, NeighbouringReadsOnTwoThreadsAtOnceReadTheRightValues) {
     SCOPED_TRACE(fmt::format("entries {}..{}", ranges[i].begin, ranges[i].end));
     const auto expected = openCorpus("uproot-HZZ-zlib.root")->tree("events").read(names, ranges[i]);
     for (std::size_t k = 0; k < names.size(); ++k) expectSameColumn(results[i][k], expected[k]);
+  }
+}
+
+// Two reads of neighbouring ranges started at the same moment reach the baskets they share
+// together: the one that claims a basket decompresses it, the other decodes its other baskets
+// meanwhile and takes it kept afterwards (before, both decompressed it: 1.15x the CPU of one
+// thread in the dataset layer). Each basket is decompressed once, every time, with the right
+// values; on the general path (jagged columns of several baskets appended in order) and with a
+// pool inside each read.
+TEST(Reader, NeighbouringReadsStartedTogetherDecompressASharedBasketOnce) {
+  MLAAS_REQUIRE_CORPUS();
+  for (const std::size_t workers : {0, 1}) {
+    SCOPED_TRACE(fmt::format("{} pool threads per read", workers));
+    const auto names = supportedBranches(openCorpus("uproot-HZZ-zlib.root")->tree("events"));
+    const auto reference = openCorpus("uproot-HZZ-zlib.root")->tree("events");
+    const EntryRange ranges[2] = {{0, 1200}, {1200, reference.entries()}};
+    const std::vector<Column> expected[2] = {reference.read(names, ranges[0]), reference.read(names, ranges[1])};
+    const auto distinct = reference.plan(names, {0, reference.entries()}).baskets.size();
+    const auto planned = reference.plan(names, ranges[0]).baskets.size() + reference.plan(names, ranges[1]).baskets.size();
+    ASSERT_GT(planned, distinct);  // the ranges share baskets
+    for (int round = 0; round < 20; ++round) {
+      SCOPED_TRACE(fmt::format("round {}", round));
+      const auto tree = openCorpus("uproot-HZZ-zlib.root")->tree("events");  // nothing kept
+      core::ThreadPool pools[2] = {core::ThreadPool(workers), core::ThreadPool(workers)};
+      ReadStats stats[2];
+      std::vector<Column> columns[2];
+      std::latch start(2);
+      auto reader = [&](int k) {
+        ReadOptions options;
+        options.pool = &pools[k];
+        options.parallelMinNanos = 0;
+        start.arrive_and_wait();
+        tree.readInto(names, ranges[k], columns[k], options, &stats[k]);
+      };
+      std::thread other(reader, 1);
+      reader(0);
+      other.join();
+      EXPECT_EQ(stats[0].baskets + stats[1].baskets, planned);
+      EXPECT_EQ(stats[0].baskets - stats[0].basketsReused + stats[1].baskets - stats[1].basketsReused, distinct);
+      for (int k = 0; k < 2; ++k)
+        for (std::size_t c = 0; c < names.size(); ++c) expectSameColumn(columns[k][c], expected[k][c]);
+    }
   }
 }
 
