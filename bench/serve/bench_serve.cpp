@@ -178,9 +178,10 @@ pid_t startNginx(const fs::path& dir, int port, std::size_t bodySize) {
   fs::create_directories(dir / "nginx" / "logs");
   {  // closed (flushed) before nginx reads it
   std::ofstream conf(dir / "nginx" / "nginx.conf");
-  conf << "worker_processes 2;\ndaemon off;\npid " << (dir / "nginx" / "nginx.pid").string()
-       << ";\nerror_log " << (dir / "nginx" / "logs" / "error.log").string() << ";\nevents { worker_connections 1024; }\n"
-       << "http { access_log off; client_body_temp_path " << (dir / "nginx").string() << "; keepalive_requests 1000000;\n"
+  conf << "worker_processes 2;\ndaemon off;\npid " << (dir / "nginx" / "nginx.pid").string() << ";\nerror_log "
+       << (dir / "nginx" / "logs" / "error.log").string() << ";\nevents { worker_connections 1024; }\n"
+       << "http { access_log off; client_body_temp_path " << (dir / "nginx").string()
+       << "; keepalive_requests 1000000;\n"
        << "  server { listen 127.0.0.1:" << port << "; location / { default_type application/json; "
        << "return 200 '" << std::string(bodySize, '0') << "'; } } }\n";
   }
@@ -319,7 +320,8 @@ int main(int argc, char** argv) {
     auto binScript = wrkScript(dir, c.name + "-bin", binary,
                                {{"Content-Type", "application/octet-stream"},
                                 {"Inference-Header-Content-Length", std::to_string(header.size())}});
-    std::string tfaasBody = fmt::format(R"({{"keys":[],"values":{},"model":"{}"}})", floatsJson(static_cast<std::size_t>(width)), c.name);
+    std::string tfaasBody =
+        fmt::format(R"({{"keys":[],"values":{},"model":"{}"}})", floatsJson(static_cast<std::size_t>(width)), c.name);
     auto tfaasScript = wrkScript(dir, c.name + "-tfaas", tfaasBody, {{"Content-Type", "application/json"}});
 
     // warm up: loads the session
@@ -333,18 +335,21 @@ int main(int argc, char** argv) {
       fs::remove_all(dir);
       return 0;
     }
-    std::string responseSample = capture(fmt::format("curl -s -H 'Content-Type: application/json' --data-binary @{} {}/v2/models/{}/infer",
-                                                     (dir / (c.name + "-json.body")).string(), base, c.name));
+    std::string responseSample =
+        capture(fmt::format("curl -s -H 'Content-Type: application/json' --data-binary @{} {}/v2/models/{}/infer",
+                            (dir / (c.name + "-json.body")).string(), base, c.name));
     auto model = serve::LoadedModel::load(bytes, c.name).value();
     double single = inProcessRun(*model, width, 1, 2, 2.0).rowsPerSecond;
     double batched = inProcessRun(*model, width, 64, 2, 2.0).rowsPerSecond;
 
     int nginxPort = freePort();
     pid_t nginx = startNginx(dir / fmt::format("{}-{}", c.name, c.inlineMode), nginxPort, responseSample.size());
-    std::cout << fmt::format("\n== model {} ({}), server mode: {}; response {} bytes\n", c.name, fmt::join(c.layers, "x"),
-                             c.inlineMode ? "inline (I/O threads run ORT)" : "2 inference threads, dynamic batching <= 256",
-                             responseSample.size());
-    std::cout << fmt::format("in-process ORT, 2 threads: {:.0f} rows/s at batch 1, {:.0f} rows/s at batch 64\n", single, batched);
+    std::cout << fmt::format(
+        "\n== model {} ({}), server mode: {}; response {} bytes\n", c.name, fmt::join(c.layers, "x"),
+        c.inlineMode ? "inline (I/O threads run ORT)" : "2 inference threads, dynamic batching <= 256",
+        responseSample.size());
+    std::cout << fmt::format("in-process ORT, 2 threads: {:.0f} rows/s at batch 1, {:.0f} rows/s at batch 64\n", single,
+                             batched);
     for (int connections : connectionCounts()) {
       for (auto [label, script, path] : {std::tuple{"OIP JSON  ", jsonScript, "/v2/models/" + c.name + "/infer"},
                                           std::tuple{"OIP binary", binScript, "/v2/models/" + c.name + "/infer"},

@@ -70,19 +70,21 @@ int main(int argc, char** argv) {
   }
 
   const auto config = train::loadTrainConfig(dir / "reference.yaml");
-  const auto data = train::loadDataset(dir / "reference.yaml", {.threads = static_cast<std::size_t>(threads), .checksums = false});
+  const auto data =
+      train::loadDataset(dir / "reference.yaml", {.threads = static_cast<std::size_t>(threads), .checksums = false});
   const double dataSeconds = data.statsSeconds + data.loadSeconds;
   train::Trainer trainer(config, data.train.inputs, 1);
-  fmt::print("bench_train: {} events ({} train, {} validation), {} inputs per event, {} parameters, {} threads\n", events,
-             data.train.events, data.validation.events, data.train.inputs[0].valuesPerEvent(), trainer.parameterCount(),
-             threads);
+  fmt::print("bench_train: {} events ({} train, {} validation), {} inputs per event, {} parameters, {} threads\n",
+             events, data.train.events, data.validation.events, data.train.inputs[0].valuesPerEvent(),
+             trainer.parameterCount(), threads);
   const auto& history = trainer.fit(data.train, data.validation);
   double compute = 0;
   double load = 0;
   for (const auto& e : history.epochs) {
-    fmt::print("  epoch {}: {:8.0f} ev/s  loading {:.4f} s / step time {:.3f} s = {:5.2f}%  val_loss {:.4f}  AUC {:.4f}\n",
-               e.epoch, e.eventsPerSecond, e.loadSeconds, e.loadSeconds + e.computeSeconds,
-               100.0 * e.loadSeconds / (e.loadSeconds + e.computeSeconds), e.validationLoss, e.validationAuc);
+    fmt::print(
+        "  epoch {}: {:8.0f} ev/s  loading {:.4f} s / step time {:.3f} s = {:5.2f}%  val_loss {:.4f}  AUC {:.4f}\n",
+        e.epoch, e.eventsPerSecond, e.loadSeconds, e.loadSeconds + e.computeSeconds,
+        100.0 * e.loadSeconds / (e.loadSeconds + e.computeSeconds), e.validationLoss, e.validationAuc);
     compute += e.computeSeconds;
     load += e.loadSeconds;
   }
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
   fmt::print("loading / step time over all epochs: {:.2f}%\n", 100.0 * load / (load + compute));
   fmt::print("data layer one-time pass (stats {:.2f} s + batches {:.2f} s) / one epoch {:.2f} s = {:.2f}\n",
              data.statsSeconds, data.loadSeconds, perEpoch, dataSeconds / perEpoch);
-  fmt::print("training {:.0f} ev/s vs data layer delivery {:.0f} ev/s = {:.3f}\n", trainRate, dataRate, trainRate / dataRate);
+  fmt::print("training {:.0f} ev/s vs data layer delivery {:.0f} ev/s = {:.3f}\n", trainRate, dataRate,
+             trainRate / dataRate);
   fmt::print("validation AUC of the reference configuration (best epoch {}): {:.4f} (perfect: 1)\n", history.bestEpoch,
              history.roc.empty() ? 0.0 : history.roc[0].auc);
   fs::remove_all(dir);

@@ -140,7 +140,8 @@ int main(int argc, char** argv) try {
     const auto fileBytes = std::filesystem::file_size(path);
     std::filesystem::remove(path);
     std::cout << fmt::format(
-        "write {:<14} {:8.1f} MB/s vs compress-only {:8.1f} MB/s: ratio {:.2f} (file {:.1f} MB, {:.2f} of uncompressed)\n",
+        "write {:<14} {:8.1f} MB/s vs compress-only {:8.1f} MB/s: ratio {:.2f} (file {:.1f} MB, {:.2f} of "
+        "uncompressed)\n",
         setting.describe(), payloadMB / writeSeconds, payloadMB / boundSeconds, boundSeconds / writeSeconds,
         fileBytes / 1e6, static_cast<double>(fileBytes) / static_cast<double>(plain.size()));
   }

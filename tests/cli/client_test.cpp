@@ -63,12 +63,13 @@ TEST(CliModels, RepositoryCommandsAgainstARealServer) {
   const std::string tokenFile = (dir / "token").string();
   const std::map<std::string, std::string> env{{"MLAAS_SERVER", server.url()}};
 
-  auto r = runMlaas({"models", "upload", "jets", model, "--token-file", tokenFile, "--description", "first try", "--tag",
-                  "stage=dev", "--metric", "auc=0.875", "--label", "signal"},
-                 env);
+  auto r = runMlaas({"models", "upload", "jets", model, "--token-file", tokenFile, "--description", "first try",
+                     "--tag", "stage=dev", "--metric", "auc=0.875", "--label", "signal"},
+                    env);
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("uploaded jets version 1"), std::string::npos) << r.out;
-  writeFile(dir / "meta.json", R"({"description":"second","preprocessing":{"scale":[1,2,3]},"provenance":{"commit":"abc"}})");
+  writeFile(dir / "meta.json",
+            R"({"description":"second","preprocessing":{"scale":[1,2,3]},"provenance":{"commit":"abc"}})");
   auto withToken = env;
   withToken["MLAAS_TOKEN"] = RealServer::kToken;
   r = runMlaas({"models", "upload", "jets", model, "--metadata", (dir / "meta.json").string(), "--json"}, withToken);
@@ -207,5 +208,6 @@ TEST(CliModels, ErrorsAreClearAndExitOne) {
   EXPECT_NE(r.err.find("bad server URL 'ftp://127.0.0.1:" + std::to_string(closedPort)), std::string::npos) << r.err;
   r = runMlaas({"models", "list", "--server", "https://127.0.0.1:" + std::to_string(closedPort)});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("cannot connect to https://127.0.0.1:" + std::to_string(closedPort)), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot connect to https://127.0.0.1:" + std::to_string(closedPort)), std::string::npos)
+      << r.err;
 }

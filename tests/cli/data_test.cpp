@@ -22,7 +22,8 @@ CommandResult runMlaas(std::vector<std::string> args) {
 std::pair<std::string, std::size_t> npyShape(const fs::path& path) {
   auto bytes = readFile(path);
   EXPECT_EQ(bytes.substr(0, 6), "\x93NUMPY");
-  std::size_t headerLength = static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+  std::size_t headerLength =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
   auto header = bytes.substr(10, headerLength);
   auto open = header.find("'shape': (") + 10;
   return {header.substr(open, header.find(')', open) - open), bytes.size() - 10 - headerLength};
@@ -38,7 +39,9 @@ fs::path hzzConfig(const TempDir& dir, const std::string& extra = "") {
   return path;
 }
 
-std::string fmt_shape(std::size_t rows, std::size_t width) { return std::to_string(rows) + ", " + std::to_string(width); }
+std::string fmt_shape(std::size_t rows, std::size_t width) {
+  return std::to_string(rows) + ", " + std::to_string(width);
+}
 
 }  // namespace
 
@@ -90,7 +93,8 @@ TEST(CliData, StaleSpecsAreRefused) {
   auto changed = hzzConfig(dir, "selection: NJet >= 1\n").string();  // same file name, new content
   auto r = runMlaas({"batches", changed, "--specs", specs});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("mlaas: error: " + specs + ": these specs do not match " + changed + ": the config changed"), std::string::npos)
+  EXPECT_NE(r.err.find("mlaas: error: " + specs + ": these specs do not match " + changed + ": the config changed"),
+            std::string::npos)
       << r.err;
 }
 
@@ -100,16 +104,21 @@ TEST(CliData, BadConfigsGivePreciseMessages) {
   auto path = hzzConfig(dir, "selection: \"NJet >= 1 &&\"\n").string();
   auto r = runMlaas({"stats", path});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find(path + ":34:12: selection: in expression 'NJet >= 1 &&': column 13: expected a value, got end of expression"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(path +
+                 ":34:12: selection: in expression 'NJet >= 1 &&': column 13: expected a value, got end of expression"),
+      std::string::npos)
       << r.err;
-  writeFile(dir / "typo.yaml", "inputs: {tree: events, files: [" + corpusFile("uproot-HZZ.root").string() +
-                                   "]}\nfeatures:\n  flat: [MET_px]\n  groups: {jets: {branches: [Jet_Px, Muon_Px]}}\n");
+  writeFile(dir / "typo.yaml",
+            "inputs: {tree: events, files: [" + corpusFile("uproot-HZZ.root").string() +
+                "]}\nfeatures:\n  flat: [MET_px]\n  groups: {jets: {branches: [Jet_Px, Muon_Px]}}\n");
   r = runMlaas({"stats", (dir / "typo.yaml").string()});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("typo.yaml:4:38: features.groups.jets.branches[1]: 'Muon_Px' belongs to list 'NMuon' but group 'jets' holds "
-                       "objects of 'NJet' (from 'Jet_Px')"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(
+          "typo.yaml:4:38: features.groups.jets.branches[1]: 'Muon_Px' belongs to list 'NMuon' but group 'jets' holds "
+          "objects of 'NJet' (from 'Jet_Px')"),
+      std::string::npos)
       << r.err;
   r = runMlaas({"batches", path, "--specs", (dir / "missing.json").string()});
   EXPECT_EQ(r.exitCode, 1);

@@ -60,7 +60,8 @@ TEST(CliGenerate, MissingOrBadArgumentsAreUsageErrors) {
   const auto zero = run({mlaasBinary().string(), "generate", "--events", "0", "--out", out});
   EXPECT_NE(zero.exitCode, 0);
   EXPECT_NE(zero.err.find("--events"), std::string::npos) << zero.err;
-  const auto fraction = run({mlaasBinary().string(), "generate", "--events", "5", "--out", out, "--signal-fraction", "2"});
+  const auto fraction =
+      run({mlaasBinary().string(), "generate", "--events", "5", "--out", out, "--signal-fraction", "2"});
   EXPECT_NE(fraction.exitCode, 0);
   EXPECT_NE(fraction.err.find("--signal-fraction"), std::string::npos) << fraction.err;
   EXPECT_TRUE(fs::is_empty(dir.path()));

@@ -124,7 +124,8 @@ TEST(RootReadCli, DumpOfRntuplesMatchesWhatJsrootRead) {
         const auto& theirValues = t["values"];
         // JSROOT lists the items of RVec/vector fields that RNTupleImporter made (projected onto a
         // _collection) flat, so where their values are flat and ours nested, compare flat prefixes.
-        const bool flat = std::none_of(theirValues.begin(), theirValues.end(), [](const json& v) { return v.is_array(); });
+        const bool flat =
+            std::none_of(theirValues.begin(), theirValues.end(), [](const json& v) { return v.is_array(); });
         std::vector<json> oursFlat;
         if (flat) {
           flattenInto(f["values"], oursFlat);
@@ -135,7 +136,8 @@ TEST(RootReadCli, DumpOfRntuplesMatchesWhatJsrootRead) {
         if (!flat && !firstGroupOnly) n = std::min(kEntries, theirValues.size());
         ASSERT_LE(n, oursFlat.size());
         const json oursHead(std::vector<json>(oursFlat.begin(), oursFlat.begin() + static_cast<std::ptrdiff_t>(n)));
-        const json theirHead(std::vector<json>(theirValues.begin(), theirValues.begin() + static_cast<std::ptrdiff_t>(n)));
+        const json theirHead(
+            std::vector<json>(theirValues.begin(), theirValues.begin() + static_cast<std::ptrdiff_t>(n)));
         EXPECT_TRUE(sameValue(oursHead, theirHead));
         ++comparedFields;
         if (n > 0 && theirHead[0].is_number()) ++comparedNumeric;
@@ -150,7 +152,8 @@ TEST(RootReadCli, DumpSelectsRntupleFieldsAndNamesMissingOnes) {
   MLAAS_REQUIRE_CORPUS();
   // physlite holds a "##Params" tree beside the "EventData" RNTuple: --branches alone finds the field.
   const auto file = test::corpusFile("uproot-physlite-rntuple_v1-0-0-0.root").string();
-  const auto r = mlaas({"dump", file, "--branches", "EventInfoAuxDyn:eventNumber", "--entries", "2:5", "--format", "csv"});
+  const auto r =
+      mlaas({"dump", file, "--branches", "EventInfoAuxDyn:eventNumber", "--entries", "2:5", "--format", "csv"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out.rfind("entry,EventInfoAuxDyn:eventNumber\n2,", 0), 0u) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4);
@@ -166,7 +169,8 @@ TEST(RootReadCli, DumpMatchesJsrootLayoutAndSelections) {
   const auto r = mlaas({"dump", file, "--tree", "sample", "--branches", "f4,Af8,str,b", "--entries", "1:3"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   const auto doc = json::parse(r.out);
-  const auto expected = json::parse(test::readFile(*test::testdataDir() / "expected/uproot-sample-6.20.04-zlib.json.gz"));
+  const auto expected =
+      json::parse(test::readFile(*test::testdataDir() / "expected/uproot-sample-6.20.04-zlib.json.gz"));
   const auto& b = doc["sample"]["branches"];
   ASSERT_EQ(b.size(), 4u);
   for (const char* name : {"f4", "Af8", "str", "b"}) {
@@ -237,7 +241,8 @@ TEST(RootReadCli, InspectOfEveryCorpusRntupleListsItsFields) {
     const auto doc = json::parse(r.out);
     ASSERT_FALSE(doc["rntuples"].empty());
     const auto expectedPath = *test::testdataDir() / "expected-rntuple" / (path.stem().string() + ".json.gz");
-    const json expected = std::filesystem::exists(expectedPath) ? json::parse(test::readFile(expectedPath)) : json::object();
+    const json expected =
+        std::filesystem::exists(expectedPath) ? json::parse(test::readFile(expectedPath)) : json::object();
     for (const auto& nt : doc["rntuples"]) {
       const std::string name = nt["path"];
       EXPECT_GE(nt["clusters"].get<std::uint64_t>(), nt["entries"].get<std::uint64_t>() > 0 ? 1u : 0u);
@@ -260,8 +265,8 @@ TEST(RootReadCli, InspectOfEveryCorpusRntupleListsItsFields) {
 
 TEST(RootReadCli, BenchReadReportsThroughputAndTheDecompressBound) {
   MLAAS_REQUIRE_CORPUS();
-  const auto r = mlaas({"bench", "read", test::corpusFile("uproot-HZZ-zlib.root").string(), "--threads", "2", "--repeat",
-                        "1", "--json"});
+  const auto r = mlaas({"bench", "read", test::corpusFile("uproot-HZZ-zlib.root").string(), "--threads", "2",
+                        "--repeat", "1", "--json"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   const auto doc = json::parse(r.out);
   EXPECT_EQ(doc["entries"], 2421);

@@ -44,7 +44,9 @@ class ServeProcess {
     ready_ = waitForPort(port_);
   }
   [[nodiscard]] bool ready() const { return ready_; }
-  [[nodiscard]] std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  [[nodiscard]] std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   [[nodiscard]] int port() const { return port_; }
   Process& process() { return *process_; }
 
@@ -56,7 +58,8 @@ class ServeProcess {
 
 fs::path makeMlp(const TempDir& dir, const std::string& name, const std::string& layers, int seed = 1) {
   auto out = dir / name;
-  auto r = run({mlaasBinary().string(), "model", "mlp", "--layers", layers, "--out", out.string(), "--seed", std::to_string(seed)});
+  auto r = run({mlaasBinary().string(), "model", "mlp", "--layers", layers, "--out", out.string(), "--seed",
+                std::to_string(seed)});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   return out;
 }
@@ -66,8 +69,9 @@ const std::string kAuth = "Authorization: Bearer s3cret";
 TEST(CliServe, HelpDocumentsTheFlags) {
   auto r = run({mlaasBinary().string(), "serve", "--help"});
   ASSERT_EQ(r.exitCode, 0);
-  for (const char* flag : {"--config", "--listen", "--data-dir", "--token-file", "--io-threads", "--inference-threads",
-                           "--max-body-bytes", "--max-batch-size", "--max-queue-delay-us", "--inline", "--io-batch-max-us"})
+  for (const char* flag :
+       {"--config", "--listen", "--data-dir", "--token-file", "--io-threads", "--inference-threads", "--max-body-bytes",
+        "--max-batch-size", "--max-queue-delay-us", "--inline", "--io-batch-max-us"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   const auto bad = run({mlaasBinary().string(), "serve", "--io-batch-max-us", "-5"});
   EXPECT_EQ(bad.exitCode, 2);
@@ -119,7 +123,8 @@ TEST(CliServe, CurlUploadInferAndTfaasAgree) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(oip.body, m, std::regex(R"("data":\[([^\]]+)\])")));
   std::string oipValue = m[1];
-  auto tfaas = curl({"-d", R"({"keys":[],"values":)" + values + R"(,"model":"tfaas/versions/1"})", server.url("/json")});
+  auto tfaas =
+      curl({"-d", R"({"keys":[],"values":)" + values + R"(,"model":"tfaas/versions/1"})", server.url("/json")});
   ASSERT_EQ(tfaas.status, 200) << tfaas.body;
   EXPECT_EQ(tfaas.body, "[" + oipValue + "]");
 
@@ -138,7 +143,8 @@ TEST(CliServe, TfaasBundlesAndHostileArchives) {
   ASSERT_TRUE(server.ready());
   fs::create_directories(dir / "bundle" / "mnist");
   makeMlp(dir, "bundle/mnist/net.onnx", "4,8,2");
-  writeFile(dir / "bundle" / "mnist" / "params.json", R"({"name":"mnist","model":"net.onnx","inputNode":"input","description":"bundled"})");
+  writeFile(dir / "bundle" / "mnist" / "params.json",
+            R"({"name":"mnist","model":"net.onnx","inputNode":"input","description":"bundled"})");
   writeFile(dir / "bundle" / "mnist" / "labels.txt", "zero\none\n");
   ASSERT_EQ(run({"tar", "czf", (dir / "mnist.tar.gz").string(), "-C", (dir / "bundle").string(), "mnist"}).exitCode, 0);
   auto up = curl({"-H", kAuth, "-H", "Content-Encoding: gzip", "-H", "Content-Type: application/octet-stream",
@@ -181,7 +187,9 @@ TEST(CliServe, KillDuringUploadLosesNothingAndLeavesNoHalfVersion) {
   {
     ServeProcess server(dir, {"--no-access-log"});
     ASSERT_TRUE(server.ready());
-    ASSERT_EQ(curl({"-H", kAuth, "--data-binary", "@" + model.string(), server.url("/api/v1/models/m/versions")}).status, 201);
+    ASSERT_EQ(
+        curl({"-H", kAuth, "--data-binary", "@" + model.string(), server.url("/api/v1/models/m/versions")}).status,
+        201);
     // Start a second upload and kill the server while its body is still arriving.
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

@@ -152,7 +152,8 @@ TEST(CliTrain, ResumeContinuesFromTheCheckpoint) {
   const auto out = dir / "bundle";
   auto r = run({mlaasBinary().string(), "train", config.string(), "--out", out.string(), "--quiet", "--epochs", "2"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  r = run({mlaasBinary().string(), "train", config.string(), "--out", out.string(), "--quiet", "--epochs", "3", "--resume"});
+  r = run({mlaasBinary().string(), "train", config.string(), "--out", out.string(), "--quiet", "--epochs", "3",
+           "--resume"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   const auto resumed = nlohmann::json::parse(readFile(out / "metrics.json"));
   ASSERT_EQ(resumed["epochs"].size(), 3U);

@@ -141,7 +141,8 @@ TEST(ClientStub, IdempotentCallsRetryTransientStatusesWithTheServersMessage) {
   std::atomic<int> calls{0};
   StubServer stub([&](const StubRequest&) {
     if (++calls <= 2) return StubResponse{503, R"({"error":"shutting down"})"};
-    return StubResponse{200, R"({"models":[{"name":"demo","latest_version":2,"versions":[1,2],"aliases":{"production":1}}]})"};
+    return StubResponse{
+        200, R"({"models":[{"name":"demo","latest_version":2,"versions":[1,2],"aliases":{"production":1}}]})"};
   });
   Client client(fastOptions(stub.url()));
   auto models = client.listModels("tag:stage=test demo");
@@ -275,7 +276,9 @@ TEST(ClientStub, DroppedConnectionAndOversizedResponse) {
 TEST(ClientStub, PathsEncodeNamesAndReferences) {
   StubServer stub([](const StubRequest& r) {
     if (r.target.ends_with("/ready")) return StubResponse{200, R"({"name":"x","ready":true})"};
-    if (r.target.starts_with("/v2/models")) return StubResponse{200, R"({"name":"x","versions":["1"],"platform":"onnxruntime_onnx","inputs":[],"outputs":[]})"};
+    if (r.target.starts_with("/v2/models"))
+      return StubResponse{200,
+                          R"({"name":"x","versions":["1"],"platform":"onnxruntime_onnx","inputs":[],"outputs":[]})"};
     return StubResponse{200, kCard};
   });
   Client client(fastOptions(stub.url()));

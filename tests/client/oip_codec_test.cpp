@@ -85,7 +85,8 @@ TEST(OipCodec, BadRequestFilesAreRejectedWithTheTensorNamed) {
       {"[1,2]", "not a JSON object"},
       {"{\"inputs\":", "not valid JSON"},
       {R"({"inputs":[]})", "no 'inputs'"},
-      {R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]})", "tensor 'x': shape holds 3 elements but the data has 2"},
+      {R"({"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]})",
+       "tensor 'x': shape holds 3 elements but the data has 2"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP99","data":[1]}]})", "unknown datatype 'FP99'"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]})", "300 is out of range"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[1.5]}]})", "not an integer"},
@@ -105,14 +106,17 @@ TEST(OipCodec, BadRequestFilesAreRejectedWithTheTensorNamed) {
 }
 
 TEST(OipCodec, CorruptResponsesAreCheckedBeforeAllocating) {
-  const std::string header = R"({"outputs":[{"name":"y","datatype":"FP32","shape":[1000000000000],"parameters":{"binary_data_size":8}}]})";
+  const std::string header =
+      R"({"outputs":[{"name":"y","datatype":"FP32","shape":[1000000000000],"parameters":{"binary_data_size":8}}]})";
   struct Case {
     std::string body;
     std::optional<std::size_t> headerLength;
     const char* fragment;
   };
-  const std::string small = R"({"outputs":[{"name":"y","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]})";
-  const std::string bytes = R"({"outputs":[{"name":"s","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":6}}]})";
+  const std::string small =
+      R"({"outputs":[{"name":"y","datatype":"FP32","shape":[2],"parameters":{"binary_data_size":8}}]})";
+  const std::string bytes =
+      R"({"outputs":[{"name":"s","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":6}}]})";
   const Case cases[] = {
       {"{}", 100, "exceeds the body"},
       {"nope", std::nullopt, "not a JSON object"},
@@ -122,7 +126,8 @@ TEST(OipCodec, CorruptResponsesAreCheckedBeforeAllocating) {
       {small + "1234567890", small.size(), "2 bytes after the last binary output"},
       {bytes + std::string("\xff\x00\x00\x00zz", 6), bytes.size(), "overruns the data"},
       {R"({"outputs":[{"name":"y","datatype":"FP32","shape":[3],"data":[1,2]}]})", std::nullopt, "shape holds 3"},
-      {R"({"outputs":[{"name":"y","datatype":"FP32","shape":[1]}]})", std::nullopt, "neither data nor binary_data_size"},
+      {R"({"outputs":[{"name":"y","datatype":"FP32","shape":[1]}]})", std::nullopt,
+       "neither data nor binary_data_size"},
   };
   for (const auto& c : cases) {
     auto response = client::decodeInferResponse(c.body, c.headerLength);

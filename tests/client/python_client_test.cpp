@@ -18,7 +18,9 @@ using test::ortRun;
 
 namespace {
 
-bool havePython() { return test::run({"python3", "-c", "import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)"}).exitCode == 0; }
+bool havePython() {
+  return test::run({"python3", "-c", "import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)"}).exitCode == 0;
+}
 
 }  // namespace
 
@@ -83,8 +85,9 @@ except MlaasError as error:
     print("refused", error.status, error.message)
 )PY";
   test::writeFile(dir / "image_check.py", script);
-  const auto result = test::run({"python3", (dir / "image_check.py").string(), server.url(), (dir / "six.png").string()},
-                                {{"PYTHONPATH", (test::sourceDir() / "python").string()}, {"PYTHONDONTWRITEBYTECODE", "1"}});
+  const auto result =
+      test::run({"python3", (dir / "image_check.py").string(), server.url(), (dir / "six.png").string()},
+                {{"PYTHONPATH", (test::sourceDir() / "python").string()}, {"PYTHONDONTWRITEBYTECODE", "1"}});
   ASSERT_EQ(result.exitCode, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("row [10, 250, 30, 200, 0, 100]"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("top x.png ['b', 'd', 'f', 'c', 'a']"), std::string::npos) << result.out;

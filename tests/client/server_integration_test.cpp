@@ -95,7 +95,9 @@ TEST(ClientServer, RepositoryLifecycleThroughEveryCall) {
   client::UploadMetadata second;
   second.description = "retrained";
   second.batching = client::BatchingPolicy{8, 100};
-  auto v2 = client.upload("higgs", std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(other.data()), other.size()), second);
+  auto v2 = client.upload(
+      "higgs", std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(other.data()), other.size()),
+      second);
   ASSERT_TRUE(v2) << v2.error().describe();
   EXPECT_EQ(v2->version, 2);
   ASSERT_TRUE(v2->batching);

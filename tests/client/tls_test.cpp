@@ -18,7 +18,9 @@ using core::Errc;
 
 namespace {
 
-bool haveProgram(const std::string& name) { return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0; }
+bool haveProgram(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
 
 using test::ScopedEnv;
 
@@ -33,16 +35,31 @@ class TlsProxy {
     test::writeFile(prefix_ / "nginx.conf",
                     "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + p + "/nginx.pid;\nerror_log " + p +
                         "/logs/error.log;\nevents { worker_connections 64; }\nhttp {\n"
-                        "  log_format sni '$ssl_server_name $request $status';\n  access_log " + p + "/logs/access.log sni;\n"
-                        "  client_body_temp_path " + p + "/tmp/body;\n  proxy_temp_path " + p + "/tmp/proxy;\n"
-                        "  fastcgi_temp_path " + p + "/tmp/fastcgi;\n  uwsgi_temp_path " + p + "/tmp/uwsgi;\n"
-                        "  scgi_temp_path " + p + "/tmp/scgi;\n  client_max_body_size 64m;\n"
-                        "  server {\n    listen 127.0.0.1:" + std::to_string(port_) + " ssl;\n"
-                        "    ssl_certificate " + c + "/cert.pem;\n    ssl_certificate_key " + c + "/key.pem;\n"
-                        "    location / { proxy_pass http://127.0.0.1:" + std::to_string(upstreamPort) + ";\n"
+                        "  log_format sni '$ssl_server_name $request $status';\n  access_log " +
+                        p +
+                        "/logs/access.log sni;\n"
+                        "  client_body_temp_path " +
+                        p + "/tmp/body;\n  proxy_temp_path " + p +
+                        "/tmp/proxy;\n"
+                        "  fastcgi_temp_path " +
+                        p + "/tmp/fastcgi;\n  uwsgi_temp_path " + p +
+                        "/tmp/uwsgi;\n"
+                        "  scgi_temp_path " +
+                        p +
+                        "/tmp/scgi;\n  client_max_body_size 64m;\n"
+                        "  server {\n    listen 127.0.0.1:" +
+                        std::to_string(port_) +
+                        " ssl;\n"
+                        "    ssl_certificate " +
+                        c + "/cert.pem;\n    ssl_certificate_key " + c +
+                        "/key.pem;\n"
+                        "    location / { proxy_pass http://127.0.0.1:" +
+                        std::to_string(upstreamPort) +
+                        ";\n"
                         "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\"; }\n  }\n}\n");
     process_ = std::make_unique<test::Process>(
-        std::vector<std::string>{"nginx", "-p", p, "-c", (prefix_ / "nginx.conf").string(), "-e", p + "/logs/error.log"},
+        std::vector<std::string>{"nginx", "-p", p, "-c", (prefix_ / "nginx.conf").string(), "-e",
+                                 p + "/logs/error.log"},
         prefix_ / "logs/stdout.log");
     ready_ = test::waitForPort(port_, std::chrono::seconds(20));
   }
@@ -64,8 +81,9 @@ class Tls : public ::testing::Test {
     if (!haveProgram("nginx") || !haveProgram("openssl")) GTEST_SKIP() << "needs nginx and openssl";
     const auto d = certs_.path().string();
     // Valid for the name "localhost" only: https://127.0.0.1 must fail the host check.
-    const std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/key.pem -out " + d +
-                                "/cert.pem -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1";
+    const std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/key.pem -out " + d +
+        "/cert.pem -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1";
     ASSERT_EQ(std::system(command.c_str()), 0) << "openssl could not make a certificate";
     ASSERT_TRUE(server_.ready()) << server_.log();
     proxy_ = std::make_unique<TlsProxy>(server_.port(), certs_);

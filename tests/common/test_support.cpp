@@ -153,7 +153,8 @@ CommandResult run(const std::vector<std::string>& argvIn, const std::map<std::st
   return result;
 }
 
-Process::Process(std::vector<std::string> argv, const fs::path& logFile, const std::map<std::string, std::string>& env) {
+Process::Process(std::vector<std::string> argv, const fs::path& logFile,
+                 const std::map<std::string, std::string>& env) {
   pid_ = ::fork();
   if (pid_ == 0) {
     const int log = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);

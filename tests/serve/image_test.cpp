@@ -53,7 +53,8 @@ TEST(Image, JpegDecodesCloseToTheEncodedPixels) {
   // A smooth gradient: JPEG at quality 100 keeps every sample within a few levels.
   std::vector<std::uint8_t> rgb;
   for (int y = 0; y < 16; ++y)
-    for (int x = 0; x < 24; ++x) rgb.insert(rgb.end(), {static_cast<std::uint8_t>(x * 10), static_cast<std::uint8_t>(y * 15), 128});
+    for (int x = 0; x < 24; ++x)
+      rgb.insert(rgb.end(), {static_cast<std::uint8_t>(x * 10), static_cast<std::uint8_t>(y * 15), 128});
   auto image = decodeImage(test::makeJpeg(24, 16, 3, rgb), 0, kMaxPixels);
   ASSERT_TRUE(image) << image.error().message;
   EXPECT_EQ(image->width, 24u);
@@ -133,11 +134,16 @@ TEST(Image, MismatchedModelsAreRefusedWithTheSizes) {
     std::size_t imgChannels;
     std::string message;
   } cases[] = {
-      {{"x", DataType::fp32, {-1, 3, 3, 3}}, 0,
+      {{"x", DataType::fp32, {-1, 3, 3, 3}},
+       0,
        "image is 4x2 (width x height) but model m/versions/1 input 'x' [-1,3,3,3] expects 3x3; images are not resized"},
       {{"x", DataType::fp32, {-1, 8}}, 0, "model m/versions/1 input 'x' has shape [-1,8]; images feed a rank-4 input"},
-      {{"x", DataType::int64, {-1, 2, 4, 3}}, 0, "model m/versions/1 input 'x' is INT64; images feed FP32 or UINT8 inputs"},
-      {{"x", DataType::fp32, {-1, 2, 4, 3}}, 1, "model m/versions/1: params img_channels 1 contradicts input 'x' shape [-1,2,4,3]"},
+      {{"x", DataType::int64, {-1, 2, 4, 3}},
+       0,
+       "model m/versions/1 input 'x' is INT64; images feed FP32 or UINT8 inputs"},
+      {{"x", DataType::fp32, {-1, 2, 4, 3}},
+       1,
+       "model m/versions/1: params img_channels 1 contradicts input 'x' shape [-1,2,4,3]"},
       {{"x", DataType::fp32, {4, 2, 4, 3}}, 0, "wants 4 images per request; /image sends one"},
   };
   for (const auto& c : cases) {

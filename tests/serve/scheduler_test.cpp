@@ -76,7 +76,8 @@ TEST(Scheduler, FullQueueIsRefusedWhilePausedAndServesAfterResume) {
   auto full = scheduler.submit(model, BatchingPolicy{64, 0}, inputs(0.25f), refused.callback());
   ASSERT_FALSE(full);
   EXPECT_EQ(full.error().code, core::Errc::resource_exhausted);
-  EXPECT_NE(full.error().message.find("model m/versions/1: inference queue is full (1 requests waiting)"), std::string::npos)
+  EXPECT_NE(full.error().message.find("model m/versions/1: inference queue is full (1 requests waiting)"),
+            std::string::npos)
       << full.error().message;
 
   scheduler.resume();

@@ -98,7 +98,8 @@ std::vector<float> referenceOutput(const std::string& onnx, const std::vector<fl
 }
 
 json inferBody(const std::vector<float>& values, std::int64_t rows, std::int64_t width) {
-  return {{"id", "r1"}, {"inputs", {{{"name", "input"}, {"shape", {rows, width}}, {"datatype", "FP32"}, {"data", values}}}}};
+  return {{"id", "r1"},
+          {"inputs", {{{"name", "input"}, {"shape", {rows, width}}, {"datatype", "FP32"}, {"data", values}}}}};
 }
 
 std::vector<std::future<test::RawResponse>> ServerTest::concurrentRowRequests(const std::string& model, int clients) {
@@ -122,7 +123,9 @@ void ServerTest::expectRowAnswers(std::vector<std::future<test::RawResponse>>& f
 
 TEST_F(ServerTest, UploadRecordsSignatureAndNumbersVersions) {
   std::string onnx = test::mlpModel({42, 16, 1});
-  auto first = upload("tfaas", onnx, R"({"description":"ttbar vs QCD","labels":["signal"],"tags":{"stage":"dev"},"metrics":{"auc":0.9}})");
+  auto first =
+      upload("tfaas", onnx,
+             R"({"description":"ttbar vs QCD","labels":["signal"],"tags":{"stage":"dev"},"metrics":{"auc":0.9}})");
   ASSERT_EQ(first.status, 201) << first.body;
   auto card = body(first);
   EXPECT_EQ(card["version"], 1);
@@ -160,9 +163,13 @@ TEST_F(ServerTest, UploadRejectsBadModelsMetadataAndNames) {
 TEST_F(ServerTest, MultipartUploadWithMetadataPart) {
   std::string onnx = test::mlpModel({4, 1});
   std::string b = "XyZbOuNdArY";
-  std::string form = "--" + b + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.onnx\"\r\n"
-                     "Content-Type: application/octet-stream\r\n\r\n" + onnx + "\r\n--" + b +
-                     "\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"description\":\"from a form\"}\r\n--" + b + "--\r\n";
+  std::string form =
+      "--" + b +
+      "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.onnx\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n" +
+      onnx + "\r\n--" + b +
+      "\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"description\":\"from a form\"}\r\n--" + b +
+      "--\r\n";
   Headers h = kAuth;
   h.emplace_back("Content-Type", "multipart/form-data; boundary=" + b);
   auto r = request(port_, "POST", "/api/v1/models/formy/versions", form, h);
@@ -218,8 +225,9 @@ TEST_F(ServerTest, OipBinaryTensorExtension) {
                  {"parameters", {{"binary_data_output", true}}}};
   std::string h = header.dump();
   std::string payload = h + std::string(reinterpret_cast<const char*>(values.data()), 64);
-  auto r = request(port_, "POST", "/v2/models/bin/infer", payload,
-                   {{"Inference-Header-Content-Length", std::to_string(h.size())}, {"Content-Type", "application/octet-stream"}});
+  auto r = request(
+      port_, "POST", "/v2/models/bin/infer", payload,
+      {{"Inference-Header-Content-Length", std::to_string(h.size())}, {"Content-Type", "application/octet-stream"}});
   ASSERT_EQ(r.status, 200) << r.body;
   std::size_t jsonLength = std::stoul(r.headers["inference-header-content-length"]);
   auto out = json::parse(r.body.substr(0, jsonLength));
@@ -343,12 +351,17 @@ TEST_F(ServerTest, BadInferenceRequestsGet400AndTheServerKeepsServing) {
   expect400(R"({"inputs":[{"name":"input","shape":[1,5],"datatype":"FP32","data":[1,2,3,4,5]}]})", "shape");
   expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3]}]})", "needs 4 elements");
   expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"INT64","data":[1,2,3,4]}]})", "datatype FP32");
-  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":["a","b","c","d"]}]})", "not a valid FP32");
+  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":["a","b","c","d"]}]})",
+            "not a valid FP32");
   expect400(R"({"inputs":[{"name":"other","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})", "no input 'other'");
   expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FLOAT","data":[1,2,3,4]}]})", "unknown datatype");
-  expect400(R"({"inputs":[{"name":"input","shape":[1000000000,1000000000],"datatype":"FP32","data":[1]}]})", "more elements than");
-  expect400(R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],"outputs":[{"name":"nope"}]})", "no output 'nope'");
-  auto ok = request(port_, "POST", "/v2/models/m/infer", R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})");
+  expect400(R"({"inputs":[{"name":"input","shape":[1000000000,1000000000],"datatype":"FP32","data":[1]}]})",
+            "more elements than");
+  expect400(
+      R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}],"outputs":[{"name":"nope"}]})",
+      "no output 'nope'");
+  auto ok = request(port_, "POST", "/v2/models/m/infer",
+                    R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})");
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(request(port_, "GET", "/v2/models/m/infer").status, 405);
   EXPECT_EQ(request(port_, "GET", "/nothing/here").status, 404);
@@ -368,7 +381,8 @@ TEST_F(ServerTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
   test::RawConnection c(port_);
   std::string batch;
   for (int i = 0; i < 5; ++i) {
-    json in = {{"id", std::to_string(i)}, {"inputs", {{{"name", "x"}, {"shape", {1, 1}}, {"datatype", "FP32"}, {"data", {i}}}}}};
+    json in = {{"id", std::to_string(i)},
+               {"inputs", {{{"name", "x"}, {"shape", {1, 1}}, {"datatype", "FP32"}, {"data", {i}}}}}};
     batch += test::formatRequest("POST", "/v2/models/p/infer", in.dump());
   }
   c.send(batch);
@@ -425,7 +439,9 @@ TEST_F(ServerTest, TagsSearchAndDeletes) {
   ASSERT_EQ(upload("jets-tagger", test::mlpModel({4, 1}), R"({"description":"b-tagging for jets"})").status, 201);
   ASSERT_EQ(upload("muons", test::mlpModel({4, 1})).status, 201);
   ASSERT_EQ(request(port_, "PUT", "/api/v1/models/muons/tags/owner", R"({"value":"cms"})", kAuth).status, 200);
-  ASSERT_EQ(request(port_, "PUT", "/api/v1/models/jets-tagger/versions/1/tags/stage", R"({"value":"prod"})", kAuth).status, 200);
+  ASSERT_EQ(
+      request(port_, "PUT", "/api/v1/models/jets-tagger/versions/1/tags/stage", R"({"value":"prod"})", kAuth).status,
+      200);
   ASSERT_EQ(request(port_, "PUT", "/api/v1/models/muons/aliases/staging", R"({"version":1})", kAuth).status, 200);
   auto names = [&](const std::string& q) {
     std::vector<std::string> out;
@@ -448,7 +464,8 @@ TEST_F(ServerTest, TagsSearchAndDeletes) {
   EXPECT_EQ(request(port_, "GET", "/api/v1/models/muons/versions/1").status, 404);
   EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/jets-tagger", "", kAuth).status, 200);
   EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/jets-tagger", "", kAuth).status, 404);
-  EXPECT_EQ(request(port_, "POST", "/api/v1/models/x/predict-events", "{}").status, 404);  // implemented: tests/serve/predict_events_test.cpp
+  EXPECT_EQ(request(port_, "POST", "/api/v1/models/x/predict-events", "{}").status,
+            404);  // implemented: tests/serve/predict_events_test.cpp
 }
 
 TEST_F(ServerTest, RepositoryExtensionLoadsAndUnloads) {
@@ -512,10 +529,13 @@ TEST_F(ServerTest, ConcurrentRequestsAreBatchedAndCountedInMetrics) {
   server_->resumeInference();
   expectRowAnswers(futures, onnx);
   auto metrics = request(port_, "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"b\",version=\"1\",protocol=\"v2\"} 8"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"b\",version=\"1\",protocol=\"v2\"} 8"), std::string::npos)
+      << metrics;
   // All eight ran in one batch: every bucket below 8 rows stayed empty.
-  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"4\"} 0"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"8\"} 8"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"4\"} 0"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("mlaas_batch_size_bucket{model=\"b\",version=\"1\",le=\"8\"} 8"), std::string::npos)
+      << metrics;
   // Eight one-row requests: eight rows run, in some positive time.
   EXPECT_NE(metrics.find("mlaas_inference_rows_total{model=\"b\",version=\"1\"} 8\n"), std::string::npos) << metrics;
   EXPECT_EQ(metrics.find("mlaas_inference_seconds_total{model=\"b\",version=\"1\"} 0\n"), std::string::npos) << metrics;
@@ -680,7 +700,8 @@ TEST_F(ServerTest, TfaasImageFeedsUnscaledPixelsAndAnswersTheOutputRow) {
   ASSERT_EQ(r.status, 200) << r.body;
   for (double v : body(r).get<std::vector<double>>()) EXPECT_NEAR(v, 90, 2);
   auto metrics = request(port_, "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"img\",version=\"1\",protocol=\"tfaas-image\"} 3"), std::string::npos)
+  EXPECT_NE(metrics.find("mlaas_requests_total{model=\"img\",version=\"1\",protocol=\"tfaas-image\"} 3"),
+            std::string::npos)
       << metrics;
 }
 
@@ -716,11 +737,14 @@ TEST_F(ServerTest, TfaasImageBadRequestsGet400NamingTheProblem) {
   } cases[] = {
       {{{"model", "", "img"}}, 400, "/image form has no 'image' file part"},
       {{{"image", "x.png", png}}, 400, "/image form has no 'model' field"},
-      {{{"image", "x.png", "not an image"}, {"model", "", "img"}}, 400,
+      {{{"image", "x.png", "not an image"}, {"model", "", "img"}},
+       400,
        "the image is neither PNG nor JPEG (unknown signature bytes)"},
       {{{"image", "x.png", png.substr(0, png.size() - 16)}, {"model", "", "img"}}, 400, "PNG image"},
-      {{{"image", "x.png", test::makePng(4, 4, 3, test::pattern(48))}, {"model", "", "img"}}, 400,
-       "image is 4x4 (width x height) but model img/versions/1 input 'x' [-1,2,3,3] expects 3x2; images are not resized"},
+      {{{"image", "x.png", test::makePng(4, 4, 3, test::pattern(48))}, {"model", "", "img"}},
+       400,
+       "image is 4x4 (width x height) but model img/versions/1 input 'x' [-1,2,3,3] expects 3x2; images are not "
+       "resized"},
       {{{"image", "x.png", png}, {"model", "", "vec"}}, 400, "model vec/versions/1 input 'input' has shape [-1,4]"},
       {{{"image", "x.png", png}, {"model", "", "nope"}}, 404, "nope"},
   };

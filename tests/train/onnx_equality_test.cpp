@@ -48,7 +48,8 @@ std::vector<float> runOnnx(const std::string& model, const TensorSet& set, const
   std::vector<const char*> inputNames;
   for (const auto& n : names) inputNames.push_back(n.c_str());
   const char* outputNames[] = {outputName.c_str()};
-  auto outputs = session.Run(Ort::RunOptions{nullptr}, inputNames.data(), tensors.data(), tensors.size(), outputNames, 1);
+  auto outputs =
+      session.Run(Ort::RunOptions{nullptr}, inputNames.data(), tensors.data(), tensors.size(), outputNames, 1);
   const auto info = outputs.front().GetTensorTypeAndShapeInfo();
   const auto* data = outputs.front().GetTensorData<float>();
   return {data, data + info.GetElementCount()};

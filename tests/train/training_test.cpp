@@ -89,7 +89,8 @@ TEST(Training, ResumeFromCheckpointContinuesIdentically) {
   }
   ASSERT_TRUE(std::filesystem::exists(dir / "b" / "checkpoint.pt"));
   Trainer resumed(config, all.inputs, 1);  // fresh weights, replaced by the checkpoint
-  const auto& history = resumed.fit(sets.train, sets.validation, FitOptions{.checkpointDir = dir / "b", .resume = true});
+  const auto& history =
+      resumed.fit(sets.train, sets.validation, FitOptions{.checkpointDir = dir / "b", .resume = true});
   EXPECT_EQ(losses(history), expected);
   EXPECT_EQ(resumed.predict(sets.validation), uninterrupted.predict(sets.validation));
 }
