@@ -18,6 +18,7 @@
 //   then on 2; a round counts only when two spinning threads got 1.8x of one right before and
 //   after it (a shared machine); median and best per read of each. --parallel-min NANOS sets the
 //   2-thread reads' ReadOptions::parallelMinNanos (0: always share).
+//   --profile-threads T: the --profile-reuse and --profile-bound reads on T threads (a pool of T - 1).
 //   --side-by-side CHUNK N: the dataset layer's reads (units of CHUNK entries, one thread each, 1
 //   and 2 threads side by side): CPU and baskets decompressed (see printSideBySide).
 #include <fmt/format.h>
@@ -400,6 +401,7 @@ int main(int argc, char** argv) {
   int scaling = 0;     ///< --scaling N: only the 1 -> 2 thread figures, N rounds
   std::uint64_t sideChunk = 0;  ///< --side-by-side CHUNK N: units read side by side (N passes)
   int sidePasses = 0;
+  std::size_t profileThreads = 1;  ///< --profile-threads T: the --profile reads on T threads (readInto, bound A)
   std::uint64_t parallelMin = mlaas::root::ReadOptions{}.parallelMinNanos;  ///< --parallel-min NANOS (scaling)
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -407,6 +409,8 @@ int main(int argc, char** argv) {
       kinds = true;
     } else if (arg == "--scaling" && i + 1 < argc) {
       scaling = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--profile-threads" && i + 1 < argc) {
+      profileThreads = static_cast<std::size_t>(std::max(1, std::atoi(argv[++i])));
     } else if (arg == "--side-by-side" && i + 2 < argc) {
       sideChunk = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
       sidePasses = std::max(1, std::atoi(argv[++i]));
@@ -423,7 +427,7 @@ int main(int argc, char** argv) {
     } else if (arg.rfind("--", 0) == 0) {
       fmt::print(stderr,
                  "usage: bench_read [--repeat K] [--no-jsroot] [--profile[-reuse|-bound|-b] N] [--kinds] [--scaling N] "
-                 "[--parallel-min NANOS] [--side-by-side CHUNK N] [FILE...]\n");
+                 "[--parallel-min NANOS] [--side-by-side CHUNK N] [--profile-threads T] [FILE...]\n");
       return 2;
     } else {
       files.push_back(arg);
@@ -458,15 +462,18 @@ int main(int argc, char** argv) {
         if (b.supported) names.push_back(b.name);
       std::vector<mlaas::root::Column> kept;
       std::vector<std::byte> scratch;
+      mlaas::core::ThreadPool pool(profileThreads - 1);
+      mlaas::root::ReadOptions options;
+      options.pool = &pool;
       if (profileWhat == "--profile-b") kept = tree.read(names, {0, tree.entries()});
       for (int r = 0; r < profile; ++r) {
         if (profileWhat == "--profile-b") {  // bound B: A, then the swap pass over a read's columns
           (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);
           swapPass(kept, scratch);
         } else if (profileWhat == "--profile-reuse")
-          tree.readInto(names, {0, tree.entries()}, kept);
+          tree.readInto(names, {0, tree.entries()}, kept, options);
         else if (profileWhat == "--profile-bound")
-          (void)tree.decompressOnly(names, {0, tree.entries()}, {}, nullptr);
+          (void)tree.decompressOnly(names, {0, tree.entries()}, options, nullptr);
         else
           (void)tree.read(names, {0, tree.entries()});
       }

@@ -2439,14 +2439,17 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
   }
   // A column filled by one basket is decoded in place. One thread decodes the baskets in plan
   // order, which is entry order within each column, so a column of several baskets is appended to
-  // in place; with workers, each such basket decodes into a piece of its own and the pieces are
-  // joined in order afterwards. (In order, a basket that must wait for its counter's values sends
-  // itself and the rest of its column to pieces too.)
+  // in place; with workers, the first basket of such a column decodes in place too and each later
+  // one into a piece of its own, and the pieces are appended in order afterwards (on the caller:
+  // the first basket is usually the column's largest, so it is not copied). (In order, a basket
+  // that must wait for its counter's values sends itself and the rest of its column to pieces too.)
   const bool inOrder = threads == 1;
   bool anyPiece = false;
   if (!inOrder)
     for (std::size_t j = 0; j < count; ++j) {
-      work[j].inPiece = perColumn[work[j].column].baskets > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
+      const bool first = j == 0 || work[j - 1].column != work[j].column;
+      work[j].inPiece = !first && perColumn[work[j].column].baskets > 1 &&
+                        t.data[plan.baskets[j].branch].decode != Decode::fixed;
       anyPiece |= work[j].inPiece != 0;
     }
   std::vector<std::uint8_t> diverted(inOrder ? out.size() : 0, 0);
