@@ -173,6 +173,7 @@ struct GroupInputs {
   bool descending = true;
   std::size_t length = 0;
   float pad = 0;
+  std::uint64_t objects = 0;           ///< values per member in the chunk
   std::vector<const double*> sources;  ///< per member
   std::vector<double> shifts, scales;  ///< per member
 };
@@ -259,13 +260,59 @@ inline void writeColumn(const double* __restrict source, double shift, double sc
   }
 }
 
-// Writes one group's slots of a block's rows (the vector layout) for all its members.
-using GroupRowsKernel = void (*)(const GroupInputs&, const std::uint64_t*, const std::uint32_t*, std::size_t, float*, std::size_t,
-                                 std::uint8_t*, std::size_t);
+// firsts[r] for a row whose objects are written from index[r * length ..]: its slots' objects are
+// not the consecutive objects first, first + 1, ...
+constexpr std::uint64_t kIndexed = ~std::uint64_t{0};
+
+// Writes one group's slots of a block's rows (the vector layout) for all its members: row r's
+// slot s from object firsts[r] + s, or from index[r * length + s] where firsts[r] is kIndexed.
+using GroupRowsKernel = void (*)(const GroupInputs&, const std::uint64_t*, const std::uint64_t*, const std::uint32_t*,
+                                 std::size_t, float*, std::size_t, std::uint8_t*, std::size_t);
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) inline __m128d load2(const double* source, const std::uint64_t* at) {
   return _mm_loadh_pd(_mm_load_sd(source + at[0]), source + at[1]);
+}
+
+// One row's L slots of every member: from consecutive objects first.. (kConsecutive: whole
+// vectors loaded at once; the padded slots' objects are read and then replaced by the pad), or
+// from the row's L indices `at`.
+template <std::size_t L, bool kConsecutive>
+__attribute__((target("avx2"))) inline void writeRowAvx2(const GroupInputs& group, const std::uint64_t* at,
+                                                         std::uint64_t first, std::uint32_t count, const __m128* real,
+                                                         float* rowOut, std::uint8_t* rowMask,
+                                                         const std::uint8_t* maskBytes) {
+  const std::size_t nmembers = group.sources.size();
+  const __m128 pad4 = _mm_set1_ps(group.pad);
+  const auto padBits = std::bit_cast<std::uint32_t>(group.pad);
+  for (std::size_t m = 0; m < nmembers; ++m, rowOut += L) {
+    const double* source = group.sources[m];
+    const double shift = group.shifts[m], scale = group.scales[m];
+    std::size_t s = 0;
+    for (; s + 4 <= L; s += 4) {
+      const __m256d x = kConsecutive ? _mm256_loadu_pd(source + first + s)
+                                     : _mm256_set_m128d(load2(source, at + s + 2), load2(source, at + s));
+      const __m128 y = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(shift)), _mm256_set1_pd(scale)));
+      _mm_storeu_ps(rowOut + s, _mm_blendv_ps(pad4, y, real[s / 4]));
+    }
+    if constexpr (L % 4 >= 2) {
+      const __m128d x = kConsecutive ? _mm_loadu_pd(source + first + s) : load2(source, at + s);
+      const __m128 y =
+          _mm_cvtpd_ps(_mm_mul_pd(_mm_sub_pd(x, _mm_set1_pd(shift)), _mm_set1_pd(scale)));  // upper half zero
+      _mm_storel_pi(reinterpret_cast<__m64*>(rowOut + s), _mm_blendv_ps(pad4, y, real[s / 4]));
+      s += 2;
+    }
+    if constexpr (L % 2 == 1) {
+      const std::uint32_t isReal = 0U - static_cast<std::uint32_t>(s < count);
+      const double x = kConsecutive ? source[first + s] : source[at[s]];
+      const auto value = std::bit_cast<std::uint32_t>(static_cast<float>((x - shift) * scale));
+      rowOut[s] = std::bit_cast<float>((value & isReal) | (padBits & ~isReal));
+    }
+    if (rowMask != nullptr) {
+      std::memcpy(rowMask, maskBytes, L);
+      rowMask += L;
+    }
+  }
 }
 
 // The vector layout's slots of one group, row by row, for a group of L slots (L <= 8): a row's
@@ -274,16 +321,13 @@ __attribute__((target("avx2"))) inline __m128d load2(const double* source, const
 // same double operations as writeColumn (subtract, multiply; the target has no FMA) and the same
 // rounding (cvtpd2ps, as static_cast<float>), the pad chosen on the bits: the same bytes.
 template <std::size_t L>
-__attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group, const std::uint64_t* index,
-                                                        const std::uint32_t* counts, std::size_t rows, float* out,
-                                                        std::size_t outStride, std::uint8_t* mask, std::size_t maskStride) {
+__attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group, const std::uint64_t* firsts,
+                                                        const std::uint64_t* index, const std::uint32_t* counts,
+                                                        std::size_t rows, float* out, std::size_t outStride,
+                                                        std::uint8_t* mask, std::size_t maskStride) {
   static_assert(L >= 1 && L <= 8);
   constexpr std::size_t kQuads = (L + 3) / 4;
-  const std::size_t nmembers = group.sources.size();
-  const __m128 pad4 = _mm_set1_ps(group.pad);
-  const auto padBits = std::bit_cast<std::uint32_t>(group.pad);
   for (std::size_t r = 0; r < rows; ++r) {
-    const std::uint64_t* at = index + r * L;
     const std::uint32_t count = counts[r];
     __m128 real[kQuads];
     for (std::size_t q = 0; q < kQuads; ++q)
@@ -293,31 +337,10 @@ __attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group
     for (std::size_t s = 0; s < 8; ++s) maskBytes[s] = static_cast<std::uint8_t>(s < count);
     float* rowOut = out + r * outStride;
     std::uint8_t* rowMask = mask == nullptr ? nullptr : mask + r * maskStride;
-    for (std::size_t m = 0; m < nmembers; ++m, rowOut += L) {
-      const double* source = group.sources[m];
-      const double shift = group.shifts[m], scale = group.scales[m];
-      std::size_t s = 0;
-      for (; s + 4 <= L; s += 4) {
-        const __m256d x = _mm256_set_m128d(load2(source, at + s + 2), load2(source, at + s));
-        const __m128 y = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(shift)), _mm256_set1_pd(scale)));
-        _mm_storeu_ps(rowOut + s, _mm_blendv_ps(pad4, y, real[s / 4]));
-      }
-      if constexpr (L % 4 >= 2) {
-        const __m128d x = load2(source, at + s);
-        const __m128 y = _mm_cvtpd_ps(_mm_mul_pd(_mm_sub_pd(x, _mm_set1_pd(shift)), _mm_set1_pd(scale)));  // upper half zero
-        _mm_storel_pi(reinterpret_cast<__m64*>(rowOut + s), _mm_blendv_ps(pad4, y, real[s / 4]));
-        s += 2;
-      }
-      if constexpr (L % 2 == 1) {
-        const std::uint32_t isReal = 0U - static_cast<std::uint32_t>(s < count);
-        const auto value = std::bit_cast<std::uint32_t>(static_cast<float>((source[at[s]] - shift) * scale));
-        rowOut[s] = std::bit_cast<float>((value & isReal) | (padBits & ~isReal));
-      }
-      if (rowMask != nullptr) {
-        std::memcpy(rowMask, maskBytes, L);
-        rowMask += L;
-      }
-    }
+    if (firsts[r] != kIndexed)
+      writeRowAvx2<L, true>(group, nullptr, firsts[r], count, real, rowOut, rowMask, maskBytes);
+    else
+      writeRowAvx2<L, false>(group, index + r * L, 0, count, real, rowOut, rowMask, maskBytes);
   }
 }
 
@@ -402,6 +425,7 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       if (group.sources.empty()) {
         group.offsets = feature->array->offsets->data();
         objects = feature->array->values.size();
+        group.objects = objects;
       } else if (feature->array->values.size() != objects) {
         // The members are read through the first one's offsets: a shorter one would be read past its end.
         return core::fail(core::Errc::invalid_argument,
@@ -434,12 +458,18 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
                       "per-group counts are only written for groups of at most 255 slots, not for images");
 
   // Per block and group: the objects each row writes (index[r * length + s], in output order;
-  // object 0 of the chunk, always readable, in its padded slots) and how many (counts[r]).
+  // object 0 of the chunk, always readable, in its padded slots) and how many (counts[r]). Where
+  // `consecutive` (the AVX2 kernel writes the group), a row whose objects are its first ones in
+  // stored order, with `length` objects readable from there, gets firsts[r] = its first object
+  // instead of an index (kIndexed otherwise).
   std::vector<std::uint64_t> index(kBlockRows * longest);
+  std::vector<std::uint64_t> firsts(kBlockRows);
   std::vector<std::uint32_t> counts(kBlockRows);
   std::vector<std::uint64_t> scratch;  // long sorted lists
-  auto orderBlock = [&](const GroupInputs& group, const std::uint32_t* rowEvents, std::size_t rows) {
+  auto orderBlock = [&](const GroupInputs& group, const std::uint32_t* rowEvents, std::size_t rows, bool consecutive) {
     const std::size_t length = group.length;
+    // A row's consecutive objects from begin are readable when begin + length <= objects.
+    const std::uint64_t lastFirst = consecutive && group.objects >= length ? group.objects - length : kIndexed;
     for (std::size_t r = 0; r < rows; ++r) {
       const std::size_t e = rowEvents[r];
       const std::uint64_t begin = group.offsets[e], end = group.offsets[e + 1];
@@ -450,11 +480,17 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       // 0, in one loop of `length` selects (the same trip count every row).
       if (group.sortKey == nullptr || objects == 0 ||
           (objects <= kShortList && shortListInOrder(group.sortKey + begin, objects, group.descending))) {
+        counts[r] = static_cast<std::uint32_t>(n);
+        if (lastFirst != kIndexed && begin <= lastFirst) {
+          firsts[r] = begin;
+          continue;
+        }
+        firsts[r] = kIndexed;
         // A mask, not `s < n ? begin + s : 0`: GCC splits that into a copy loop and a memset call.
         for (std::size_t s = 0; s < length; ++s) out[s] = (begin + s) & (0 - static_cast<std::uint64_t>(s < n));
-        counts[r] = static_cast<std::uint32_t>(n);
         continue;
       }
+      firsts[r] = kIndexed;
       orderObjects(group, begin, end, n, out, scratch);
       for (std::size_t s = 0; s < length; ++s)
         out[s] &= 0 - static_cast<std::uint64_t>(s < n);  // padded slots on object 0
@@ -503,11 +539,12 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
             writeCounts(b, rows, g, true);
             continue;
           }
-          orderBlock(group, rowEvents, rows);
-          writeCounts(b, rows, g, false);
           const std::size_t length = group.length;
-          if (const GroupRowsKernel kernel = portable_ ? nullptr : groupRowsKernel(length)) {
-            kernel(group, index.data(), counts.data(), rows, values + k, stride, maskAt(k), maskStride);
+          const GroupRowsKernel kernel = portable_ ? nullptr : groupRowsKernel(length);
+          orderBlock(group, rowEvents, rows, kernel != nullptr);
+          writeCounts(b, rows, g, false);
+          if (kernel != nullptr) {
+            kernel(group, firsts.data(), index.data(), counts.data(), rows, values + k, stride, maskAt(k), maskStride);
             k += length * group.sources.size();
             continue;
           }
@@ -540,7 +577,7 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
             writeCounts(b, rows, g, true);
             continue;
           }
-          orderBlock(group, rowEvents, rows);
+          orderBlock(group, rowEvents, rows, false);
           writeCounts(b, rows, g, false);
           for (std::size_t s = 0; s < length; ++s)
             for (std::size_t m = 0; m < nmembers; ++m)
