@@ -2181,6 +2181,23 @@ std::size_t readThreads(const Tree::Impl& t, const ReadPlan& plan, const ReadOpt
   return 1;
 }
 
+/// Cuts items [0, n) into `parts` consecutive runs of about equal cost (cost(k): item k's): run p
+/// ends after the item whose end is nearest (p + 1) / parts of `total`, the last run takes the
+/// rest. Returns the parts + 1 boundaries. One rule for a read's jobs (splitJobs) and a wide
+/// read's branches (shareByBranch).
+template <class Cost>
+std::vector<std::size_t> equalCostCuts(std::size_t n, std::size_t parts, double total, Cost&& cost) {
+  std::vector<std::size_t> cuts{0};
+  double sum = 0;
+  std::size_t k = 0;
+  for (std::size_t p = 1; p <= parts; ++p) {
+    const double until = total * static_cast<double>(p) / static_cast<double>(parts);
+    while (k < n && (p == parts || sum + cost(k) / 2 < until)) sum += cost(k++);
+    cuts.push_back(k);
+  }
+  return cuts;
+}
+
 /// The order a parallel pass runs its jobs in and the parts each thread starts with: participant
 /// p runs the fetch pieces [p F / P, (p + 1) F / P) and then its run of baskets (each followed by
 /// its slices), cut where the estimated cost reaches p / P of the total.
@@ -2215,18 +2232,14 @@ JobSplit splitJobs(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJ
       cost.push_back(share);
     }
   }
+  const auto runs = equalCostCuts(jobs.size(), threads, total, [&](std::size_t k) { return cost[k]; });
   split.order.reserve(fetchJobs + jobs.size());
   split.cuts.push_back(0);
-  double sum = 0;
-  for (std::size_t p = 0, k = 0; p < threads; ++p) {
+  for (std::size_t p = 0; p < threads; ++p) {
     for (std::size_t f = p * fetchJobs / threads; f < (p + 1) * fetchJobs / threads; ++f)
       split.order.push_back(static_cast<std::uint32_t>(f));
-    const double until = total * static_cast<double>(p + 1) / static_cast<double>(threads);
-    // Up to the job whose end is nearest the share's end (the last part takes the rest).
-    while (k < jobs.size() && (p + 1 == threads || sum + cost[k] / 2 < until)) {
-      sum += cost[k];
-      split.order.push_back(jobs[k++]);
-    }
+    split.order.insert(split.order.end(), jobs.begin() + static_cast<std::ptrdiff_t>(runs[p]),
+                       jobs.begin() + static_cast<std::ptrdiff_t>(runs[p + 1]));
     split.cuts.push_back(split.order.size());
   }
   return split;
@@ -2791,15 +2804,10 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
     runs = {{bestA, bestB}, {0, bestA}, {bestB, n}};
     parts = {0, 1, 3};
   } else {
-    double sum = 0;
-    std::size_t k = 0;
-    for (std::size_t p = 1; p <= threads; ++p) {
-      const double until = total * static_cast<double>(p) / static_cast<double>(threads);
-      const std::size_t begin = k;
-      // Up to the branch whose end is nearest the share's end (the last part takes the rest).
-      while (k < n && (p == threads || sum + t.nanosPerEntry[branches[k]] / 2 < until))
-        sum += t.nanosPerEntry[branches[k++]];
-      runs.emplace_back(begin, k);
+    const auto cuts =
+        equalCostCuts(n, threads, total, [&](std::size_t k) { return static_cast<double>(t.nanosPerEntry[branches[k]]); });
+    for (std::size_t p = 0; p < threads; ++p) {
+      runs.emplace_back(cuts[p], cuts[p + 1]);
       parts.push_back(runs.size());
     }
   }
