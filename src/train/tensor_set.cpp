@@ -220,7 +220,7 @@ void checkFinite(std::span<const FiniteCheck> sets, const FiniteNames& names) {
       const auto& check = sets[s];
       message += fmt::format("{}{} value{} in {} of {} events of the {} split", k == 0 ? "" : "; ", found.values,
                              found.values == 1 ? "" : "s", found.events, check.set->events, check.split);
-      if (check.locate) message += fmt::format(" (first: {})", check.locate(found.firstEvent));
+      if (check.locate) message += fmt::format(" (e.g. {})", check.locate(found.firstEvent));
     }
   }
   if (rows.size() > kListed) message += fmt::format("\n  ... and {} more", rows.size() - kListed);

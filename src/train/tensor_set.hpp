@@ -76,7 +76,7 @@ struct FiniteNames {
 /// Throws core::Exception(invalid_argument) when a value the network would use is NaN or
 /// infinite: a feature where its mask says present (padding, mask 0, is never used whatever it
 /// holds), a label, or an event weight. The message names each such feature with how many values
-/// in how many events of which split, the first event, and how to fix it: NaN passed on as a
+/// in how many events of which split, one such event, and how to fix it: NaN passed on as a
 /// present value makes the network's outputs, the loss and every metric NaN.
 void checkFinite(std::span<const FiniteCheck> sets, const FiniteNames& names = {});
 
