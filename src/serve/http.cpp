@@ -293,9 +293,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   /// After an early error response (413 while the client still sends its body): closing at once
-  /// with unread bytes makes the kernel send a reset, which destroys the response in the client's
-  /// receive buffer before it reads it, so the client saw only "Broken pipe". Like nginx's
-  /// lingering close: stop sending, read and drop what arrives, for at most the body timeout.
+  /// with unread bytes makes the kernel reset the connection, so the client's write fails ("Broken
+  /// pipe") and a client that does not then read (or a system that drops received data on a
+  /// reset) never sees the 413. Like nginx's lingering close: stop sending, read and drop what
+  /// arrives, for at most the body timeout (capped at kMaxLinger).
   void lingerThenClose() {
     busy_ = false;  // shutdown may close it right away
     beast::error_code ec;
@@ -306,7 +307,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void drain() {
-    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    buffer_.clear();  // the connection's own buffer: no per-connection scratch space for a rare path
+    stream_.async_read_some(buffer_.prepare(16384), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->close();  // end of stream, reset or the linger deadline
       self->drain();
     });
@@ -333,7 +335,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool linger_ = false;  // the response is an early error: drain the request before closing
   asio::steady_timer bodyTimer_{stream_.get_executor()};
   bool bodyTimedOut_ = false;
-  std::array<char, 16384> scratch_{};  // what lingering reads and drops
   // Requests dispatched to the handler and answered, counted on the connection's thread only.
   std::uint64_t requests_ = 0, answered_ = 0;
 };
