@@ -67,12 +67,12 @@ void checkOutputFolder(const fs::path& out) {
   const auto status = fs::status(out, error);
   if (fs::exists(status)) {
     if (!fs::is_directory(status))
-      throw cli::ExitError{2, fmt::format("error: --out {}: exists and is not a folder (the bundle is a folder: "
-                                          "model.onnx, model.json, checkpoints/ ...)",
-                                          out.string())};
+      cli::usageError(fmt::format("--out {}: exists and is not a folder (the bundle is a folder: model.onnx, "
+                                  "model.json, checkpoints/ ...)",
+                                  out.string()));
     if (::access(out.c_str(), W_OK | X_OK) != 0)
-      throw core::Exception(core::Errc::permission_denied,
-                            fmt::format("--out {}: cannot write in this folder: {}", out.string(), std::strerror(errno)));
+      throw core::Exception(core::Errc::permission_denied, fmt::format("--out {}: cannot write in this folder: {}",
+                                                                       out.string(), std::strerror(errno)));
     return;
   }
   // The nearest ancestor that exists is where the folders will be created.
@@ -80,8 +80,8 @@ void checkOutputFolder(const fs::path& out) {
   while (!above.empty() && !fs::exists(above, error)) above = above.parent_path();
   if (above.empty()) above = ".";
   if (!fs::is_directory(above, error))
-    throw cli::ExitError{2, fmt::format("error: --out {}: cannot create it: {} is a file, not a folder", out.string(),
-                                        above.string())};
+    cli::usageError(
+        fmt::format("--out {}: cannot create it: {} is a file, not a folder", out.string(), above.string()));
   if (::access(above.c_str(), W_OK | X_OK) != 0)
     throw core::Exception(core::Errc::permission_denied, fmt::format("--out {}: cannot create it in {}: {}",
                                                                      out.string(), above.string(),
@@ -100,8 +100,7 @@ void checkUploadTarget(const TrainArgs& args, const std::string& name) {
                          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
                        });
     if (!valid)
-      throw cli::ExitError{2, fmt::format("error: --alias \"{}\": use 1-64 of [A-Za-z0-9_-], starting with a letter",
-                                          args.alias)};
+      cli::usageError(fmt::format("--alias \"{}\": use 1-64 of [A-Za-z0-9_-], starting with a letter", args.alias));
   }
   auto options = client::optionsFromCommandLine(args.upload, args.token, args.tokenFile);
   options.requestTimeout = std::chrono::seconds(15);
@@ -163,7 +162,7 @@ void runTrain(const TrainArgs& args) {
   auto config = train::loadTrainConfig(configPath);  // model/training errors first: no reading wasted
   if (args.epochs > 0) config.training.epochs = args.epochs;
   if (args.threads > 0) config.training.threads = args.threads;
-  if (args.alias.size() > 0 && args.upload.empty()) throw cli::ExitError{2, "error: --alias needs --upload URL"};
+  if (args.alias.size() > 0 && args.upload.empty()) cli::usageError("--alias needs --upload URL");
   const std::string name = args.name.empty() ? configPath.stem().string() : args.name;
   const fs::path out = args.out.empty() ? fs::path(name + "-model") : fs::path(args.out);
   const bool progress = !args.quiet && isatty(STDERR_FILENO) != 0;
@@ -265,9 +264,10 @@ void setupTrain(CLI::App& app) {
   cmd->add_option("--out,-o", args->out, "Bundle folder (default: <config name>-model)");
   // The ranges of training.epochs and training.threads (CLI::PositiveNumber's message printed
   // 'Value 0 not in range 0.000000 to 1.797e308').
-  cmd->add_option("--epochs", args->epochs, "Override training.epochs")->check(CLI::Range(1, 100000));
-  cmd->add_option("--threads", args->threads, "Override training.threads (torch and data pipeline)")
-      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--epochs", args->epochs, "Override training.epochs (1 to 100000)")
+      ->check(mlaas::cli::atLeast(1, 100000));
+  cmd->add_option("--threads", args->threads, "Override training.threads (torch and data pipeline; 1 to 1024)")
+      ->check(mlaas::cli::atLeast(1, 1024));
   cmd->add_option("--limit", args->limit, "Read at most this many events per split (quick runs)");
   cmd->add_flag("--resume", args->resume, "Continue from <out>/checkpoints when present");
   cmd->add_flag("--quiet,-q", args->quiet, "No progress on stderr");

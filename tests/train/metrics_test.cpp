@@ -55,8 +55,9 @@ TEST(Metrics, AucEdgeCases) {
 TEST(Metrics, NaNScoresGiveAnUndefinedAucAndTerminate) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<std::uint8_t> positive{1, 0, 1, 0, 1};
-  for (const auto& scores : {std::vector<float>{nan, nan, nan, nan, nan}, std::vector<float>{0.9F, nan, 0.4F, 0.1F, nan},
-                             std::vector<float>{nan, 0.2F, 0.2F, 0.2F, 0.7F}}) {
+  for (const auto& scores :
+       {std::vector<float>{nan, nan, nan, nan, nan}, std::vector<float>{0.9F, nan, 0.4F, 0.1F, nan},
+        std::vector<float>{nan, 0.2F, 0.2F, 0.2F, 0.7F}}) {
     EXPECT_TRUE(std::isnan(rocAuc(scores, positive, {})));
     const auto curve = rocCurve(scores, positive, {});
     EXPECT_TRUE(std::isnan(curve.auc));
