@@ -379,8 +379,8 @@ void printSideBySide(const std::string& path, std::uint64_t chunk, int passes) {
       }
       b.wall = std::min(b.wall, wall);
     }
-  fmt::print("{}: {} units of ~{} entries, {} branches, best of {} passes\n", std::filesystem::path(path).filename().string(),
-             units.size(), chunk, names.size(), passes);
+  fmt::print("{}: {} units of ~{} entries, {} branches, best of {} passes\n",
+             std::filesystem::path(path).filename().string(), units.size(), chunk, names.size(), passes);
   for (int k = 0; k < 2; ++k)
     fmt::print("  {} thread(s): cpu {:.1f} ms, wall {:.1f} ms, baskets {} (reused {}, decompressed {})\n", k + 1,
                best[k].cpu * 1e3, best[k].wall * 1e3, best[k].stats.baskets, best[k].stats.basketsReused,

@@ -491,7 +491,7 @@ class PartialBaskets {
   mutable std::mutex mutex_;
   mutable std::unordered_map<std::size_t, std::vector<Slot>> kept_;
   mutable std::vector<std::pair<std::size_t, std::size_t>> loading_;  ///< (branch, basket) claimed
-  mutable std::condition_variable loaded_;  ///< a claim ended
+  mutable std::condition_variable loaded_;                            ///< a claim ended
 };
 
 }  // namespace
@@ -1145,8 +1145,8 @@ struct LoadedBasket : BasketBytes {
   void own() {
     // Decompressed into this thread's buffer (entry data and stored entry offsets both): the basket
     // takes that buffer, nothing is copied, and the thread's next basket gets a recycled one.
-    if (auto& scratch = threadScratch(); !owned && !content.empty() && scratch.holds(content) &&
-                                         (rawOffsets.empty() || scratch.holds(rawOffsets))) {
+    if (auto& scratch = threadScratch();
+        !owned && !content.empty() && scratch.holds(content) && (rawOffsets.empty() || scratch.holds(rawOffsets))) {
       auto buffer = scratch.give();
       owned = std::move(buffer.data);
       ownedCapacity = buffer.capacity;
@@ -2533,8 +2533,8 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
   if (!inOrder)
     for (std::size_t j = 0; j < count; ++j) {
       const bool first = j == 0 || work[j - 1].column != work[j].column;
-      work[j].inPiece = !first && perColumn[work[j].column].baskets > 1 &&
-                        t.data[plan.baskets[j].branch].decode != Decode::fixed;
+      work[j].inPiece =
+          !first && perColumn[work[j].column].baskets > 1 && t.data[plan.baskets[j].branch].decode != Decode::fixed;
       anyPiece |= work[j].inPiece != 0;
     }
   std::vector<std::uint8_t> diverted(inOrder ? out.size() : 0, 0);
@@ -2876,8 +2876,8 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
     runs = {{bestA, bestB}, {0, bestA}, {bestB, n}};
     parts = {0, 1, 3};
   } else {
-    const auto cuts =
-        equalCostCuts(n, threads, total, [&](std::size_t k) { return static_cast<double>(t.nanosPerEntry[branches[k]]); });
+    const auto cuts = equalCostCuts(n, threads, total,
+                                    [&](std::size_t k) { return static_cast<double>(t.nanosPerEntry[branches[k]]); });
     for (std::size_t p = 0; p < threads; ++p) {
       runs.emplace_back(cuts[p], cuts[p + 1]);
       parts.push_back(runs.size());

@@ -80,7 +80,8 @@ TEST(ThreadPool, HelpersTakeAnotherPartFromItsEnd) {
     ASSERT_EQ(ranBy[0], caller);
     std::size_t firstByCaller = cuts[1];
     while (firstByCaller < cuts[2] && ranBy[firstByCaller] != caller) ++firstByCaller;
-    for (std::size_t i = firstByCaller; i < cuts[2]; ++i) ASSERT_EQ(ranBy[i], caller) << "round " << round << " index " << i;
+    for (std::size_t i = firstByCaller; i < cuts[2]; ++i)
+      ASSERT_EQ(ranBy[i], caller) << "round " << round << " index " << i;
     for (std::size_t i = cuts[1]; i < firstByCaller; ++i) ASSERT_EQ(ranBy[i], ranBy[cuts[1]]) << "round " << round;
   }
 }

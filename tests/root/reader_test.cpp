@@ -242,12 +242,14 @@ TEST(Reader, ThreadsGiveTheSameColumnsWhereColumnsHaveSeveralBaskets) {
     const auto names = supportedBranches(tree);
     std::size_t severalBaskets = 0;
     const auto plan = tree.plan(names, {0, tree.entries()});
-    for (std::size_t j = 1; j < plan.baskets.size(); ++j) severalBaskets += plan.baskets[j].branch == plan.baskets[j - 1].branch;
+    for (std::size_t j = 1; j < plan.baskets.size(); ++j)
+      severalBaskets += plan.baskets[j].branch == plan.baskets[j - 1].branch;
     ASSERT_GT(severalBaskets, 0u) << name;
     for (const std::size_t workers : {1u, 2u}) {
       core::ThreadPool pool(workers);
       std::vector<Column> reused;
-      for (const EntryRange range : {EntryRange{0, tree.entries()}, EntryRange{700, 2300}, EntryRange{0, tree.entries()}}) {
+      for (const EntryRange range :
+           {EntryRange{0, tree.entries()}, EntryRange{700, 2300}, EntryRange{0, tree.entries()}}) {
         SCOPED_TRACE(fmt::format("{} on {} workers, entries [{}, {})", name, workers, range.begin, range.end));
         const auto single = openCorpus(name)->tree("events").read(names, range);
         ReadStats stats;
@@ -507,7 +509,8 @@ TEST(Reader, NeighbouringReadsStartedTogetherDecompressASharedBasketOnce) {
     const EntryRange ranges[2] = {{0, 1200}, {1200, reference.entries()}};
     const std::vector<Column> expected[2] = {reference.read(names, ranges[0]), reference.read(names, ranges[1])};
     const auto distinct = reference.plan(names, {0, reference.entries()}).baskets.size();
-    const auto planned = reference.plan(names, ranges[0]).baskets.size() + reference.plan(names, ranges[1]).baskets.size();
+    const auto planned =
+        reference.plan(names, ranges[0]).baskets.size() + reference.plan(names, ranges[1]).baskets.size();
     ASSERT_GT(planned, distinct);  // the ranges share baskets
     for (int round = 0; round < 20; ++round) {
       SCOPED_TRACE(fmt::format("round {}", round));
