@@ -74,6 +74,7 @@ json sketchToJson(const QuantileSketch& sketch) {
   if (sketch.mapping() == QuantileSketch::Mapping::binary) {
     out["mapping"] = "binary";
     out["mantissa_bits"] = sketch.mantissaBits();
+    out["integral"] = sketch.integral();  // integer data answers exact quantiles
   } else {
     out["mapping"] = "logarithmic";
   }
@@ -232,6 +233,10 @@ Specs Specs::fromJson(const std::string& text, const std::string& name) {
         stats.mean = readNumber(value.at("mean"));
         stats.m2 = readNumber(value.at("m2"));
         stats.sketch = sketchFromJson(value.at("sketch"));
+        // The sketch's quantiles stay within the feature's exact extremes, kept with the moments.
+        const auto& sketchJson = value.at("sketch");
+        const bool integral = sketchJson.contains("integral") && sketchJson.at("integral").get<bool>();
+        if (stats.count != 0 && stats.min <= stats.max) stats.sketch.restoreExtremes(stats.min, stats.max, integral);
         specs.features[feature] = std::move(stats);
       }
       for (const auto& [group, value] : j.at("groups").items()) {
