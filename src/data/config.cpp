@@ -162,6 +162,18 @@ void checkExpression(const YamlReader& reader, const YAML::Node& node, const std
   }
 }
 
+// The identity of an input for the stats hash: its canonical path (absolute, symlinks and '..'
+// resolved), so that the same config reached as 'a.yaml', '$PWD/a.yaml' or 'cfg/a.yaml' hashes
+// the same. URLs are their own identity. weakly_canonical keeps a glob's pattern part as written.
+std::string inputIdentity(const std::string& path) {
+  if (path.find("://") != std::string::npos) return path;
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);  // a relative glob has no existing prefix
+  if (error) return path;
+  auto canonical = std::filesystem::weakly_canonical(absolute, error);
+  return error ? absolute.lexically_normal().string() : canonical.string();
+}
+
 std::string resolvePath(const std::filesystem::path& base, const std::string& path) {
   if (path.find("://") != std::string::npos) return path;  // URLs go to the reader untouched
   std::filesystem::path p(path);
@@ -473,20 +485,35 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
   return config;
 }
 
-std::string DatasetConfig::statsHash() const {
+namespace {
+
+std::string hashStats(const DatasetConfig& config, bool canonicalPaths) {
   // A canonical text of everything that changes statistics; formatting or batch options do not.
-  std::string text = fmt::format("tree={}\n", tree);
-  for (const auto& file : files) text += fmt::format("file={}|{}\n", file.path, file.label ? fmt::format("{}", *file.label) : "-");
-  text += fmt::format("label={}|{}\nweight={}\nselection={}\n", labelBranch, labelExpression, weight, selection);
-  for (const auto& pattern : features) text += fmt::format("flat={}\n", pattern.text);
-  for (const auto& id : identifiers) text += fmt::format("id={}\n", id);
-  for (const auto& group : groups) {
+  std::string text = fmt::format("tree={}\n", config.tree);
+  for (const auto& file : config.files)
+    text += fmt::format("file={}|{}\n", canonicalPaths ? inputIdentity(file.path) : file.path,
+                        file.label ? fmt::format("{}", *file.label) : "-");
+  text += fmt::format("label={}|{}\nweight={}\nselection={}\n", config.labelBranch, config.labelExpression, config.weight,
+                      config.selection);
+  for (const auto& pattern : config.features) text += fmt::format("flat={}\n", pattern.text);
+  for (const auto& id : config.identifiers) text += fmt::format("id={}\n", id);
+  for (const auto& group : config.groups) {
     text += fmt::format("group={}|{}|{}|{}|{}|{}\n", group.name, static_cast<int>(group.lengthMode), group.length, group.quantile,
                         group.sortBy, group.sortDescending);
     for (const auto& pattern : group.branches) text += fmt::format(" member={}\n", pattern.text);
   }
-  for (const auto& variable : variables) text += fmt::format("var={}={}\n", variable.name, variable.expression);
+  for (const auto& variable : config.variables) text += fmt::format("var={}={}\n", variable.name, variable.expression);
   return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
+}
+
+}  // namespace
+
+std::string DatasetConfig::statsHash() const { return hashStats(*this, /*canonicalPaths=*/true); }
+
+bool DatasetConfig::statsHashMatches(const std::string& hash) const {
+  // Specs written before the hash used canonical paths hashed the paths as spelled: still valid
+  // when the config is reached the same way as then.
+  return hash == statsHash() || hash == hashStats(*this, /*canonicalPaths=*/false);
 }
 
 }  // namespace mlaas::data
