@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/result.hpp"
+#include "core/yaml_keys.hpp"
 #include "data/expr.hpp"
 
 namespace mlaas::data {
@@ -370,6 +371,10 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
   } catch (const YAML::Exception& e) {
     throwConfigError(Location{name, e.mark.line + 1, e.mark.column + 1, ""}, fmt::format("not valid YAML: {}", e.msg));
   }
+  // yaml-cpp keeps both entries of a repeated key and node[key] answers the first: a second
+  // 'features:' block (or split: {train: 0.8, train: 0.2}) would be silently dropped.
+  if (auto duplicate = core::findDuplicateKey(root))
+    throwConfigError(Location{name, duplicate->line, duplicate->column, ""}, core::describe(*duplicate));
   DatasetConfig config;
   config.source = Location{name, 0, 0, ""};
   try {
