@@ -25,6 +25,7 @@ void run(const StatsOptions& o) {
   auto inputs = openInputs(config);
   auto plan = Plan::build(config, inputs.schema);
   auto specs = computeSpecs(*plan, inputs, {.threads = o.threads});
+  specs.requireSelectedEvents(config);
   specs.save(o.output, *plan);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (o.json) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -228,6 +229,16 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
     }
   }
   if (config.files.empty()) throwConfigError(reader.at(node, "inputs"), "no input files (give 'files' or 'files_from')");
+  // A file listed twice would be read, counted and trained on twice: refuse it, by canonical path
+  // (a/../a.root, a symlink and an absolute spelling are the same file). Globs are expanded later.
+  std::map<std::string, const InputFile*> seenFiles;
+  for (const auto& file : config.files) {
+    if (file.path.find("://") == std::string::npos && file.path.find_first_of("*?[") != std::string::npos) continue;
+    auto [first, inserted] = seenFiles.emplace(inputIdentity(file.path), &file);
+    if (!inserted)
+      throwConfigError(file.at, fmt::format("file '{}' is listed twice (first at {}): its events would count twice", file.path,
+                                            toString(first->second->at)));
+  }
   if (node["label"]) {
     const auto label = node["label"];
     config.labelAt = reader.at(label, "inputs.label");
@@ -255,6 +266,16 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
   }
 }
 
+// A feature named twice would be one column (silently merged) or two equal ones: refuse it.
+void refuseRepeatedPatterns(const std::vector<Pattern>& patterns, const std::string& what) {
+  std::map<std::string, const Pattern*> seen;
+  for (const auto& pattern : patterns) {
+    auto [first, inserted] = seen.emplace(pattern.text, &pattern);
+    if (!inserted)
+      throwConfigError(pattern.at, fmt::format("{} '{}' is listed twice (first at {})", what, pattern.text, toString(first->second->at)));
+  }
+}
+
 GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const YAML::Node& node) {
   std::string key = "features.groups." + name;
   GroupConfig group;
@@ -263,6 +284,7 @@ GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const 
   reader.checkKeys(node, key, {"branches", "length", "pad", "sort_by", "sort"});
   if (!node["branches"]) throwConfigError(group.at, "missing key 'branches'");
   group.branches = reader.patterns(node["branches"], key + ".branches");
+  refuseRepeatedPatterns(group.branches, "member");
   if (group.branches.empty()) throwConfigError(reader.at(node["branches"], key + ".branches"), "no branches");
   if (node["length"]) {
     const auto length = node["length"];
@@ -303,6 +325,7 @@ GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const 
 void parseFeatures(const YamlReader& reader, const YAML::Node& node, DatasetConfig& config) {
   reader.checkKeys(node, "features", {"flat", "identifiers", "groups"});
   if (node["flat"]) config.features = reader.patterns(node["flat"], "features.flat");
+  refuseRepeatedPatterns(config.features, "feature");
   if (node["identifiers"]) {
     config.identifiers.clear();
     for (auto& pattern : reader.patterns(node["identifiers"], "features.identifiers")) config.identifiers.push_back(pattern.text);

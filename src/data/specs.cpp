@@ -347,4 +347,19 @@ void Specs::checkMatches(const DatasetConfig& config, const std::vector<InputRec
   }
 }
 
+void Specs::requireSelectedEvents(const DatasetConfig& config) const {
+  if (selected != 0) return;
+  std::string why;
+  if (entries == 0) {
+    why = "the inputs have no entries";
+  } else {
+    why = fmt::format("none of the {} entries read", entries);
+    if (!config.selection.empty()) why += fmt::format(" passes the selection '{}' ({})", config.selection, toString(config.selectionAt));
+    else why += " is in the training split";
+    if (config.split.train < 1) why += fmt::format(" with split.train {}", config.split.train);
+  }
+  throw core::Exception(core::Errc::invalid_argument,
+                        fmt::format("{}: no event selected for training: {}", config.source.file, why));
+}
+
 }  // namespace mlaas::data

@@ -1,5 +1,6 @@
 // Specs made by `mlaas stats` match the same config however its path is written later (from its
-// folder, by absolute path, from the parent folder), and still refuse a real change.
+// folder, by absolute path, from the parent folder), and still refuse a real change. `stats`
+// refuses a config that selects no event, naming the selection.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -50,4 +51,19 @@ TEST(CliSpecsPaths, SpecsMatchTheConfigReachedByAnyPath) {
   auto otherFile = mlaasIn(root, "batches cfg/a.yaml --specs cfg/s.json");
   EXPECT_EQ(otherFile.exitCode, 1);
   EXPECT_NE(otherFile.err.find("these specs do not match cfg/a.yaml"), std::string::npos) << otherFile.err;
+}
+
+TEST(CliSpecsPaths, StatsWithNoSelectedEventIsAnErrorNamingTheSelection) {
+  MLAAS_REQUIRE_CORPUS();
+  TempDir dir;
+  const auto root = fs::canonical(dir.path());
+  fs::create_symlink(corpusFile("uproot-HZZ.root"), root / "hzz.root");
+  writeFile(root / "none.yaml", std::string(kConfig) + "selection: NJet > 1000\n");
+  auto r = mlaasIn(root, "stats none.yaml -o s.json");
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("mlaas: error: none.yaml: no event selected for training: none of the 2421 entries read passes the "
+                       "selection 'NJet > 1000' (none.yaml:3:12: selection)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(root / "s.json"));
 }
