@@ -885,6 +885,11 @@ TreeWriter& FileWriter::addTree(std::string name, std::vector<BranchSpec> specs,
   };
   if (f.closed) throw bad("the file is closed");
   if (name.empty()) throw bad("empty tree name");
+  // ROOT (TFile::Get, uproot, JSROOT) reads "a/b" as tree b in folder a; written as one key in
+  // the top folder it could never be found. Writing folders (TDirectoryFile) is not supported.
+  if (name.find('/') != std::string::npos)
+    throw bad("the name has a '/', which ROOT reads as a folder path; trees are written in the file's top folder "
+              "only: choose a name without '/'");
   for (const auto& t : f.trees)
     if (t->name() == name) throw bad("a tree of this name was already added");
   if (specs.empty()) throw bad("no branches");
