@@ -19,6 +19,7 @@ MlaasError carrying the HTTP status (0 when no response came) and the server's m
 import array
 import http.client
 import json
+import math
 import os
 import socket
 import ssl
@@ -36,6 +37,8 @@ DATATYPES = {
     "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "FP32": "f", "FP64": "d",
 }
 _RETRIABLE_STATUSES = (429, 502, 503, 504)
+# How the server writes a non-finite float output in JSON (docs/http-api.md#non-finite-values).
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 class MlaasError(Exception):
@@ -105,6 +108,14 @@ class Tensor:
         return cls(name, datatype, shape, data)
 
     def to_json(self):
+        """The tensor as the JSON of a request. JSON has no NaN or infinity (json.dumps would write a
+        bare NaN, which the server refuses as malformed): such values are refused here, as the C++
+        client does; send them with binary=True."""
+        if self.datatype in ("FP32", "FP64"):
+            for index, value in enumerate(self.data):
+                if not math.isfinite(value):
+                    raise MlaasError(0, f"tensor '{self.name}': element {index} is not finite "
+                                        "(JSON cannot carry it; use binary)")
         data = [v.decode() if isinstance(v, bytes) else v for v in self.data] if self.datatype == "BYTES" else self.data
         return {"name": self.name, "datatype": self.datatype, "shape": self.shape, "data": data}
 
@@ -240,8 +251,18 @@ class Client:
         while True:
             try:
                 connection = self._connection()
-                connection.request(method, self.prefix + path, body=body, headers=headers)
-                response = connection.getresponse()
+                try:
+                    connection.request(method, self.prefix + path, body=body, headers=headers)
+                except (BrokenPipeError, ConnectionResetError) as send_error:
+                    # The server may have answered early (413 for a body over its limit) and
+                    # stopped reading: report its answer, not the broken pipe, when it is there.
+                    try:
+                        response = connection.getresponse()
+                    except (OSError, http.client.HTTPException):
+                        raise send_error from None
+                    response.will_close = True
+                else:
+                    response = connection.getresponse()
                 payload = response.read()
                 if response.will_close:
                     self._drop_connection()
@@ -415,7 +436,8 @@ class Client:
     def predict_events(self, reference, events):
         """POST /api/v1/models/{ref}/predict-events: `events` is a list of {branch: number or list}
         (None for NaN); the server applies the version's training-time preprocessing. Returns the
-        answer: model_name, model_version (the alias resolved), labels, outputs (OIP layout)."""
+        answer: model_name, model_version (the alias resolved), labels, outputs (OIP layout; a NaN
+        or infinite output is the string "NaN", "Infinity" or "-Infinity", as JSON cannot hold it)."""
         name, version, alias = _parse_ref(reference)
         path = f"/api/v1/models/{_quote(name)}"
         if alias is not None:
@@ -480,7 +502,13 @@ def _decode_infer(data, header_length):
             tensor = Tensor.from_bytes(item["name"], item["datatype"], item["shape"], binary[:size].tobytes())
             binary = binary[size:]
         else:
-            tensor = Tensor(item["name"], item["datatype"], item["shape"], item["data"])
+            data = item["data"]
+            if item["datatype"] in ("FP32", "FP64"):
+                data = [_NON_FINITE.get(v, v) if isinstance(v, str) else v for v in _flatten(data)]
+                bad = [v for v in data if isinstance(v, bool) or not isinstance(v, (int, float))]
+                if bad:
+                    raise MlaasError(0, f"output '{item['name']}': data element {bad[0]!r} is not a number")
+            tensor = Tensor(item["name"], item["datatype"], item["shape"], data)
         outputs[tensor.name] = tensor
     if len(binary):
         raise MlaasError(0, f"{len(binary)} bytes after the last binary output")

@@ -229,5 +229,61 @@ class ClientTest(unittest.TestCase):
         self.assertIn("exceeds the 4 bytes left", str(overrun.exception))
 
 
+class LocalTest(unittest.TestCase):
+    """What needs no model server: the JSON rule for NaN and infinity, early answers."""
+
+    def test_json_mode_refuses_non_finite_inputs_as_the_cpp_client_does(self):
+        # json.dumps would write a bare NaN, which the server refuses as malformed JSON.
+        for value in (float("nan"), float("inf"), -float("inf")):
+            with self.assertRaises(MlaasError) as refused:
+                Tensor("x", "FP32", [3], [1.0, 2.0, value]).to_json()
+            self.assertEqual(refused.exception.status, 0)
+            self.assertEqual(refused.exception.message,
+                             "tensor 'x': element 2 is not finite (JSON cannot carry it; use binary)")
+        self.assertEqual(Tensor("x", "FP64", [1], [0.5]).to_json()["data"], [0.5])
+
+    def test_non_finite_outputs_decode_from_the_servers_strings(self):
+        body = (b'{"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[4],'
+                b'"data":["NaN","Infinity","-Infinity",0.5]}]}')
+        data = mlaas_client._decode_infer(body, None).outputs["y"].data
+        self.assertTrue(data[0] != data[0])
+        self.assertEqual(data[1:], [float("inf"), -float("inf"), 0.5])
+        with self.assertRaises(MlaasError) as bad:
+            mlaas_client._decode_infer(body.replace(b'"NaN"', b'"nan"'), None)
+        self.assertIn("'nan' is not a number", str(bad.exception))
+
+    def test_an_early_answer_to_an_upload_is_reported_not_the_broken_pipe(self):
+        # A server refusing a body over its limit answers 413 from the head and stops reading.
+        message = b'{"error":"request body larger than the limit of 4096 bytes"}'
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def serve():
+            connection, _ = listener.accept()
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            connection.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: " + str(len(message)).encode() + b"\r\nConnection: close\r\n\r\n"
+                               + message)
+            connection.close()
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            client = Client(f"http://127.0.0.1:{listener.getsockname()[1]}", retries=0)
+            with self.assertRaises(MlaasError) as refused:
+                client.upload("huge", b"x" * (64 << 20))
+            self.assertEqual(refused.exception.status, 413, refused.exception)
+            self.assertIn("larger than the limit of 4096 bytes", refused.exception.message)
+        finally:
+            thread.join()
+            listener.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -9,8 +9,10 @@
 #include <memory>
 
 #include "cli/command.hpp"
+#include "cli/output_guard.hpp"
 #include "data/dataset.hpp"
 #include "data/npy.hpp"
+#include "core/result.hpp"
 #include "core/thread_pool.hpp"
 
 namespace {
@@ -32,8 +34,10 @@ struct BatchesOptions {
 void run(const BatchesOptions& o) {
   using namespace mlaas::data;
   auto split = parseSplit(o.split);
-  if (!split)
-    throw mlaas::cli::ExitError{2, fmt::format("--split must be train, validation or test, not '{}'", o.split)};
+  if (!split) mlaas::cli::usageError(fmt::format("--split must be train, validation or test, not '{}'", o.split));
+  if (o.shard >= o.shards)
+    mlaas::cli::usageError(fmt::format("--shard {} is not below --shards {} (shards are numbered 0 to {})", o.shard,
+                                       o.shards, o.shards - 1));
   auto config = DatasetConfig::load(o.config);
   auto inputs = openInputs(config);
   auto specs = Specs::load(o.specs);
@@ -47,8 +51,22 @@ void run(const BatchesOptions& o) {
   std::vector<std::unique_ptr<NpyWriter>> tensorFiles, maskFiles;
   std::unique_ptr<NpyWriter> labelFile, weightFile, eventFile;
   if (!o.out.empty()) {
-    std::filesystem::create_directories(o.out);
     auto path = [&](const std::string& name) { return std::filesystem::path(o.out) / (name + ".npy"); };
+    // The .npy files replace what --out holds under their names: never the config, specs or inputs.
+    std::vector<mlaas::cli::ReadFile> reads{{"the config", o.config}, {"the specs", o.specs}};
+    for (const auto& record : inputs.records) reads.push_back({"the input", record.path});
+    std::vector<std::string> names{"labels", "weights", "events"};
+    for (const auto& spec : transform->tensorSpecs()) names.push_back(spec.name);
+    for (const auto& spec : transform->maskSpecs()) names.push_back(spec.name);
+    for (const auto& name : names) mlaas::cli::refuseOverwritingInputs("--out", path(name).string(), reads);
+    std::error_code error;
+    if (std::filesystem::exists(o.out, error) && !std::filesystem::is_directory(o.out, error))
+      throw mlaas::core::Exception(mlaas::core::Errc::invalid_argument,
+                                   fmt::format("--out {}: exists and is not a folder", o.out));
+    std::filesystem::create_directories(o.out, error);
+    if (error)
+      throw mlaas::core::Exception(mlaas::core::Errc::io,
+                                   fmt::format("--out {}: cannot create the folder: {}", o.out, error.message()));
     for (const auto& spec : transform->tensorSpecs())
       tensorFiles.push_back(std::make_unique<NpyWriter>(path(spec.name), "<f4", spec.shape));
     for (const auto& spec : transform->maskSpecs())
@@ -134,7 +152,7 @@ void setupBatches(CLI::App& app) {
                   "Folder for .npy files (features/mask or per-group tensors, labels, weights, events)");
   cmd->add_option("--epoch", options->epoch, "Epoch number (seeds the shuffle)");
   cmd->add_option("--shard", options->shard, "This worker's shard index");
-  cmd->add_option("--shards", options->shards, "Number of shards (data-parallel workers)");
+  cmd->add_option("--shards", options->shards, "Number of shards (data-parallel workers)")->check(mlaas::cli::atLeast(1));
   cmd->add_option("--threads", options->threads,
                   "Pipeline threads (default: the config's batch.threads, else all cores)");
   cmd->add_flag("--bench", options->bench, "Also time reading the same branches alone and report the overhead");

@@ -87,23 +87,30 @@ void run(const BenchReadOptions& o) {
   }
   const double mbps = static_cast<double>(uncompressed) / 1e6 / best;
   const double eps = static_cast<double>(entries) / best;
+  // With no basket read (no entries, or no branch) both times are only overhead: their ratio
+  // means nothing, so it is left out (null in JSON).
+  const bool measured = baskets > 0 && uncompressed > 0;
   const double ratio = bestDecompress / best;
+  const std::string ratioJson = measured ? fmt::format("{:.3f}", ratio) : "null";
   if (o.json) {
     std::cout << fmt::format(
         "{{\"files\": {}, \"entries\": {}, \"branches\": {}, \"baskets\": {}, \"compressed_bytes\": {}, "
         "\"uncompressed_bytes\": {}, \"seconds\": {:.6f}, \"decompress_seconds\": {:.6f}, \"threads\": {}, "
         "\"threads_used\": {}, \"mb_per_s\": {:.1f}, \"entries_per_s\": {:.0f}, \"read_vs_decompress_bound\": "
-        "{:.3f}}}\n",
+        "{}}}\n",
         inputs.size(), entries, inputs.empty() ? 0 : inputs[0].branches.size(), baskets, compressed, uncompressed, best,
-        bestDecompress, o.threads, threadsUsed, mbps, eps, ratio);
+        bestDecompress, o.threads, threadsUsed, mbps, eps, ratioJson);
   } else {
     std::cout << fmt::format(
         "{} entries, {} baskets, {} compressed -> {} uncompressed bytes, {} thread(s) ({} used), best of {}\n"
         "read:            {:.4f} s  {:.1f} MB/s  {:.3g} entries/s\n"
-        "decompress only: {:.4f} s  {:.1f} MB/s\n"
-        "read throughput / decompress-only bound: {:.1f}%\n",
+        "decompress only: {:.4f} s  {:.1f} MB/s\n",
         entries, baskets, compressed, uncompressed, o.threads, threadsUsed, o.repeat, best, mbps, eps, bestDecompress,
-        static_cast<double>(uncompressed) / 1e6 / bestDecompress, 100 * ratio);
+        static_cast<double>(uncompressed) / 1e6 / bestDecompress);
+    if (measured)
+      std::cout << fmt::format("read throughput / decompress-only bound: {:.1f}%\n", 100 * ratio);
+    else
+      std::cout << "read throughput / decompress-only bound: none (no basket to read)\n";
   }
 }
 

@@ -3,9 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "cli/command.hpp"
 #include "root/dump.hpp"
@@ -37,30 +42,48 @@ std::vector<std::string> splitList(const std::string& s) {
   return out;
 }
 
-mlaas::root::EntryRange parseEntries(const std::string& spec, std::uint64_t total) {
-  mlaas::root::EntryRange r{0, total};
-  if (spec.empty()) return r;
-  const auto colon = spec.find(':');
-  auto num = [&](const std::string& s, std::uint64_t fallback) -> std::uint64_t {
-    if (s.empty()) return fallback;
-    try {
-      std::size_t used = 0;
-      const auto v = std::stoull(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-      return v;
-    } catch (const std::exception&) {
-      throw mlaas::cli::ExitError{2, "error: --entries expects START:STOP with integers, got \"" + spec + "\""};
-    }
-  };
-  if (colon == std::string::npos) {
-    r.begin = num(spec, 0);
-    r.end = r.begin + 1;
-  } else {
-    r.begin = num(spec.substr(0, colon), 0);
-    r.end = num(spec.substr(colon + 1), total);
+/// --entries as written: START:STOP (either may be empty: from the first, to the last entry) or
+/// N (entry N alone); checked once, before the file is opened.
+struct EntrySpec {
+  std::uint64_t begin = 0;
+  std::optional<std::uint64_t> end;  ///< nullopt: to the last entry
+
+  /// The range within a tree of `total` entries: a STOP past the end stops at the end, like a slice.
+  [[nodiscard]] mlaas::root::EntryRange within(std::uint64_t total) const {
+    const std::uint64_t stop = std::min(end.value_or(total), total);
+    return {std::min(begin, stop), stop};
   }
-  r.end = std::min(r.end, total);
-  r.begin = std::min(r.begin, r.end);
+};
+
+EntrySpec parseEntries(const std::string& spec) {
+  if (spec.empty()) return {};
+  auto bad = [&](const std::string& why) -> mlaas::cli::ExitError {
+    return mlaas::cli::ExitError{mlaas::cli::kUsageExitCode,
+                                 fmt::format("error: --entries '{}': {} (expected START:STOP, START:, :STOP or N, "
+                                             "with entry numbers from 0)",
+                                             spec, why)};
+  };
+  // Digits only: std::stoull would take "-1" (as 2^64-1), "+3" and " 3".
+  auto number = [&](const std::string& text) -> std::uint64_t {
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+      throw bad(fmt::format("'{}' is not an entry number", text));
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) throw bad(fmt::format("'{}' is too large", text));
+    return value;
+  };
+  EntrySpec r;
+  const auto colon = spec.find(':');
+  if (colon == std::string::npos) {
+    r.begin = number(spec);
+    if (r.begin == std::numeric_limits<std::uint64_t>::max()) throw bad("too large");
+    r.end = r.begin + 1;
+    return r;
+  }
+  const auto start = spec.substr(0, colon), stop = spec.substr(colon + 1);
+  if (!start.empty()) r.begin = number(start);
+  if (!stop.empty()) r.end = number(stop);
+  if (r.end && r.begin > *r.end) throw bad(fmt::format("START {} is after STOP {}", r.begin, *r.end));
   return r;
 }
 
@@ -83,9 +106,10 @@ void flushIfLarge(std::string& out) {
   }
 }
 
-void dumpSource(const DumpOptions& o, const Source& src, bool first, bool several, std::string& out) {
-  const auto wanted = splitList(o.branches);
-  const auto range = parseEntries(o.entries, src.entries);
+/// Dumps `wanted` of one source (every branch or field when empty).
+void dumpSource(const DumpOptions& o, const Source& src, const std::vector<std::string>& wanted,
+                const EntrySpec& entries, bool first, bool several, std::string& out) {
+  const auto range = entries.within(src.entries);
   const char* what = src.ntuple ? "RNTuple" : "tree";
   std::vector<const mlaas::root::BranchInfo*> selected;
   if (wanted.empty()) {
@@ -168,6 +192,7 @@ void dumpSource(const DumpOptions& o, const Source& src, bool first, bool severa
 }
 
 void run(const DumpOptions& o) {
+  const auto entries = parseEntries(o.entries);
   const auto file = mlaas::root::File::open(o.file);
   std::vector<std::string> trees, ntuples;
   const auto allNtuples = file->rntuplePaths();
@@ -179,22 +204,43 @@ void run(const DumpOptions& o) {
   } else {
     trees = {o.tree};
   }
-  // --branches without --tree: only the trees/RNTuples that have any of them (a file may hold a
-  // small metadata tree beside its data RNTuple). If none has any, keep all for the error message.
+  // Per source, the names it is dumped with: all of --branches with --tree (a missing one is an
+  // error naming the tree); without --tree only the trees/RNTuples that have any of them, each with
+  // the names it has (a file may hold a small metadata tree beside its data RNTuple), and a name
+  // that no tree or RNTuple has is an error saying so.
   const auto wanted = splitList(o.branches);
+  std::map<std::string, std::vector<std::string>> treeNames, ntupleNames;
+  for (const auto& path : trees) treeNames[path] = wanted;
+  for (const auto& path : ntuples) ntupleNames[path] = wanted;
   if (o.tree.empty() && !wanted.empty()) {
-    auto hasAny = [&](auto&& find) {
-      return std::any_of(wanted.begin(), wanted.end(), [&](const std::string& n) { return find(n) != nullptr; });
+    std::set<std::string> found;
+    auto keepHaving = [&](std::vector<std::string>& paths, std::map<std::string, std::vector<std::string>>& names,
+                          auto&& open) {
+      std::vector<std::string> kept;
+      for (const auto& path : paths) {
+        const auto has = open(path);  // the tree or RNTuple's metadata read once
+        auto& here = names[path];
+        here.clear();
+        for (const auto& name : wanted)
+          if (has(name)) {
+            here.push_back(name);
+            found.insert(name);
+          }
+        if (!here.empty()) kept.push_back(path);
+      }
+      paths = std::move(kept);
     };
-    std::vector<std::string> withTrees, withNtuples;
-    for (const auto& path : trees)
-      if (hasAny([tree = file->tree(path)](const std::string& n) { return tree.branch(n); })) withTrees.push_back(path);
-    for (const auto& path : ntuples)
-      if (hasAny([nt = file->ntuple(path)](const std::string& n) { return nt.field(n); })) withNtuples.push_back(path);
-    if (!withTrees.empty() || !withNtuples.empty()) {
-      trees = std::move(withTrees);
-      ntuples = std::move(withNtuples);
-    }
+    keepHaving(trees, treeNames, [&](const std::string& path) {
+      return [tree = file->tree(path)](const std::string& n) { return tree.branch(n) != nullptr; };
+    });
+    keepHaving(ntuples, ntupleNames, [&](const std::string& path) {
+      return [nt = file->ntuple(path)](const std::string& n) { return nt.field(n) != nullptr; };
+    });
+    for (const auto& name : wanted)
+      if (!found.count(name))
+        throw mlaas::core::Exception(
+            mlaas::core::Errc::not_found,
+            fmt::format("{}: no tree or RNTuple has a branch or field \"{}\" (mlaas inspect lists them)", o.file, name));
   }
   const bool several = trees.size() + ntuples.size() > 1;
   std::string out;
@@ -206,7 +252,7 @@ void run(const DumpOptions& o) {
     Source src{path, false, tree.entries(), &tree.branches(),
                [&](const std::string& n) { return tree.branch(n); },
                [&](const std::vector<std::string>& names, mlaas::root::EntryRange r) { return tree.read(names, r); }};
-    dumpSource(o, src, first, several, out);
+    dumpSource(o, src, treeNames[path], entries, first, several, out);
     first = false;
   }
   for (const auto& path : ntuples) {
@@ -214,7 +260,7 @@ void run(const DumpOptions& o) {
     Source src{path, true, nt.entries(), &nt.fields(),
                [&](const std::string& n) { return nt.field(n); },
                [&](const std::vector<std::string>& names, mlaas::root::EntryRange r) { return nt.read(names, r); }};
-    dumpSource(o, src, first, several, out);
+    dumpSource(o, src, ntupleNames[path], entries, first, several, out);
     first = false;
   }
   if (json) out += "\n}\n";
@@ -228,7 +274,9 @@ void setupDump(CLI::App& app) {
   cmd->add_option("file", opts->file, "ROOT file (path or URL)")->required();
   cmd->add_option("--tree", opts->tree, "tree or RNTuple path (default: every tree and RNTuple)");
   cmd->add_option("--branches", opts->branches, "comma-separated branch or field names (default: all)");
-  cmd->add_option("--entries", opts->entries, "entry range START:STOP (default: all)");
+  cmd->add_option("--entries", opts->entries,
+                  "entry range START:STOP, START: or :STOP (STOP excluded; past the end stops at the end), or N for "
+                  "entry N alone (default: all)");
   cmd->add_option("--format", opts->format, "json or csv")->check(CLI::IsMember({"json", "csv"}));
   cmd->callback([opts] { run(*opts); });
 }

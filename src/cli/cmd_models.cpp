@@ -2,6 +2,7 @@
 // `mlaas serve`, through the C++ client.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -29,7 +30,6 @@ struct Connection {
 
   [[nodiscard]] client::Client open() const {
     auto options = client::optionsFromCommandLine(server, token, tokenFile);
-    if (timeoutSeconds <= 0) throw Exception(Errc::invalid_argument, "--timeout must be positive");
     options.requestTimeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeoutSeconds * 1000));
     return client::Client(options);
   }
@@ -39,8 +39,10 @@ void addConnectionOptions(CLI::App* cmd, Connection& connection, bool withJson =
   cmd->add_option("--server", connection.server,
                   "Server URL (default: env MLAAS_SERVER, else http://127.0.0.1:8083)");
   cmd->add_option("--token", connection.token, "Bearer token (default: env MLAAS_TOKEN)");
-  cmd->add_option("--token-file", connection.tokenFile, "File whose first line is the bearer token");
-  cmd->add_option("--timeout", connection.timeoutSeconds, "Seconds to wait for each response")->capture_default_str();
+  cmd->add_option("--token-file", connection.tokenFile, "File whose first non-comment line is the bearer token");
+  cmd->add_option("--timeout", connection.timeoutSeconds, "Seconds to wait for each response")
+      ->check(mlaas::cli::positiveNumber())
+      ->capture_default_str();
   if (withJson) cmd->add_flag("--json", connection.json, "Print JSON instead of text");
 }
 
@@ -77,6 +79,81 @@ std::string shapeText(const std::vector<std::int64_t>& shape) {
   return out + "]";
 }
 
+/// A value on one line: strings as they are, the rest as compact JSON.
+std::string scalarText(const json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+/// The provenance in a few lines: its scalar keys as key=value, and each input file's path (the
+/// full object is in --json).
+void printProvenance(const json& provenance) {
+  if (!provenance.is_object()) {
+    std::cout << "  provenance " << provenance.dump() << "\n";
+    return;
+  }
+  std::vector<std::string> scalars;
+  for (const auto& [key, value] : provenance.items())
+    if (!value.is_structured()) scalars.push_back(key + "=" + scalarText(value));
+  std::cout << "  provenance " << fmt::format("{}", fmt::join(scalars, " ")) << "\n";
+  for (const auto& [key, value] : provenance.items()) {
+    if (!value.is_structured()) continue;
+    if (!value.is_array()) {
+      std::cout << fmt::format("  provenance {}: {} keys\n", key, value.size());
+      continue;
+    }
+    constexpr std::size_t kShown = 5;
+    std::size_t shown = 0;
+    for (const auto& item : value) {
+      if (shown++ == kShown) {
+        std::cout << fmt::format("  provenance {}: ... {} more\n", key, value.size() - kShown);
+        break;
+      }
+      if (item.is_object() && item.contains("path"))
+        std::cout << fmt::format("  provenance {}: {}{}\n", key, scalarText(item["path"]),
+                                 item.contains("entries") ? fmt::format(" ({} entries)", item["entries"].dump()) : "");
+      else
+        std::cout << fmt::format("  provenance {}: {}\n", key, item.is_structured() ? "..." : scalarText(item));
+    }
+  }
+}
+
+/// "name, name, ... (N in all)" with at most `shown` names.
+std::string someNames(const std::vector<std::string>& names, std::size_t shown = 8) {
+  if (names.size() <= shown) return fmt::format("{}", fmt::join(names, ", "));
+  return fmt::format("{}, ... ({} in all)", fmt::join(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                     names.size());
+}
+
+/// The preprocessing spec (dataset config and statistics, often tens of kB) summarised: its
+/// representation, tree, features, groups and how many events the statistics came from.
+void printPreprocessing(const json& pre) {
+  if (!pre.is_object()) {
+    std::cout << "  preprocessing (not an object; see --json)\n";
+    return;
+  }
+  std::vector<std::string> parts;
+  if (pre.contains("representation")) parts.push_back(scalarText(pre["representation"]) + " representation");
+  const json* specs = pre.contains("specs") && pre["specs"].is_object() ? &pre["specs"] : nullptr;
+  if (specs && specs->contains("tree")) parts.push_back("tree " + scalarText((*specs)["tree"]));
+  if (specs && specs->contains("selected"))
+    parts.push_back(fmt::format("statistics of {} selected of {} events", (*specs)["selected"].dump(),
+                                specs->contains("entries") ? (*specs)["entries"].dump() : "?"));
+  std::cout << "  preprocessing " << fmt::format("{}", fmt::join(parts, ", ")) << " (all of it: --json)\n";
+  if (specs && specs->contains("fkeys") && (*specs)["fkeys"].is_array() && !(*specs)["fkeys"].empty()) {
+    std::vector<std::string> flat;
+    for (const auto& name : (*specs)["fkeys"]) flat.push_back(scalarText(name));
+    std::cout << "  features  " << someNames(flat) << "\n";
+  }
+  if (specs && specs->contains("groups") && (*specs)["groups"].is_object())
+    for (const auto& [name, group] : (*specs)["groups"].items()) {
+      std::vector<std::string> members;
+      if (group.contains("members") && group["members"].is_array())
+        for (const auto& member : group["members"]) members.push_back(scalarText(member));
+      std::cout << fmt::format("  group     {}: {}{}\n", name, someNames(members),
+                               group.contains("length") ? fmt::format(" (padded to {})", group["length"].dump()) : "");
+    }
+}
+
 void printCard(const client::ModelCard& card) {
   std::cout << fmt::format("{} version {}\n", card.name, card.version);
   std::cout << fmt::format("  created   {}\n  size      {} bytes\n  sha256    {}\n  platform  {}\n", card.created,
@@ -85,7 +162,13 @@ void printCard(const client::ModelCard& card) {
     std::cout << fmt::format("  input     {} {} {}\n", in.name, in.datatype, shapeText(in.shape));
   for (const auto& out : card.outputs)
     std::cout << fmt::format("  output    {} {} {}\n", out.name, out.datatype, shapeText(out.shape));
-  if (!card.description.empty()) std::cout << "  description " << card.description << "\n";
+  if (!card.description.empty()) {
+    // Later lines of a multi-line description indented under the first.
+    std::string description = card.description;
+    for (auto at = description.find('\n'); at != std::string::npos; at = description.find('\n', at + 1))
+      description.insert(at + 1, "              ");
+    std::cout << "  description " << description << "\n";
+  }
   if (!card.labels.empty()) std::cout << "  labels    " << fmt::format("{}", fmt::join(card.labels, ", ")) << "\n";
   for (const auto& [k, v] : card.tags) std::cout << fmt::format("  tag       {}={}\n", k, v);
   if (!card.aliases.empty()) std::cout << "  aliases   " << fmt::format("{}", fmt::join(card.aliases, ", ")) << "\n";
@@ -93,8 +176,8 @@ void printCard(const client::ModelCard& card) {
   if (card.batching)
     std::cout << fmt::format("  batching  max_batch_size={} max_queue_delay_us={}\n", card.batching->maxBatchSize,
                              card.batching->maxQueueDelayUs);
-  if (!card.provenance.is_null()) std::cout << "  provenance " << card.provenance.dump() << "\n";
-  if (!card.preprocessing.is_null()) std::cout << "  preprocessing " << card.preprocessing.dump() << "\n";
+  if (!card.provenance.is_null()) printProvenance(card.provenance);
+  if (!card.preprocessing.is_null()) printPreprocessing(card.preprocessing);
 }
 
 void printModels(const std::vector<client::ModelSummary>& models, bool asJson) {
@@ -108,12 +191,33 @@ void printModels(const std::vector<client::ModelSummary>& models, bool asJson) {
     std::cout << "no models\n";
     return;
   }
-  std::cout << fmt::format("{:<24} {:>6} {:<12} {:<24} {}\n", "NAME", "LATEST", "VERSIONS", "ALIASES", "DESCRIPTION");
+  // Columns as wide as their longest value (names and aliases have no fixed limit); the
+  // description, last, shows its first line only (one row per model; --json has it whole).
+  struct Row {
+    std::string name, latest, versions, aliases, description;
+  };
+  std::vector<Row> rows{{"NAME", "LATEST", "VERSIONS", "ALIASES", "DESCRIPTION"}};
   for (const auto& m : models) {
     std::vector<std::string> aliases;
     for (const auto& [alias, version] : m.aliases) aliases.push_back(fmt::format("{}->{}", alias, version));
-    std::cout << fmt::format("{:<24} {:>6} {:<12} {:<24} {}\n", m.name, m.latestVersion, m.versions.size(),
-                             fmt::format("{}", fmt::join(aliases, ",")), m.description);
+    std::string description = m.description;
+    if (const auto newline = description.find_first_of("\r\n"); newline != std::string::npos)
+      description = description.substr(0, newline) + " ...";
+    rows.push_back({m.name, std::to_string(m.latestVersion), std::to_string(m.versions.size()),
+                    fmt::format("{}", fmt::join(aliases, ",")), description});
+  }
+  std::size_t nameWidth = 0, latestWidth = 0, versionsWidth = 0, aliasesWidth = 0;
+  for (const auto& row : rows) {
+    nameWidth = std::max(nameWidth, row.name.size());
+    latestWidth = std::max(latestWidth, row.latest.size());
+    versionsWidth = std::max(versionsWidth, row.versions.size());
+    aliasesWidth = std::max(aliasesWidth, row.aliases.size());
+  }
+  for (const auto& row : rows) {
+    auto line = fmt::format("{:<{}}  {:>{}}  {:>{}}  {:<{}}  {}", row.name, nameWidth, row.latest, latestWidth,
+                            row.versions, versionsWidth, row.aliases, aliasesWidth, row.description);
+    line.erase(line.find_last_not_of(' ') + 1);
+    std::cout << line << "\n";
   }
 }
 
@@ -148,6 +252,60 @@ struct UploadArgs {
   std::string metadataFile;
 };
 
+/// The upload metadata in a bundle's model.json ("format": "mlaas-model/1", written by `mlaas
+/// train`), mapped as `mlaas train --upload` does (train::uploadMetadata, which this executable does
+/// not link): a description from the model kind, task and size; labels; the numeric metrics;
+/// provenance; preprocessing with the inputs and model sections. The rest (name, created, ...)
+/// belongs to the bundle, not to a version's metadata.
+client::UploadMetadata bundleMetadata(const json& doc, const std::string& file) {
+  client::UploadMetadata metadata;
+  try {
+    if (doc.contains("model") && doc.contains("task"))
+      metadata.description =
+          fmt::format("mlaas train: {} {} ({} parameters)", doc["model"].value("kind", std::string("model")),
+                      doc["task"].get<std::string>(), doc.value("parameters", std::int64_t{0}));
+    if (doc.contains("labels")) metadata.labels = doc["labels"].get<std::vector<std::string>>();
+    if (doc.contains("metrics") && doc["metrics"].is_object())
+      for (const auto& [key, value] : doc["metrics"].items())
+        if (value.is_number()) metadata.metrics[key] = value.get<double>();
+    if (doc.contains("provenance")) metadata.provenance = doc["provenance"];
+    if (doc.contains("preprocessing")) {
+      metadata.preprocessing = doc["preprocessing"];
+      if (doc.contains("inputs")) metadata.preprocessing["inputs"] = doc["inputs"];
+      if (doc.contains("model")) metadata.preprocessing["model"] = doc["model"];
+    }
+  } catch (const json::exception& e) {
+    throw Exception(Errc::invalid_argument, fmt::format("{}: a bundle's model.json, but {}", file, e.what()));
+  }
+  return metadata;
+}
+
+/// An upload metadata file: the keys of docs/http-api.md, each checked.
+client::UploadMetadata metadataFromKeys(const json& j, const std::string& file) {
+  client::UploadMetadata metadata;
+  try {
+    for (const auto& [key, value] : j.items()) {
+      if (key == "description") metadata.description = value.get<std::string>();
+      else if (key == "labels") metadata.labels = value.get<std::vector<std::string>>();
+      else if (key == "tags") metadata.tags = value.get<std::map<std::string, std::string>>();
+      else if (key == "metrics") metadata.metrics = value.get<std::map<std::string, double>>();
+      else if (key == "provenance") metadata.provenance = value;
+      else if (key == "preprocessing") metadata.preprocessing = value;
+      else if (key == "batching")
+        metadata.batching = client::BatchingPolicy{value.at("max_batch_size").get<std::int64_t>(),
+                                                   value.value("max_queue_delay_us", std::int64_t{0})};
+      else
+        throw Exception(Errc::invalid_argument,
+                        fmt::format("{}: unknown key '{}' (expected description, labels, tags, metrics, "
+                                    "provenance, preprocessing, batching; or a bundle's model.json)",
+                                    file, key));
+    }
+  } catch (const json::exception& e) {
+    throw Exception(Errc::invalid_argument, fmt::format("{}: {}", file, e.what()));
+  }
+  return metadata;
+}
+
 client::UploadMetadata uploadMetadata(const UploadArgs& args) {
   client::UploadMetadata metadata;
   if (!args.metadataFile.empty()) {
@@ -156,26 +314,9 @@ client::UploadMetadata uploadMetadata(const UploadArgs& args) {
     const json j = json::parse(in, nullptr, false);
     if (j.is_discarded() || !j.is_object())
       throw Exception(Errc::invalid_argument, fmt::format("{}: not a JSON object", args.metadataFile));
-    try {
-      for (const auto& [key, value] : j.items()) {
-        if (key == "description") metadata.description = value.get<std::string>();
-        else if (key == "labels") metadata.labels = value.get<std::vector<std::string>>();
-        else if (key == "tags") metadata.tags = value.get<std::map<std::string, std::string>>();
-        else if (key == "metrics") metadata.metrics = value.get<std::map<std::string, double>>();
-        else if (key == "provenance") metadata.provenance = value;
-        else if (key == "preprocessing") metadata.preprocessing = value;
-        else if (key == "batching")
-          metadata.batching = client::BatchingPolicy{value.at("max_batch_size").get<std::int64_t>(),
-                                                     value.value("max_queue_delay_us", std::int64_t{0})};
-        else
-          throw Exception(Errc::invalid_argument,
-                          fmt::format("{}: unknown key '{}' (expected description, labels, tags, metrics, "
-                                      "provenance, preprocessing, batching)",
-                                      args.metadataFile, key));
-      }
-    } catch (const json::exception& e) {
-      throw Exception(Errc::invalid_argument, fmt::format("{}: {}", args.metadataFile, e.what()));
-    }
+    const bool bundle = j.contains("format") && j["format"].is_string() &&
+                        j["format"].get<std::string>().rfind("mlaas-model/", 0) == 0;
+    metadata = bundle ? bundleMetadata(j, args.metadataFile) : metadataFromKeys(j, args.metadataFile);
   }
   if (!args.description.empty()) metadata.description = args.description;
   for (const auto& label : args.labels) metadata.labels.push_back(label);
@@ -254,7 +395,8 @@ void setupModels(CLI::App& app) {
   up->add_option("--label", upload->labels, "Name of an output value, in order (repeatable)");
   up->add_option("--metric", upload->metrics, "KEY=NUMBER metric (repeatable)");
   up->add_option("--metadata", upload->metadataFile,
-                 "JSON file with description, labels, tags, metrics, provenance, preprocessing, batching");
+                 "JSON file with description, labels, tags, metrics, provenance, preprocessing, batching; or the "
+                 "model.json of a bundle from 'mlaas train'");
   addConnectionOptions(up, *connection);
   up->callback([connection, upload] {
     const auto metadata = uploadMetadata(*upload);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cli/command.hpp"
+#include "cli/output_guard.hpp"
 #include "client/client.hpp"
 #include "client/oip_codec.hpp"
 #include "core/result.hpp"
@@ -74,7 +75,6 @@ std::string readInput(const std::string& path) {
 
 client::ClientOptions clientOptions(const PredictArgs& args) {
   auto options = client::optionsFromCommandLine(args.server, args.token, args.tokenFile);
-  if (args.timeoutSeconds <= 0) throw Exception(Errc::invalid_argument, "--timeout must be positive");
   options.requestTimeout = std::chrono::milliseconds(static_cast<std::int64_t>(args.timeoutSeconds * 1000));
   return options;
 }
@@ -83,6 +83,12 @@ void runOipPredict(const PredictArgs& args) {
   if (args.input.empty())
     throw Exception(Errc::invalid_argument,
                     "give --input FILE.json (an OIP inference request) or --root FILES --out FILE");
+  if (!args.output.empty()) {
+    std::vector<mlaas::cli::ReadFile> reads;
+    if (args.input != "-") reads.push_back({"the request file", args.input});
+    if (!args.tokenFile.empty()) reads.push_back({"the token file", args.tokenFile});
+    mlaas::cli::refuseOverwritingInputs("--output", args.output, reads);
+  }
   auto request = client::parseInferRequestJson(readInput(args.input));
   if (!request) throw Exception(request.error().code, fmt::format("{}: {}", args.input, request.error().message));
   const client::Client client(clientOptions(args));
@@ -253,18 +259,64 @@ std::vector<data::BranchInfo> identifierBranches(const std::vector<data::TreeSou
   return ids;
 }
 
+/// A --model value that can only mean a file or folder: it holds '/' outside the NAME/versions/N
+/// form, ends in .onnx, or names something that exists. A server's model name never looks so.
+bool looksLikePath(const std::string& model) {
+  if (model.size() >= 5 && model.compare(model.size() - 5, 5, ".onnx") == 0) return true;
+  std::error_code error;
+  if (std::filesystem::exists(model, error)) return true;
+  if (model.find('/') == std::string::npos) return false;
+  try {
+    (void)client::ModelRef::parse(model);
+    return false;  // NAME/versions/N
+  } catch (const Exception&) {
+    return true;
+  }
+}
+
+/// Without --server: an existing folder is a bundle; a value that looks like a path but is no
+/// folder is an error naming it (not a server lookup that fails with "cannot connect"); anything
+/// else is a server's model. With --server the value is always a server's model (a folder named
+/// like the model in the current directory must not change what runs).
+std::unique_ptr<Scorer> openScorer(const PredictArgs& args) {
+  if (!args.server.empty()) return std::make_unique<ServerScorer>(args);
+  std::error_code error;
+  if (std::filesystem::is_directory(args.model, error)) return std::make_unique<BundleScorer>(args.model, args.threads);
+  if (looksLikePath(args.model))
+    throw Exception(Errc::not_found,
+                    fmt::format("--model {}: {}; a bundle is the folder 'mlaas train' writes (model.onnx + model.json), "
+                                "a server's model is NAME, NAME/versions/N or NAME@alias",
+                                args.model,
+                                std::filesystem::exists(args.model, error) ? "a file, not a bundle folder"
+                                                                           : "no such bundle folder"));
+  try {
+    return std::make_unique<ServerScorer>(args);
+  } catch (const Exception& e) {
+    // No server or no such model there: the user may have meant a folder, so say none is here.
+    if (e.code() != Errc::io && e.code() != Errc::not_found) throw;
+    throw Exception(e.code(), fmt::format("{} (--model {}: no folder of that name here, so it was taken as a "
+                                          "server's model)",
+                                          e.what(), args.model));
+  }
+}
+
 void runRootPredict(const PredictArgs& args) {
   if (args.out.empty())
     throw Exception(Errc::invalid_argument, "--root needs --out FILE.root (the friend tree of scores)");
-  if (args.batch == 0) throw Exception(Errc::invalid_argument, "--batch must be at least 1");
+  {
+    // Before any work: the friend tree replaces whatever --out names, so it must not be an input.
+    std::vector<mlaas::cli::ReadFile> reads;
+    for (const auto& path : args.rootFiles) reads.push_back({"the input", path});
+    std::error_code error;
+    if (args.server.empty() && std::filesystem::is_directory(args.model, error)) {
+      reads.push_back({"the bundle's model", (std::filesystem::path(args.model) / "model.onnx").string()});
+      reads.push_back({"the bundle's model.json", (std::filesystem::path(args.model) / "model.json").string()});
+    }
+    if (!args.tokenFile.empty()) reads.push_back({"the token file", args.tokenFile});
+    mlaas::cli::refuseOverwritingInputs("--out", args.out, reads);
+  }
   const auto start = Clock::now();
-  std::unique_ptr<Scorer> scorer;
-  // A folder is a bundle, unless --server says the name is a server's model (a folder named like
-  // the model in the current directory must not change what runs).
-  if (args.server.empty() && std::filesystem::is_directory(args.model))
-    scorer = std::make_unique<BundleScorer>(args.model, args.threads);
-  else
-    scorer = std::make_unique<ServerScorer>(args);
+  std::unique_ptr<Scorer> scorer = openScorer(args);
   const auto& pre = scorer->preprocessor();
   const std::string treeName = args.tree.empty() ? pre.tree() : args.tree;
 
@@ -375,8 +427,9 @@ void setupPredict(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "predict", "Run a model: an OIP request file through a server, or ROOT files into a friend tree of scores");
   cmd->add_option("--model", args->model,
-                  "Model: name, name/versions/N or name@alias on a server; or a bundle folder (model.onnx + "
-                  "model.json) with --root")
+                  "Model: name, name/versions/N or name@alias on a server; or, with --root and no --server, a bundle "
+                  "folder (model.onnx + model.json). A value with '/' (other than name/versions/N), ending in .onnx "
+                  "or naming an existing file is a path and must be a bundle folder")
       ->required();
   cmd->add_option("--input", args->input, "OIP JSON inference request ({\"inputs\": [...]}); '-' reads stdin");
   cmd->add_flag("--binary", args->binary, "Send and receive tensors with the binary tensor extension");
@@ -386,14 +439,18 @@ void setupPredict(CLI::App& app) {
   cmd->add_option("--tree", args->tree, "Tree to read (default: the tree the model was trained on)");
   cmd->add_option("--out", args->out, "The friend tree file to write (--root)");
   cmd->add_option("--out-tree", args->outTree, "Name of the friend tree (default: <tree>_scores)");
-  cmd->add_option("--batch", args->batch, "Entries per inference call or request (--root)")->capture_default_str();
+  cmd->add_option("--batch", args->batch, "Entries per inference call or request (--root)")
+      ->check(mlaas::cli::atLeast(1))
+      ->capture_default_str();
   cmd->add_option("--threads", args->threads, "ONNX Runtime threads for an in-process bundle (--root)")
       ->capture_default_str();
   cmd->add_flag("--quiet", args->quiet, "No summary line (--root)");
   cmd->add_option("--server", args->server, "Server URL (default: env MLAAS_SERVER, else http://127.0.0.1:8083)");
   cmd->add_option("--token", args->token, "Bearer token (default: env MLAAS_TOKEN)");
-  cmd->add_option("--token-file", args->tokenFile, "File whose first line is the bearer token");
-  cmd->add_option("--timeout", args->timeoutSeconds, "Seconds to wait for each response")->capture_default_str();
+  cmd->add_option("--token-file", args->tokenFile, "File whose first non-comment line is the bearer token");
+  cmd->add_option("--timeout", args->timeoutSeconds, "Seconds to wait for each response")
+      ->check(mlaas::cli::positiveNumber())
+      ->capture_default_str();
   cmd->callback([args] { runPredict(*args); });
 }
 

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/output_guard.hpp"
 #include "data/dataset.hpp"
 
 namespace {
@@ -23,6 +24,10 @@ void run(const StatsOptions& o) {
   auto started = std::chrono::steady_clock::now();
   auto config = DatasetConfig::load(o.config);
   auto inputs = openInputs(config);
+  // The specs replace whatever -o names: never the config or a file it reads (checked before any work).
+  std::vector<mlaas::cli::ReadFile> reads{{"the config", o.config}};
+  for (const auto& record : inputs.records) reads.push_back({"the input", record.path});
+  mlaas::cli::refuseOverwritingInputs("-o", o.output, reads);
   auto plan = Plan::build(config, inputs.schema);
   auto specs = computeSpecs(*plan, inputs, {.threads = o.threads});
   specs.requireSelectedEvents(config);

@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -56,6 +59,70 @@ std::string readText(const fs::path& path) {
   return text.str();
 }
 
+/// The bundle folder must be creatable before an hour of training ends in "filesystem error:
+/// cannot create directories: Not a directory": refuses a path that is a file, or whose nearest
+/// existing folder above it is a file or not writable. Creates nothing.
+void checkOutputFolder(const fs::path& out) {
+  std::error_code error;
+  const auto status = fs::status(out, error);
+  if (fs::exists(status)) {
+    if (!fs::is_directory(status))
+      throw cli::ExitError{2, fmt::format("error: --out {}: exists and is not a folder (the bundle is a folder: "
+                                          "model.onnx, model.json, checkpoints/ ...)",
+                                          out.string())};
+    if (::access(out.c_str(), W_OK | X_OK) != 0)
+      throw core::Exception(core::Errc::permission_denied,
+                            fmt::format("--out {}: cannot write in this folder: {}", out.string(), std::strerror(errno)));
+    return;
+  }
+  // The nearest ancestor that exists is where the folders will be created.
+  fs::path above = out.parent_path();
+  while (!above.empty() && !fs::exists(above, error)) above = above.parent_path();
+  if (above.empty()) above = ".";
+  if (!fs::is_directory(above, error))
+    throw cli::ExitError{2, fmt::format("error: --out {}: cannot create it: {} is a file, not a folder", out.string(),
+                                        above.string())};
+  if (::access(above.c_str(), W_OK | X_OK) != 0)
+    throw core::Exception(core::Errc::permission_denied, fmt::format("--out {}: cannot create it in {}: {}",
+                                                                     out.string(), above.string(),
+                                                                     std::strerror(errno)));
+}
+
+/// What the server says before any event is read, so that a wrong URL, a missing or refused
+/// token or a name the server refuses fails in seconds instead of after the run: an upload of an
+/// empty model, which the server refuses after checking the token and the name and before
+/// storing anything ("the ONNX file is empty").
+void checkUploadTarget(const TrainArgs& args, const std::string& name) {
+  if (!args.alias.empty()) {
+    // The server's rule for aliases (src/serve/names.cpp isValidAlias); a probe of it would move one.
+    const bool valid = args.alias.size() <= 64 && std::isalpha(static_cast<unsigned char>(args.alias[0])) != 0 &&
+                       std::all_of(args.alias.begin(), args.alias.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+                       });
+    if (!valid)
+      throw cli::ExitError{2, fmt::format("error: --alias \"{}\": use 1-64 of [A-Za-z0-9_-], starting with a letter",
+                                          args.alias)};
+  }
+  auto options = client::optionsFromCommandLine(args.upload, args.token, args.tokenFile);
+  options.requestTimeout = std::chrono::seconds(15);
+  const client::Client server(options);
+  const auto probe = server.upload(name, std::string_view(), client::UploadMetadata{});
+  if (probe) return;  // no server stores an empty model, but nothing is wrong either
+  const auto& error = probe.error();
+  if (error.httpStatus == 400 && error.message.find("the ONNX file is empty") != std::string::npos) return;
+  std::string why;
+  switch (error.httpStatus) {
+    case 0: why = fmt::format("cannot reach the server: {}", error.message); break;
+    case 401:
+      why = fmt::format("{} (give --token, --token-file or $MLAAS_TOKEN)", error.describe());
+      break;
+    case 403: why = fmt::format("{} (--token, --token-file or $MLAAS_TOKEN)", error.describe()); break;
+    default: why = fmt::format("the server refuses an upload of '{}': {}", name, error.describe());
+  }
+  throw core::Exception(error.code, fmt::format("--upload {}: {}; checked before training, nothing was read",
+                                                args.upload, why));
+}
+
 /// Sends model.onnx with model.json's metadata as a new version; points the alias at it.
 void uploadBundle(const TrainArgs& args, const train::BundleFiles& files, const std::string& name) {
   client::Client server(client::optionsFromCommandLine(args.upload, args.token, args.tokenFile));
@@ -79,6 +146,18 @@ void uploadBundle(const TrainArgs& args, const train::BundleFiles& files, const 
   }
 }
 
+/// A classifier trained on two classes but validated on one: training works (the loss still
+/// picks the best epoch) but the AUC is undefined, so say why metrics.json has null there.
+void warnSingleClassValidation(const train::ModelConfig& model, const train::TensorSet& validation) {
+  if (model.task == train::Task::regression || validation.events == 0) return;
+  const float first = validation.labels.front();
+  for (const float label : validation.labels)
+    if ((model.task == train::Task::binary ? (label > 0.5F) != (first > 0.5F) : label != first)) return;
+  std::cerr << fmt::format("mlaas: warning: all {} validation events have label {}: the validation AUC is undefined "
+                           "(null in metrics.json); the validation loss still picks the best epoch\n",
+                           validation.events, first);
+}
+
 void runTrain(const TrainArgs& args) {
   const fs::path configPath(args.config);
   auto config = train::loadTrainConfig(configPath);  // model/training errors first: no reading wasted
@@ -88,6 +167,8 @@ void runTrain(const TrainArgs& args) {
   const std::string name = args.name.empty() ? configPath.stem().string() : args.name;
   const fs::path out = args.out.empty() ? fs::path(name + "-model") : fs::path(args.out);
   const bool progress = !args.quiet && isatty(STDERR_FILENO) != 0;
+  checkOutputFolder(out);
+  if (!args.upload.empty()) checkUploadTarget(args, name);
 
   train::BundleInfo info;
   info.started = train::utcNow();
@@ -113,6 +194,7 @@ void runTrain(const TrainArgs& args) {
     std::cerr << fmt::format(
         "{} training and {} validation events ({} representation); stats {:.2f} s, batches {:.2f} s\n", trainSet.events,
         validationSet.events, data.representation, data.statsSeconds, data.loadSeconds);
+  warnSingleClassValidation(config.model, validationSet);
 
   const auto outputs = train::resolveOutputs(config.model, trainSet);
   train::Trainer trainer(config, trainSet.inputs, outputs);
@@ -181,9 +263,11 @@ void setupTrain(CLI::App& app) {
   cmd->add_option("config", args->config, "YAML: the dataset config plus model: and training: (docs/training.md)")
       ->required();
   cmd->add_option("--out,-o", args->out, "Bundle folder (default: <config name>-model)");
-  cmd->add_option("--epochs", args->epochs, "Override training.epochs")->check(CLI::PositiveNumber);
+  // The ranges of training.epochs and training.threads (CLI::PositiveNumber's message printed
+  // 'Value 0 not in range 0.000000 to 1.797e308').
+  cmd->add_option("--epochs", args->epochs, "Override training.epochs")->check(CLI::Range(1, 100000));
   cmd->add_option("--threads", args->threads, "Override training.threads (torch and data pipeline)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--limit", args->limit, "Read at most this many events per split (quick runs)");
   cmd->add_flag("--resume", args->resume, "Continue from <out>/checkpoints when present");
   cmd->add_flag("--quiet,-q", args->quiet, "No progress on stderr");

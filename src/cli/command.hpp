@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <limits>
 #include <span>
+#include <stdexcept>
 #include <string>
 
 namespace mlaas::cli {
@@ -25,6 +27,55 @@ struct ExitError {
   int code = 1;
   std::string message;
 };
+
+/// Exit status of a command line that cannot work (docs/cli.md): an unknown command or option, a
+/// missing or malformed value, a value outside its range, options that contradict each other, an
+/// output that is one of the command's inputs. Errors in files, configs, servers and data exit 1.
+inline constexpr int kUsageExitCode = 2;
+
+/// Ends the command with "mlaas: error: MESSAGE" and exit status 2 (see kUsageExitCode); the
+/// message names the option.
+[[noreturn]] inline void usageError(const std::string& message) { throw ExitError{kUsageExitCode, "error: " + message}; }
+
+// CLI11 checks with readable messages: CLI::PositiveNumber says "Value 0 not in range 0.000000 to
+// 1.797...e308"; these say "--timeout: must be greater than 0, got -1".
+
+/// A number greater than 0 (seconds).
+inline CLI::Validator positiveNumber() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        std::size_t used = 0;
+        try {
+          value = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size()) return "expected a number, got '" + text + "'";
+        if (!(value > 0)) return "must be greater than 0, got " + text;
+        return {};
+      },
+      "", "Positive");
+}
+
+/// A count: an integer of at least `min` (and at most `max`).
+inline CLI::Validator atLeast(long long min, long long max = std::numeric_limits<long long>::max()) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        long long value = 0;
+        std::size_t used = 0;
+        try {
+          value = std::stoll(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size()) return "expected an integer, got '" + text + "'";
+        if (value < min) return "must be at least " + std::to_string(min) + ", got " + text;
+        if (value > max) return "must be at most " + std::to_string(max) + ", got " + text;
+        return {};
+      },
+      "", "AtLeast");
+}
 
 }  // namespace mlaas::cli
 

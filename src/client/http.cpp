@@ -271,7 +271,11 @@ struct HttpTransport::Impl {
     auto ec = connection->visit([&](auto& stream) {
       return runOperation(*connection, [&](auto handler) { http::async_write(stream, message, handler); });
     });
-    if (ec) return failure(ec, "sending the request");
+    // A server may answer before it has read the whole body (413 for a body over its limit) and
+    // stop reading; the write then fails (broken pipe, reset). Its answer may still be waiting in
+    // the socket: read it and report that, not the pipe.
+    const auto writeError = ec;
+    if (writeError && writeError == beast::error::timeout) return failure(writeError, "sending the request");
 
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.maxResponseBytes);
@@ -281,7 +285,8 @@ struct HttpTransport::Impl {
       return runOperation(*connection,
                           [&](auto handler) { http::async_read_header(stream, connection->buffer, parser, handler); });
     });
-    if (ec) return failure(ec, "reading the response header");
+    if (ec)
+      return failure(writeError ? writeError : ec, writeError ? "sending the request" : "reading the response header");
     // Beast 1.74 skips body_limit for a Content-Length body that arrives with the header in
     // eager mode, so check the declared length here before reading the body.
     if (const auto length = parser.content_length(); length && *length > options.maxResponseBytes)
@@ -290,14 +295,14 @@ struct HttpTransport::Impl {
       return runOperation(*connection,
                           [&](auto handler) { http::async_read(stream, connection->buffer, parser, handler); });
     });
-    if (ec) return failure(ec, "reading the response");
+    if (ec) return failure(writeError ? writeError : ec, writeError ? "sending the request" : "reading the response");
 
     auto& parsed = parser.get();
     HttpResponse response;
     response.status = static_cast<int>(parsed.result_int());
     for (const auto& field : parsed)
       response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    const bool keepAlive = parsed.keep_alive();
+    const bool keepAlive = parsed.keep_alive() && !writeError;
     response.body = std::move(parsed.body());
     if (keepAlive) {
       connection->tcp().expires_never();

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/byte_order.hpp"
@@ -41,7 +42,23 @@ decltype(auto) withElementType(DataType type, F&& f) {
 Error invalid(std::string message) { return Error{Errc::invalid_argument, 0, std::move(message)}; }
 Error corrupt(std::string message) { return Error{Errc::corrupt, 0, std::move(message)}; }
 
-/// JSON `data` of one tensor (flat, row-major).
+/// The server writes a non-finite float output as one of these strings (docs/http-api.md#non-finite-values).
+std::string_view nonFiniteName(double value) {
+  if (std::isnan(value)) return "NaN";
+  return value > 0 ? "Infinity" : "-Infinity";
+}
+
+std::optional<double> nonFiniteFromName(const json& data) {
+  if (!data.is_string()) return std::nullopt;
+  const auto& text = data.get_ref<const std::string&>();
+  if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (text == "Infinity") return std::numeric_limits<double>::infinity();
+  if (text == "-Infinity") return -std::numeric_limits<double>::infinity();
+  return std::nullopt;
+}
+
+/// JSON `data` of one tensor (flat, row-major). `strict` refuses NaN and inf (requests); else they
+/// are written as the server writes them.
 Result<json> dataToJson(const Tensor& tensor, bool strict = true) {
   return withElementType(tensor.datatype, [&](auto tag) -> Result<json> {
     using T = decltype(tag);
@@ -58,10 +75,14 @@ Result<json> dataToJson(const Tensor& tensor, bool strict = true) {
         T value;
         std::memcpy(&value, tensor.raw.data() + i * sizeof(T), sizeof(T));
         if constexpr (std::is_floating_point_v<T>) {
-          if (strict && !std::isfinite(value))
+          if (std::isfinite(value)) {
+            data.push_back(static_cast<double>(value));
+          } else if (strict) {
             return invalid(fmt::format("tensor '{}': element {} is not finite (JSON cannot carry it; use binary)",
                                        tensor.name, i));
-          data.push_back(static_cast<double>(value));
+          } else {
+            data.push_back(std::string(nonFiniteName(value)));  // the server's spelling of its outputs
+          }
         } else {
           data.push_back(value);
         }
@@ -97,8 +118,19 @@ Result<void> appendJsonData(Tensor& tensor, const json& data, int depth = 0) {
     } else {
       T value{};
       if constexpr (std::is_floating_point_v<T>) {
-        if (!data.is_number()) return invalid(where() + ": data element is not a number");
-        value = static_cast<T>(data.get<double>());
+        const std::size_t index = tensor.raw.size() / sizeof(T);
+        if (auto special = nonFiniteFromName(data)) {
+          value = static_cast<T>(*special);
+        } else if (!data.is_number()) {
+          return invalid(fmt::format("{}: data element {} is not a number (nor \"NaN\", \"Infinity\", \"-Infinity\")",
+                                     where(), index));
+        } else {
+          const double number = data.get<double>();
+          if (std::fabs(number) > static_cast<double>(std::numeric_limits<T>::max()))
+            return invalid(fmt::format("{}: element {} ({}) is outside the {} range", where(), index, number,
+                                       dataTypeName(tensor.datatype)));
+          value = static_cast<T>(number);
+        }
       } else {
         if (data.is_number_unsigned()) {
           const auto v = data.get<std::uint64_t>();
@@ -339,7 +371,7 @@ std::string formatInferResponseJson(const InferResponse& response, int indent) {
   for (const auto& tensor : response.outputs) {
     json output = {
         {"name", tensor.name}, {"datatype", std::string(dataTypeName(tensor.datatype))}, {"shape", tensor.shape}};
-    auto data = dataToJson(tensor, /*strict=*/false);  // NaN prints as null: still readable
+    auto data = dataToJson(tensor, /*strict=*/false);  // NaN prints as "NaN", as the server writes it
     output["data"] = data ? std::move(*data) : json(nullptr);  // FP16 has no JSON form
     outputs.push_back(std::move(output));
   }

@@ -39,11 +39,30 @@ bool spinUntil(Pred pred, std::chrono::microseconds limit) {
 /// One parallel loop, on its caller's stack. Workers reach it only between joinLoop's increment of
 /// inLoop_ and its decrement, and the caller does not return before inLoop_ is back to zero.
 struct ThreadPool::Loop {
+  /// The indices of a part not claimed yet, [base + front, base + back), front and back packed in
+  /// one word: its participant claims from the front, a helper from the back. A helper then takes
+  /// the part's last indices, the same ones call after call when the parts' costs are off the
+  /// same way each time, and the indices a thread runs (the data it writes) stay on its core.
   struct alignas(64) Part {
-    std::atomic<std::size_t> next{0};
-    std::size_t end = 0;
+    std::atomic<std::uint64_t> range{0};  // front in the low 32 bits, back in the high 32
+    std::size_t base = 0;
+
+    static constexpr std::uint64_t pack(std::uint64_t front, std::uint64_t back) noexcept { return back << 32 | front; }
+    bool claim(bool fromBack, std::size_t& index) noexcept {
+      std::uint64_t r = range.load(std::memory_order_relaxed);
+      for (;;) {
+        const std::uint64_t front = r & 0xffffffffu, back = r >> 32;
+        if (front >= back) return false;
+        const std::uint64_t next = fromBack ? pack(front, back - 1) : pack(front + 1, back);
+        if (range.compare_exchange_weak(r, next, std::memory_order_relaxed)) {
+          index = base + (fromBack ? back - 1 : front);
+          return true;
+        }
+      }
+    }
   };
   static constexpr std::size_t kInlineParts = 8;
+  static constexpr std::size_t kMaxPartSize = 0xffffffffu;
 
   std::uint64_t serial = 0;  // a worker joins each loop once (loops reuse the caller's frame)
   void* body = nullptr;
@@ -53,13 +72,16 @@ struct ThreadPool::Loop {
   std::mutex errorMutex;
   std::exception_ptr firstError;
 
-  /// Participant p's share: its own part first, then what is left of the others, in turn.
+  /// Participant p's share: its own part first, in order, then what is left of the others, in
+  /// turn, from their ends (with one part, as parallelFor makes, everyone claims in order).
   void work(std::size_t p) noexcept {
     const std::size_t n = parts.size();
     for (std::size_t k = 0; k < n; ++k) {
       auto& part = parts[(p + k) % n];
-      for (std::size_t i = part.next.fetch_add(1, std::memory_order_relaxed); i < part.end;
-           i = part.next.fetch_add(1, std::memory_order_relaxed)) {
+      // Its own part (a worker beyond the parts: part p mod n, like any participant of a plain
+      // parallelFor, which claims in order whoever it is) from the front, the others from the back.
+      const bool fromBack = k != 0;
+      for (std::size_t i = 0; part.claim(fromBack, i);) {
         try {
           call(body, i);
         } catch (...) {
@@ -160,8 +182,10 @@ void ThreadPool::run(std::span<const std::size_t> cuts, void* body, void (*call)
   if (partCount > inlineParts.size()) manyParts = std::make_unique<Loop::Part[]>(partCount);
   loop.parts = {manyParts ? manyParts.get() : inlineParts.data(), partCount};
   for (std::size_t p = 0; p < partCount; ++p) {
-    loop.parts[p].next.store(cuts[p], std::memory_order_relaxed);
-    loop.parts[p].end = cuts[p + 1];
+    // A part of 2^32 indices or more (never in mlaas) does not fit the packed claim: run inline.
+    if (cuts[p + 1] - cuts[p] > Loop::kMaxPartSize) return inline_();
+    loop.parts[p].base = cuts[p];
+    loop.parts[p].range.store(Loop::Part::pack(0, cuts[p + 1] - cuts[p]), std::memory_order_relaxed);
   }
   loop.body = body;
   loop.call = call;

@@ -60,9 +60,11 @@ class ThreadPool {
 
   /// parallelFor over consecutive parts [cuts[p], cuts[p + 1]) (cuts ascending, from 0 to the
   /// count): participant p (the caller is 0, workers 1.. in the order they join) works through
-  /// part p in order, then helps with the others. Parts of equal cost keep each thread on the same
-  /// share of the data call after call (its caches stay warm) and claim indices without touching
-  /// another thread's cache line. One part means "one index at a time to whoever is free".
+  /// part p in order, then helps with the others from their ends (so a part's owner keeps its
+  /// front, and what a helper takes is the same last indices call after call). Parts of equal
+  /// cost keep each thread on the same share of the data call after call (its caches stay warm)
+  /// and claim indices without touching another thread's cache line. One part means "one index at
+  /// a time, in order, to whoever is free".
   /// Runs everything on the caller when the pool has no workers, when there is one index, or when
   /// the pool is already running a loop (a nested call, or another thread's).
   template <class F>

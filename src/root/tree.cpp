@@ -14,6 +14,7 @@
 #include <mutex>
 #include <numeric>
 #include <unordered_map>
+#include <utility>
 
 #include "io/local_source.hpp"
 #include "root/compress.hpp"
@@ -896,24 +897,77 @@ std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<Br
 
 /// A buffer that keeps its memory between baskets and never zero-fills: decompression overwrites
 /// every byte it hands out, so std::vector's value-initialisation would be a wasted pass.
-class ScratchBuffer {
+/// A heap buffer and its size.
+struct OwnedBuffer {
+  std::unique_ptr<std::byte[]> data;
+  std::size_t capacity = 0;
+};
+
+/// Buffers that kept baskets (PartialBaskets) hand back when they go, for the decompression
+/// buffers that gave theirs to a kept basket (ScratchBuffer::give): a basket a read keeps takes the
+/// buffer it was decompressed into instead of copying it into fresh memory, whose first touch
+/// page-faulted every page (on the 1M-event file read in units, ~12,000 faults a pass: a fresh
+/// allocation of this size is a new mapping). Bounded: at most 8 buffers, 64 MiB in all.
+class BufferRecycler {
  public:
-  std::span<std::byte> get(std::size_t n) {
-    if (n > capacity_) {
-      data_ = std::make_unique_for_overwrite<std::byte[]>(n);
-      capacity_ = n;
+  static constexpr std::size_t kMaxBuffers = 8, kMaxBytes = 64u << 20;
+  void give(OwnedBuffer buffer) {
+    if (!buffer.data || buffer.capacity > kMaxBytes) return;
+    std::lock_guard lock(mutex_);
+    while (!buffers_.empty() && (buffers_.size() == kMaxBuffers || bytes_ + buffer.capacity > kMaxBytes)) {
+      bytes_ -= buffers_.front().capacity;  // the oldest goes
+      buffers_.erase(buffers_.begin());
     }
-    return {data_.get(), n};
+    bytes_ += buffer.capacity;
+    buffers_.push_back(std::move(buffer));
   }
-  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
-  void release() {
-    data_.reset();
-    capacity_ = 0;
+  /// The smallest buffer of at least n bytes, or none.
+  OwnedBuffer take(std::size_t n) {
+    std::lock_guard lock(mutex_);
+    auto best = buffers_.end();
+    for (auto it = buffers_.begin(); it != buffers_.end(); ++it)
+      if (it->capacity >= n && (best == buffers_.end() || it->capacity < best->capacity)) best = it;
+    if (best == buffers_.end()) return {};
+    auto found = std::move(*best);
+    buffers_.erase(best);
+    bytes_ -= found.capacity;
+    return found;
   }
 
  private:
-  std::unique_ptr<std::byte[]> data_;
-  std::size_t capacity_ = 0;
+  std::mutex mutex_;
+  std::vector<OwnedBuffer> buffers_;
+  std::size_t bytes_ = 0;
+};
+
+/// Never destroyed: kept baskets of a tree that outlives static destruction still hand back theirs.
+BufferRecycler& bufferRecycler() {
+  static auto* recycler = new BufferRecycler;
+  return *recycler;
+}
+
+class ScratchBuffer {
+ public:
+  std::span<std::byte> get(std::size_t n) {
+    if (n > buffer_.capacity) {
+      auto recycled = bufferRecycler().take(n);
+      bufferRecycler().give(std::move(buffer_));
+      buffer_ = recycled.data ? std::move(recycled) : OwnedBuffer{std::make_unique_for_overwrite<std::byte[]>(n), n};
+    }
+    return {buffer_.data.get(), n};
+  }
+  [[nodiscard]] std::size_t capacity() const noexcept { return buffer_.capacity; }
+  /// Whether `bytes` lie in this buffer.
+  [[nodiscard]] bool holds(std::span<const std::byte> bytes) const noexcept {
+    const auto* begin = buffer_.data.get();
+    return begin != nullptr && bytes.data() >= begin && bytes.data() + bytes.size() <= begin + buffer_.capacity;
+  }
+  /// Hands the buffer over (to a kept basket); the next get() takes a recycled one.
+  OwnedBuffer give() { return std::exchange(buffer_, OwnedBuffer{}); }
+  void release() { buffer_ = {}; }
+
+ private:
+  OwnedBuffer buffer_;
 };
 
 /// Per-thread decompression buffer (one basket at a time per thread). Buffers beyond 64 MiB are
@@ -1029,8 +1083,17 @@ struct BasketBytes {
 };
 
 struct LoadedBasket : BasketBytes {
+  LoadedBasket() = default;
+  LoadedBasket(LoadedBasket&&) noexcept = default;
+  LoadedBasket& operator=(LoadedBasket&&) noexcept = default;
+  ~LoadedBasket() {
+    if (ownedCapacity != 0) bufferRecycler().give({std::move(owned), ownedCapacity});
+  }
   std::unique_ptr<std::byte[]> owned;  ///< only when the basket must outlive its task
-  std::vector<std::int32_t> ownedOffsets;  ///< what `offsets`, or after own() `rawOffsets`, point into
+  std::size_t ownedCapacity = 0;       ///< owned's size when it was a decompression buffer (recycled)
+  /// What `offsets`, or after own() `rawOffsets`, point into (unless own() took the decompression
+  /// buffer, `owned`, which holds the stored offsets too).
+  std::vector<std::int32_t> ownedOffsets;
   std::int32_t nevbuf = 0;
   std::uint64_t uncompressed = 0;
   bool inDestination = false;  ///< decompressed straight into the caller's destination
@@ -1075,11 +1138,20 @@ struct LoadedBasket : BasketBytes {
     offsets = ownedOffsets;
   }
 
-  /// Copies borrowed bytes (scratch or fetched buffers) so the basket can be decoded later. Entry
-  /// offsets still as stored stay so (copied): a later read of another range converts and checks
-  /// only the offsets it uses, as a fresh read would (damage beyond its range is not its error).
+  /// Makes the basket own its bytes (it takes this thread's decompression buffer, or copies fetched
+  /// bytes) so it can be decoded later. Entry offsets still as stored stay so: a later read of
+  /// another range converts and checks only the offsets it uses, as a fresh read would (damage
+  /// beyond its range is not its error).
   void own() {
-    if (!rawOffsets.empty()) {
+    // Decompressed into this thread's buffer (entry data and stored entry offsets both): the basket
+    // takes that buffer, nothing is copied, and the thread's next basket gets a recycled one.
+    if (auto& scratch = threadScratch(); !owned && !content.empty() && scratch.holds(content) &&
+                                         (rawOffsets.empty() || scratch.holds(rawOffsets))) {
+      auto buffer = scratch.give();
+      owned = std::move(buffer.data);
+      ownedCapacity = buffer.capacity;
+    }
+    if (!rawOffsets.empty() && !ownedCapacity) {
       ownedOffsets.resize(rawOffsets.size() / 4);
       std::memcpy(ownedOffsets.data(), rawOffsets.data(), ownedOffsets.size() * 4);
       rawOffsets = std::as_bytes(std::span<const std::int32_t>(ownedOffsets));

@@ -47,9 +47,12 @@ void appendValue(std::vector<std::byte>& out, T value) {
 /// Appends one JSON scalar converted to the tensor's type.
 core::Result<void> appendJsonScalar(Tensor& tensor, element value) {
   auto type = value.type();
-  auto mismatch = [&](std::string_view what) {
-    return bad(
-        fmt::format("input '{}': {} element is not a valid {} value", tensor.name, what, dataTypeName(tensor.type)));
+  auto mismatch = [&](std::string_view what, std::string_view hint = {}) {
+    const std::size_t index = tensor.type == DataType::bytes
+                                  ? tensor.strings.size()
+                                  : tensor.data.size() / std::max<std::size_t>(1, elementSize(tensor.type));
+    return bad(fmt::format("input '{}': element {}: {} element is not a valid {} value{}", tensor.name, index, what,
+                           dataTypeName(tensor.type), hint));
   };
   auto integer = [&](auto lo, auto hi) -> core::Result<void> {
     using T = decltype(lo);
@@ -81,11 +84,18 @@ core::Result<void> appendJsonScalar(Tensor& tensor, element value) {
         v = static_cast<double>(value.get_int64().value_unsafe());
       else if (type == element_type::UINT64)
         v = static_cast<double>(value.get_uint64().value_unsafe());
+      else if (type == element_type::STRING)
+        return mismatch("a string", " (JSON inputs carry finite numbers only: send NaN or infinity with the binary "
+                                    "tensor extension)");
       else
         return mismatch("a non-numeric");
-      if (tensor.type == DataType::fp32)
+      if (tensor.type == DataType::fp32) {
+        // 1e39 would silently become inf (and the answer a 200 of NaN): say which element.
+        if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max()))
+          return bad(fmt::format("input '{}': element {} ({}) is outside the FP32 range", tensor.name,
+                                 tensor.data.size() / sizeof(float), v));
         appendValue(tensor.data, static_cast<float>(v));
-      else
+      } else
         appendValue(tensor.data, v);
       return {};
     }
@@ -155,9 +165,17 @@ T loadAt(const std::vector<std::byte>& data, std::size_t index) {
 
 void appendNumber(std::string& out, double v) {
   if (!std::isfinite(v)) {
-    out += "null";  // JSON has no NaN/Inf
+    out += '"';
+    out += nonFiniteJsonString(v);
+    out += '"';
     return;
   }
+  fmt::format_to(std::back_inserter(out), "{}", v);
+}
+
+/// A float prints at float precision ("0.1", not 0.10000000149011612).
+void appendNumber(std::string& out, float v) {
+  if (!std::isfinite(v)) return appendNumber(out, static_cast<double>(v));
   fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
@@ -168,14 +186,7 @@ void appendJsonValues(std::string& out, const Tensor& t) {
   for (std::size_t i = 0; i < count; ++i) {
     if (i) out += ',';
     switch (t.type) {
-      case DataType::fp32: {
-        float v = loadAt<float>(t.data, i);
-        if (std::isfinite(v))
-          fmt::format_to(std::back_inserter(out), "{}", v);
-        else
-          out += "null";
-        break;
-      }
+      case DataType::fp32: appendNumber(out, loadAt<float>(t.data, i)); break;
       case DataType::fp64: appendNumber(out, loadAt<double>(t.data, i)); break;
       case DataType::boolean: out += t.data[i] != std::byte{0} ? "true" : "false"; break;
       case DataType::int8: fmt::format_to(std::back_inserter(out), "{}", loadAt<std::int8_t>(t.data, i)); break;
@@ -518,17 +529,40 @@ core::Result<Tensor> rowsToTensor(const std::vector<std::vector<double>>& rows, 
     t.shape = {static_cast<std::int64_t>(columns)};
   else
     t.shape = {static_cast<std::int64_t>(rows.size()), static_cast<std::int64_t>(columns)};
+  std::size_t index = 0;
+  auto outside = [&](double v) {
+    return bad(fmt::format("TFaaS request: value {} ({}) is outside the {} range of input '{}'", index, v,
+                           dataTypeName(spec.type), spec.name));
+  };
+  // Casting a double outside the target's range is undefined (integers) or silently inf (FP32).
   for (const auto& row : rows)
-    for (double v : row) switch (spec.type) {
-        case DataType::fp32: appendValue(t.data, static_cast<float>(v)); break;
+    for (double v : row) {
+      switch (spec.type) {
+        case DataType::fp32:
+          if (std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) return outside(v);
+          appendValue(t.data, static_cast<float>(v));
+          break;
         case DataType::fp64: appendValue(t.data, v); break;
-        case DataType::int32: appendValue(t.data, static_cast<std::int32_t>(v)); break;
-        case DataType::int64: appendValue(t.data, static_cast<std::int64_t>(v)); break;
+        case DataType::int32:
+          if (!(v >= -2147483648.0 && v < 2147483648.0)) return outside(v);
+          appendValue(t.data, static_cast<std::int32_t>(v));
+          break;
+        case DataType::int64:
+          if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) return outside(v);
+          appendValue(t.data, static_cast<std::int64_t>(v));
+          break;
         default:
           return bad(fmt::format("TFaaS requests need a model input of type FP32, FP64, INT32 or INT64; '{}' is {}",
                                  spec.name, dataTypeName(spec.type)));
       }
+      ++index;
+    }
   return t;
+}
+
+std::string_view nonFiniteJsonString(double value) {
+  if (std::isnan(value)) return "NaN";
+  return value > 0 ? "Infinity" : "-Infinity";
 }
 
 std::vector<double> tensorToDoubles(const Tensor& t) {
@@ -567,7 +601,7 @@ std::string encodeTfaasJson(const Tensor& output, bool batch) {
       if (i) out += ',';
       double v = values[r * perRow + i];
       if (output.type == DataType::fp32)
-        fmt::format_to(std::back_inserter(out), "{}", static_cast<float>(v));
+        appendNumber(out, static_cast<float>(v));  // fmt would print a bare nan, which no JSON parser reads
       else
         appendNumber(out, v);
     }

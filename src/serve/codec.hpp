@@ -56,6 +56,14 @@ std::string encodeTfaasProto(const Tensor& output, const std::vector<std::string
 /// model's input rank when it is 1); fails when rows differ in length.
 core::Result<Tensor> rowsToTensor(const std::vector<std::vector<double>>& rows, const TensorSpec& spec);
 
+/// JSON has no NaN or infinity. Every JSON answer of the server (OIP, TFaaS /json and /image,
+/// predict-events) writes a non-finite float as one of the strings "NaN", "Infinity" and
+/// "-Infinity", the spelling of the protobuf JSON mapping (what a gRPC-JSON gateway of the
+/// protocol writes): the text stays standard JSON and, unlike null, NaN and inf stay apart. The
+/// binary tensor extension carries the raw bits. Inputs are refused: a client sends such values
+/// binary (docs/http-api.md#non-finite-values).
+std::string_view nonFiniteJsonString(double value);
+
 /// Output values converted to double (for TFaaS responses).
 std::vector<double> tensorToDoubles(const Tensor& tensor);
 

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/result.hpp"
+#include "core/yaml_keys.hpp"
 #include "serve/server.hpp"
 
 namespace mlaas::serve {
@@ -110,6 +111,11 @@ void applyServerConfigYaml(ServerConfig& config, const std::string& yamlText, co
     throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: invalid YAML: {}", source, e.what()));
   }
   if (root.IsNull()) return;
+  // yaml-cpp keeps both entries of a repeated key and root["listen"] returns the first: a second
+  // 'listen:' would be ignored without a word.
+  if (auto duplicate = core::findDuplicateKey(root))
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("{}:{}: {}", source, duplicate->line, core::describe(*duplicate)));
   checkKeys(root, source, "", {"listen", "data_dir", "threads", "limits", "cache", "batching", "auth", "access_log"});
   auto resolve = [&](const std::string& path) {
     return std::filesystem::path(path).is_absolute() ? std::filesystem::path(path) : baseDir / path;

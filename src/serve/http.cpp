@@ -3,6 +3,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -158,13 +159,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void readBody() {
-    stream_.expires_after(server_.options.bodyTimeout);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec == bhttp::error::body_limit) return self->fail(413, self->tooLarge());
-      if (ec == beast::error::timeout) return self->fail(408, "request body not received in time");
-      if (ec) return self->close();
-      self->dispatchRequest();
-    });
+    // Not the stream's own expiry: on timeout basic_stream closes the socket, and the 408 the
+    // docs promise could never be written. This timer only cancels the read.
+    stream_.expires_never();
+    bodyTimedOut_ = false;
+    // No body, or a small one that arrived with its header: the read never waits on the socket,
+    // and arming (and cancelling) a timer would only cost the request path its time.
+    const auto length = parser_->content_length();
+    const bool timed = !parser_->is_done() && (!length || buffer_.size() < *length);
+    if (timed) {
+      bodyTimer_.expires_after(server_.options.bodyTimeout);
+      bodyTimer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec) return;  // cancelled: the body arrived (or the read failed) in time
+        self->bodyTimedOut_ = true;
+        beast::error_code ignored;
+        self->stream_.socket().cancel(ignored);
+      });
+    }
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this(), timed](beast::error_code ec, std::size_t) {
+                        if (timed) self->bodyTimer_.cancel();
+                        if (self->bodyTimedOut_)
+                          return self->fail(408, fmt::format("request body not received within {} ms "
+                                                             "(limits.body_timeout_ms)",
+                                                             self->server_.options.bodyTimeout.count()));
+                        if (ec == bhttp::error::body_limit) return self->fail(413, self->tooLarge());
+                        if (ec) return self->close();
+                        self->dispatchRequest();
+                      });
   }
 
   std::string tooLarge() const {
@@ -234,6 +256,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void fail(int status, std::string message) {
     keepAlive_ = false;  // the rest of the stream cannot be trusted
+    linger_ = true;      // the client may still be sending the body we refused
     busy_ = true;
     method_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "-";
     target_ = parser_ && parser_->is_header_done() ? std::string(parser_->get().target().substr(0, 200)) : "-";
@@ -263,10 +286,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.expires_after(server_.options.bodyTimeout);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(stream_, buffers, [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
+      if (!ec && self->linger_) return self->lingerThenClose();
       if (ec || !keep) return self->close();
       self->readHeader();
     });
   }
+
+  /// After an early error response (413 while the client still sends its body): closing at once
+  /// with unread bytes makes the kernel reset the connection, so the client's write fails ("Broken
+  /// pipe") and a client that does not then read (or a system that drops received data on a
+  /// reset) never sees the 413. Like nginx's lingering close: stop sending, read and drop what
+  /// arrives, for at most the body timeout (capped at kMaxLinger).
+  void lingerThenClose() {
+    busy_ = false;  // shutdown may close it right away
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(std::min<std::chrono::milliseconds>(server_.options.bodyTimeout, kMaxLinger));
+    drain();
+  }
+
+  void drain() {
+    buffer_.clear();  // the connection's own buffer: no per-connection scratch space for a rare path
+    stream_.async_read_some(buffer_.prepare(16384), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();  // end of stream, reset or the linger deadline
+      self->drain();
+    });
+  }
+
+  static constexpr std::chrono::milliseconds kMaxLinger{30'000};
 
   void close() {
     busy_ = false;
@@ -284,6 +332,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point started_;
   bool keepAlive_ = true;
   bool busy_ = false;
+  bool linger_ = false;  // the response is an early error: drain the request before closing
+  asio::steady_timer bodyTimer_{stream_.get_executor()};
+  bool bodyTimedOut_ = false;
   // Requests dispatched to the handler and answered, counted on the connection's thread only.
   std::uint64_t requests_ = 0, answered_ = 0;
 };

@@ -16,6 +16,7 @@
 
 #include "data/config.hpp"
 #include "data/json_events.hpp"
+#include "serve/codec.hpp"
 
 namespace mlaas::serve {
 
@@ -283,12 +284,12 @@ core::Result<std::string> encodeEventsResponse(const VersionRecord& version, std
         switch (tensor.type) {
           case DataType::fp32: {
             const float v = at(i, 0.0F);
-            data.push_back(std::isfinite(v) ? json(v) : json(nullptr));
+            data.push_back(std::isfinite(v) ? json(v) : json(std::string(nonFiniteJsonString(v))));
             break;
           }
           case DataType::fp64: {
             const double v = at(i, 0.0);
-            data.push_back(std::isfinite(v) ? json(v) : json(nullptr));
+            data.push_back(std::isfinite(v) ? json(v) : json(std::string(nonFiniteJsonString(v))));
             break;
           }
           case DataType::int64:

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "serve/ascii.hpp"
 #include "serve/json_util.hpp"
@@ -48,12 +49,21 @@ core::Failure notFoundModel(std::string_view name) {
   return core::fail(core::Errc::not_found, fmt::format("model '{}' not found", name));
 }
 
+/// The start of a statement, for messages: the whole schema printed after "file is not a
+/// database" buried the one line that mattered.
+std::string firstWords(std::string_view sql) {
+  while (!sql.empty() && (sql.front() == '\n' || sql.front() == ' ')) sql.remove_prefix(1);
+  sql = sql.substr(0, sql.find('\n'));
+  return sql.size() > 60 ? std::string(sql.substr(0, 60)) + "..." : std::string(sql);
+}
+
 /// A prepared statement that finalizes itself.
 class Statement {
  public:
   Statement(sqlite3* db, std::string_view sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK)
-      throw core::Exception(core::Errc::internal, fmt::format("SQLite: {} in: {}", sqlite3_errmsg(db), sql));
+      throw core::Exception(core::Errc::internal,
+                            fmt::format("SQLite: {} (in '{}')", sqlite3_errmsg(db), firstWords(sql)));
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
@@ -92,7 +102,7 @@ void exec(sqlite3* db, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string text = message ? message : "unknown error";
     sqlite3_free(message);
-    throw core::Exception(core::Errc::io, fmt::format("SQLite: {} in: {}", text, sql));
+    throw core::Exception(core::Errc::io, fmt::format("SQLite: {} (in '{}')", text, firstWords(sql)));
   }
 }
 
@@ -245,12 +255,37 @@ Repository::Repository(fs::path dataDir, BatchingPolicy defaults)
   sqlite3_busy_timeout(db_->handle, 5000);
   try {
     exec(db_->handle, kSchema);
+    // A model whose last version was deleted by an older server stayed as a hidden row (gone from
+    // lists, yet 'deleted' again, its tags back on re-upload): such rows go now.
+    exec(db_->handle, "DELETE FROM models WHERE name NOT IN (SELECT name FROM versions)");
   } catch (const core::Exception& e) {
-    throw core::Exception(core::Errc::corrupt, fmt::format("catalog {}: {}", dbPath.string(), e.what()));
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("catalog {}: not a usable model catalog: {} (restore it from a backup, or "
+                                      "move it away to start an empty repository)",
+                                      dbPath.string(), e.what()));
   }
   std::lock_guard lock(writeMutex_);
   reload().value();
   removeOrphanBlobs();
+  for (const auto& problem : checkBlobs()) spdlog::error("{}", problem);
+}
+
+std::vector<std::string> Repository::checkBlobs() const {
+  std::vector<std::string> problems;
+  for (const auto& [name, model] : snapshot()->models)
+    for (const auto& [v, record] : model.versions) {
+      std::error_code ec;
+      const auto size = fs::file_size(record->file, ec);
+      if (ec)
+        problems.push_back(fmt::format("{}: stored model file {} is missing ({}); requests for it answer 500 until "
+                                       "it is deleted or uploaded again",
+                                       record->label(), record->file.string(), ec.message()));
+      else if (static_cast<std::int64_t>(size) != record->size)
+        problems.push_back(fmt::format("{}: stored model file {} has {} bytes, the catalog says {}; requests for it "
+                                       "answer 500 until it is deleted or uploaded again",
+                                       record->label(), record->file.string(), size, record->size));
+    }
+  return problems;
 }
 
 Repository::~Repository() = default;
@@ -489,18 +524,31 @@ core::Result<void> Repository::deleteVersionTag(std::string_view name, std::int6
   return reload();
 }
 
-core::Result<void> Repository::deleteVersion(std::string_view name, std::int64_t version) {
+core::Result<bool> Repository::deleteVersion(std::string_view name, std::int64_t version) {
   MLAAS_TRY(checkModelName(name));
   std::lock_guard lock(writeMutex_);
   auto target = resolve(ModelRef{std::string(name), version, {}});
   if (!target) return core::fail(target.error());
-  MLAAS_TRY(mutate(
-      db_->handle, "DELETE FROM versions WHERE name = ?1 AND version = ?2",
-      [&](Statement& s) { s.bind(1, name).bind(2, version); },
-      fmt::format("model '{}' has no version {}", name, version)));
+  bool modelDeleted = false;
+  try {
+    // The last version takes its model with it (tags, aliases, version numbering): a model with
+    // no version would be hidden from lists and 404 yet still 'deleted' and still holding its tags.
+    Transaction tx(db_->handle);
+    Statement remove(db_->handle, "DELETE FROM versions WHERE name = ?1 AND version = ?2");
+    remove.bind(1, name).bind(2, version).step();
+    if (remove.changes() == 0)
+      return core::fail(core::Errc::not_found, fmt::format("model '{}' has no version {}", name, version));
+    Statement orphan(db_->handle,
+                     "DELETE FROM models WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE name = ?1)");
+    orphan.bind(1, name).step();
+    modelDeleted = orphan.changes() > 0;
+    tx.commit();
+  } catch (const core::Exception& e) {
+    return core::fail(core::Errc::io, fmt::format("model '{}': cannot delete version {}: {}", name, version, e.what()));
+  }
   MLAAS_TRY(reload());
   removeOrphanBlobs();
-  return {};
+  return modelDeleted;
 }
 
 core::Result<void> Repository::deleteModel(std::string_view name) {
@@ -563,12 +611,23 @@ core::Result<std::vector<std::string>> Repository::search(std::string_view query
 
 core::Result<std::string> Repository::readModelFile(const VersionRecord& version) const {
   std::ifstream in(version.file, std::ios::binary);
-  if (!in) return core::fail(core::Errc::io, fmt::format("{}: cannot open {}", version.label(), version.file.string()));
+  if (!in)
+    return core::fail(core::Errc::io, fmt::format("{}: cannot open the stored model file {} (the data directory is "
+                                                  "damaged: delete the version or upload it again)",
+                                                  version.label(), version.file.string()));
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Damage to the server's own files is a server error (500), never the caller's (400).
   if (static_cast<std::int64_t>(bytes.size()) != version.size)
-    return core::fail(core::Errc::corrupt,
-                      fmt::format("{}: stored file {} has {} bytes, the catalog says {}", version.label(),
-                                  version.file.string(), bytes.size(), version.size));
+    return core::fail(core::Errc::io,
+                      fmt::format("{}: stored model file {} has {} bytes, the catalog says {} (the data directory is "
+                                  "damaged: delete the version or upload it again)",
+                                  version.label(), version.file.string(), bytes.size(), version.size));
+  // Once per load into the cache, cheap next to building the session.
+  if (sha256Hex(bytes) != version.sha256)
+    return core::fail(core::Errc::io,
+                      fmt::format("{}: stored model file {} does not match its SHA-256 {} (the data directory is "
+                                  "damaged: delete the version or upload it again)",
+                                  version.label(), version.file.string(), version.sha256));
   return bytes;
 }
 

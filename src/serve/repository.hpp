@@ -81,14 +81,21 @@ class Repository {
   core::Result<void> setVersionTag(std::string_view name, std::int64_t version, std::string_view key,
                                    std::string_view value);
   core::Result<void> deleteVersionTag(std::string_view name, std::int64_t version, std::string_view key);
-  core::Result<void> deleteVersion(std::string_view name, std::int64_t version);
+  /// Deletes a version; true when it was the model's last, which deletes the model too (its tags,
+  /// aliases and version numbering: a later upload starts again at version 1).
+  core::Result<bool> deleteVersion(std::string_view name, std::int64_t version);
   core::Result<void> deleteModel(std::string_view name);
 
   /// Names of the models matching the query (see docs/http-api.md), sorted.
   core::Result<std::vector<std::string>> search(std::string_view query) const;
 
-  /// The stored ONNX bytes of a version.
+  /// The stored ONNX bytes of a version, checked against the catalog's size and SHA-256 (io, a
+  /// 500, naming the version and file when they differ or the file is missing).
   core::Result<std::string> readModelFile(const VersionRecord& version) const;
+
+  /// One line per version whose stored file is missing or has the wrong size (the constructor
+  /// logs them at startup).
+  [[nodiscard]] std::vector<std::string> checkBlobs() const;
 
  private:
   struct Db;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <thread>
 
@@ -363,12 +364,18 @@ struct Server::Impl {
             for (std::size_t i = 0; i < perRow; ++i) order[i] = i;
             std::size_t top = std::min<std::size_t>(5, perRow);
             std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
-                              [&](std::size_t a, std::size_t b) { return values[a] > values[b]; });
+                              [&](std::size_t a, std::size_t b) {
+                                // NaN last: a comparator that NaN breaks is not a strict weak order
+                                if (std::isnan(values[a]) || std::isnan(values[b]))
+                                  return !std::isnan(values[a]) && std::isnan(values[b]);
+                                return values[a] > values[b];
+                              });
             json labels = json::array();
             for (std::size_t k = 0; k < top; ++k) {
               std::size_t i = order[k];
               labels.push_back({{"label", i < record->labels.size() ? record->labels[i] : std::to_string(i)},
-                                {"probability", values[i]}});
+                                {"probability", std::isfinite(values[i]) ? json(values[i])
+                                                         : json(std::string(nonFiniteJsonString(values[i])))}});
             }
             r.body =
                 json({{"filename", filename}, {"labels", labels}}).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -445,7 +452,9 @@ struct Server::Impl {
           if (!params.is_object()) return errorResponse(400, "form part 'params' is not a JSON object");
         }
       }
-      if (name.empty()) name = params.value("name", std::string());
+      for (const char* key : {"name", "model", "labels"})
+        if (auto bad = paramsString(params, key, "form part 'params'"); !bad) return errorResponse(bad.error());
+      if (name.empty() && params.contains("name")) name = params["name"].get<std::string>();
       if (name.empty()) return errorResponse(400, "TFaaS upload form has no 'name' field");
       if (params.contains("name") && params["name"].is_string() && params["name"].get<std::string>() != name)
         return errorResponse(400, fmt::format("params.json name '{}' differs from the form name '{}'",
@@ -454,13 +463,21 @@ struct Server::Impl {
       return store(name, model, tfaasMetadata(params, labels));
     }
     auto bundle = readBundle(req.body, config.maxBodyBytes);
-    if (!bundle) return errorResponse(bundle.error());
+    if (!bundle) {
+      // A bundle that inflates past the limit is too large, not 'busy': 413, never the 429 that
+      // tells a client to retry the same bytes.
+      const auto& error = bundle.error();
+      return errorResponse(error.code == core::Errc::resource_exhausted ? 413 : statusOf(error.code), error.message);
+    }
     json params = json::object();
     if (auto it = bundle->files.find("params.json"); it != bundle->files.end()) {
       params = json::parse(it->second, nullptr, false);
       if (!params.is_object())
         return errorResponse(400, fmt::format("bundle {}: params.json is not a JSON object", bundle->name));
     }
+    for (const char* key : {"name", "model", "labels"})
+      if (auto bad = paramsString(params, key, fmt::format("bundle {}: params.json", bundle->name)); !bad)
+        return errorResponse(bad.error());
     std::string modelFile = params.value("model", std::string());
     if (modelFile.empty() || !bundle->files.count(modelFile)) modelFile = "model.onnx";
     auto model = bundle->files.find(modelFile);
@@ -471,6 +488,14 @@ struct Server::Impl {
     std::string labelsFile = params.value("labels", std::string("labels.txt"));
     if (auto it = bundle->files.find(labelsFile); it != bundle->files.end()) labelsText = it->second;
     return store(bundle->name, model->second, tfaasMetadata(params, labelsText));
+  }
+
+  /// TFaaS params.json keys we read as text: a number or object there is the caller's mistake
+  /// (400 naming the key), not the type_error json::value would throw.
+  static core::Result<void> paramsString(const json& params, const char* key, std::string_view where) {
+    if (auto it = params.find(key); it != params.end() && !it->is_string())
+      return core::fail(core::Errc::invalid_argument, fmt::format("{}: \"{}\" must be a string", where, key));
+    return {};
   }
 
   static core::Result<std::string> base64Decode(std::string_view in) {
@@ -716,7 +741,13 @@ struct Server::Impl {
       if (!req.body.empty()) {
         json body = json::parse(req.body, nullptr, false);
         if (!body.is_object()) return respond(errorResponse(400, "repository index body must be a JSON object"));
-        readyOnly = body.value("ready", false);
+        // Read by hand: json::value throws type_error on {"ready": "yes"}, which reached the
+        // catch-all as a 500 for what is the caller's mistake.
+        if (auto ready = body.find("ready"); ready != body.end()) {
+          if (!ready->is_boolean())
+            return respond(errorResponse(400, "repository index body: \"ready\" must be true or false"));
+          readyOnly = ready->get<bool>();
+        }
       }
       json list = json::array();
       for (const auto& [name, model] : repository.snapshot()->models)
@@ -846,7 +877,8 @@ struct Server::Impl {
           auto r = repository.deleteVersion(name, *version);
           if (!r) return respond(errorResponse(r.error()));
           cache.unload(name, *version);
-          return respond(jsonResponse(200, {{"deleted", fmt::format("{}/versions/{}", name, *version)}}));
+          return respond(jsonResponse(
+              200, {{"deleted", fmt::format("{}/versions/{}", name, *version)}, {"model_deleted", *r}}));
         }
         return respond(methodNotAllowed("GET, DELETE"));
       }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/result.hpp"
+#include "core/yaml_keys.hpp"
 
 namespace mlaas::train {
 
@@ -299,6 +300,13 @@ TrainConfig parseTrainConfig(std::string_view yamlText, const std::string& sourc
     throw core::Exception(core::Errc::invalid_argument, fmt::format("{}:{}:{}: not valid YAML: {}", sourceName,
                                                                     e.mark.line + 1, e.mark.column + 1, e.msg));
   }
+  // yaml-cpp keeps both of two equal keys and root["model"] returns the first: a second
+  // `training:` block would be ignored without a word. The whole file is checked (the dataset
+  // sections too), so a repeated key is reported before any event is read.
+  if (const auto duplicate = core::findDuplicateKey(root))
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("{}:{}:{}: {}", sourceName, duplicate->line, duplicate->column,
+                                      core::describe(*duplicate)));
   if (!root.IsMap())
     throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: expected a mapping at the top", sourceName));
   const auto model = root["model"];

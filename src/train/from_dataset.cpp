@@ -23,8 +23,10 @@ using Clock = std::chrono::steady_clock;
 
 bool isUrl(const std::string& path) { return path.find("://") != std::string::npos && path.rfind("file://", 0) != 0; }
 
-/// Copies one split's batches into a TensorSet, deriving the InputSpecs from the first batch.
-TensorSet collect(data::Dataset& dataset, const data::Transform& transform, const std::string& splitName) {
+/// Copies one split's batches into a TensorSet, deriving the InputSpecs from the first batch;
+/// `origins` gets each event's file and entry (for messages about an event).
+TensorSet collect(data::Dataset& dataset, const data::Transform& transform, const std::string& splitName,
+                  std::vector<data::EventRef>& origins) {
   TensorSet set;
   const auto& tensorSpecs = transform.tensorSpecs();
   const auto& maskSpecs = transform.maskSpecs();
@@ -53,7 +55,13 @@ TensorSet collect(data::Dataset& dataset, const data::Transform& transform, cons
       input.masked = true;
       input.maskInput = maskSpecs[mask].name;
     }
+    // Feature names for model.json and for messages (checkFinite): the vector layout's columns, the
+    // flat features, or a group's members.
     if (input.kind == InputKind::vector && input.name == "features") input.featureNames = transform.vectorColumns();
+    if (input.kind == InputKind::vector && input.name == "flat") input.featureNames = transform.plan().flatFeatures();
+    if (input.kind == InputKind::group)
+      for (const auto& group : transform.plan().groups())
+        if (group.name == input.name) input.featureNames = group.members;
     maskOf.push_back(mask);
     set.inputs.push_back(std::move(input));
   }
@@ -78,10 +86,23 @@ TensorSet collect(data::Dataset& dataset, const data::Transform& transform, cons
                       batch->labels.begin() + static_cast<std::ptrdiff_t>(batch->rows));
     set.weights.insert(set.weights.end(), batch->weights.begin(),
                        batch->weights.begin() + static_cast<std::ptrdiff_t>(batch->rows));
+    origins.insert(origins.end(), batch->events.begin(),
+                   batch->events.begin() + static_cast<std::ptrdiff_t>(batch->rows));
     set.events += static_cast<std::int64_t>(batch->rows);
   }
-  set.validate();
   return set;
+}
+
+/// "the label (inputs.label: {branch: label})": what checkFinite calls the labels and weights.
+FiniteNames finiteNames(const data::DatasetConfig& config, const std::filesystem::path& configPath) {
+  FiniteNames names;
+  names.source = configPath.string();
+  if (!config.labelBranch.empty())
+    names.label = fmt::format("the label (inputs.label: {{branch: {}}})", config.labelBranch);
+  else if (!config.labelExpression.empty())
+    names.label = fmt::format("the label (inputs.label: {{expression: '{}'}})", config.labelExpression);
+  if (!config.weight.empty()) names.weight = fmt::format("the event weight (inputs.weight: '{}')", config.weight);
+  return names;
 }
 
 }  // namespace
@@ -148,22 +169,40 @@ LoadedDataset loadDataset(const std::filesystem::path& configPath, const LoadOpt
   auto transform = std::make_shared<const data::Transform>(plan, specs);
 
   const auto loadStart = Clock::now();
+  std::vector<data::EventRef> trainOrigins;
+  std::vector<data::EventRef> validationOrigins;
   {
     data::Dataset train(
         plan, transform, inputs,
         data::DatasetOptions{.split = data::Split::train, .limit = options.limit, .threads = options.threads});
-    out.train = collect(train, *transform, "train");
+    out.train = collect(train, *transform, "train", trainOrigins);
     out.entriesRead += train.counters().entriesRead;
   }
   if (config.split.validation > 0) {
     data::Dataset validation(plan, transform, inputs,
                              data::DatasetOptions{.split = data::Split::validation, .limit = options.limit,
                                                   .shuffle = false, .threads = options.threads});
-    out.validation = collect(validation, *transform, "validation");
+    out.validation = collect(validation, *transform, "validation", validationOrigins);
   } else {
     out.validation = out.train.emptyLike();
   }
   out.loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count();
+
+  // NaN or inf that the network would take as present values (Jet_pt[0] of an event without
+  // jets, x / 0, a NaN weight) would make every output, loss and metric NaN: refuse them here,
+  // where the file and entry of each event are still known.
+  auto locate = [&](const std::vector<data::EventRef>& origins) {
+    return [&inputs, &origins](std::int64_t event) {
+      const auto& ref = origins.at(static_cast<std::size_t>(event));
+      const auto& path = ref.file < inputs.records.size() ? inputs.records[ref.file].path : std::string("?");
+      return fmt::format("{} entry {}", path, ref.entry);
+    };
+  };
+  const std::vector<FiniteCheck> checks{{"training", &out.train, locate(trainOrigins)},
+                                        {"validation", &out.validation, locate(validationOrigins)}};
+  checkFinite(checks, finiteNames(config, configPath));
+  out.train.validate();
+  out.validation.validate();
 
   for (const auto& record : inputs.records) {
     InputFileRecord file{record.path, record.size, record.entries, {}};

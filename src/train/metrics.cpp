@@ -11,7 +11,16 @@ namespace mlaas::train {
 
 namespace {
 
-/// Indices sorted by descending score (stable, so equal inputs give equal curves).
+/// True when a ROC curve of these scores is undefined: a NaN score has no place in the order
+/// (NaN compares false with everything, so sorting by it is undefined behaviour and a loop over
+/// ties of NaN never advances), and a NaN or infinite weight makes every rate meaningless.
+bool undefinedRoc(std::span<const float> scores, std::span<const float> weights) {
+  return std::any_of(scores.begin(), scores.end(), [](float s) { return std::isnan(s); }) ||
+         std::any_of(weights.begin(), weights.end(), [](float w) { return !std::isfinite(w); });
+}
+
+/// Indices sorted by descending score (stable, so equal inputs give equal curves). The scores hold
+/// no NaN (undefinedRoc), so `>` is a strict weak ordering; infinities sort at the ends.
 std::vector<std::size_t> byDescendingScore(std::span<const float> scores) {
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -28,6 +37,7 @@ double weightOf(std::span<const float> weights, std::size_t i) {
 RocCurve rocCurve(std::span<const float> scores, std::span<const std::uint8_t> positive,
                   std::span<const float> weights, std::size_t maxPoints) {
   RocCurve curve;
+  if (undefinedRoc(scores, weights)) return curve;  // no points, AUC NaN
   const auto order = byDescendingScore(scores);
   double totalPos = 0;
   double totalNeg = 0;
@@ -63,6 +73,7 @@ RocCurve rocCurve(std::span<const float> scores, std::span<const std::uint8_t> p
 }
 
 double rocAuc(std::span<const float> scores, std::span<const std::uint8_t> positive, std::span<const float> weights) {
+  if (undefinedRoc(scores, weights)) return kNoValue;
   const auto order = byDescendingScore(scores);
   double totalPos = 0;
   double totalNeg = 0;
@@ -70,14 +81,16 @@ double rocAuc(std::span<const float> scores, std::span<const std::uint8_t> posit
   double posAbove = 0;
   std::size_t k = 0;
   while (k < order.size()) {
+    // The first of a run of ties is taken unconditionally, so the loop advances whatever the
+    // comparison says.
     std::size_t end = k;
     double tiedPos = 0;
     double tiedNeg = 0;
-    while (end < order.size() && scores[order[end]] == scores[order[k]]) {
+    do {
       const auto i = order[end];
       (positive[i] != 0 ? tiedPos : tiedNeg) += weightOf(weights, i);
       ++end;
-    }
+    } while (end < order.size() && scores[order[end]] == scores[order[k]]);
     area += tiedNeg * (posAbove + 0.5 * tiedPos);
     posAbove += tiedPos;
     totalPos += tiedPos;

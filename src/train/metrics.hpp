@@ -44,11 +44,15 @@ struct TrainHistory {
   std::vector<RocCurve> roc;
 };
 
-/// Weighted ROC curve of scores for positives vs negatives (weights may be empty = 1). Ties in
-/// score form one point; at most maxPoints points are kept (evenly in rank), ends included.
+/// Weighted ROC curve of scores for positives vs negatives (weights may be empty = 1; negative
+/// weights, as NLO samples have, count as such). Ties in score form one point; at most maxPoints
+/// points are kept (evenly in rank), ends included. Undefined (no points, AUC NaN) when a score is
+/// NaN or a weight is not finite; infinite scores are ordered like any other.
 RocCurve rocCurve(std::span<const float> scores, std::span<const std::uint8_t> positive,
                   std::span<const float> weights, std::size_t maxPoints = 201);
-/// Exact weighted AUC (the probability that a positive scores above a negative, ties half).
+/// Exact weighted AUC (the probability that a positive scores above a negative, ties half). NaN
+/// when it is undefined: a NaN score, a weight that is not finite, or a class whose weights do not
+/// sum to more than 0 (no positives or no negatives).
 double rocAuc(std::span<const float> scores, std::span<const std::uint8_t> positive, std::span<const float> weights);
 
 /// The history as JSON (NaN written as null), with the final ROC curves.

@@ -111,8 +111,129 @@ void TensorSet::validate() const {
     bad(fmt::format("tensor set: {} labels for {} events of width {}", labels.size(), events, labelWidth));
   if (!weights.empty() && weights.size() != static_cast<std::size_t>(events))
     bad(fmt::format("tensor set: {} weights for {} events", weights.size(), events));
-  for (const auto w : weights)
-    if (!std::isfinite(w) || w < 0) bad(fmt::format("tensor set: event weight {} is not a non-negative number", w));
+}
+
+namespace {
+
+/// Non-finite values of one feature (or the labels, or the weights) in one set.
+struct NonFinite {
+  std::int64_t values = 0;
+  std::int64_t events = 0;
+  std::int64_t firstEvent = -1;
+  std::int64_t lastEvent = -1;  ///< counts each event once
+
+  void add(std::int64_t event) {
+    ++values;
+    if (event != lastEvent) ++events, lastEvent = event;
+    if (firstEvent < 0) firstEvent = event;
+  }
+};
+
+std::string featureLabel(const InputSpec& spec, std::int64_t feature) {
+  const auto index = static_cast<std::size_t>(feature);
+  switch (spec.kind) {
+    case InputKind::vector:
+      if (index < spec.featureNames.size()) return fmt::format("feature '{}'", spec.featureNames[index]);
+      return fmt::format("input '{}' feature {}", spec.name, feature);
+    case InputKind::group:
+      if (index < spec.featureNames.size())
+        return fmt::format("'{}' of the objects of group '{}'", spec.featureNames[index], spec.name);
+      return fmt::format("input '{}' member {}", spec.name, feature);
+    case InputKind::image: return fmt::format("input '{}' channel {}", spec.name, feature);
+  }
+  return spec.name;
+}
+
+}  // namespace
+
+void checkFinite(std::span<const FiniteCheck> sets, const FiniteNames& names) {
+  // One row per feature, label or weight that has any: what, then per split its counts.
+  struct Row {
+    std::string what;
+    std::vector<std::pair<std::size_t, NonFinite>> splits;
+  };
+  std::vector<Row> rows;
+  auto rowFor = [&](const std::string& what) -> Row& {
+    for (auto& row : rows)
+      if (row.what == what) return row;
+    return rows.emplace_back(Row{what, {}});
+  };
+  bool features = false;
+  for (std::size_t s = 0; s < sets.size(); ++s) {
+    const TensorSet& set = *sets[s].set;
+    auto record = [&](const std::string& what, const NonFinite& found) {
+      if (found.values > 0) rowFor(what).splits.emplace_back(s, found);
+    };
+    for (std::size_t i = 0; i < set.inputs.size(); ++i) {
+      const auto& spec = set.inputs[i];
+      const auto per = spec.valuesPerEvent();
+      // vector: feature = value; group: feature = member, masked per object; image: per channel.
+      const std::int64_t featureCount = spec.kind == InputKind::vector  ? per
+                                        : spec.kind == InputKind::group ? spec.shape[1]
+                                                                        : spec.shape[0];
+      std::vector<NonFinite> found(static_cast<std::size_t>(featureCount));
+      const auto& values = set.values[i];
+      const auto& mask = set.masks[i];
+      const bool masked = spec.masked && !mask.empty();
+      for (std::int64_t e = 0; e < set.events; ++e) {
+        const float* row = values.data() + e * per;
+        for (std::int64_t j = 0; j < per; ++j) {
+          if (std::isfinite(row[j])) continue;
+          std::int64_t feature = j;
+          bool present = true;
+          if (spec.kind == InputKind::vector) {
+            present = !masked || mask[static_cast<std::size_t>(e * per + j)] != 0;
+          } else if (spec.kind == InputKind::group) {
+            feature = j % spec.shape[1];
+            present = !masked || mask[static_cast<std::size_t>(e * spec.shape[0] + j / spec.shape[1])] != 0;
+          } else {
+            feature = j / (spec.shape[1] * spec.shape[2]);
+          }
+          if (present) found[static_cast<std::size_t>(feature)].add(e);
+        }
+      }
+      for (std::int64_t f = 0; f < featureCount; ++f) {
+        features = features || found[static_cast<std::size_t>(f)].values > 0;
+        record(featureLabel(spec, f), found[static_cast<std::size_t>(f)]);
+      }
+    }
+    NonFinite labels;
+    for (std::size_t k = 0; k < set.labels.size(); ++k)
+      if (!std::isfinite(set.labels[k])) labels.add(static_cast<std::int64_t>(k) / set.labelWidth);
+    record(names.label, labels);
+    NonFinite weights;
+    for (std::size_t e = 0; e < set.weights.size(); ++e)
+      if (!std::isfinite(set.weights[e])) weights.add(static_cast<std::int64_t>(e));
+    record(names.weight, weights);
+  }
+  if (rows.empty()) return;
+
+  std::string message = names.source.empty() ? std::string() : names.source + ": ";
+  message += fmt::format("{} {} NaN or infinite where the network would use {}:",
+                         rows.size() == 1 ? rows.front().what : fmt::format("{} values", rows.size()),
+                         rows.size() == 1 ? "is" : "are", rows.size() == 1 ? "it" : "them");
+  constexpr std::size_t kListed = 12;  // a group of many members would otherwise flood the terminal
+  for (std::size_t r = 0; r < rows.size() && r < kListed; ++r) {
+    message += fmt::format("\n  {}: ", rows[r].what);
+    for (std::size_t k = 0; k < rows[r].splits.size(); ++k) {
+      const auto& [s, found] = rows[r].splits[k];
+      const auto& check = sets[s];
+      message += fmt::format("{}{} value{} in {} of {} events of the {} split", k == 0 ? "" : "; ", found.values,
+                             found.values == 1 ? "" : "s", found.events, check.set->events, check.split);
+      if (check.locate) message += fmt::format(" (e.g. {})", check.locate(found.firstEvent));
+    }
+  }
+  if (rows.size() > kListed) message += fmt::format("\n  ... and {} more", rows.size() - kListed);
+  const bool others = std::any_of(rows.begin(), rows.end(),
+                                  [&](const Row& row) { return row.what == names.label || row.what == names.weight; });
+  if (features)
+    message +=
+        "\nA feature must be a number wherever it is present. Give it a value where it is undefined "
+        "(variables: {lead_pt: \"where(nJet > 0, Jet_pt[0], 0)\"}), keep only the events that have it "
+        "(selection: nJet > 0), or guard a division (where(y != 0, x / y, 0)); the objects of a group "
+        "are masked instead, so its padding may be NaN (docs/training.md#non-finite-values)";
+  if (others) message += "\nLabels and event weights must be finite numbers (docs/training.md#non-finite-values)";
+  throw core::Exception(core::Errc::invalid_argument, message);
 }
 
 std::vector<std::int64_t> seededPermutation(std::int64_t n, std::uint64_t seed) {

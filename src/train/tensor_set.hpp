@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,7 +23,9 @@ struct InputSpec {
   InputKind kind = InputKind::vector;
   std::vector<std::int64_t> shape;   ///< per-event shape (without the batch dimension)
   bool masked = false;               ///< vector and group inputs may carry a mask
-  std::vector<std::string> featureNames;  ///< optional: documentation in model.json
+  /// Optional: documentation in model.json, and the names in error messages. vector: one per
+  /// feature; group: one per member (the last dimension); image: unused.
+  std::vector<std::string> featureNames;
   std::string maskInput;             ///< ONNX name of the mask; empty = name + "_mask"
 
   [[nodiscard]] std::string maskName() const { return maskInput.empty() ? name + "_mask" : maskInput; }
@@ -41,7 +44,8 @@ struct TensorSet {
   std::vector<std::vector<std::uint8_t>> masks;  ///< per input: events * maskPerEvent, or empty if unmasked
   std::vector<float> labels;                     ///< events * labelWidth
   std::int64_t labelWidth = 1;
-  std::vector<float> weights;                    ///< events, or empty (all 1)
+  /// events, or empty (all 1). Finite; negative weights (NLO samples) are weights like the others.
+  std::vector<float> weights;
   std::int64_t events = 0;
 
   /// Empty set with the same inputs and label width.
@@ -50,9 +54,31 @@ struct TensorSet {
   void appendRange(const TensorSet& other, std::int64_t begin, std::int64_t end);
   /// Appends the listed events of other, in that order.
   void appendEvents(const TensorSet& other, std::span<const std::int64_t> indices);
-  /// Throws core::Exception when sizes disagree (names the input).
+  /// Throws core::Exception when sizes disagree (names the input). Values are checkFinite's.
   void validate() const;
 };
+
+/// One set to check with checkFinite.
+struct FiniteCheck {
+  std::string split;  ///< "training", "validation"
+  const TensorSet* set = nullptr;
+  /// Where event e of the set comes from ("sample.root entry 17"); empty = not said.
+  std::function<std::string(std::int64_t event)> locate;
+};
+
+/// What the labels and weights are called in checkFinite's message (the config keys, when known).
+struct FiniteNames {
+  std::string label = "the label";
+  std::string weight = "the event weight";
+  std::string source;  ///< prefix of the message, e.g. the config file; empty = none
+};
+
+/// Throws core::Exception(invalid_argument) when a value the network would use is NaN or
+/// infinite: a feature where its mask says present (padding, mask 0, is never used whatever it
+/// holds), a label, or an event weight. The message names each such feature with how many values
+/// in how many events of which split, one such event, and how to fix it: NaN passed on as a
+/// present value makes the network's outputs, the loss and every metric NaN.
+void checkFinite(std::span<const FiniteCheck> sets, const FiniteNames& names = {});
 
 /// Splits into (train, validation): a seeded shuffle of events, the last `fraction` of which
 /// become the validation set.

@@ -192,6 +192,19 @@ struct Batch {
   std::int64_t size = 0;
 };
 
+/// An event's weight in the loss and the metrics: its event weight (when model.event_weights)
+/// times its class's weight. May be negative (NLO samples).
+double lossWeight(const TensorSet& set, std::int64_t event, const ModelConfig& model) {
+  const auto e = static_cast<std::size_t>(event);
+  double w = model.eventWeights && !set.weights.empty() ? set.weights[e] : 1.0;
+  if (!model.classWeights.empty() && model.task != Task::regression) {
+    const auto label = set.labels[e];
+    const auto cls = model.task == Task::binary ? (label > 0.5F ? 1 : 0) : static_cast<std::size_t>(label);
+    w *= model.classWeights[static_cast<std::size_t>(cls)];
+  }
+  return w;
+}
+
 /// Copies the listed events into fresh tensors (the "loading" part of a step).
 Batch gather(const TensorSet& set, std::span<const std::int64_t> events, const ModelConfig& model) {
   Batch batch;
@@ -578,6 +591,52 @@ struct Trainer::Impl {
     }
   }
 
+  // ---- checks before the first epoch, and the stop when the loss diverges ----
+
+  /// A classifier needs events of at least two classes to learn anything: trained on one, it
+  /// learns a constant, its AUC is undefined and the bundle would look like a result.
+  void checkClasses(const TensorSet& train) const {
+    if (config.model.task == Task::regression) return;
+    std::vector<std::int64_t> perClass(static_cast<std::size_t>(std::max<std::int64_t>(outputs, 2)), 0);
+    for (const float label : train.labels) {
+      const auto cls = config.model.task == Task::binary ? (label > 0.5F ? 1 : 0) : static_cast<std::int64_t>(label);
+      if (cls >= 0 && static_cast<std::size_t>(cls) < perClass.size()) ++perClass[static_cast<std::size_t>(cls)];
+    }
+    const auto present = std::count_if(perClass.begin(), perClass.end(), [](std::int64_t n) { return n > 0; });
+    if (present >= 2) return;
+    const auto only = std::find_if(perClass.begin(), perClass.end(), [](std::int64_t n) { return n > 0; });
+    badInput(fmt::format("training set: all {} events have label {}: a {} classifier needs events of at least two "
+                         "classes (check inputs.label, the per-file labels and the selection)",
+                         train.events, only - perClass.begin(), name(config.model.task)));
+  }
+
+  /// The sum of the loss weights of a set (event x class weight); refuses a sum that is not
+  /// positive: every loss and metric divides by it.
+  double totalWeight(const TensorSet& set, const char* what) const {
+    double total = 0;
+    for (std::int64_t e = 0; e < set.events; ++e) total += lossWeight(set, e, config.model);
+    if (!(total > 0))
+      badInput(fmt::format("{} set: the event weights{} of its {} events sum to {}; the loss and the metrics are "
+                           "weighted means and need a positive total (negative weights are fine where the sum stays "
+                           "positive; model.event_weights: false ignores them)",
+                           what, config.model.classWeights.empty() ? "" : " x class weights", set.events, total));
+    return total;
+  }
+
+  /// Stops the run: a NaN or infinite loss never comes back, and training on would only hide it.
+  [[noreturn]] void diverged(const std::string& what, int epoch, const std::filesystem::path& checkpointDir) const {
+    std::string checkpoint;
+    if (!checkpointDir.empty() && epoch > 0)
+      checkpoint = fmt::format("; {} holds epoch {}, the last good one", (checkpointDir / "checkpoint.pt").string(),
+                               epoch);
+    throw core::Exception(
+        core::Errc::invalid_argument,
+        fmt::format("{}: training diverged (every input value is finite, so the network's weights or the "
+                    "loss overflowed): try a lower training.learning_rate (this epoch's is {:.3g}), regression targets "
+                    "or class weights of smaller magnitude, or a normalization for features with huge values{}",
+                    what, learningRateAt(config.training, epoch), checkpoint));
+  }
+
   // ---- checkpoints: checkpoint.pt (tensors, optimizer) + checkpoint.json (history) ----
 
   void saveCheckpoint(const std::filesystem::path& dir) {
@@ -742,6 +801,14 @@ const TrainHistory& Trainer::fit(const TensorSet& train, const TensorSet& valida
   impl.checkCompatible(train, "training");
   impl.checkCompatible(validation, "validation");
   if (train.events == 0) badInput("training set: no events");
+  const std::vector<FiniteCheck> finiteChecks{{"training", &train, {}}, {"validation", &validation, {}}};
+  checkFinite(finiteChecks);
+  impl.checkClasses(train);
+  // The loss of a batch is its weighted sum over (batch events x the training set's mean weight):
+  // an unbiased estimate of the weighted mean loss that never divides by a batch's own sum of
+  // weights, which NLO samples' negative weights can bring near 0 or below.
+  const double meanWeight = impl.totalWeight(train, "training") / static_cast<double>(train.events);
+  if (validation.events > 0) (void)impl.totalWeight(validation, "validation");
   const auto& training = impl.config.training;
   if (training.threads > 0) torch::set_num_threads(training.threads);
 
@@ -780,15 +847,21 @@ const TrainHistory& Trainer::fit(const TensorSet& train, const TensorSet& valida
       const auto computeStart = Clock::now();
       const auto logits = impl.net->forward(batch.values, batch.masks);
       const auto losses = perEventLoss(logits, batch.target, impl.config.model.task);
-      const auto batchWeight = batch.weight.sum();
-      const auto loss = (losses * batch.weight).sum() / batchWeight.clamp_min(1e-12);
+      const auto weightedLoss = (losses * batch.weight).sum();
+      const double weightedLossValue = weightedLoss.item<double>();
+      if (!std::isfinite(weightedLossValue))
+        impl.diverged(fmt::format("epoch {}, batch {} of {}: the training loss is {}", epoch + 1,
+                                  begin / training.batchSize + 1,
+                                  (train.events + training.batchSize - 1) / training.batchSize, weightedLossValue),
+                      epoch, options.checkpointDir);
+      const auto loss = weightedLoss / (static_cast<double>(n) * meanWeight);
       impl.optimizer->zero_grad();
       loss.backward();
       impl.optimizer->step();
       metrics.computeSeconds += secondsSince(computeStart);
 
-      const double w = batchWeight.item<double>();
-      lossSum += loss.item<double>() * w;
+      const double w = batch.weight.sum().item<double>();
+      lossSum += weightedLossValue;
       weightSum += w;
       if (impl.config.model.task != Task::regression) {
         torch::NoGradGuard noGrad;
@@ -805,6 +878,9 @@ const TrainHistory& Trainer::fit(const TensorSet& train, const TensorSet& valida
         static_cast<double>(train.events) / std::max(1e-9, metrics.loadSeconds + metrics.computeSeconds);
 
     const auto evaluation = impl.evaluate(validation.events > 0 ? validation : train);
+    if (!std::isfinite(evaluation.loss))
+      impl.diverged(fmt::format("epoch {}: the validation loss is {}", epoch + 1, evaluation.loss), epoch,
+                    options.checkpointDir);
     metrics.validationLoss = evaluation.loss;
     metrics.validationAccuracy = evaluation.accuracy;
     metrics.validationAuc = evaluation.auc;

@@ -211,3 +211,86 @@ TEST(CliModels, ErrorsAreClearAndExitOne) {
   EXPECT_NE(r.err.find("cannot connect to https://127.0.0.1:" + std::to_string(closedPort)), std::string::npos)
       << r.err;
 }
+
+// A bundle's own model.json (as `mlaas train` writes it, docs/training.md) is accepted as
+// --metadata, mapped as `train --upload` maps it; `models show` summarises the preprocessing
+// (tens of kB of statistics) and --json keeps all of it; `models list` stays one aligned row per
+// model with long names and multi-line descriptions.
+TEST(CliModels, BundleModelJsonUploadsAndShowAndListStayReadable) {
+  RealServer server;
+  ASSERT_TRUE(server.ready()) << server.log();
+  TempDir dir;
+  const auto model = buildModel(dir, "m.onnx", "5");
+  const std::map<std::string, std::string> env{{"MLAAS_SERVER", server.url()}, {"MLAAS_TOKEN", RealServer::kToken}};
+  json sketch = json::array();
+  for (int k = 0; k < 2000; ++k) sketch.push_back(k);  // the size of a real sketch's counts
+  const json bundle = {
+      {"format", "mlaas-model/1"},
+      {"name", "zprime"},
+      {"created", "2026-11-27T16:20:00Z"},
+      {"task", "binary"},
+      {"parameters", 97},
+      {"model", {{"kind", "mlp"}, {"hidden", {16}}}},
+      {"training", {{"optimizer", "adam"}}},
+      {"inputs", {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {-1, 6}}, {"kind", "flat"}}}},
+      {"outputs", {{{"name", "output"}, {"datatype", "FP32"}, {"shape", {-1, 1}}}}},
+      {"labels", {"signal"}},
+      {"metrics", {{"epochs", 2}, {"validation_auc", 0.75}, {"best_epoch", 2}, {"note", "text is not a metric"}}},
+      {"preprocessing",
+       {{"representation", "vector"},
+        {"dataset_config", "inputs: {tree: Events, files: [sample.root]}\nfeatures: {flat: [MET_pt, MET_phi]}\n"},
+        {"specs",
+         {{"tree", "Events"},
+          {"entries", 20000},
+          {"selected", 16000},
+          {"fkeys", {"MET_pt", "MET_phi"}},
+          {"features", {{"MET_pt", {{"sketch", {{"counts", sketch}}}}}, {"MET_phi", {{"sketch", {{"counts", sketch}}}}}}},
+          {"groups", json::object()}}}}},
+      {"provenance",
+       {{"config", "zprime.yaml"},
+        {"mlaas_version", "0.1.0"},
+        {"training_events", 16000},
+        {"input_files", {{{"path", "/abs/sample.root"}, {"size", 1234}, {"entries", 20000}}}}}}};
+  writeFile(dir / "model.json", bundle.dump());
+  auto r = runMlaas({"models", "upload", "zprime", model, "--metadata", (dir / "model.json").string(), "--json"}, env);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto card = json::parse(r.out);
+  EXPECT_EQ(card["description"], "mlaas train: mlp binary (97 parameters)");
+  EXPECT_EQ(card["labels"], json::array({"signal"}));
+  EXPECT_EQ(card["metrics"]["validation_auc"], 0.75);
+  EXPECT_FALSE(card["metrics"].contains("note"));
+  EXPECT_EQ(card["provenance"]["config"], "zprime.yaml");
+  EXPECT_EQ(card["preprocessing"]["specs"]["selected"], 16000);
+  EXPECT_EQ(card["preprocessing"]["inputs"][0]["name"], "input");  // as train --upload adds them
+  EXPECT_EQ(card["preprocessing"]["model"]["kind"], "mlp");
+
+  r = runMlaas({"models", "show", "zprime/versions/1"}, env);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_LT(r.out.size(), 2000u) << r.out;
+  EXPECT_NE(r.out.find("preprocessing vector representation, tree Events, statistics of 16000 selected of 20000 "
+                       "events (all of it: --json)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("features  MET_pt, MET_phi"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("provenance input_files: /abs/sample.root (20000 entries)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("counts"), std::string::npos) << r.out;
+  r = runMlaas({"models", "show", "zprime/versions/1", "--json"}, env);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["preprocessing"]["specs"]["features"]["MET_pt"]["sketch"]["counts"].size(), 2000u);
+
+  const std::string longName = "a-model-name-much-longer-than-twenty-four-columns";
+  r = runMlaas({"models", "upload", longName, model, "--description", "first line\nsecond line"}, env);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = runMlaas({"models", "list"}, env);
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, next; at < r.out.size(); at = next + 1) {
+    next = r.out.find('\n', at);
+    lines.push_back(r.out.substr(at, next - at));
+  }
+  ASSERT_EQ(lines.size(), 3u) << r.out;  // header and one row per model
+  const auto column = lines[0].find("DESCRIPTION");
+  EXPECT_EQ(lines[1].find("first line ..."), column) << r.out;
+  EXPECT_EQ(lines[2].find("mlaas train: mlp binary"), column) << r.out;
+  EXPECT_EQ(lines[1].rfind(longName, 0), 0u) << r.out;
+}

@@ -195,7 +195,11 @@ TEST(RootReadCli, DumpCsvAndErrors) {
   EXPECT_EQ(csv.out.rfind("entry,NMuon,MET_px\n0,2,5.912771\n1,1,24.765203\n2,2,", 0), 0u) << csv.out;
   const auto missing = mlaas({"dump", file, "--branches", "nope"});
   EXPECT_EQ(missing.exitCode, 1);
-  EXPECT_NE(missing.err.find("no branch \"nope\""), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("no tree or RNTuple has a branch or field \"nope\""), std::string::npos) << missing.err;
+  // With --tree the message names that tree.
+  const auto inTree = mlaas({"dump", file, "--tree", "events", "--branches", "nope"});
+  EXPECT_EQ(inTree.exitCode, 1);
+  EXPECT_NE(inTree.err.find("tree \"events\" has no branch \"nope\""), std::string::npos) << inTree.err;
   test::TempDir dir;
   test::writeFile(dir / "bad.root", "definitely not root");
   const auto bad = mlaas({"dump", (dir / "bad.root").string()});
@@ -204,6 +208,51 @@ TEST(RootReadCli, DumpCsvAndErrors) {
   EXPECT_NE(bad.err.find("bad.root"), std::string::npos);
   const auto range = mlaas({"dump", file, "--entries", "x:y"});
   EXPECT_EQ(range.exitCode, 2);
+}
+
+TEST(RootReadCli, DumpBranchesWithoutTreeDumpsEachTreeWithTheNamesItHas) {
+  MLAAS_REQUIRE_CORPUS();
+  // one/tree has "one", three/tree has "I32": each is dumped with its own name only.
+  const auto file = test::corpusFile("uproot-nesteddirs.root").string();
+  const auto r = mlaas({"dump", file, "--branches", "one,I32", "--entries", "0:1"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto doc = json::parse(r.out);
+  ASSERT_EQ(doc.size(), 2u) << r.out;
+  EXPECT_EQ(doc["one/tree"]["branches"].size(), 1u);
+  EXPECT_EQ(doc["one/tree"]["branches"]["one"]["values"].size(), 1u);
+  EXPECT_EQ(doc["three/tree"]["branches"].size(), 1u);
+  EXPECT_EQ(doc["three/tree"]["branches"]["I32"]["values"].size(), 1u);
+  // A name that no tree has is an error saying so, even beside names that exist.
+  const auto none = mlaas({"dump", file, "--branches", "one,nosuch"});
+  EXPECT_EQ(none.exitCode, 1);
+  EXPECT_NE(none.err.find("no tree or RNTuple has a branch or field \"nosuch\""), std::string::npos) << none.err;
+}
+
+TEST(RootReadCli, DumpEntriesRefusesSignsReversedRangesAndGarbage) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto file = test::corpusFile("uproot-HZZ-zstd.root").string();
+  for (const std::string bad : {"-3:", "1:-1", "5:3", "+1:2", " 1:2", "a:b", "1:2:3", "", "99999999999999999999:"}) {
+    if (bad.empty()) continue;
+    SCOPED_TRACE(bad);
+    const auto r = mlaas({"dump", file, "--branches", "NMuon", "--entries", bad});
+    EXPECT_EQ(r.exitCode, 2) << r.out;
+    EXPECT_NE(r.err.find("mlaas: error: --entries '" + bad + "'"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  const auto reversed = mlaas({"dump", file, "--entries", "5:3"});
+  EXPECT_NE(reversed.err.find("START 5 is after STOP 3"), std::string::npos) << reversed.err;
+  // N alone is entry N (documented); an open end and a STOP past the end stop at the last entry.
+  auto values = [&](const std::string& entries) {
+    const auto r = mlaas({"dump", file, "--tree", "events", "--branches", "NMuon", "--entries", entries});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return json::parse(r.out)["events"]["branches"]["NMuon"]["values"];
+  };
+  const auto all = values("0:");
+  ASSERT_EQ(all.size(), 2421u);
+  EXPECT_EQ(values("7"), json::array({all[7]}));
+  EXPECT_EQ(values("2419:100000"), json::array({all[2419], all[2420]}));
+  EXPECT_EQ(values(":2"), json::array({all[0], all[1]}));
+  EXPECT_EQ(values("3:3").size(), 0u);
 }
 
 TEST(RootReadCli, InspectListsTreesBranchesAndRntuples) {
@@ -276,6 +325,20 @@ TEST(RootReadCli, BenchReadReportsThroughputAndTheDecompressBound) {
   EXPECT_GT(doc["decompress_seconds"].get<double>(), 0);
   // zlib baskets are worth sharing: the cost model gives the second thread work.
   EXPECT_EQ(doc["threads_used"], 2);
+}
+
+TEST(RootReadCli, BenchReadOfAnEmptyTreeGivesNoRatio) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto file = test::corpusFile("uproot-issue335.root").string();
+  const auto json_ = mlaas({"bench", "read", file, "--tree", "empty_tree", "--repeat", "1", "--json"});
+  ASSERT_EQ(json_.exitCode, 0) << json_.err;
+  const auto doc = json::parse(json_.out);
+  EXPECT_EQ(doc["entries"], 0);
+  EXPECT_TRUE(doc["read_vs_decompress_bound"].is_null()) << json_.out;
+  const auto text = mlaas({"bench", "read", file, "--tree", "empty_tree", "--repeat", "1"});
+  ASSERT_EQ(text.exitCode, 0) << text.err;
+  EXPECT_NE(text.out.find("bound: none (no basket to read)"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find('%'), std::string::npos) << text.out;
 }
 
 TEST(RootReadCli, BenchReadSaysWhenAReadWasTooSmallToShare) {

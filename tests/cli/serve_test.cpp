@@ -78,6 +78,64 @@ TEST(CliServe, HelpDocumentsTheFlags) {
   EXPECT_NE(bad.err.find("--io-batch-max-us"), std::string::npos) << bad.err;
 }
 
+// Flags get the checks of their config keys (findings #4): out-of-range values are usage errors
+// naming the flag and the key. --listen 0.0.0.0 without tokens makes a server that skipped the
+// check exit too (1, "without tokens") instead of running: the test cannot hang on old code.
+TEST(CliServe, FlagsGetTheConfigKeysChecks) {
+  TempDir dir;
+  struct Case {
+    std::vector<std::string> flag;
+    std::string message;
+  };
+  const std::vector<Case> cases{
+      {{"--max-batch-size", "-5"}, "--max-batch-size: key 'batching.max_batch_size': -5 is outside [1, 1000000]"},
+      {{"--max-batch-size", "0"}, "--max-batch-size: key 'batching.max_batch_size': 0 is outside"},
+      {{"--max-queue-delay-us", "-100"}, "--max-queue-delay-us: key 'batching.max_queue_delay_us': -100 is outside"},
+      {{"--max-body-bytes", "0"}, "--max-body-bytes: key 'limits.max_body_bytes': 0 is outside"},
+      {{"--max-queue", "0"}, "--max-queue: key 'limits.max_queue': 0 is outside"},
+      {{"--io-threads", "-1"}, "--io-threads: key 'threads.io': -1 is outside [0, 256]"},
+      {{"--intra-op-threads", "0"}, "--intra-op-threads: key 'threads.intra_op': 0 is outside"},
+      {{"--io-batch-max-us", "-5"}, "--io-batch-max-us: key 'threads.io_batch_max_us': -5 is outside"},
+      {{"--listen", "nonsense"}, "--listen: listen address 'nonsense': expected HOST:PORT"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.flag[0] + " " + c.flag[1]);
+    std::vector<std::string> argv{mlaasBinary().string(), "serve", "--data-dir", (dir / "d").string()};
+    if (c.flag[0] != "--listen") argv.insert(argv.end(), {"--listen", "0.0.0.0:0"});
+    argv.insert(argv.end(), c.flag.begin(), c.flag.end());
+    const auto r = run(argv);
+    EXPECT_EQ(r.exitCode, 2) << r.err;
+    EXPECT_NE(r.err.find("mlaas: error: " + c.message), std::string::npos) << r.err;
+  }
+  // 0 threads means the hardware's count, as for the config key; the help says so.
+  const auto help = run({mlaasBinary().string(), "serve", "--help"});
+  EXPECT_NE(help.out.find("0: hardware threads"), std::string::npos) << help.out;
+}
+
+// An IPv6 listen address is printed as a URL with brackets (findings #25).
+TEST(CliServe, Ipv6ListenAddressIsPrintedWithBrackets) {
+  TempDir dir;
+  const int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool ipv6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!ipv6) GTEST_SKIP() << "no IPv6 loopback here";
+  Process server({mlaasBinary().string(), "serve", "--listen", "[::1]:0", "--data-dir", (dir / "d").string(),
+                  "--no-access-log"},
+                 dir / "serve.log");
+  // Poll the log for the line (bounded), as waitForPort polls a port.
+  const std::regex url(R"(listening on http://\[::1\]:[0-9]+\n)");
+  bool found = false;
+  for (int round = 0; round < 3000 && !found && server.running(); ++round) {
+    found = fs::exists(dir / "serve.log") && std::regex_search(readFile(dir / "serve.log"), url);  // the child makes it
+    if (!found) ::usleep(10'000);
+  }
+  EXPECT_TRUE(found) << readFile(dir / "serve.log");
+  EXPECT_EQ(server.stop(), 0);
+}
+
 TEST(CliServe, BadConfigsFailWithTheKeyNamed) {
   TempDir dir;
   writeFile(dir / "bad.yaml", "listen: 127.0.0.1:0\nlimits:\n  max_body_bytez: 10\n");

@@ -404,3 +404,63 @@ TEST(ClientEndpoint, ParsesUrlsAndRejectsBadOnes) {
   }
   EXPECT_THROW(Client(ClientOptions{.url = "ftp://secure"}), core::Exception);
 }
+
+namespace {
+
+/// A server that answers as soon as it has the request head and closes without reading the
+/// body, as a server refusing a body over its limit may: the client's write then fails.
+class EarlyAnswerServer {
+ public:
+  explicit EarlyAnswerServer(std::string response) : response_(std::move(response)) {
+    namespace net = boost::asio;
+    acceptor_.open(net::ip::tcp::v4());
+    acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      std::string head;
+      char chunk[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const auto n = socket.read_some(boost::asio::buffer(chunk), ec);
+        if (ec) return;
+        head.append(chunk, n);
+      }
+      boost::asio::write(socket, boost::asio::buffer(response_), ec);
+      socket.close(ec);  // unread body bytes: the kernel answers the client's next ones with a reset
+    });
+  }
+  ~EarlyAnswerServer() {
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // ends an accept still waiting (as StubServer does)
+    thread_.join();
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  }
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string response_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_{io_};
+  int port_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace
+
+// An upload over the server's limit showed as "sending the request failed: Broken pipe": the
+// client gave up on the write error without reading the 413 the server had sent.
+TEST(ClientStub, AnEarlyAnswerToABodyStillBeingSentIsReportedNotTheBrokenPipe) {
+  const std::string message = R"({"error":"request body larger than the limit of 4096 bytes"})";
+  EarlyAnswerServer server("HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(message.size()) + "\r\nConnection: close\r\n\r\n" + message);
+  Client client(fastOptions(server.url()));
+  auto card = client.upload("huge", std::string(64u << 20, 'x'));
+  ASSERT_FALSE(card);
+  EXPECT_EQ(card.error().httpStatus, 413) << card.error().describe();
+  EXPECT_NE(card.error().message.find("larger than the limit of 4096 bytes"), std::string::npos)
+      << card.error().describe();
+}

@@ -1,7 +1,9 @@
 // OIP bodies <-> typed tensors: round trips of every datatype and clear errors for bad bodies.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "client/oip_codec.hpp"
@@ -169,4 +171,37 @@ TEST(OipCodec, ModelReferencesParse) {
   for (const char* bad : {"", "@x", "demo@", "demo/versions/0", "demo/versions/x", "demo/versions/", "a/b",
                           "demo@a/versions/1"})
     EXPECT_THROW((void)client::ModelRef::parse(bad), core::Exception) << bad;
+}
+
+// The server writes a non-finite float output as "NaN", "Infinity" or "-Infinity"
+// (docs/http-api.md#non-finite-values); on such a 200 infer() failed with 'not a number'.
+TEST(OipCodec, NonFiniteOutputsDecodeFromTheServersStrings) {
+  const std::string body =
+      R"({"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP32","shape":[4],)"
+      R"("data":["NaN","Infinity","-Infinity",0.5]},{"name":"z","datatype":"FP64","shape":[1],"data":["NaN"]}]})";
+  auto decoded = client::decodeInferResponse(body, std::nullopt);
+  ASSERT_TRUE(decoded) << decoded.error().describe();
+  const auto y = decoded->outputs[0].values<float>();
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(y[2], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(y[3], 0.5f);
+  EXPECT_TRUE(std::isnan(decoded->outputs[1].values<double>()[0]));
+  // Printed back the same way (mlaas infer's output), and other strings still refused.
+  const auto printed = json::parse(client::formatInferResponseJson(*decoded));
+  EXPECT_EQ(printed["outputs"][0]["data"], json({"NaN", "Infinity", "-Infinity", 0.5}));
+  auto other = client::decodeInferResponse(
+      R"({"outputs":[{"name":"y","datatype":"FP32","shape":[1],"data":["nan"]}]})", std::nullopt);
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("data element 0 is not a number"), std::string::npos) << other.error().message;
+}
+
+// 1e39 is no FP32: a request file holding it must not silently become inf.
+TEST(OipCodec, AJsonNumberOutsideFp32IsRefusedNamingTheElement) {
+  auto parsed = client::parseInferRequestJson(
+      R"({"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1.0, 1e39]}]})");
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("tensor 'x' (FP32): element 1 (1e+39) is outside the FP32 range"),
+            std::string::npos)
+      << parsed.error().message;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -56,6 +57,31 @@ TEST(ThreadPool, ParallelForPartsVisitsEveryIndexOnce) {
         ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads << " index " << i << " of " << cuts.size() - 1
                                      << " parts";
     }
+  }
+}
+
+// A participant done with its own part helps with another from that part's end, so the part's
+// owner keeps its front (the same indices, the same data, call after call): the indices the
+// caller runs of the worker's part form one run that ends with the part's last index, and the
+// worker's (if it joined) one run from the part's first. Jobs of a few microseconds, so the two
+// threads overlap.
+TEST(ThreadPool, HelpersTakeAnotherPartFromItsEnd) {
+  ThreadPool pool(1);
+  const std::size_t cuts[] = {0, 1, 41};
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::thread::id> ranBy(cuts[2]);
+    pool.parallelForParts(cuts, [&](std::size_t i) {
+      ranBy[i] = std::this_thread::get_id();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    });
+    const auto caller = std::this_thread::get_id();
+    ASSERT_EQ(ranBy[0], caller);
+    std::size_t firstByCaller = cuts[1];
+    while (firstByCaller < cuts[2] && ranBy[firstByCaller] != caller) ++firstByCaller;
+    for (std::size_t i = firstByCaller; i < cuts[2]; ++i) ASSERT_EQ(ranBy[i], caller) << "round " << round << " index " << i;
+    for (std::size_t i = cuts[1]; i < firstByCaller; ++i) ASSERT_EQ(ranBy[i], ranBy[cuts[1]]) << "round " << round;
   }
 }
 

@@ -37,13 +37,15 @@ class RawConnection {
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
 
-  void send(const std::string& bytes) {
+  /// false when the connection failed before every byte was sent.
+  bool send(const std::string& bytes) {
     std::size_t sent = 0;
     while (sent < bytes.size()) {
       ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server may close early (413); the response is still readable
+      if (n <= 0) return false;  // the server may close early (413); the response is still readable
       sent += static_cast<std::size_t>(n);
     }
+    return true;
   }
 
   /// Reads one response; nullopt if the connection closed first.

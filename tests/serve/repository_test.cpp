@@ -82,5 +82,35 @@ TEST(Repository, BadMetadataNamesTheKey) {
   }
 }
 
+// A damaged catalog: the message named the file but then printed the whole SQL schema.
+TEST(Repository, ACorruptCatalogNamesTheFileAndTheProblemWithoutTheSchema) {
+  ::mlaas::test::TempDir dir;
+  ::mlaas::test::writeFile(dir / "catalog.sqlite", std::string(4096, 'z'));
+  try {
+    Repository repo(dir.path(), {});
+    ADD_FAILURE() << "a corrupt catalog was opened";
+  } catch (const core::Exception& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find((dir / "catalog.sqlite").string()), std::string::npos) << message;
+    EXPECT_NE(message.find("file is not a database"), std::string::npos) << message;
+    EXPECT_EQ(message.find("CREATE TABLE"), std::string::npos) << message;
+    EXPECT_LT(message.size(), 400u) << message;
+  }
+}
+
+TEST(Repository, DeletingTheLastVersionDeletesTheModelAndANewUploadStartsAtOne) {
+  ::mlaas::test::TempDir dir;
+  Repository repo(dir.path(), {});
+  ASSERT_TRUE(repo.addVersion("m", test::mlpModel({4, 1}), R"({"tags":{"stage":"dev"}})"));
+  ASSERT_TRUE(repo.setModelTag("m", "owner", "cms"));
+  EXPECT_EQ(repo.deleteVersion("m", 1).value(), true);
+  EXPECT_EQ(repo.snapshot()->models.count("m"), 0u);
+  EXPECT_EQ(repo.deleteModel("m").error().code, core::Errc::not_found);
+  auto again = repo.addVersion("m", test::mlpModel({4, 1}), "").value();
+  EXPECT_EQ(again->version, 1);
+  EXPECT_TRUE(repo.snapshot()->models.at("m").tags.empty());
+  EXPECT_TRUE(again->tags.empty());
+}
+
 }  // namespace
 }  // namespace mlaas::serve

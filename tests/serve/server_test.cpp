@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <future>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -761,6 +764,164 @@ TEST_F(ServerTest, TfaasImageBadRequestsGet400NamingTheProblem) {
   // Still serving.
   auto [form, headers] = multipartForm({{"image", "x.png", png}, {"model", "", "img"}});
   EXPECT_EQ(request(port_, "POST", "/image", form, headers).status, 200);
+}
+
+// A request body of the wrong JSON type is the caller's mistake: json::value threw type_error,
+// which the catch-all turned into a 500.
+TEST_F(ServerTest, RequestJsonOfTheWrongTypeIs400NamingTheKey) {
+  auto index = request(port_, "POST", "/v2/repository/index", R"({"ready":"yes"})");
+  EXPECT_EQ(index.status, 400) << index.body;
+  EXPECT_NE(body(index)["error"].get<std::string>().find("\"ready\" must be true or false"), std::string::npos)
+      << index.body;
+  // TFaaS params.json keys read as text.
+  for (const char* params : {R"({"name": 5})", R"({"model": ["a"]})", R"({"labels": {}})"}) {
+    auto [form, headers] = multipartForm(
+        {{"name", "", "p"}, {"model", "model.onnx", test::mlpModel({4, 1})}, {"params", "params.json", params}}, true);
+    auto r = request(port_, "POST", "/upload", form, headers);
+    EXPECT_EQ(r.status, 400) << params << ": " << r.body;
+    EXPECT_NE(r.body.find("must be a string"), std::string::npos) << r.body;
+  }
+}
+
+// 429 tells a client to retry; a bundle that inflates past the limit will never fit: 413.
+TEST_F(ServerTest, ABundleThatInflatesPastTheLimitIs413) {
+  server_->shutdown();
+  startServer(64 * 1024);
+  ::mlaas::test::TempDir dir;
+  std::filesystem::create_directories(dir / "bomb");
+  ::mlaas::test::writeFile(dir / "bomb" / "model.onnx", std::string(1 << 20, '\0'));  // 1 MiB of zeros
+  // .tgz, not .tar.gz: test::readFile gunzips a .gz file.
+  ASSERT_EQ(::mlaas::test::run({"tar", "czf", (dir / "bomb.tgz").string(), "-C", dir.path().string(), "bomb"})
+                .exitCode,
+            0);
+  const auto archive = ::mlaas::test::readFile(dir / "bomb.tgz");
+  ASSERT_LT(archive.size(), 64u * 1024);  // the body itself is within the limit
+  auto r = request(port_, "POST", "/upload", archive, kAuth);
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_NE(r.body.find("exceed the 65536 byte limit"), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers.count("retry-after"), 0u);
+}
+
+// One rule for every JSON answer: NaN and infinities are the strings "NaN", "Infinity" and
+// "-Infinity" (a bare nan from fmt, or null, left clients unable to decode a 200).
+TEST_F(ServerTest, NonFiniteOutputsAreWrittenAsNamedStringsInEveryJsonAnswer) {
+  ASSERT_EQ(upload("log", test::oneNodeModel("Log", test::kFloat, 4)).status, 201);
+  json req = {{"inputs", {{{"name", "x"}, {"shape", {1, 4}}, {"datatype", "FP32"}, {"data", {-1.0, 0.0, 1.0, 2.0}}}}}};
+  auto r = request(port_, "POST", "/v2/models/log/infer", req.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json data = body(r)["outputs"][0]["data"];  // json::parse is strict: the answer is JSON
+  EXPECT_EQ(data[0], "NaN");
+  EXPECT_EQ(data[1], "-Infinity");
+  EXPECT_EQ(data[2].get<double>(), 0.0);
+  EXPECT_NEAR(data[3].get<double>(), std::log(2.0), 1e-6);
+  // TFaaS /json, one row and a batch.
+  auto t = request(port_, "POST", "/json", json({{"model", "log"}, {"values", {-1.0, 0.0, 1.0, 2.0}}}).dump());
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(body(t)[0], "NaN");
+  EXPECT_EQ(body(t)[1], "-Infinity");
+  auto b = request(port_, "POST", "/json",
+                   json({{"model", "log"}, {"values", {{-1.0, 0.0, 1.0, 2.0}, {1.0, 1.0, 1.0, -2.0}}}}).dump());
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(body(b)[1][3], "NaN");
+}
+
+// 1e39 does not fit FP32: it silently became inf and answered 200.
+TEST_F(ServerTest, AJsonInputOutsideItsTypesRangeIs400NamingTheElement) {
+  ASSERT_EQ(upload("m", test::mlpModel({4, 1})).status, 201);
+  json req = {{"inputs", {{{"name", "input"}, {"shape", {1, 4}}, {"datatype", "FP32"}, {"data", {0.5, 1e39, 0, 0}}}}}};
+  auto r = request(port_, "POST", "/v2/models/m/infer", req.dump());
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(body(r)["error"].get<std::string>().find("input 'input': element 1 (1e+39) is outside the FP32 range"),
+            std::string::npos)
+      << r.body;
+  // A string such as "NaN" is refused with the way to send it.
+  req["inputs"][0]["data"] = {0.5, "NaN", 0, 0};
+  auto s = request(port_, "POST", "/v2/models/m/infer", req.dump());
+  EXPECT_EQ(s.status, 400) << s.body;
+  EXPECT_NE(s.body.find("element 1: a string element is not a valid FP32 value (JSON inputs carry finite numbers "
+                        "only: send NaN or infinity with the binary tensor extension)"),
+            std::string::npos)
+      << s.body;
+  // TFaaS rows too.
+  auto t = request(port_, "POST", "/json", json({{"model", "m"}, {"values", {0.5, 0.5, -1e39, 0}}}).dump());
+  EXPECT_EQ(t.status, 400) << t.body;
+  EXPECT_NE(t.body.find("value 2 (-1e+39) is outside the FP32 range of input 'input'"), std::string::npos) << t.body;
+}
+
+// The body timeout closed the socket itself, so the documented 408 was never written.
+TEST_F(ServerTest, AStalledBodyGets408BeforeTheConnectionCloses) {
+  server_->shutdown();
+  startServer(64u << 20, 0, [](ServerConfig& c) { c.bodyTimeout = std::chrono::milliseconds(200); });
+  test::RawConnection c(port_);
+  c.send("POST /v2/models/m/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabcd");
+  auto r = c.read();  // blocks until the server answers (or closes: the old behaviour)
+  ASSERT_TRUE(r) << "connection closed without a response";
+  EXPECT_EQ(r->status, 408);
+  EXPECT_NE(r->body.find("within 200 ms"), std::string::npos) << r->body;
+  EXPECT_TRUE(c.closedByPeer());
+}
+
+// A body over the limit is answered 413 before it is read; the server then reads and drops the
+// rest instead of resetting the connection (which broke the client's write: "Broken pipe"), so a
+// client still sending finishes and reads the 413.
+TEST_F(ServerTest, AnOversizedBodyStillBeingSentSeesThe413) {
+  server_->shutdown();
+  startServer(4096);
+  test::RawConnection c(port_);
+  EXPECT_TRUE(c.send(test::formatRequest("POST", "/api/v1/models/big/versions", std::string(8u << 20, 'x'), kAuth)))
+      << "the server reset the connection while the body was being sent";
+  auto r = c.read();
+  ASSERT_TRUE(r) << "connection reset before the response could be read";
+  EXPECT_EQ(r->status, 413);
+  EXPECT_TRUE(c.closedByPeer());
+}
+
+// Deleting a model's last version deletes the model: it left a hidden model behind that lists
+// and 404s did not show, that DELETE still 'deleted', and whose tags came back on re-upload.
+TEST_F(ServerTest, DeletingTheLastVersionDeletesTheModel) {
+  ASSERT_EQ(upload("x", test::mlpModel({4, 1})).status, 201);
+  ASSERT_EQ(upload("x", test::mlpModel({4, 1}, 2)).status, 201);
+  ASSERT_EQ(request(port_, "PUT", "/api/v1/models/x/tags/owner", R"({"value":"cms"})", kAuth).status, 200);
+  auto first = request(port_, "DELETE", "/api/v1/models/x/versions/1", "", kAuth);
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(body(first)["model_deleted"], false);
+  auto last = request(port_, "DELETE", "/api/v1/models/x/versions/2", "", kAuth);
+  ASSERT_EQ(last.status, 200);
+  EXPECT_EQ(body(last)["model_deleted"], true);
+  EXPECT_EQ(request(port_, "GET", "/api/v1/models/x").status, 404);
+  EXPECT_EQ(request(port_, "DELETE", "/api/v1/models/x", "", kAuth).status, 404);
+  EXPECT_EQ(request(port_, "PUT", "/api/v1/models/x/tags/owner", R"({"value":"atlas"})", kAuth).status, 404);
+  EXPECT_TRUE(body(request(port_, "GET", "/api/v1/models"))["models"].empty());
+  auto again = upload("x", test::mlpModel({4, 1}));
+  ASSERT_EQ(again.status, 201);
+  EXPECT_EQ(body(again)["version"], 1);
+  EXPECT_TRUE(body(request(port_, "GET", "/api/v1/models/x"))["tags"].empty());
+}
+
+// The server's own damaged files are a server error naming the version, reported at startup too.
+TEST_F(ServerTest, ATruncatedOrMissingStoredModelIsA500NamingTheVersion) {
+  ASSERT_EQ(upload("t", test::mlpModel({4, 1})).status, 201);
+  ASSERT_EQ(upload("gone", test::mlpModel({4, 1}, 3)).status, 201);
+  auto truncated = server_->repository().resolve(parseModelRef("t").value()).value();
+  auto missing = server_->repository().resolve(parseModelRef("gone").value()).value();
+  server_->shutdown();
+  const auto bytes = ::mlaas::test::readFile(truncated->file);
+  ::mlaas::test::writeFile(truncated->file, bytes.substr(0, bytes.size() / 2));
+  std::filesystem::remove(missing->file);
+  startServer();
+  const auto problems = server_->repository().checkBlobs();
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE((problems[0] + problems[1]).find("gone/versions/1: stored model file"), std::string::npos);
+  EXPECT_NE((problems[0] + problems[1]).find(fmt::format("t/versions/1: stored model file {} has {} bytes",
+                                                         truncated->file.string(), bytes.size() / 2)),
+            std::string::npos)
+      << problems[0] << problems[1];
+  json req = {{"inputs", {{{"name", "input"}, {"shape", {1, 4}}, {"datatype", "FP32"}, {"data", {0, 0, 0, 0}}}}}};
+  for (const char* name : {"t", "gone"}) {
+    auto r = request(port_, "POST", std::string("/v2/models/") + name + "/infer", req.dump());
+    EXPECT_EQ(r.status, 500) << r.body;
+    EXPECT_NE(r.body.find(std::string(name) + "/versions/1"), std::string::npos) << r.body;
+  }
 }
 
 }  // namespace

@@ -118,7 +118,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "training.schedule: expected one of constant, step, cosine"},
         BadCase{"model: {}\ntraining: [1, 2]\n", "training: expected a mapping"},
         BadCase{"dataset: {}\n", "cfg.yaml: model: missing section"},
-        BadCase{"model: [\n", "cfg.yaml:2:1: not valid YAML"}),
+        BadCase{"model: [\n", "cfg.yaml:2:1: not valid YAML"},
+        // yaml-cpp keeps both keys and node[key] returns the first: the later block was ignored.
+        BadCase{"model: {}\ntraining: {epochs: 1}\ntraining: {epochs: 5}\n",
+                "cfg.yaml:3:1: duplicate key 'training' (first at line 2)"},
+        BadCase{"model:\n  hidden: [8]\n  hidden: [16]\n", "cfg.yaml:3:3: duplicate key 'model.hidden' (first at line 2)"},
+        BadCase{"features: {flat: [a]}\nfeatures: {flat: [b]}\nmodel: {}\n",
+                "cfg.yaml:2:1: duplicate key 'features' (first at line 1)"}),
     [](const ::testing::TestParamInfo<BadCase>& param) { return "case" + std::to_string(param.index); });
 
 TEST(TrainConfig, MissingFileNamesThePath) {

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "train/metrics.hpp"
@@ -46,6 +48,59 @@ TEST(Metrics, AucEdgeCases) {
   EXPECT_DOUBLE_EQ(rocAuc(s, std::vector<std::uint8_t>{1, 1, 0, 0}, {}), 0.0);
   EXPECT_DOUBLE_EQ(rocAuc(std::vector<float>{0.5F, 0.5F}, std::vector<std::uint8_t>{1, 0}, {}), 0.5);
   EXPECT_TRUE(std::isnan(rocAuc(s, std::vector<std::uint8_t>{1, 1, 1, 1}, {})));
+}
+
+// A NaN score (a network fed a NaN feature) made rocAuc loop forever: NaN == NaN is false, so
+// the run of ties never advanced, and sorting by a comparison that NaN breaks is undefined.
+TEST(Metrics, NaNScoresGiveAnUndefinedAucAndTerminate) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<std::uint8_t> positive{1, 0, 1, 0, 1};
+  for (const auto& scores : {std::vector<float>{nan, nan, nan, nan, nan}, std::vector<float>{0.9F, nan, 0.4F, 0.1F, nan},
+                             std::vector<float>{nan, 0.2F, 0.2F, 0.2F, 0.7F}}) {
+    EXPECT_TRUE(std::isnan(rocAuc(scores, positive, {})));
+    const auto curve = rocCurve(scores, positive, {});
+    EXPECT_TRUE(std::isnan(curve.auc));
+    EXPECT_TRUE(curve.falsePositiveRate.empty());
+    EXPECT_TRUE(curve.truePositiveRate.empty());
+  }
+  // A weight that is not finite makes the rates meaningless too.
+  const std::vector<float> s{0.1F, 0.2F, 0.8F, 0.9F};
+  const std::vector<std::uint8_t> p{0, 0, 1, 1};
+  EXPECT_TRUE(std::isnan(rocAuc(s, p, std::vector<float>{1, nan, 1, 1})));
+  EXPECT_TRUE(std::isnan(rocAuc(s, p, std::vector<float>{1, 1, std::numeric_limits<float>::infinity(), 1})));
+}
+
+TEST(Metrics, InfiniteScoresAreOrdered) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> scores{-inf, 0.3F, inf, inf, -inf, 0.3F};
+  const std::vector<std::uint8_t> positive{0, 1, 1, 0, 1, 0};
+  EXPECT_NEAR(rocAuc(scores, positive, {}), bruteForceAuc(scores, positive, {}), 1e-12);
+  const auto curve = rocCurve(scores, positive, {});
+  EXPECT_EQ(curve.falsePositiveRate.size(), 4U);  // origin + one point per distinct score
+  EXPECT_DOUBLE_EQ(curve.truePositiveRate.back(), 1.0);
+}
+
+// NLO samples carry negative weights: they count as weights, pair by pair, like the others.
+TEST(Metrics, AucWithNegativeWeightsMatchesPairCounting) {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> coarse(0, 19);
+  std::uniform_real_distribution<float> weight(-0.3F, 1.5F);
+  std::vector<float> scores;
+  std::vector<std::uint8_t> positive;
+  std::vector<float> weights;
+  for (int i = 0; i < 400; ++i) {
+    const bool p = i % 2 == 0;
+    positive.push_back(p ? 1 : 0);
+    scores.push_back(static_cast<float>(coarse(rng) + (p ? 4 : 0)));
+    weights.push_back(weight(rng));
+  }
+  ASSERT_TRUE(std::any_of(weights.begin(), weights.end(), [](float w) { return w < 0; }));
+  const double auc = rocAuc(scores, positive, weights);
+  EXPECT_NEAR(auc, bruteForceAuc(scores, positive, weights), 1e-9);
+  EXPECT_GT(auc, 0.5);
+  // Weights of one class summing to 0 or less leave no AUC.
+  const std::vector<float> s{0.1F, 0.2F, 0.8F, 0.9F};
+  EXPECT_TRUE(std::isnan(rocAuc(s, std::vector<std::uint8_t>{0, 0, 1, 1}, std::vector<float>{1, 1, 1, -1})));
 }
 
 TEST(Metrics, RocCurveRunsFromOriginToOneAndIsMonotonic) {

@@ -2,8 +2,12 @@
 // stopping, schedules, and the errors for data that does not fit the model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <limits>
+#include <random>
 
 #include "core/result.hpp"
 #include "synthetic.hpp"
@@ -265,6 +269,169 @@ TEST(Training, InputsThatDoNotSuitTheModelAreErrors) {
   auto truncated = vector;
   truncated.values[0].pop_back();
   expectInvalid([&] { trainer.fit(truncated, vector); }, "input 'features'");
+}
+
+// ---- values the network cannot use, weights, classes, divergence ----
+
+std::string messageOf(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const core::Exception& e) {
+    EXPECT_EQ(e.code(), core::Errc::invalid_argument);
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception";
+  return {};
+}
+
+// NaN or inf as a present value made every output NaN, and the NaN scores hung rocAuc forever.
+TEST(Training, NonFiniteFeaturesAreRefusedNamingTheFeatureAndSplit) {
+  const auto all = synthetic::vectorProblem(400, 21);
+  auto sets = splitTrainValidation(all, 0.25, 2);
+  // Padding (mask 0) may hold NaN (synthetic::garbage does): the network never sees it.
+  ASSERT_TRUE(std::any_of(sets.train.values[0].begin(), sets.train.values[0].end(),
+                          [](float v) { return std::isnan(v); }));
+  auto presentIndex = [](const TensorSet& set, std::int64_t feature, int nth) {
+    for (std::int64_t e = 0; e < set.events; ++e)
+      if (set.masks[0][static_cast<std::size_t>(e * 6 + feature)] != 0 && nth-- == 0)
+        return static_cast<std::size_t>(e * 6 + feature);
+    return std::size_t{0};
+  };
+  sets.train.values[0][presentIndex(sets.train, 1, 0)] = std::numeric_limits<float>::quiet_NaN();
+  sets.train.values[0][presentIndex(sets.train, 1, 5)] = std::numeric_limits<float>::quiet_NaN();
+  sets.validation.values[0][presentIndex(sets.validation, 1, 2)] = std::numeric_limits<float>::infinity();
+  sets.validation.values[0][presentIndex(sets.validation, 4, 0)] = -std::numeric_limits<float>::infinity();
+  Trainer trainer(smallMlp(1), all.inputs, 1);
+  const auto message = messageOf([&] { trainer.fit(sets.train, sets.validation); });
+  EXPECT_NE(message.find("2 values are NaN or infinite"), std::string::npos) << message;
+  EXPECT_NE(message.find("feature 'b': 2 values in 2 of 300 events of the training split; 1 value in 1 of 100 events "
+                         "of the validation split"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("feature 'e': 1 value in 1 of 100 events of the validation split"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("where(nJet > 0, Jet_pt[0], 0)"), std::string::npos) << message;
+  EXPECT_TRUE(trainer.history().epochs.empty());
+
+  // The same NaN behind a mask of 0 is padding: training runs and every metric is a number.
+  auto padded = sets;
+  for (auto* set : {&padded.train, &padded.validation})
+    for (std::size_t k = 0; k < set->values[0].size(); ++k)
+      if (!std::isfinite(set->values[0][k])) set->masks[0][k] = 0;
+  Trainer fine(smallMlp(1), all.inputs, 1);
+  const auto& history = fine.fit(padded.train, padded.validation);
+  EXPECT_TRUE(std::isfinite(history.epochs.at(0).validationLoss));
+  EXPECT_TRUE(std::isfinite(history.epochs.at(0).validationAuc));
+}
+
+TEST(Training, NonFiniteLabelsAndWeightsAreRefused) {
+  const auto all = synthetic::multiclassProblem(300, 22);
+  auto sets = splitTrainValidation(all, 0.2, 3);
+  auto config = smallMlp(1);
+  config.model.task = Task::multiclass;
+  Trainer trainer(config, all.inputs, 3);
+  auto nanWeight = sets;
+  nanWeight.train.weights[7] = std::numeric_limits<float>::quiet_NaN();
+  auto message = messageOf([&] { trainer.fit(nanWeight.train, nanWeight.validation); });
+  EXPECT_NE(message.find("the event weight is NaN or infinite"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 value in 1 of 240 events of the training split"), std::string::npos) << message;
+
+  auto regression = synthetic::regressionProblem(200, 23);
+  regression.labels[9] = std::numeric_limits<float>::infinity();
+  auto regressionConfig = smallMlp(1);
+  regressionConfig.model.task = Task::regression;
+  Trainer regressor(regressionConfig, regression.inputs, 2);
+  message = messageOf([&] { regressor.fit(regression, regression.emptyLike()); });
+  EXPECT_NE(message.find("the label is NaN or infinite"), std::string::npos) << message;
+}
+
+// NLO samples: negative weights are weights. The reported losses and AUC are the weighted ones.
+TEST(Training, NegativeEventWeightsAreUsedAsWeights) {
+  auto all = synthetic::vectorProblem(1600, 24, 2.0);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> weight(-0.5F, 1.5F);
+  for (std::int64_t e = 0; e < all.events; ++e) all.weights.push_back(weight(rng));
+  const auto sets = splitTrainValidation(all, 0.25, 4);
+  ASSERT_TRUE(std::any_of(sets.train.weights.begin(), sets.train.weights.end(), [](float w) { return w < 0; }));
+  auto config = smallMlp(3);
+  config.model.dropout = 0;
+  Trainer trainer(config, all.inputs, 1);
+  const auto& history = trainer.fit(sets.train, sets.validation);
+  ASSERT_EQ(history.epochs.size(), 3U);
+  for (const auto& e : history.epochs) EXPECT_TRUE(std::isfinite(e.trainLoss) && std::isfinite(e.validationLoss));
+  EXPECT_GT(history.epochs.back().validationAuc, 0.9);
+
+  // The restored (best) weights' validation loss and AUC, by hand with the same weights.
+  const auto p = trainer.predict(sets.validation);
+  double lossSum = 0;
+  double weightSum = 0;
+  for (std::size_t e = 0; e < p.size(); ++e) {
+    const double y = sets.validation.labels[e];
+    const double q = std::clamp(static_cast<double>(p[e]), 1e-7, 1 - 1e-7);
+    lossSum += sets.validation.weights[e] * -(y * std::log(q) + (1 - y) * std::log(1 - q));
+    weightSum += sets.validation.weights[e];
+  }
+  EXPECT_NEAR(history.bestValidationLoss, lossSum / weightSum, 1e-3);
+  std::vector<std::uint8_t> positive;
+  for (const auto label : sets.validation.labels) positive.push_back(label > 0.5F ? 1 : 0);
+  EXPECT_NEAR(history.roc.at(0).auc, rocAuc(p, positive, sets.validation.weights), 1e-12);
+  // Unweighted, the AUC differs: the weights were used.
+  EXPECT_NE(history.roc.at(0).auc, rocAuc(p, positive, {}));
+}
+
+TEST(Training, WeightsThatDoNotSumToMoreThanZeroAreRefused) {
+  auto all = synthetic::vectorProblem(300, 25);
+  all.weights.assign(static_cast<std::size_t>(all.events), 0.0F);
+  const auto sets = splitTrainValidation(all, 0.2, 5);
+  Trainer trainer(smallMlp(1), all.inputs, 1);
+  auto message = messageOf([&] { trainer.fit(sets.train, sets.validation); });
+  EXPECT_NE(message.find("training set: the event weights of its 240 events sum to 0"), std::string::npos) << message;
+  // A validation set whose weights cancel leaves no validation loss to pick the best epoch.
+  auto cancelling = sets;
+  cancelling.train.weights.assign(cancelling.train.weights.size(), 1.0F);
+  for (std::size_t e = 0; e < cancelling.validation.weights.size(); ++e)
+    cancelling.validation.weights[e] = e % 2 == 0 ? 1.0F : -1.0F;
+  message = messageOf([&] { trainer.fit(cancelling.train, cancelling.validation); });
+  EXPECT_NE(message.find("validation set: the event weights of its 60 events sum to 0"), std::string::npos) << message;
+}
+
+// Trained on one class, a classifier learns a constant; its AUC is undefined (null), not a result.
+TEST(Training, ASingleClassIsRefused) {
+  auto all = synthetic::vectorProblem(200, 26);
+  all.labels.assign(all.labels.size(), 1.0F);
+  const auto sets = splitTrainValidation(all, 0.2, 6);
+  Trainer trainer(smallMlp(1), all.inputs, 1);
+  const auto message = messageOf([&] { trainer.fit(sets.train, sets.validation); });
+  EXPECT_NE(message.find("all 160 events have label 1: a binary classifier needs events of at least two classes"),
+            std::string::npos)
+      << message;
+
+  auto multi = synthetic::multiclassProblem(200, 27);
+  multi.labels.assign(multi.labels.size(), 2.0F);
+  auto config = smallMlp(1);
+  config.model.task = Task::multiclass;
+  Trainer multiTrainer(config, multi.inputs, 3);
+  EXPECT_NE(messageOf([&] { multiTrainer.fit(multi, multi.emptyLike()); }).find("all 200 events have label 2"),
+            std::string::npos);
+}
+
+// A loss that overflows stops the run naming the epoch; it used to train on and end with
+// "best epoch 0" and a bundle of NaN weights.
+TEST(Training, ADivergingLossStopsNamingTheEpoch) {
+  auto all = synthetic::regressionProblem(600, 28);
+  for (auto& target : all.labels) target *= 1e19F;  // finite, but its square overflows float
+  const auto sets = splitTrainValidation(all, 0.2, 7);
+  auto config = smallMlp(3);
+  config.model.task = Task::regression;
+  config.model.dropout = 0;
+  mlaas::test::TempDir dir;
+  Trainer trainer(config, all.inputs, resolveOutputs(config.model, sets.train));
+  const auto message =
+      messageOf([&] { trainer.fit(sets.train, sets.validation, FitOptions{.checkpointDir = dir.path()}); });
+  EXPECT_NE(message.find("epoch 1, batch 1 of 4: the training loss is inf"), std::string::npos) << message;
+  EXPECT_NE(message.find("training diverged"), std::string::npos) << message;
+  EXPECT_TRUE(trainer.history().epochs.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.pt"));
 }
 
 TEST(Split, IsSeededAndDisjoint) {
