@@ -342,7 +342,8 @@ void runRootPredict(const PredictArgs& args) {
   for (const auto& id : ids)
     if (std::find(branches.begin(), branches.end(), id.name) == branches.end()) branches.push_back(id.name);
 
-  const std::string outTree = args.outTree.empty() ? treeName + "_scores" : args.outTree;
+  // The friend tree goes in the top folder (the writer writes no folders): one/two/tree -> tree_scores.
+  const std::string outTree = args.outTree.empty() ? treeName.substr(treeName.rfind('/') + 1) + "_scores" : args.outTree;
   root::FileWriter file(args.out);
   std::unique_ptr<root::FriendTreeWriter> friendTree;
   std::vector<std::string> names;

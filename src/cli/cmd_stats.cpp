@@ -30,6 +30,7 @@ void run(const StatsOptions& o) {
   mlaas::cli::refuseOverwritingInputs("-o", o.output, reads);
   auto plan = Plan::build(config, inputs.schema);
   auto specs = computeSpecs(*plan, inputs, {.threads = o.threads});
+  specs.requireSelectedEvents(config);
   specs.save(o.output, *plan);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (o.json) {

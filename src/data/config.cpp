@@ -7,10 +7,12 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "core/result.hpp"
+#include "core/yaml_keys.hpp"
 #include "data/expr.hpp"
 
 namespace mlaas::data {
@@ -162,6 +164,18 @@ void checkExpression(const YamlReader& reader, const YAML::Node& node, const std
   }
 }
 
+// The identity of an input for the stats hash: its canonical path (absolute, symlinks and '..'
+// resolved), so that the same config reached as 'a.yaml', '$PWD/a.yaml' or 'cfg/a.yaml' hashes
+// the same. URLs are their own identity. weakly_canonical keeps a glob's pattern part as written.
+std::string inputIdentity(const std::string& path) {
+  if (path.find("://") != std::string::npos) return path;
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);  // a relative glob has no existing prefix
+  if (error) return path;
+  auto canonical = std::filesystem::weakly_canonical(absolute, error);
+  return error ? absolute.lexically_normal().string() : canonical.string();
+}
+
 std::string resolvePath(const std::filesystem::path& base, const std::string& path) {
   if (path.find("://") != std::string::npos) return path;  // URLs go to the reader untouched
   std::filesystem::path p(path);
@@ -215,6 +229,16 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
     }
   }
   if (config.files.empty()) throwConfigError(reader.at(node, "inputs"), "no input files (give 'files' or 'files_from')");
+  // A file listed twice would be read, counted and trained on twice: refuse it, by canonical path
+  // (a/../a.root, a symlink and an absolute spelling are the same file). Globs are expanded later.
+  std::map<std::string, const InputFile*> seenFiles;
+  for (const auto& file : config.files) {
+    if (file.path.find("://") == std::string::npos && file.path.find_first_of("*?[") != std::string::npos) continue;
+    auto [first, inserted] = seenFiles.emplace(inputIdentity(file.path), &file);
+    if (!inserted)
+      throwConfigError(file.at, fmt::format("file '{}' is listed twice (first at {}): its events would count twice", file.path,
+                                            toString(first->second->at)));
+  }
   if (node["label"]) {
     const auto label = node["label"];
     config.labelAt = reader.at(label, "inputs.label");
@@ -242,6 +266,16 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
   }
 }
 
+// A feature named twice would be one column (silently merged) or two equal ones: refuse it.
+void refuseRepeatedPatterns(const std::vector<Pattern>& patterns, const std::string& what) {
+  std::map<std::string, const Pattern*> seen;
+  for (const auto& pattern : patterns) {
+    auto [first, inserted] = seen.emplace(pattern.text, &pattern);
+    if (!inserted)
+      throwConfigError(pattern.at, fmt::format("{} '{}' is listed twice (first at {})", what, pattern.text, toString(first->second->at)));
+  }
+}
+
 GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const YAML::Node& node) {
   std::string key = "features.groups." + name;
   GroupConfig group;
@@ -250,6 +284,7 @@ GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const 
   reader.checkKeys(node, key, {"branches", "length", "pad", "sort_by", "sort"});
   if (!node["branches"]) throwConfigError(group.at, "missing key 'branches'");
   group.branches = reader.patterns(node["branches"], key + ".branches");
+  refuseRepeatedPatterns(group.branches, "member");
   if (group.branches.empty()) throwConfigError(reader.at(node["branches"], key + ".branches"), "no branches");
   if (node["length"]) {
     const auto length = node["length"];
@@ -290,6 +325,7 @@ GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const 
 void parseFeatures(const YamlReader& reader, const YAML::Node& node, DatasetConfig& config) {
   reader.checkKeys(node, "features", {"flat", "identifiers", "groups"});
   if (node["flat"]) config.features = reader.patterns(node["flat"], "features.flat");
+  refuseRepeatedPatterns(config.features, "feature");
   if (node["identifiers"]) {
     config.identifiers.clear();
     for (auto& pattern : reader.patterns(node["identifiers"], "features.identifiers")) config.identifiers.push_back(pattern.text);
@@ -358,6 +394,10 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
   } catch (const YAML::Exception& e) {
     throwConfigError(Location{name, e.mark.line + 1, e.mark.column + 1, ""}, fmt::format("not valid YAML: {}", e.msg));
   }
+  // yaml-cpp keeps both entries of a repeated key and node[key] answers the first: a second
+  // 'features:' block (or split: {train: 0.8, train: 0.2}) would be silently dropped.
+  if (auto duplicate = core::findDuplicateKey(root))
+    throwConfigError(Location{name, duplicate->line, duplicate->column, ""}, core::describe(*duplicate));
   DatasetConfig config;
   config.source = Location{name, 0, 0, ""};
   try {
@@ -473,20 +513,35 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
   return config;
 }
 
-std::string DatasetConfig::statsHash() const {
+namespace {
+
+std::string hashStats(const DatasetConfig& config, bool canonicalPaths) {
   // A canonical text of everything that changes statistics; formatting or batch options do not.
-  std::string text = fmt::format("tree={}\n", tree);
-  for (const auto& file : files) text += fmt::format("file={}|{}\n", file.path, file.label ? fmt::format("{}", *file.label) : "-");
-  text += fmt::format("label={}|{}\nweight={}\nselection={}\n", labelBranch, labelExpression, weight, selection);
-  for (const auto& pattern : features) text += fmt::format("flat={}\n", pattern.text);
-  for (const auto& id : identifiers) text += fmt::format("id={}\n", id);
-  for (const auto& group : groups) {
+  std::string text = fmt::format("tree={}\n", config.tree);
+  for (const auto& file : config.files)
+    text += fmt::format("file={}|{}\n", canonicalPaths ? inputIdentity(file.path) : file.path,
+                        file.label ? fmt::format("{}", *file.label) : "-");
+  text += fmt::format("label={}|{}\nweight={}\nselection={}\n", config.labelBranch, config.labelExpression, config.weight,
+                      config.selection);
+  for (const auto& pattern : config.features) text += fmt::format("flat={}\n", pattern.text);
+  for (const auto& id : config.identifiers) text += fmt::format("id={}\n", id);
+  for (const auto& group : config.groups) {
     text += fmt::format("group={}|{}|{}|{}|{}|{}\n", group.name, static_cast<int>(group.lengthMode), group.length, group.quantile,
                         group.sortBy, group.sortDescending);
     for (const auto& pattern : group.branches) text += fmt::format(" member={}\n", pattern.text);
   }
-  for (const auto& variable : variables) text += fmt::format("var={}={}\n", variable.name, variable.expression);
+  for (const auto& variable : config.variables) text += fmt::format("var={}={}\n", variable.name, variable.expression);
   return fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
+}
+
+}  // namespace
+
+std::string DatasetConfig::statsHash() const { return hashStats(*this, /*canonicalPaths=*/true); }
+
+bool DatasetConfig::statsHashMatches(const std::string& hash) const {
+  // Specs written before the hash used canonical paths hashed the paths as spelled: still valid
+  // when the config is reached the same way as then.
+  return hash == statsHash() || hash == hashStats(*this, /*canonicalPaths=*/false);
 }
 
 }  // namespace mlaas::data

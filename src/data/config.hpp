@@ -132,7 +132,11 @@ struct DatasetConfig {
 
   /// A hash of everything statistics depend on (inputs, tree, features, groups, variables,
   /// selection, labels, weights): specs made under another hash are refused.
+  /// Input files count by canonical path, so the hash does not depend on how the config's or the
+  /// inputs' paths are spelled (relative, absolute, from another folder).
   [[nodiscard]] std::string statsHash() const;
+  /// True when `hash` is statsHash() or the hash older specs recorded (paths as spelled).
+  [[nodiscard]] bool statsHashMatches(const std::string& hash) const;
 };
 
 }  // namespace mlaas::data

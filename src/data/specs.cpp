@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -14,16 +15,37 @@ namespace mlaas::data {
 
 using nlohmann::json;
 
+namespace {
+
+// A local file's canonical path (absolute, symlinks and '..' resolved): specs record it so that
+// they match however the config is reached later (from another folder, by an absolute path).
+std::string canonicalLocal(const std::string& path) {
+  std::error_code error;
+  auto canonical = std::filesystem::weakly_canonical(path, error);
+  return error ? path : canonical.string();
+}
+
+// Specs written before inputs were recorded canonically hold the path as spelled then.
+bool samePath(const std::string& now, const std::string& then) {
+  if (now == then) return true;
+  if (then.find("://") != std::string::npos || std::filesystem::path(then).is_absolute()) return false;
+  return canonicalLocal(then) == now;
+}
+
+}  // namespace
+
 InputRecord describeInput(const std::string& path, std::uint64_t entries) {
   InputRecord record;
   record.path = path;
   record.entries = entries;
   if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return record;
-  std::string local = path.rfind("file://", 0) == 0 ? path.substr(7) : path;
+  const bool fileUrl = path.rfind("file://", 0) == 0;
+  std::string local = fileUrl ? path.substr(7) : path;
   struct stat info {};
   if (::stat(local.c_str(), &info) == 0) {
     record.size = static_cast<std::uint64_t>(info.st_size);
     record.mtimeNs = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+    if (!fileUrl) record.path = canonicalLocal(local);
   }
   return record;
 }
@@ -74,6 +96,7 @@ json sketchToJson(const QuantileSketch& sketch) {
   if (sketch.mapping() == QuantileSketch::Mapping::binary) {
     out["mapping"] = "binary";
     out["mantissa_bits"] = sketch.mantissaBits();
+    out["integral"] = sketch.integral();  // integer data answers exact quantiles
   } else {
     out["mapping"] = "logarithmic";
   }
@@ -232,6 +255,10 @@ Specs Specs::fromJson(const std::string& text, const std::string& name) {
         stats.mean = readNumber(value.at("mean"));
         stats.m2 = readNumber(value.at("m2"));
         stats.sketch = sketchFromJson(value.at("sketch"));
+        // The sketch's quantiles stay within the feature's exact extremes, kept with the moments.
+        const auto& sketchJson = value.at("sketch");
+        const bool integral = sketchJson.contains("integral") && sketchJson.at("integral").get<bool>();
+        if (stats.count != 0 && stats.min <= stats.max) stats.sketch.restoreExtremes(stats.min, stats.max, integral);
         specs.features[feature] = std::move(stats);
       }
       for (const auto& [group, value] : j.at("groups").items()) {
@@ -307,17 +334,32 @@ void Specs::checkMatches(const DatasetConfig& config, const std::vector<InputRec
     }
     return;
   }
-  if (configHash != config.statsHash())
+  if (!config.statsHashMatches(configHash))
     refuse(fmt::format("the config changed (hash {} in the specs, {} now)", configHash, config.statsHash()));
   if (current.size() != inputs.size()) refuse(fmt::format("{} input files now, {} in the specs", current.size(), inputs.size()));
   for (std::size_t i = 0; i < current.size(); ++i) {
     const auto& now = current[i];
     const auto& then = inputs[i];
-    if (now.path != then.path) refuse(fmt::format("input {} is '{}', the specs have '{}'", i, now.path, then.path));
+    if (!samePath(now.path, then.path)) refuse(fmt::format("input {} is '{}', the specs have '{}'", i, now.path, then.path));
     if (now.size != then.size) refuse(fmt::format("'{}' has {} bytes, the specs say {}", now.path, now.size, then.size));
     if (now.mtimeNs != then.mtimeNs) refuse(fmt::format("'{}' was modified after the specs were made", now.path));
     if (now.entries != then.entries) refuse(fmt::format("'{}' has {} entries, the specs say {}", now.path, now.entries, then.entries));
   }
+}
+
+void Specs::requireSelectedEvents(const DatasetConfig& config) const {
+  if (selected != 0) return;
+  std::string why;
+  if (entries == 0) {
+    why = "the inputs have no entries";
+  } else {
+    why = fmt::format("none of the {} entries read", entries);
+    if (!config.selection.empty()) why += fmt::format(" passes the selection '{}' ({})", config.selection, toString(config.selectionAt));
+    else why += " is in the training split";
+    if (config.split.train < 1) why += fmt::format(" with split.train {}", config.split.train);
+  }
+  throw core::Exception(core::Errc::invalid_argument,
+                        fmt::format("{}: no event selected for training: {}", config.source.file, why));
 }
 
 }  // namespace mlaas::data

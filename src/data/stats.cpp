@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <tuple>
 
 namespace mlaas::data {
 namespace {
@@ -77,6 +78,9 @@ void QuantileSketch::addTo(Buckets& buckets, std::int32_t index, std::uint64_t n
 void QuantileSketch::add(double value) {
   if (!std::isfinite(value)) return;
   ++count_;
+  min_ = std::min(min_, value);
+  max_ = std::max(max_, value);
+  integral_ = integral_ && value == std::trunc(value);
   double magnitude = std::fabs(value);
   if (magnitude < kMinMagnitude) {
     ++zeros_;
@@ -86,10 +90,30 @@ void QuantileSketch::add(double value) {
 }
 
 void QuantileSketch::add(std::span<const double> values) {
+  double low = min_, high = max_;
+  for (double v : values) {
+    if (!std::isfinite(v)) continue;
+    low = std::min(low, v);
+    high = std::max(high, v);
+  }
+  addWithExtremes(values, low, high);
+}
+
+void QuantileSketch::addWithExtremes(std::span<const double> values, double min, double max) {
   if (mapping_ != Mapping::binary) {
     for (double v : values) add(v);
     return;
   }
+  // The integrality check runs only while every value so far was an integer: a continuous
+  // feature pays for it on its first block only.
+  const std::uint64_t fractionBits = integral_ ? addBuckets<true>(values) : addBuckets<false>(values);
+  integral_ = integral_ && fractionBits == 0;
+  min_ = std::min(min_, min);
+  max_ = std::max(max_, max);
+}
+
+template <bool kCheckIntegral>
+std::uint64_t QuantileSketch::addBuckets(std::span<const double> values) {
   // Integer work only: |x|'s bit pattern orders like |x|, so its bucket is the pattern shifted.
   // One pass; a value outside the buckets so far takes the slow path that grows them, which
   // happens about log(n) times for data in random order.
@@ -111,15 +135,25 @@ void QuantileSketch::add(std::span<const double> values) {
   };
   reload();
   std::uint64_t finite = 0, zeros = 0;
+  // Any bit set here is a fractional bit of some value (integer operations, no branch).
+  std::uint64_t fractionBits = 0;
   for (double v : values) {
     const auto bits = std::bit_cast<std::uint64_t>(v);
     const std::uint64_t magnitude = bits & kMagnitudeMask;
     if (magnitude < zeroBits || magnitude >= kInfinityBits) {
       finite += magnitude < kInfinityBits;
       zeros += magnitude < zeroBits;
+      if constexpr (kCheckIntegral) fractionBits |= magnitude < zeroBits ? magnitude : 0;  // only 0 is an integer
       continue;
     }
     ++finite;
+    if constexpr (kCheckIntegral) {
+      // |v| = 1.m * 2^(e - 1023): the mantissa bits below 2^0, and the implicit leading bit when
+      // |v| < 1, are fractional.
+      const auto exponent = static_cast<std::int64_t>(magnitude >> kMantissaBits);
+      const std::int64_t fractional = std::clamp<std::int64_t>(1075 - exponent, 0, 63);
+      fractionBits |= (magnitude | (std::uint64_t{1} << kMantissaBits)) & ((std::uint64_t{1} << fractional) - 1);
+    }
     const bool negative = (bits >> 63) != 0;
     const auto index = static_cast<std::int32_t>(magnitude >> shift);
     // Selects, not branches: signs such as eta's are random.
@@ -134,6 +168,13 @@ void QuantileSketch::add(std::span<const double> values) {
   }
   count_ += finite;
   zeros_ += zeros;
+  return fractionBits;
+}
+
+void QuantileSketch::restoreExtremes(double min, double max, bool integral) noexcept {
+  min_ = min;
+  max_ = max;
+  integral_ = integral;
 }
 
 void QuantileSketch::merge(const QuantileSketch& other) {
@@ -153,25 +194,47 @@ void QuantileSketch::merge(const QuantileSketch& other) {
   }
   zeros_ += other.zeros_;
   count_ += other.count_;
+  min_ = std::min(min_, other.min_);
+  max_ = std::max(max_, other.max_);
+  integral_ = integral_ && other.integral_;
 }
 
 double QuantileSketch::quantile(double q) const {
   if (count_ == 0) return std::numeric_limits<double>::quiet_NaN();
   q = std::clamp(q, 0.0, 1.0);
+  const bool extremesKnown = min_ <= max_;
+  if (extremesKnown && q == 0) return min_;
+  if (extremesKnown && q == 1) return max_;
   auto rank = static_cast<std::uint64_t>(q * static_cast<double>(count_ - 1));
+  // The bucket holding the rank: its index and sign, or the zero bucket.
+  std::int32_t index = 0;
+  bool negative = false, zero = false, found = false;
   std::uint64_t seen = 0;
   // Negative values, most negative first: highest magnitude index first.
-  for (std::size_t i = negative_.counts.size(); i-- > 0;) {
+  for (std::size_t i = negative_.counts.size(); !found && i-- > 0;) {
     seen += negative_.counts[i];
-    if (seen > rank) return -valueOf(negative_.offset + static_cast<std::int32_t>(i));
+    if (seen > rank) std::tie(index, negative, found) = std::tuple{negative_.offset + static_cast<std::int32_t>(i), true, true};
   }
-  seen += zeros_;
-  if (seen > rank) return 0;
-  for (std::size_t i = 0; i < positive_.counts.size(); ++i) {
+  if (!found) {
+    seen += zeros_;
+    zero = found = seen > rank;
+  }
+  for (std::size_t i = 0; !found && i < positive_.counts.size(); ++i) {
     seen += positive_.counts[i];
-    if (seen > rank) return valueOf(positive_.offset + static_cast<std::int32_t>(i));
+    if (seen > rank) std::tie(index, found) = std::tuple{positive_.offset + static_cast<std::int32_t>(i), true};
   }
-  return valueOf(positive_.offset + static_cast<std::int32_t>(positive_.counts.size()) - 1);
+  if (!found) index = positive_.offset + static_cast<std::int32_t>(positive_.counts.size()) - 1;
+  double magnitude = zero ? 0.0 : valueOf(index);
+  if (!zero && integral_ && mapping_ == Mapping::binary) {
+    // Integer data: a bucket [low, high) that holds one integer holds only that value.
+    const int shift = kMantissaBits - mantissaBits_;
+    const double low = std::bit_cast<double>(static_cast<std::uint64_t>(index) << shift);
+    const double high = std::bit_cast<double>(static_cast<std::uint64_t>(index + 1) << shift);
+    const double integer = std::ceil(low);
+    if (integer < high && integer + 1 >= high) magnitude = integer;
+  }
+  const double value = negative ? -magnitude : magnitude;
+  return extremesKnown ? std::clamp(value, min_, max_) : value;
 }
 
 QuantileSketch QuantileSketch::fromBuckets(double alpha, Buckets positive, Buckets negative, std::uint64_t zeros) {
@@ -197,6 +260,7 @@ QuantileSketch QuantileSketch::fromBuckets(double alpha, Mapping mapping, int ma
     sketch.gamma_ = (1 + alpha) / (1 - alpha);
     sketch.logGamma_ = std::log(sketch.gamma_);
   }
+  sketch.integral_ = false;  // not known from buckets alone: restoreExtremes
   sketch.positive_ = std::move(positive);
   sketch.negative_ = std::move(negative);
   sketch.zeros_ = zeros;
@@ -334,7 +398,8 @@ void FeatureStats::add(std::span<const double> values) {
   for (std::size_t begin = 0; begin < values.size(); begin += kBlock) {
     const std::size_t n = std::min(kBlock, values.size() - begin);
     const BlockMoments block = blockMoments(values.data() + begin, n);
-    sketch.add(values.subspan(begin, n));
+    if (block.count != 0) sketch.addWithExtremes(values.subspan(begin, n), block.min, block.max);
+    else sketch.add(values.subspan(begin, n));  // nothing finite: extremes stay as they are
     nonFinite += block.nonFinite;
     mergeMoments(*this, block.count, block.min, block.max, block.mean, block.m2);
   }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,11 @@ namespace mlaas::data {
 /// constructor picks the smallest m that keeps this within alpha (m = 7 for alpha = 0.005, a
 /// relative error of at most 0.0039). Specs written before this mapping used logarithmic buckets
 /// (index ceil(log|x| / log gamma)); they still load and answer quantiles (Mapping::logarithmic).
+///
+/// The sketch also keeps the exact minimum and maximum and whether every value was an integer:
+/// a quantile never leaves [min, max] (a constant's median is the constant, so robust
+/// normalisation maps it to 0), and for integer data a bucket holding a single integer answers
+/// that integer exactly (a count's median is 10, not the bucket's midpoint 10.04).
 class QuantileSketch {
  public:
   enum class Mapping : std::uint8_t { binary, logarithmic };
@@ -33,10 +39,22 @@ class QuantileSketch {
   void add(double value);
   /// Adds many values (non-finite ones are skipped): the bucket range grows once per call.
   void add(std::span<const double> values);
+  /// The same when the caller already knows the extremes of the finite `values` (FeatureStats
+  /// computes them with the moments): saves a pass.
+  void addWithExtremes(std::span<const double> values, double min, double max);
   void merge(const QuantileSketch& other);
-  /// The q-quantile (q in [0, 1]) within relative error alpha; NaN when empty.
+  /// The q-quantile (q in [0, 1]) within relative error alpha of the value of rank
+  /// floor(q (count - 1)), inside [min, max], exact for q = 0 and 1; NaN when empty.
   [[nodiscard]] double quantile(double q) const;
   [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
+  /// Exact extremes of the finite values added (+inf / -inf when empty or not known).
+  [[nodiscard]] double min() const noexcept { return min_; }
+  [[nodiscard]] double max() const noexcept { return max_; }
+  /// True when every finite value added was an integer (false when not known).
+  [[nodiscard]] bool integral() const noexcept { return integral_; }
+  /// For a sketch read back from its buckets: the extremes and integrality kept beside them
+  /// (specs store min and max with the feature's moments).
+  void restoreExtremes(double min, double max, bool integral) noexcept;
   [[nodiscard]] double alpha() const noexcept { return alpha_; }
   [[nodiscard]] Mapping mapping() const noexcept { return mapping_; }
   /// Mantissa bits per bucket (binary mapping; 0 for logarithmic).
@@ -59,6 +77,10 @@ class QuantileSketch {
   [[nodiscard]] static int mantissaBitsFor(double alpha) noexcept;
 
  private:
+  /// Counts the values into the binary mapping's buckets; returns the OR of their fractional bits
+  /// (0 when all were integers) when kCheckIntegral.
+  template <bool kCheckIntegral>
+  std::uint64_t addBuckets(std::span<const double> values);
   [[nodiscard]] std::int32_t indexOf(double magnitude) const noexcept;
   [[nodiscard]] double valueOf(std::int32_t index) const noexcept;
   static bool ensureRange(Buckets& buckets, std::int32_t low, std::int32_t high);
@@ -71,6 +93,9 @@ class QuantileSketch {
   Buckets positive_, negative_;
   std::uint64_t zeros_ = 0;
   std::uint64_t count_ = 0;
+  double min_ = std::numeric_limits<double>::infinity();
+  double max_ = -std::numeric_limits<double>::infinity();
+  bool integral_ = true;  // vacuously, while empty
 };
 
 struct FeatureStats {

@@ -101,19 +101,52 @@ void appendEntryJson(const Column& c, std::uint64_t entry, std::string& out) {
   appendLevel(c, 0, entry, out);
 }
 
-void appendEntryCsv(const Column& c, std::uint64_t entry, std::string& out) {
-  std::string json;
-  appendEntryJson(c, entry, json);
-  if (json.find_first_of(",\"") == std::string::npos) {
-    out += json;
+namespace {
+
+// An RFC 4180 field: as is, or in double quotes (inner quotes doubled) when it holds a comma, a
+// quote or a line break.
+void appendCsvField(std::string_view text, std::string& out) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out += text;
     return;
   }
   out += '"';
-  for (char ch : json) {
-    if (ch == '"') out += "\"\"";
-    else out += ch;
+  for (char ch : text) {
+    if (ch == '"') out += '"';
+    out += ch;
   }
   out += '"';
+}
+
+}  // namespace
+
+void appendEntryCsv(const Column& c, std::uint64_t entry, std::string& out) {
+  const auto index = static_cast<std::size_t>(entry);
+  if (c.offsets.empty() && c.innerShape.empty()) {
+    // A plain number: NaN and infinities as the words nan, inf, -inf (no JSON quotes).
+    if (c.type == DType::float32 || c.type == DType::float64) {
+      const double v = c.type == DType::float32 ? static_cast<double>(load<float>(c, index)) : load<double>(c, index);
+      if (std::isnan(v)) {
+        out += "nan";
+        return;
+      }
+      if (std::isinf(v)) {
+        out += v > 0 ? "inf" : "-inf";
+        return;
+      }
+    }
+    appendValue(c, index, out);
+    return;
+  }
+  if (c.type == DType::string && c.offsets.size() == 1) {  // one string per entry: its text
+    const auto lo = c.offsets[0][index], hi = c.offsets[0][index + 1];
+    appendCsvField(std::string_view(reinterpret_cast<const char*>(c.data.data()) + lo, hi - lo), out);
+    return;
+  }
+  // Lists and fixed-size arrays: their JSON text (the dump's JSON value) as one field.
+  std::string json;
+  appendEntryJson(c, entry, json);
+  appendCsvField(json, out);
 }
 
 }  // namespace mlaas::root

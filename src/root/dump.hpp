@@ -14,7 +14,9 @@ namespace mlaas::root {
 void appendEntryJson(const Column& column, std::uint64_t entry, std::string& out);
 /// Appends a JSON string literal.
 void appendJsonString(std::string_view text, std::string& out);
-/// Appends entry `entry` as one CSV cell (arrays as space-separated values inside quotes).
+/// Appends entry `entry` as one RFC 4180 CSV field: numbers plain (NaN and infinities as nan,
+/// inf, -inf), a string as its text, lists and arrays as their JSON text; quoted (inner quotes
+/// doubled) only when the field holds a comma, a quote or a line break.
 void appendEntryCsv(const Column& column, std::uint64_t entry, std::string& out);
 
 }  // namespace mlaas::root

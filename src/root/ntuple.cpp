@@ -264,6 +264,18 @@ bool fundamental(std::string t, DType& out) {
 }
 
 /// How one top-level field becomes a Column.
+// What a field without a type name is (untyped collections and records of RNTupleImporter).
+std::string describeRole(std::uint16_t role) {
+  switch (role) {
+    case 0: return "untyped leaf";
+    case 1: return "untyped collection";
+    case 2: return "untyped record";
+    case 3: return "untyped variant";
+    case 4: return "untyped streamer field";
+    default: return fmt::format("field of role {}", role);
+  }
+}
+
 struct FieldPlan {
   BranchInfo info;
   enum class Kind { leaf, vector, string, cardinality } kind = Kind::leaf;
@@ -505,13 +517,23 @@ void planFields(NTuple::Impl& t) {
         plan.info.jaggedLevels = 1;
         plan.info.supported = true;
         plan.info.typeName = fmt::format("vector<{}>", dtypeName(type));
+      } else if (why.empty() && id.typeName.empty() && id.role == 2) {
+        // ROOT's RNTupleImporter stores a group of leaf-count arrays (NanoAOD's Muon_*) as an
+        // untyped collection of untyped records; its projected fields (Muon_pt, ...) read them.
+        std::string members;
+        const auto& memberIds = children[item];
+        for (std::size_t k = 0; k < memberIds.size() && k < 4; ++k) members += (k ? ", " : "") + t.fields[memberIds[k]].name;
+        if (memberIds.size() > 4) members += ", ...";
+        why = fmt::format("records of {} member{}: {}; read them through their projected fields", memberIds.size(),
+                          memberIds.size() == 1 ? "" : "s", members);
       } else {
-        why = why.empty() ? "items of type " + id.typeName : why;
+        why = why.empty() ? "items of type " + (id.typeName.empty() ? describeRole(id.role) : id.typeName) : why;
       }
     }
     if (!plan.info.supported) {
       plan.info.typeName = "unsupported";
-      plan.info.unsupportedReason = "unsupported: " + d.typeName + (why.empty() ? "" : " (" + why + ")");
+      const std::string typeText = d.typeName.empty() ? describeRole(d.role) : d.typeName;
+      plan.info.unsupportedReason = "unsupported: " + typeText + (why.empty() ? "" : " (" + why + ")");
     }
     t.plans.push_back(std::move(plan));
   }

@@ -250,7 +250,8 @@ struct TreeWriter::Impl {
 
 struct FileWriter::Impl {
   std::string path;
-  std::string tempPath;
+  std::string tempPath;   // the name the file has (named temp) or gets at commit (anonymous)
+  bool tempNamed = false;  // tempPath exists on disk and must be removed on failure
   std::string fileName;  // as stored in the file: the target's file name
   WriteOptions options;
   CompressionSetting compression;
@@ -325,10 +326,11 @@ struct FileWriter::Impl {
       ::close(fd);
       fd = -1;
     }
-    if (!tempPath.empty()) {
+    if (tempNamed) {
       ::unlink(tempPath.c_str());
-      tempPath.clear();
+      tempNamed = false;
     }
+    tempPath.clear();
   }
   void finish();
 };
@@ -839,7 +841,16 @@ FileWriter::FileWriter(std::string path, WriteOptions options) : impl_(std::make
   static std::atomic<unsigned> counter{0};
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   f.tempPath = (dir / fmt::format(".{}.mlaas-tmp-{}-{}", f.fileName, ::getpid(), counter++)).string();
-  f.fd = ::open(f.tempPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+#ifdef O_TMPFILE
+  // An unnamed file in the target's folder, named only at commit: an interrupted run (Ctrl-C,
+  // SIGTERM, SIGKILL, a crash) leaves nothing behind, as the kernel frees it with the descriptor.
+  f.fd = ::open(dir.c_str(), O_WRONLY | O_TMPFILE | O_CLOEXEC, 0666);
+#endif
+  if (f.fd < 0) {
+    // A file system without O_TMPFILE: a hidden named file, removed on failure or destruction.
+    f.fd = ::open(f.tempPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    f.tempNamed = f.fd >= 0;
+  }
   if (f.fd < 0) {
     const int err = errno;
     f.tempPath.clear();
@@ -874,6 +885,11 @@ TreeWriter& FileWriter::addTree(std::string name, std::vector<BranchSpec> specs,
   };
   if (f.closed) throw bad("the file is closed");
   if (name.empty()) throw bad("empty tree name");
+  // ROOT (TFile::Get, uproot, JSROOT) reads "a/b" as tree b in folder a; written as one key in
+  // the top folder it could never be found. Writing folders (TDirectoryFile) is not supported.
+  if (name.find('/') != std::string::npos)
+    throw bad("the name has a '/', which ROOT reads as a folder path; trees are written in the file's top folder "
+              "only: choose a name without '/'");
   for (const auto& t : f.trees)
     if (t->name() == name) throw bad("a tree of this name was already added");
   if (specs.empty()) throw bad("no branches");
@@ -1081,6 +1097,15 @@ void FileWriter::Impl::finish() {
   writeAll(0, h.view());
 
   if (::fsync(fd) != 0) fail("fsync failed");
+  if (!tempNamed) {
+    // Name the unnamed file (through /proc, or AT_EMPTY_PATH where /proc is absent), then rename
+    // it over the target like a named one: the target is replaced in one step.
+    const std::string self = fmt::format("/proc/self/fd/{}", fd);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tempPath.c_str(), AT_SYMLINK_FOLLOW) != 0 &&
+        ::linkat(fd, "", AT_FDCWD, tempPath.c_str(), AT_EMPTY_PATH) != 0)
+      fail("cannot give the temporary file a name");
+    tempNamed = true;
+  }
   if (::close(fd) != 0) {
     fd = -1;
     fail("close failed");
@@ -1088,6 +1113,7 @@ void FileWriter::Impl::finish() {
   fd = -1;
   if (::rename(tempPath.c_str(), path.c_str()) != 0) fail("cannot rename the temporary file over it");
   tempPath.clear();
+  tempNamed = false;
   // Make the rename itself durable.
   const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
   const int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
