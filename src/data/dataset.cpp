@@ -40,13 +40,15 @@ class MemoryTree final : public TreeSource {
   std::uint64_t entries() const noexcept override { return entries_; }
   TreeSchema schema() const override { return schema_; }
   std::vector<std::uint64_t> clusterBoundaries() const override { return {0, entries_}; }
-  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
+                                 std::uint64_t end) const override {
     end = std::min(end, entries_);
     begin = std::min(begin, end);
     std::vector<root::Column> out;
     for (const auto& name : branches) {
       auto it = std::find_if(columns_.begin(), columns_.end(), [&](const root::Column& c) { return c.name == name; });
-      if (it == columns_.end()) throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch '{}'", name_, name));
+      if (it == columns_.end())
+        throw core::Exception(core::Errc::not_found, fmt::format("{}: no branch '{}'", name_, name));
       out.push_back(slice(*it, begin, end));
     }
     return out;
@@ -111,7 +113,8 @@ class NativeTree final : public TreeSource {
     return schema;
   }
   std::vector<std::uint64_t> clusterBoundaries() const override { return tree_.clusterBoundaries(); }
-  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
+                                 std::uint64_t end) const override {
     return tree_.read(branches, root::EntryRange{begin, end});
   }
   void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
@@ -255,19 +258,22 @@ class ColumnSets {
 // first) for each, `events` being the indices (in the slice's chunk) of the selected events of
 // `split` and `first` the slice's first entry relative to the unit.
 template <class OnSlice>
-core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Unit& unit, Split split, ProcessedUnit& info,
-                                std::vector<root::Column>& columns, OnSlice&& onSlice) {
+core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Unit& unit, Split split,
+                                ProcessedUnit& info, std::vector<root::Column>& columns, OnSlice&& onSlice) {
   const auto& tree = *inputs.trees[unit.file];
   auto started = std::chrono::steady_clock::now();
   try {
     tree.readInto(plan.branches(), unit.begin, unit.end, columns);
   } catch (const core::Exception& e) {
+    // The reader's errors already start with the file's name ("f.root: tree ..."): not twice.
+    if (e.error().message.starts_with(tree.name())) return core::fail(e.error());
     return core::fail(e.error().withContext(tree.name()));
   } catch (const std::exception& e) {
     return core::fail(core::Errc::internal, fmt::format("{}: {}", tree.name(), e.what()));
   }
   info.readSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const std::size_t entries = columns.empty() ? static_cast<std::size_t>(unit.end - unit.begin) : static_cast<std::size_t>(columns.front().entries);
+  const std::size_t entries = columns.empty() ? static_cast<std::size_t>(unit.end - unit.begin)
+                                              : static_cast<std::size_t>(columns.front().entries);
   const auto& splitConfig = plan.config().split;
   const std::uint64_t fileKey = fnv1a(baseName(tree.name()));
   Chunk chunk;
@@ -276,7 +282,8 @@ core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Un
     const std::size_t count = std::min(kSliceEntries, entries - first);
     auto prepared = plan.prepare(columns, first, count, std::move(chunk));
     if (!prepared)
-      return core::fail(std::move(prepared).error().withContext(fmt::format("{}, entries {}..{}", tree.name(), unit.begin, unit.end)));
+      return core::fail(std::move(prepared).error().withContext(
+          fmt::format("{}, entries {}..{}", tree.name(), unit.begin, unit.end)));
     chunk = std::move(*prepared);
     auto selected = plan.select(chunk);
     if (!selected) return core::fail(std::move(selected).error().withContext(tree.name()));
@@ -289,7 +296,8 @@ core::Result<void> forEachSlice(const Plan& plan, const Inputs& inputs, const Un
     } else {
       auto keys = plan.splitKeys(columns, fileKey, unit.begin + first, count, first);
       for (std::size_t e = 0; e < count; ++e)
-        if ((*selected)[e] != 0 && splitOf(keys[e], splitConfig) == split) events.push_back(static_cast<std::uint32_t>(e));
+        if ((*selected)[e] != 0 && splitOf(keys[e], splitConfig) == split)
+          events.push_back(static_cast<std::uint32_t>(e));
     }
     info.entries += count;
     info.selected += events.size();
@@ -426,7 +434,8 @@ class RowRecords {
     template <class Field>
     void forEachField(Batch& batch, std::size_t row, Field&& field) const {
       for (std::size_t i = 0; i < tensorBytes.size(); ++i)
-        field(reinterpret_cast<std::byte*>(batch.tensors[i].data()) + row * tensorBytes[i], tensorAt[i], tensorBytes[i]);
+        field(reinterpret_cast<std::byte*>(batch.tensors[i].data()) + row * tensorBytes[i], tensorAt[i],
+              tensorBytes[i]);
       for (std::size_t i = 0; i < maskAt.size(); ++i)
         field(batch.masks[i].data() + row * maskBytes[i], maskAt[i], maskBytes[i]);
       field(&batch.labels[row], labelAt, sizeof(float));
@@ -594,34 +603,35 @@ Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& o
     for (const auto& group : plan.groups()) partial.groups[group.name].list = group.list;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;  // [first, last) event ranges
     auto columns = columnSets.take();
-    auto done = forEachSlice(plan, inputs, units[u], Split::train, partial.info, columns,
-                             [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t) -> core::Result<void> {
-      // Consecutive selected events own consecutive values: feed each run of them as one span
-      // straight from the array, without copying.
-      runs.clear();
-      for (std::size_t i = 0; i < events.size();) {
-        std::size_t j = i + 1;
-        while (j < events.size() && events[j] == events[j - 1] + 1) ++j;
-        runs.emplace_back(events[i], events[j - 1] + 1);
-        i = j;
-      }
-      auto feed = [&](FeatureStats& stats, const Array& array) {
-        for (auto [first, last] : runs) {
-          const std::size_t begin = array.offsets ? static_cast<std::size_t>((*array.offsets)[first]) : first;
-          const std::size_t end = array.offsets ? static_cast<std::size_t>((*array.offsets)[last]) : last;
-          stats.add(std::span<const double>(array.values).subspan(begin, end - begin));
-        }
-      };
-      for (const auto& name : plan.flatFeatures()) feed(partial.features[name], *chunk.find(name));
-      for (const auto& group : plan.groups()) {
-        if (group.members.empty()) continue;
-        auto& groupStats = partial.groups[group.name];
-        const Array& first = *chunk.find(group.members.front());
-        for (auto e : events) groupStats.add(first.count(e));
-        for (const auto& member : group.members) feed(partial.features[member], *chunk.find(member));
-      }
-      return {};
-    });
+    auto done = forEachSlice(
+        plan, inputs, units[u], Split::train, partial.info, columns,
+        [&](const Chunk& chunk, std::span<const std::uint32_t> events, std::size_t) -> core::Result<void> {
+          // Consecutive selected events own consecutive values: feed each run of them as one span
+          // straight from the array, without copying.
+          runs.clear();
+          for (std::size_t i = 0; i < events.size();) {
+            std::size_t j = i + 1;
+            while (j < events.size() && events[j] == events[j - 1] + 1) ++j;
+            runs.emplace_back(events[i], events[j - 1] + 1);
+            i = j;
+          }
+          auto feed = [&](FeatureStats& stats, const Array& array) {
+            for (auto [first, last] : runs) {
+              const std::size_t begin = array.offsets ? static_cast<std::size_t>((*array.offsets)[first]) : first;
+              const std::size_t end = array.offsets ? static_cast<std::size_t>((*array.offsets)[last]) : last;
+              stats.add(std::span<const double>(array.values).subspan(begin, end - begin));
+            }
+          };
+          for (const auto& name : plan.flatFeatures()) feed(partial.features[name], *chunk.find(name));
+          for (const auto& group : plan.groups()) {
+            if (group.members.empty()) continue;
+            auto& groupStats = partial.groups[group.name];
+            const Array& first = *chunk.find(group.members.front());
+            for (auto e : events) groupStats.add(first.count(e));
+            for (const auto& member : group.members) feed(partial.features[member], *chunk.find(member));
+          }
+          return {};
+        });
     columnSets.give(std::move(columns));
     if (!done) throw core::Exception(std::move(done).error());
     std::lock_guard lock(mergeMutex);
@@ -690,12 +700,23 @@ struct Dataset::Impl {
     std::mt19937_64 rng(mix64(config.shuffle.seed) ^ mix64(forEpoch + 0x51ed));
     if (shuffle && config.shuffle.files) std::shuffle(files.begin(), files.end(), rng);
     std::vector<Unit> all;
+    // Shards are dealt whole units: an input with fewer units than shards would leave a worker of
+    // data-parallel training with nothing (HZZ's 2,421 entries are one unit). Such inputs are cut
+    // into units small enough that each shard gets about two.
+    std::size_t chunkEntries = config.batch.chunkEntries;
+    if (options.shards > 1) {
+      std::uint64_t entries = 0;
+      for (const auto& tree : inputs.trees) entries += tree->entries();
+      chunkEntries = static_cast<std::size_t>(
+          std::min<std::uint64_t>(chunkEntries, std::max<std::uint64_t>(1, entries / (2 * options.shards))));
+    }
     // Interleave chunks of `interleave` files at a time, round-robin.
     const std::size_t width = shuffle ? config.shuffle.interleave : 1;
     for (std::size_t start = 0; start < files.size(); start += width) {
       std::vector<std::vector<Unit>> group;
       for (std::size_t f = start; f < std::min(files.size(), start + width); ++f)
-        group.push_back(unitsOfFile(*inputs.trees[files[f]], static_cast<std::uint32_t>(files[f]), config.batch.chunkEntries));
+        group.push_back(
+            unitsOfFile(*inputs.trees[files[f]], static_cast<std::uint32_t>(files[f]), chunkEntries));
       for (std::size_t k = 0;; ++k) {
         bool any = false;
         for (const auto& fileUnits : group)
@@ -719,7 +740,8 @@ struct Dataset::Impl {
                                                     RowRecords& staging) {
     ProcessedUnit info;
     auto records = acquireChunkRecords();
-    records->reserve(static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
+    records->reserve(
+        static_cast<std::size_t>(unit.end - unit.begin));  // once per unit, not per slice (no regrowth copies)
     // A unit's records larger than this leave the cache before the assembler draws from them:
     // they are streamed past it. Smaller ones (a small file, an epoch run in the caller) may still
     // be there when drawn, so they are copied through it.
@@ -761,7 +783,8 @@ struct Dataset::Impl {
       std::size_t index = 0;
       {
         std::unique_lock lock(mutex);
-        workChanged.wait(lock, [&] { return stopping || nextUnit >= units.size() || nextUnit < nextToAssemble + prefetch; });
+        workChanged.wait(lock,
+                         [&] { return stopping || nextUnit >= units.size() || nextUnit < nextToAssemble + prefetch; });
         if (stopping || nextUnit >= units.size()) return;
         index = nextUnit++;
       }
@@ -904,7 +927,9 @@ struct Dataset::Impl {
         chunk = std::move(*node.mapped());
       }
       if (chunk->rows >= kInChunk) {
-        finish(core::Error{core::Errc::invalid_argument, fmt::format("a chunk of {} rows is too large to shuffle; lower batch.chunk_entries", chunk->rows)});
+        finish(core::Error{
+            core::Errc::invalid_argument,
+            fmt::format("a chunk of {} rows is too large to shuffle; lower batch.chunk_entries", chunk->rows)});
         return;
       }
       auto slotRow = [&](std::size_t slot) -> std::pair<const RowRecords*, std::size_t> {
@@ -972,10 +997,12 @@ struct Dataset::Impl {
   }
 };
 
-Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transform> transform, Inputs inputs, DatasetOptions options)
+Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transform> transform, Inputs inputs,
+                 DatasetOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (options.shards == 0 || options.shard >= options.shards)
-    throw core::Exception(core::Errc::invalid_argument, fmt::format("shard {} of {}: need 0 <= shard < shards", options.shard, options.shards));
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("shard {} of {}: need 0 <= shard < shards", options.shard, options.shards));
   impl_->plan = std::move(plan);
   impl_->transform = std::move(transform);
   impl_->inputs = std::move(inputs);
@@ -1054,7 +1081,8 @@ DatasetCounters Dataset::counters() const {
   return impl_->counters;
 }
 
-double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& branches, std::size_t chunkEntries, std::size_t threads) {
+double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& branches, std::size_t chunkEntries,
+                       std::size_t threads) {
   std::vector<Unit> units;
   for (std::uint32_t f = 0; f < inputs.trees.size(); ++f) {
     auto fileUnits = unitsOfFile(*inputs.trees[f], f, chunkEntries);

@@ -138,3 +138,22 @@ TEST(CliData, BenchJsonReportsPipelineAndRawRead) {
   EXPECT_GT(result["seconds"].get<double>(), 0);
   EXPECT_GT(result["read_seconds"].get<double>(), 0);
 }
+
+// A branch that a later input lacks is named once with its file, not "f.root: f.root: tree ...".
+TEST(CliData, ABranchMissingInALaterFileNamesTheFileOnce) {
+  MLAAS_REQUIRE_CORPUS();
+  TempDir dir;
+  const auto generated = (dir / "gen.root").string();
+  auto g = runMlaas({"generate", "--events", "200", "--tree", "events", "--out", generated});
+  ASSERT_EQ(g.exitCode, 0) << g.err;
+  const auto hzz = corpusFile("uproot-HZZ-zlib.root").string();
+  const auto config = dir / "two.yaml";
+  writeFile(config, "inputs:\n  tree: events\n  files:\n    - {path: " + hzz +
+                        ", label: 1}\n    - {path: " + generated + ", label: 0}\nfeatures:\n  flat: [MET_px]\n");
+  auto r = runMlaas({"stats", config.string(), "-o", (dir / "specs.json").string()});
+  ASSERT_EQ(r.exitCode, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("MET_px"), std::string::npos) << r.err;
+  const auto first = r.err.find(generated);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(generated, first + generated.size()), std::string::npos) << "file named twice: " << r.err;
+}

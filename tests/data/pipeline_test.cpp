@@ -87,9 +87,10 @@ Reference reference(const std::vector<double>& values) {
 TEST(Stats, EqualTwoPassReferenceAndIgnoreSplitting) {
   auto s = makeSynthetic(5000, 1);
   auto inputs = makeInputs({s.tree}, {std::nullopt});
-  auto plan = planFor("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta]}}}\nselection: MET_pt > 10\n"
-                      "batch: {chunk_entries: 333, threads: 2}\n",
-                      inputs);
+  auto plan = planFor(
+      "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta]}}}\nselection: MET_pt > 10\n"
+      "batch: {chunk_entries: 333, threads: 2}\n",
+      inputs);
   auto specs = computeSpecs(*plan, inputs);
   std::vector<double> met, jetPt;
   std::vector<std::uint64_t> multiplicity(8, 0);
@@ -121,9 +122,10 @@ TEST(Stats, EqualTwoPassReferenceAndIgnoreSplitting) {
   EXPECT_EQ(specs.entries, 5000u);
 
   // Another chunking gives the same counts, extremes and (to rounding) moments.
-  auto plan2 = planFor("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta]}}}\nselection: MET_pt > 10\n"
-                       "batch: {chunk_entries: 4096, threads: 1}\n",
-                       inputs);
+  auto plan2 = planFor(
+      "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta]}}}\nselection: MET_pt > 10\n"
+      "batch: {chunk_entries: 4096, threads: 1}\n",
+      inputs);
   auto specs2 = computeSpecs(*plan2, inputs);
   EXPECT_EQ(specs2.features.at("Jet_pt").count, specs.features.at("Jet_pt").count);
   EXPECT_EQ(specs2.features.at("Jet_pt").sketch.quantile(0.5), specs.features.at("Jet_pt").sketch.quantile(0.5));
@@ -181,10 +183,11 @@ Batch collect(Dataset& dataset, std::size_t epoch = 0) {
 }
 
 TEST(Transform, VectorLayoutEqualsReferenceWithMaskOnPaddingOnly) {
-  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -9, sort_by: Jet_pt}}}\n"
-                 "normalization: {default: none, features: {MET_pt: minmax}}\nshuffle: false\n");
-  EXPECT_EQ(b.transform->vectorColumns(),
-            (std::vector<std::string>{"MET_pt", "Jet_pt_0", "Jet_pt_1", "Jet_pt_2", "Jet_eta_0", "Jet_eta_1", "Jet_eta_2"}));
+  auto b = build(
+      "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -9, sort_by: Jet_pt}}}\n"
+      "normalization: {default: none, features: {MET_pt: minmax}}\nshuffle: false\n");
+  EXPECT_EQ(b.transform->vectorColumns(), (std::vector<std::string>{"MET_pt", "Jet_pt_0", "Jet_pt_1", "Jet_pt_2",
+                                                                    "Jet_eta_0", "Jet_eta_1", "Jet_eta_2"}));
   Dataset dataset(b.plan, b.transform, b.inputs, {});
   Batch all = collect(dataset);
   ASSERT_EQ(all.rows, 400u);
@@ -241,16 +244,19 @@ TEST(Transform, TruncatedSortEqualsStableSortWithTiesAndNaNLast) {
   TreeSchema schema{{"nObj", root::DType::int32, "", ""},
                     {"Obj_key", root::DType::float32, "nObj", ""},
                     {"Obj_id", root::DType::float32, "nObj", ""}};
-  auto tree = memoryTree("ties.root", schema, {intColumn("nObj", counts), jaggedColumn("Obj_key", keys), jaggedColumn("Obj_id", ids)});
+  auto tree = memoryTree("ties.root", schema,
+                         {intColumn("nObj", counts), jaggedColumn("Obj_key", keys), jaggedColumn("Obj_id", ids)});
   auto inputs = makeInputs({tree}, {std::nullopt});
   for (const std::size_t length : {std::size_t{4}, std::size_t{40}})
     for (const std::string direction : {"descending", "ascending"})
       for (const std::string layout : {"vector", "groups"}) {
         SCOPED_TRACE(fmt::format("length {} {} {}", length, direction, layout));
-        auto plan = planFor(fmt::format("features: {{groups: {{objs: {{branches: [Obj_id, Obj_key], length: {}, pad: -1, sort_by: Obj_key, "
-                                        "sort: {}}}}}}}\nnormalization: none\nrepresentation: {}\nshuffle: false\n",
-                                        length, direction, layout),
-                            inputs);
+        auto plan = planFor(
+            fmt::format(
+                "features: {{groups: {{objs: {{branches: [Obj_id, Obj_key], length: {}, pad: -1, sort_by: Obj_key, "
+                "sort: {}}}}}}}\nnormalization: none\nrepresentation: {}\nshuffle: false\n",
+                length, direction, layout),
+            inputs);
         auto transform = std::make_shared<const Transform>(plan, computeSpecs(*plan, inputs));
         Dataset dataset(plan, transform, inputs, {});
         Batch all = collect(dataset);
@@ -268,8 +274,10 @@ TEST(Transform, TruncatedSortEqualsStableSortWithTiesAndNaNLast) {
           for (std::size_t slot = 0; slot < length; ++slot) {
             const bool real = slot < order.size();
             // vector: Obj_id_0..L-1 then Obj_key_0..L-1; groups: [slot][member] and a mask per slot.
-            const float id = layout == "vector" ? all.tensors[0][r * width + slot] : all.tensors[0][r * width + slot * 2];
-            const std::uint8_t mask = layout == "vector" ? all.masks[0][r * width + slot] : all.masks[0][r * length + slot];
+            const float id =
+                layout == "vector" ? all.tensors[0][r * width + slot] : all.tensors[0][r * width + slot * 2];
+            const std::uint8_t mask =
+                layout == "vector" ? all.masks[0][r * width + slot] : all.masks[0][r * length + slot];
             EXPECT_EQ(id, real ? static_cast<float>(order[slot]) : -1.0F) << "event " << r << " slot " << slot;
             EXPECT_EQ(mask, real ? 1 : 0) << "event " << r << " slot " << slot;
             if (layout == "vector") {
@@ -284,18 +292,21 @@ TEST(Transform, TruncatedSortEqualsStableSortWithTiesAndNaNLast) {
 // automatic threads runs in the caller: both must give exactly the threaded pipeline's batches,
 // and every row must still equal the reference computed from the synthetic events.
 TEST(Dataset, SlicedAndInCallerEpochsEqualThreadedAndReference) {
-  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -9, sort_by: Jet_pt}}}\n"
-                 "normalization: none\nselection: MET_pt > 5\nsplit: {train: 0.8, test: 0.2, by: entry}\n"
-                 "shuffle: {seed: 3, buffer: 500}\nbatch: {size: 100, chunk_entries: 9000}\n",
-                 12000);
+  auto b = build(
+      "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -9, sort_by: Jet_pt}}}\n"
+      "normalization: none\nselection: MET_pt > 5\nsplit: {train: 0.8, test: 0.2, by: entry}\n"
+      "shuffle: {seed: 3, buffer: 500}\nbatch: {size: 100, chunk_entries: 9000}\n",
+      12000);
   Dataset inCaller(b.plan, b.transform, b.inputs, {});
   Dataset threaded(b.plan, b.transform, b.inputs, {.threads = 2});
   Batch a = collect(inCaller), t = collect(threaded);
   ASSERT_GT(a.rows, 8000u);
   ASSERT_EQ(a.rows, t.rows);
   EXPECT_TRUE(std::equal(a.events.begin(), a.events.begin() + static_cast<std::ptrdiff_t>(a.rows), t.events.begin()));
-  EXPECT_TRUE(std::equal(a.tensors[0].begin(), a.tensors[0].begin() + static_cast<std::ptrdiff_t>(a.rows * 7), t.tensors[0].begin()));
-  EXPECT_TRUE(std::equal(a.masks[0].begin(), a.masks[0].begin() + static_cast<std::ptrdiff_t>(a.rows * 7), t.masks[0].begin()));
+  EXPECT_TRUE(std::equal(a.tensors[0].begin(), a.tensors[0].begin() + static_cast<std::ptrdiff_t>(a.rows * 7),
+                         t.tensors[0].begin()));
+  EXPECT_TRUE(
+      std::equal(a.masks[0].begin(), a.masks[0].begin() + static_cast<std::ptrdiff_t>(a.rows * 7), t.masks[0].begin()));
   std::set<std::size_t> seen;
   for (std::size_t r = 0; r < a.rows; ++r) {
     const std::size_t e = a.events[r].entry;
@@ -349,10 +360,14 @@ TEST(Transform, GroupsLayoutStandardizedAndPadded) {
 TEST(Transform, RowTargetWritesTheSameRowsIntoAnyStrideAndNothingElse) {
   for (const std::string layout : {"vector", "groups", "image"}) {
     SCOPED_TRACE(layout);
-    std::string yaml = "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi], length: 4, pad: -1, "
-                       "sort_by: Jet_pt}}}\nrepresentation: " + layout + "\n";
+    std::string yaml =
+        "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta, Jet_phi], length: 4, pad: -1, "
+        "sort_by: Jet_pt}}}\nrepresentation: " +
+        layout + "\n";
     if (layout == "image")
-      yaml += "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], channels: [{group: jets, x: Jet_eta, y: Jet_phi, value: Jet_pt}]}\n";
+      yaml +=
+          "image: {bins: [4, 4], x_range: [-3, 3], y_range: [-3.2, 3.2], channels: [{group: jets, x: Jet_eta, y: "
+          "Jet_phi, value: Jet_pt}]}\n";
     auto b = build(yaml);
     const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 400);
     const Chunk chunk = b.plan->prepare(columns).value();
@@ -391,14 +406,16 @@ TEST(Transform, RowTargetWritesTheSameRowsIntoAnyStrideAndNothingElse) {
 
     std::vector<bool> field(stride, false);
     for (std::size_t i = 0; i < tensorAt.size(); ++i)
-      std::fill_n(field.begin() + static_cast<std::ptrdiff_t>(tensorAt[i]), expected.tensorSpecs[i].width() * sizeof(float), true);
+      std::fill_n(field.begin() + static_cast<std::ptrdiff_t>(tensorAt[i]),
+                  expected.tensorSpecs[i].width() * sizeof(float), true);
     for (std::size_t i = 0; i < maskAt.size(); ++i)
       std::fill_n(field.begin() + static_cast<std::ptrdiff_t>(maskAt[i]), expected.maskSpecs[i].width(), true);
     for (std::size_t r = 0; r < events.size(); ++r) {
       const std::uint8_t* record = bytes + r * stride;
       for (std::size_t i = 0; i < tensorAt.size(); ++i) {
         const std::size_t width = expected.tensorSpecs[i].width();
-        ASSERT_EQ(std::memcmp(record + tensorAt[i], expected.tensors[i].data() + r * width, width * sizeof(float)), 0) << "row " << r;
+        ASSERT_EQ(std::memcmp(record + tensorAt[i], expected.tensors[i].data() + r * width, width * sizeof(float)), 0)
+            << "row " << r;
       }
       for (std::size_t i = 0; i < maskAt.size(); ++i) {
         const std::size_t width = expected.maskSpecs[i].width();
@@ -474,13 +491,16 @@ TEST(Dataset, ShuffledRowsEqualTheTransformsRowsInEveryLayout) {
 TEST(Transform, VectorKernelWritesTheSameBytesAsThePortableCode) {
   if (!Transform::vectorKernelAvailable()) GTEST_SKIP() << "no AVX2 on this CPU: only the portable code runs";
   for (std::size_t length = 1; length <= 9; ++length)
-    for (const std::string extra : {"sort_by: Jet_pt, pad: -3.5", "sort_by: Jet_eta, sort: ascending, pad: 7", "pad: 0"})
+    for (const std::string extra :
+         {"sort_by: Jet_pt, pad: -3.5", "sort_by: Jet_eta, sort: ascending, pad: 7", "pad: 0"})
       for (const std::string normalization : {"standard", "none"}) {
         SCOPED_TRACE(fmt::format("length {}, {}, {}", length, extra, normalization));
-        auto b = build(fmt::format("features: {{flat: [MET_pt], groups: {{jets: {{branches: [Jet_pt, Jet_eta, Jet_phi], length: {}, "
-                                   "{}}}}}}}\nnormalization: {}\n",
-                                   length, extra, normalization),
-                       700);
+        auto b =
+            build(fmt::format(
+                      "features: {{flat: [MET_pt], groups: {{jets: {{branches: [Jet_pt, Jet_eta, Jet_phi], length: {}, "
+                      "{}}}}}}}\nnormalization: {}\n",
+                      length, extra, normalization),
+                  700);
         const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 700);
         const Chunk chunk = b.plan->prepare(columns).value();
         std::vector<std::uint32_t> events;
@@ -494,7 +514,9 @@ TEST(Transform, VectorKernelWritesTheSameBytesAsThePortableCode) {
         ASSERT_EQ(actual.rows, expected.rows);
         const std::size_t width = expected.tensorSpecs[0].width();
         ASSERT_EQ(width, 1 + 3 * length);
-        ASSERT_EQ(std::memcmp(actual.tensors[0].data(), expected.tensors[0].data(), expected.rows * width * sizeof(float)), 0);
+        ASSERT_EQ(
+            std::memcmp(actual.tensors[0].data(), expected.tensors[0].data(), expected.rows * width * sizeof(float)),
+            0);
         ASSERT_EQ(std::memcmp(actual.masks[0].data(), expected.masks[0].data(), expected.rows * width), 0);
         // Not a comparison of two empty outputs: real values and padding both occur.
         const auto& mask = expected.masks[0];
@@ -506,8 +528,9 @@ TEST(Transform, VectorKernelWritesTheSameBytesAsThePortableCode) {
 
 // A chunk without any object at all (one event with no jet): every slot is padding, masked out.
 TEST(Transform, ChunkWithoutObjectsIsAllPadding) {
-  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -7, sort_by: Jet_pt}}}\n"
-                 "normalization: none\n");
+  auto b = build(
+      "features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, pad: -7, sort_by: Jet_pt}}}\n"
+      "normalization: none\n");
   const auto empty = std::find(b.s.nJet.begin(), b.s.nJet.end(), 0);
   ASSERT_NE(empty, b.s.nJet.end());
   const auto e = static_cast<std::uint64_t>(empty - b.s.nJet.begin());
@@ -528,7 +551,8 @@ TEST(Transform, ChunkWithoutObjectsIsAllPadding) {
 // Members of a group are read through the first member's offsets: a member with other lists (a
 // corrupt file, or a hand-made chunk) must be refused, never read past its end.
 TEST(Transform, GroupMembersWithOtherListsAreRefused) {
-  auto b = build("features: {groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, sort_by: Jet_phi}}}\nnormalization: none\n");
+  auto b = build(
+      "features: {groups: {jets: {branches: [Jet_pt, Jet_eta], length: 3, sort_by: Jet_phi}}}\nnormalization: none\n");
   const auto columns = b.inputs.trees[0]->read(b.plan->branches(), 0, 400);
   const Chunk good = b.plan->prepare(columns).value();
   std::vector<std::uint32_t> events(good.entries);
@@ -543,7 +567,8 @@ TEST(Transform, GroupMembersWithOtherListsAreRefused) {
     Array& array = bad.arrays.at(name);
     auto offsets = std::make_shared<Offsets>(*array.offsets);
     const std::int64_t change = name == "Jet_eta" ? -1 : 1;
-    for (std::size_t e = last; e < offsets->size(); ++e) (*offsets)[e] = static_cast<std::uint64_t>(static_cast<std::int64_t>((*offsets)[e]) + change);
+    for (std::size_t e = last; e < offsets->size(); ++e)
+      (*offsets)[e] = static_cast<std::uint64_t>(static_cast<std::int64_t>((*offsets)[e]) + change);
     if (change < 0)
       array.values.pop_back();
     else
@@ -623,7 +648,8 @@ TEST(Transform, QuantileLengthCoversTheFraction) {
   std::sort(counts.begin(), counts.end());
   std::size_t length = b.transform->groupLengths()[0];
   auto covered = static_cast<double>(std::upper_bound(counts.begin(), counts.end(), length) - counts.begin());
-  auto coveredShorter = static_cast<double>(std::upper_bound(counts.begin(), counts.end(), length - 1) - counts.begin());
+  auto coveredShorter =
+      static_cast<double>(std::upper_bound(counts.begin(), counts.end(), length - 1) - counts.begin());
   EXPECT_GE(covered, 0.5 * 2000);
   EXPECT_LT(coveredShorter, 0.5 * 2000);
 }
@@ -655,7 +681,8 @@ shuffle: false
       expected[static_cast<std::size_t>(ix * 8 + iy)] += b.s.jetPt[e][j];
       expected[static_cast<std::size_t>(80 + ix * 8 + iy)] += 1;
     }
-    for (std::size_t k = 0; k < expected.size(); ++k) ASSERT_FLOAT_EQ(all.tensors[image][r * 160 + k], expected[k]) << r << " " << k;
+    for (std::size_t k = 0; k < expected.size(); ++k)
+      ASSERT_FLOAT_EQ(all.tensors[image][r * 160 + k], expected[k]) << r << " " << k;
   }
 }
 
@@ -667,20 +694,22 @@ TEST(Dataset, EverySelectedEventOnceAcrossShardsAndSplits) {
     trees.push_back(files.back().tree);
   }
   auto inputs = makeInputs(trees, {1.0, 0.0, 1.0});
-  auto config = DatasetConfig::parse(R"(inputs: {tree: t, files: [{path: a, label: 1}, {path: b, label: 0}, {path: c, label: 1}]}
+  auto config =
+      DatasetConfig::parse(R"(inputs: {tree: t, files: [{path: a, label: 1}, {path: b, label: 0}, {path: c, label: 1}]}
 features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt], length: 2}}}
 selection: count(Jet_pt > 50) >= 1
 split: {train: 0.6, validation: 0.2, test: 0.2, by: entry}
 shuffle: {seed: 5, buffer: 300, interleave: 2}
 batch: {size: 37, chunk_entries: 128, threads: 2, prefetch: 2}
 )",
-                                     "t.yaml", "/tmp");
+                           "t.yaml", "/tmp");
   auto plan = Plan::build(config, inputs.schema);
   auto transform = std::make_shared<const Transform>(plan, computeSpecs(*plan, inputs));
   std::set<EventRef> expected;
   for (std::uint32_t f = 0; f < 3; ++f)
     for (std::size_t e = 0; e < files[f].jetPt.size(); ++e)
-      if (std::any_of(files[f].jetPt[e].begin(), files[f].jetPt[e].end(), [](float pt) { return pt > 50; })) expected.insert({f, e});
+      if (std::any_of(files[f].jetPt[e].begin(), files[f].jetPt[e].end(), [](float pt) { return pt > 50; }))
+        expected.insert({f, e});
   std::multiset<EventRef> seen;
   std::map<Split, std::size_t> perSplit;
   for (auto split : {Split::train, Split::validation, Split::test}) {
@@ -714,7 +743,9 @@ std::vector<EventRef> order(const Built& b, std::uint64_t seed, std::size_t epoc
 }
 
 TEST(Dataset, SameSeedSameOrderOtherSeedOrEpochAnother) {
-  auto b = build("features: {flat: [MET_pt]}\nshuffle: {seed: 1, buffer: 64}\nbatch: {size: 16, chunk_entries: 50, threads: 2}\n", 1000);
+  auto b = build(
+      "features: {flat: [MET_pt]}\nshuffle: {seed: 1, buffer: 64}\nbatch: {size: 16, chunk_entries: 50, threads: 2}\n",
+      1000);
   auto first = order(b, 1, 0);
   EXPECT_EQ(first.size(), 1000u);
   EXPECT_EQ(order(b, 1, 0), first);
@@ -733,8 +764,10 @@ class FailingTree final : public TreeSource {
   std::uint64_t entries() const noexcept override { return inner_->entries(); }
   TreeSchema schema() const override { return inner_->schema(); }
   std::vector<std::uint64_t> clusterBoundaries() const override { return inner_->clusterBoundaries(); }
-  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end) const override {
-    if (begin >= 500) throw core::Exception(core::Errc::corrupt, fmt::format("basket of entries {}..{} is damaged", begin, end));
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
+                                 std::uint64_t end) const override {
+    if (begin >= 500)
+      throw core::Exception(core::Errc::corrupt, fmt::format("basket of entries {}..{} is damaged", begin, end));
     return inner_->read(branches, begin, end);
   }
 
@@ -743,7 +776,8 @@ class FailingTree final : public TreeSource {
 };
 
 TEST(Dataset, WorkerErrorsReachTheConsumer) {
-  auto b = build("features: {flat: [MET_pt]}\nshuffle: false\nbatch: {size: 10, chunk_entries: 100, threads: 2}\n", 1000);
+  auto b =
+      build("features: {flat: [MET_pt]}\nshuffle: false\nbatch: {size: 10, chunk_entries: 100, threads: 2}\n", 1000);
   auto inputs = makeInputs({std::make_shared<FailingTree>(b.s.tree)}, {std::nullopt});
   Dataset dataset(b.plan, b.transform, inputs, {});
   std::size_t rows = 0;
@@ -790,13 +824,16 @@ TEST(Specs, RoundTripAndStalenessIsAnError) {
   EXPECT_EQ(loaded.groupLength(b.plan->groups()[0]), b.specs.groupLength(b.plan->groups()[0]));
   loaded.checkMatches(b.plan->config(), b.inputs.records, "specs.json");
 
-  auto changed = DatasetConfig::parse("inputs: {tree: t, files: [unused.root]}\nfeatures: {flat: [MET_pt]}\n", "other.yaml", "/tmp");
+  auto changed = DatasetConfig::parse("inputs: {tree: t, files: [unused.root]}\nfeatures: {flat: [MET_pt]}\n",
+                                      "other.yaml", "/tmp");
   try {
     loaded.checkMatches(changed, b.inputs.records, "specs.json");
     FAIL() << "stale specs accepted";
   } catch (const core::Exception& e) {
     EXPECT_EQ(e.code(), core::Errc::conflict);
-    EXPECT_NE(std::string(e.what()).find("specs.json: these specs do not match other.yaml: the config changed"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("specs.json: these specs do not match other.yaml: the config changed"),
+              std::string::npos)
+        << e.what();
   }
   auto records = b.inputs.records;
   records[0].entries += 1;
@@ -819,6 +856,33 @@ TEST(Specs, RoundTripAndStalenessIsAnError) {
     FAIL();
   } catch (const core::Exception& e) {
     EXPECT_EQ(std::string(e.what()).substr(0, 26), "bad.json: key 'config_hash");
+  }
+}
+
+
+// Shards are dealt whole units: a file of one unit (fewer units than shards) is cut finer so that
+// no worker of data-parallel training is left with nothing, and the shards still split it exactly.
+TEST(Dataset, ASmallInputIsSharedByEveryShard) {
+  auto file = makeSynthetic(900, 21, "small.root");
+  auto inputs = makeInputs({file.tree}, {1.0});
+  auto config = DatasetConfig::parse(R"(inputs: {tree: t, files: [{path: a, label: 1}]}
+features: {flat: [MET_pt]}
+shuffle: {seed: 3, buffer: 100}
+batch: {size: 64, chunk_entries: 20000, threads: 1}
+)",
+                                     "t.yaml", "/tmp");
+  auto plan = Plan::build(config, inputs.schema);
+  auto transform = std::make_shared<const Transform>(plan, computeSpecs(*plan, inputs));
+  for (std::size_t shards : {2, 3}) {
+    std::multiset<EventRef> seen;
+    for (std::size_t shard = 0; shard < shards; ++shard) {
+      Dataset dataset(plan, transform, inputs, {.shard = shard, .shards = shards});
+      Batch all = collect(dataset, 0);
+      EXPECT_GT(all.rows, 0U) << "shard " << shard << " of " << shards << " got no events";
+      seen.insert(all.events.begin(), all.events.begin() + static_cast<std::ptrdiff_t>(all.rows));
+    }
+    EXPECT_EQ(seen.size(), 900U) << shards << " shards";
+    EXPECT_EQ(std::set<EventRef>(seen.begin(), seen.end()).size(), 900U) << shards << " shards: an event twice";
   }
 }
 
