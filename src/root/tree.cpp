@@ -673,9 +673,11 @@ void interpretElement(BranchData& b, const Obj& branch, const File& file) {
     return;
   }
   if (t > etype::kOffsetL && t < etype::kOffsetL + 20) {
-    if (!codecFor(t - etype::kOffsetL, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec)) return setUnsupported(b, e.typeName);
+    if (!codecFor(t - etype::kOffsetL, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec))
+      return setUnsupported(b, e.typeName);
     b.decode = Decode::fixed;
-    for (int d = 0; d < std::clamp(e.arrayDim, 0, 5); ++d) b.info.innerShape.push_back(static_cast<std::size_t>(e.maxIndex[static_cast<std::size_t>(d)]));
+    for (int d = 0; d < std::clamp(e.arrayDim, 0, 5); ++d)
+      b.info.innerShape.push_back(static_cast<std::size_t>(e.maxIndex[static_cast<std::size_t>(d)]));
     if (b.info.innerShape.empty()) b.info.innerShape.push_back(static_cast<std::size_t>(std::max(e.arrayLength, 1)));
     b.innerSize = 1;
     std::string shape;
@@ -689,7 +691,8 @@ void interpretElement(BranchData& b, const Obj& branch, const File& file) {
     return;
   }
   if (t > etype::kOffsetP && t < etype::kOffsetP + 20) {
-    if (!codecFor(t - etype::kOffsetP, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec)) return setUnsupported(b, e.typeName);
+    if (!codecFor(t - etype::kOffsetP, e.hasRange, e.xmin, e.xmax, e.nbits, b.codec))
+      return setUnsupported(b, e.typeName);
     b.decode = Decode::flat;
     b.entryHeader = 1;
     b.info.jaggedLevels = 1;
@@ -746,10 +749,11 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
     loc.bytes = static_cast<std::uint32_t>(bytes[ku]);
     if (entry[ku] < 0 || bytes[ku] <= 0 || seek[ku] <= 0 || loc.seek > fileSize || loc.bytes > fileSize - loc.seek ||
         loc.entryEnd < loc.entryBegin || loc.entryEnd > b.info.entries)
-      throw core::Exception(core::Errc::corrupt,
-                            fmt::format("{}: basket {} (seek {}, {} bytes, entries {}..{}) is outside the file ({} bytes) "
-                                        "or the branch's {} entries",
-                                        where, k, seek[ku], bytes[ku], entry[ku], loc.entryEnd, fileSize, b.info.entries));
+      throw core::Exception(
+          core::Errc::corrupt,
+          fmt::format("{}: basket {} (seek {}, {} bytes, entries {}..{}) is outside the file ({} bytes) "
+                      "or the branch's {} entries",
+                      where, k, seek[ku], bytes[ku], entry[ku], loc.entryEnd, fileSize, b.info.entries));
     b.basketsRead.push_back(std::move(loc));
   }
   const auto embedded = branch.objs("fBaskets");
@@ -761,8 +765,8 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
     loc.entryBegin = k < entry.size() ? static_cast<std::uint64_t>(entry[k]) : 0;
     loc.entryEnd = loc.entryBegin + static_cast<std::uint64_t>(o->basket->nevbuf);
     if (loc.entryEnd > b.info.entries)
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: embedded basket {} ends at entry {} beyond {}", where, k,
-                                                             loc.entryEnd, b.info.entries));
+      throw core::Exception(core::Errc::corrupt, fmt::format("{}: embedded basket {} ends at entry {} beyond {}", where,
+                                                             k, loc.entryEnd, b.info.entries));
     loc.embedded = true;
     loc.offsetsInOrder = o->basket->offsetsInOrder;
     loc.nevbuf = o->basket->nevbuf;
@@ -843,7 +847,8 @@ void collectBranches(const Obj& branch, const File& file, std::vector<BranchData
   out.push_back(std::move(b));
 }
 
-std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<BranchData>& branches, std::uint64_t entries) {
+std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<BranchData>& branches,
+                                           std::uint64_t entries) {
   std::vector<std::uint64_t> out{0};
   if (entries == 0) return out;
   const auto autoFlush = tree.i("fAutoFlush");
@@ -852,7 +857,9 @@ std::vector<std::uint64_t> computeClusters(const Obj& tree, const std::vector<Br
   const auto rangeSize = tree.ints("fClusterSize");
   if (autoFlush > 0 || (nRanges > 0 && rangeEnd.size() >= static_cast<std::size_t>(nRanges))) {
     std::uint64_t e = 0;
-    for (std::int64_t r = 0; r < nRanges && static_cast<std::size_t>(r) < rangeEnd.size() && static_cast<std::size_t>(r) < rangeSize.size(); ++r) {
+    for (std::int64_t r = 0;
+         r < nRanges && static_cast<std::size_t>(r) < rangeEnd.size() && static_cast<std::size_t>(r) < rangeSize.size();
+         ++r) {
       const auto end = static_cast<std::uint64_t>(std::max<std::int64_t>(rangeEnd[static_cast<std::size_t>(r)], 0)) + 1;
       auto size = rangeSize[static_cast<std::size_t>(r)];
       if (size <= 0) size = autoFlush > 0 ? autoFlush : static_cast<std::int64_t>(end - e);
@@ -1282,8 +1289,9 @@ LoadedBasket loadBasket(std::span<const std::byte> record, const BasketLoc& loc,
         pos += 9 + cs;
       }
       if (total != objlen)
-        throw core::Exception(core::Errc::corrupt, fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}",
-                                                               where, total, objlen));
+        throw core::Exception(
+            core::Errc::corrupt,
+            fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}", where, total, objlen));
       std::span<std::byte> target;
       if (!mode.destination.empty() && border == objlen && mode.destination.size() == objlen) {
         target = mode.destination;
@@ -1489,8 +1497,9 @@ class GenericDecoder {
         const int other = n.selectValue ? n.child : n.valueChild;
         if (!memberWise && (b_.nodes[static_cast<std::size_t>(n.child)].kind == Node::Kind::vec ||
                             b_.nodes[static_cast<std::size_t>(n.valueChild)].kind == Node::Kind::vec))
-          throw core::Exception(core::Errc::unsupported,
-                                fmt::format("{}: a map of containers streamed object-wise (not member-wise) is not supported", where_));
+          throw core::Exception(
+              core::Errc::unsupported,
+              fmt::format("{}: a map of containers streamed object-wise (not member-wise) is not supported", where_));
         if (memberWise) {
           marker();
           for (std::int32_t k = 0; k < count; ++k) n.selectValue ? skip(n.child, c) : node(n.child, c);
@@ -1677,7 +1686,8 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
     } else {
       for (std::size_t i = first; i < last; ++i) {
         auto [s, e] = basket.entry(i);
-        if (e - s < entryDisk) fail(fmt::format("entry {} has {} bytes, expected {}", loc.entryBegin + i, e - s, entryDisk));
+        if (e - s < entryDisk)
+          fail(fmt::format("entry {} has {} bytes, expected {}", loc.entryBegin + i, e - s, entryDisk));
         convert(codec, content.data() + s, b.innerSize, out.data.data() + at + (i - first) * b.innerSize * outWidth);
       }
     }
@@ -1731,10 +1741,12 @@ void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& lo
       valueStart = s + b.entryHeader;
       count = static_cast<std::size_t>(n);
       e = valueStart + count * group;
-      if (e > content.size()) fail(fmt::format("entry {} needs {} bytes past the {} data bytes", global, e, content.size()));
+      if (e > content.size())
+        fail(fmt::format("entry {} needs {} bytes past the {} data bytes", global, e, content.size()));
     }
     if (e > content.size() || valueStart + count * group > e)
-      fail(fmt::format("entry {} spans bytes {}..{} beyond the {} data bytes", loc.entryBegin + i, s, e, content.size()));
+      fail(fmt::format("entry {} spans bytes {}..{} beyond the {} data bytes", loc.entryBegin + i, s, e,
+                       content.size()));
     pos = e;
     if (i < first) continue;
     // Values of consecutive entries are usually adjacent (no per-entry header): convert in runs.
@@ -1841,8 +1853,11 @@ Tree File::tree(const std::string& path) const {
   const auto entry = find(path);
   if (entry.key.className != "TTree" && entry.key.className != "TNtuple" && entry.key.className != "TNtupleD") {
     if (entry.key.className.find("RNTuple") != std::string::npos)
-      throw core::Exception(core::Errc::unsupported,
-                            fmt::format("{}: \"{}\" is an RNTuple, not a TTree (read it with File::ntuple)", name(), path));
+      throw core::Exception(
+          core::Errc::unsupported,
+          fmt::format("{}: \"{}\" is an RNTuple, not a TTree: mlaas stats, batches and train read TTrees only; "
+                      "read the RNTuple with 'mlaas dump' or 'mlaas inspect' (C++: File::ntuple)",
+                      name(), path));
     throw core::Exception(core::Errc::invalid_argument,
                           fmt::format("{}: \"{}\" is a {}, not a TTree", name(), path, entry.key.className));
   }
@@ -2114,7 +2129,8 @@ std::size_t poolThreads(const ReadOptions& options) { return options.pool ? opti
 
 std::string basketWhere(const Tree::Impl& t, const BranchData& b, std::size_t k) {
   const auto& loc = b.baskets[k];
-  if (loc.embedded) return fmt::format("{} branch \"{}\" basket {} (embedded in the tree record)", t.context, b.info.name, k);
+  if (loc.embedded)
+    return fmt::format("{} branch \"{}\" basket {} (embedded in the tree record)", t.context, b.info.name, k);
   return fmt::format("{} branch \"{}\" basket {} at offset {}", t.context, b.info.name, k, loc.seek);
 }
 
@@ -2513,9 +2529,10 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
   for (std::size_t k = 0; k < branches.size(); ++k) {
     const auto& b = t.data[branches[k]];
     if (b.decode == Decode::fixed && range.size() * b.innerSize * b.codec.diskWidth / 1024 > available)
-      throw core::Exception(core::Errc::corrupt,
-                            fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets",
-                                        t.context, b.info.name, range.size(), b.innerSize, available));
+      throw core::Exception(
+          core::Errc::corrupt,
+          fmt::format("{}: branch \"{}\": {} entries of {} values cannot come from {} bytes of baskets", t.context,
+                      b.info.name, range.size(), b.innerSize, available));
     perColumn[k].countedRun = b.countedRun;
     // A column of one basket is reset by that basket's job, which touches it and its branch anyway
     // (one pass less over ~950 columns and branches on NanoAOD).
@@ -3084,7 +3101,8 @@ Chain::Chain(const std::vector<std::string>& paths, const std::string& treePath)
   }
 }
 
-std::vector<Column> Chain::read(const std::vector<std::string>& names, EntryRange range, const ReadOptions& options) const {
+std::vector<Column> Chain::read(const std::vector<std::string>& names, EntryRange range,
+                                const ReadOptions& options) const {
   range.end = std::min(range.end, entries());
   range.begin = std::min(range.begin, range.end);
   std::vector<Column> out;
