@@ -51,9 +51,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int repeat = std::getenv("BENCH_REPEAT") ? std::max(1, std::atoi(std::getenv("BENCH_REPEAT"))) : 3;
-  std::cout << fmt::format("{:<28} {:>9} {:>10} {:>10} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}\n",
-                           "config", "events", "read ev/s", "stats ev/s", "epoch ev/s", "1st ev/s", "stats/r", "s cpu", "epoch/r", "e cpu", "1st/r",
-                           "1st cpu", "x 1 kHz", "open us", "plan us", "prep us", "noshuf", "floor", "r cpu");
+  std::cout << fmt::format(
+      "{:<28} {:>9} {:>10} {:>10} {:>10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>7} "
+      "{:>7} {:>7}\n",
+      "config", "events", "read ev/s", "stats ev/s", "epoch ev/s", "1st ev/s", "stats/r", "s cpu", "epoch/r", "e cpu",
+      "1st/r", "1st cpu", "x 1 kHz", "open us", "plan us", "prep us", "noshuf", "floor", "r cpu");
   try {
     for (int a = 1; a < argc; ++a) {
       // One-time set-up, paid once per dataset: config, opening the files, the plan (names,
@@ -69,7 +71,8 @@ int main(int argc, char** argv) {
       const std::uint64_t events = totalEntries(inputs);
       const std::size_t threads = passThreads(0, config, events);  // the passes' own rule, for the raw read too
       double read = 1e300, stats = 1e300, epoch = 1e300, first = 1e300;
-      double readCpu = 1e300, threadedReadCpu = 1e300, statsCpu = 1e300, epochCpu = 1e300, firstCpu = 1e300, prepare = 1e300;
+      double readCpu = 1e300, threadedReadCpu = 1e300, statsCpu = 1e300, epochCpu = 1e300, firstCpu = 1e300,
+             prepare = 1e300;
       double unshuffled = 1e300, unshuffledCpu = 1e300, writeCpu = 1e300;
       Specs specs;
       std::uint64_t rows = 0;
@@ -118,7 +121,8 @@ int main(int argc, char** argv) {
         for (const auto& spec : like.tensorSpecs) rowBytes += spec.width() * sizeof(float);
         for (const auto& spec : like.maskSpecs) rowBytes += spec.width();
         const std::size_t batchBytes = config.batch.size * rowBytes;
-        std::vector<std::vector<unsigned char>> ring(config.batch.prefetch + 2, std::vector<unsigned char>(batchBytes, 1));
+        std::vector<std::vector<unsigned char>> ring(config.batch.prefetch + 2,
+                                                     std::vector<unsigned char>(batchBytes, 1));
         cpu = cpuSeconds();
         std::uint64_t written = 0;
         volatile unsigned sink = 0;  // a byte of each buffer read back, so the writes stay
@@ -134,25 +138,32 @@ int main(int argc, char** argv) {
       auto rate = [&](double seconds) { return static_cast<double>(events) / seconds; };
       std::string name = argv[a];
       if (name.size() > 28) name = "..." + name.substr(name.size() - 25);
-      std::cout << fmt::format("{:<28} {:>9} {:>10.0f} {:>10.0f} {:>10.0f} {:>10.0f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.0f} {:>9.0f} {:>7.0f} {:>7.0f} {:>7.2f} {:>7.2f} {:>7.2f}\n",
-                               name, events, rate(read), rate(stats), rate(epoch), rate(first), stats / read, statsCpu / readCpu,
-                               epoch / read, epochCpu / readCpu, first / read, firstCpu / readCpu, rate(epoch) / 1000.0, openSeconds * 1e6,
-                               planSeconds * 1e6, prepare * 1e6, unshuffledCpu / readCpu, (readCpu + writeCpu) / readCpu,
-                               threadedReadCpu / readCpu);
+      std::cout << fmt::format(
+          "{:<28} {:>9} {:>10.0f} {:>10.0f} {:>10.0f} {:>10.0f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} {:>7.2f} "
+          "{:>7.0f} {:>9.0f} {:>7.0f} {:>7.0f} {:>7.2f} {:>7.2f} {:>7.2f}\n",
+          name, events, rate(read), rate(stats), rate(epoch), rate(first), stats / read, statsCpu / readCpu,
+          epoch / read, epochCpu / readCpu, first / read, firstCpu / readCpu, rate(epoch) / 1000.0, openSeconds * 1e6,
+          planSeconds * 1e6, prepare * 1e6, unshuffledCpu / readCpu, (readCpu + writeCpu) / readCpu,
+          threadedReadCpu / readCpu);
     }
   } catch (const std::exception& e) {
     std::cerr << "bench_data: " << e.what() << "\n";
     return 1;
   }
-  std::cout << "read: the plan's branches alone from the already opened files; stats: pass 1; epoch: pass 2, one epoch of an already\n"
-               "prepared Dataset (epochs 1 and 2, buffers warm); 1st: its first epoch (allocates the buffers). x/r: wall time over\n"
-               "the read's (1.25 = the 25% budget); cpu: process CPU time (all threads) over the read's on ONE thread, steadier\n"
-               "on a loaded machine; r cpu: the read's CPU with the pass's threads over that (reads of ranges side by side\n"
-               "decompress some baskets twice). x 1 kHz: epoch ev/s over MLaaS4HEP's ~1,000 ev/s. One-time costs in\n"
-               "microseconds, in no rate: open us (config, opening the files: the reader), plan us (Plan::build), prep us\n"
-               "(Transform and Dataset, best of BENCH_REPEAT). noshuf: epoch CPU with the shuffle off (no random draws) over the\n"
-               "read's CPU; floor: the read's CPU plus one sequential write of the epoch's output bytes into recycled batch\n"
-               "buffers, over the read's CPU (no loader that materialises batches goes under it). Rates and ratios: best of\n"
-               "BENCH_REPEAT.\n";
+  std::cout
+      << "read: the plan's branches alone from the already opened files; stats: pass 1; epoch: pass 2, one epoch of an "
+         "already\n"
+         "prepared Dataset (epochs 1 and 2, buffers warm); 1st: its first epoch (allocates the buffers). x/r: wall "
+         "time over\n"
+         "the read's (1.25 = the 25% budget); cpu: process CPU time (all threads) over the read's on ONE thread, "
+         "steadier\n"
+         "on a loaded machine; r cpu: the read's CPU with the pass's threads over that (reads of ranges side by side\n"
+         "decompress some baskets twice). x 1 kHz: epoch ev/s over MLaaS4HEP's ~1,000 ev/s. One-time costs in\n"
+         "microseconds, in no rate: open us (config, opening the files: the reader), plan us (Plan::build), prep us\n"
+         "(Transform and Dataset, best of BENCH_REPEAT). noshuf: epoch CPU with the shuffle off (no random draws) over "
+         "the\n"
+         "read's CPU; floor: the read's CPU plus one sequential write of the epoch's output bytes into recycled batch\n"
+         "buffers, over the read's CPU (no loader that materialises batches goes under it). Rates and ratios: best of\n"
+         "BENCH_REPEAT.\n";
   return 0;
 }

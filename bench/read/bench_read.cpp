@@ -261,8 +261,8 @@ double jsrootSeconds(const std::string& file, const std::string& tree, const std
   if (!std::filesystem::exists(jsroot)) return -1;
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
-  const auto cmd = fmt::format("node '{}' '{}' '{}' '{}' '{}' --time 2>/dev/null", (src / "tests/root/jsroot_dump.mjs").string(),
-                               jsroot.string(), file, tree, list);
+  const auto cmd = fmt::format("node '{}' '{}' '{}' '{}' '{}' --time 2>/dev/null",
+                               (src / "tests/root/jsroot_dump.mjs").string(), jsroot.string(), file, tree, list);
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;
   char buf[512] = {};

@@ -200,7 +200,8 @@ int main(int argc, char** argv) {
                                    (dir / "xrd" / "log").string(), "-n", "bench"};
   if (::geteuid() == 0) {
     if (const passwd* user = ::getpwnam("xrootd")) {
-      if (::chown((dir / "xrd").c_str(), user->pw_uid, user->pw_gid) == 0) xrdArgs.insert(xrdArgs.end(), {"-R", "xrootd"});
+      if (::chown((dir / "xrd").c_str(), user->pw_uid, user->pw_gid) == 0)
+        xrdArgs.insert(xrdArgs.end(), {"-R", "xrootd"});
     }
   }
   Child xrootd(xrdArgs, dir / "xrootd.out");
@@ -275,7 +276,8 @@ int main(int argc, char** argv) {
       auto readAll = [&](const root::Tree& t) {
         std::uint64_t values = 0;
         const auto begin = Clock::now();
-        t.forEachChunk(names, 100000, [&](root::EntryRange, std::vector<root::Column>& columns) { values += columns.size(); });
+        t.forEachChunk(names, 100000,
+                       [&](root::EntryRange, std::vector<root::Column>& columns) { values += columns.size(); });
         return seconds(begin);
       };
       const auto fetchedBefore = rootSource->stats().bytesFetched;

@@ -152,7 +152,8 @@ void setupBatches(CLI::App& app) {
                   "Folder for .npy files (features/mask or per-group tensors, labels, weights, events)");
   cmd->add_option("--epoch", options->epoch, "Epoch number (seeds the shuffle)");
   cmd->add_option("--shard", options->shard, "This worker's shard index");
-  cmd->add_option("--shards", options->shards, "Number of shards (data-parallel workers)")->check(mlaas::cli::atLeast(1));
+  cmd->add_option("--shards", options->shards, "Number of shards (data-parallel workers)")
+      ->check(mlaas::cli::atLeast(1));
   cmd->add_option("--threads", options->threads,
                   "Pipeline threads (default: the config's batch.threads, else all cores)");
   cmd->add_flag("--bench", options->bench, "Also time reading the same branches alone and report the overhead");

@@ -240,7 +240,8 @@ void run(const DumpOptions& o) {
       if (!found.count(name))
         throw mlaas::core::Exception(
             mlaas::core::Errc::not_found,
-            fmt::format("{}: no tree or RNTuple has a branch or field \"{}\" (mlaas inspect lists them)", o.file, name));
+            fmt::format("{}: no tree or RNTuple has a branch or field \"{}\" (mlaas inspect lists them)", o.file,
+                        name));
   }
   const bool several = trees.size() + ntuples.size() > 1;
   std::string out;

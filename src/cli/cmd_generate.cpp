@@ -36,9 +36,10 @@ void setupGenerate(CLI::App& app) {
   cmd->add_option("--events,-n", args->events, "Number of events")->required()->check(mlaas::cli::atLeast(1));
   cmd->add_option("--out,-o", args->out, "Output ROOT file (written atomically)")->required();
   cmd->add_option("--seed", args->seed, "Random seed: the same seed gives the same file")->capture_default_str();
-  cmd->add_option("--compression", args->compression,
-                  "ROOT compression setting, algorithm*100+level: 0 none, 101 zlib, 207 lzma, 301 legacy deflate, 404 lz4, "
-                  "505 zstd")
+  cmd->add_option(
+         "--compression", args->compression,
+         "ROOT compression setting, algorithm*100+level: 0 none, 101 zlib, 207 lzma, 301 legacy deflate, 404 lz4, "
+         "505 zstd")
       ->capture_default_str();
   cmd->add_option("--tree", args->tree, "Tree name")->capture_default_str();
   cmd->add_option("--signal-fraction", args->signalFraction, "Fraction of signal events (label 1)")

@@ -120,8 +120,8 @@ void printProvenance(const json& provenance) {
 /// "name, name, ... (N in all)" with at most `shown` names.
 std::string someNames(const std::vector<std::string>& names, std::size_t shown = 8) {
   if (names.size() <= shown) return fmt::format("{}", fmt::join(names, ", "));
-  return fmt::format("{}, ... ({} in all)", fmt::join(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
-                     names.size());
+  return fmt::format("{}, ... ({} in all)",
+                     fmt::join(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(shown), ", "), names.size());
 }
 
 /// The preprocessing spec (dataset config and statistics, often tens of kB) summarised: its

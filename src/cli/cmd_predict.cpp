@@ -283,12 +283,13 @@ std::unique_ptr<Scorer> openScorer(const PredictArgs& args) {
   std::error_code error;
   if (std::filesystem::is_directory(args.model, error)) return std::make_unique<BundleScorer>(args.model, args.threads);
   if (looksLikePath(args.model))
-    throw Exception(Errc::not_found,
-                    fmt::format("--model {}: {}; a bundle is the folder 'mlaas train' writes (model.onnx + model.json), "
-                                "a server's model is NAME, NAME/versions/N or NAME@alias",
-                                args.model,
-                                std::filesystem::exists(args.model, error) ? "a file, not a bundle folder"
-                                                                           : "no such bundle folder"));
+    throw Exception(
+        Errc::not_found,
+        fmt::format(
+            "--model {}: {}; a bundle is the folder 'mlaas train' writes (model.onnx + model.json), "
+            "a server's model is NAME, NAME/versions/N or NAME@alias",
+            args.model,
+            std::filesystem::exists(args.model, error) ? "a file, not a bundle folder" : "no such bundle folder"));
   try {
     return std::make_unique<ServerScorer>(args);
   } catch (const Exception& e) {
@@ -343,7 +344,8 @@ void runRootPredict(const PredictArgs& args) {
     if (std::find(branches.begin(), branches.end(), id.name) == branches.end()) branches.push_back(id.name);
 
   // The friend tree goes in the top folder (the writer writes no folders): one/two/tree -> tree_scores.
-  const std::string outTree = args.outTree.empty() ? treeName.substr(treeName.rfind('/') + 1) + "_scores" : args.outTree;
+  const std::string outTree =
+      args.outTree.empty() ? treeName.substr(treeName.rfind('/') + 1) + "_scores" : args.outTree;
   root::FileWriter file(args.out);
   std::unique_ptr<root::FriendTreeWriter> friendTree;
   std::vector<std::string> names;

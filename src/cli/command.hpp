@@ -35,7 +35,9 @@ inline constexpr int kUsageExitCode = 2;
 
 /// Ends the command with "mlaas: error: MESSAGE" and exit status 2 (see kUsageExitCode); the
 /// message names the option.
-[[noreturn]] inline void usageError(const std::string& message) { throw ExitError{kUsageExitCode, "error: " + message}; }
+[[noreturn]] inline void usageError(const std::string& message) {
+  throw ExitError{kUsageExitCode, "error: " + message};
+}
 
 // CLI11 checks with readable messages: CLI::PositiveNumber says "Value 0 not in range 0.000000 to
 // 1.797...e308"; these say "--timeout: must be greater than 0, got -1".

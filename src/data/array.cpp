@@ -39,7 +39,8 @@ core::Result<void> convertValues(const root::Column& column, std::size_t first, 
     // One byte per flag, any non-zero byte true.
     appendAsDouble<std::uint8_t>(data, first, count, out);
     for (std::size_t i = out.size() - count; i < out.size(); ++i) out[i] = out[i] != 0 ? 1.0 : 0.0;
-  } else if (!root::visitNumeric(column.type, [&](auto type) { appendAsDouble<decltype(type)>(data, first, count, out); })) {
+  } else if (!root::visitNumeric(column.type,
+                                 [&](auto type) { appendAsDouble<decltype(type)>(data, first, count, out); })) {
     return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
   }
   return {};
@@ -62,8 +63,8 @@ core::Result<Array> toArray(const root::Column& column, std::size_t first, std::
   if (column.type == root::DType::string)
     return core::fail(core::Errc::unsupported, fmt::format("branch '{}': strings cannot be features", column.name));
   if (first > entries || count > entries - first)
-    return core::fail(core::Errc::invalid_argument,
-                      fmt::format("branch '{}': entries {}..{} outside its {} entries", column.name, first, first + count, entries));
+    return core::fail(core::Errc::invalid_argument, fmt::format("branch '{}': entries {}..{} outside its {} entries",
+                                                                column.name, first, first + count, entries));
   if (column.offsets.empty()) {
     if (inner == 1) {
       array.values.reserve(count);
@@ -108,7 +109,8 @@ core::Result<Array> toArray(const root::Column& column, std::size_t first, std::
     if (decreasing)
       for (std::size_t e = first; e < first + count; ++e)
         if (source[e + 1] < source[e])
-          return core::fail(core::Errc::corrupt, fmt::format("branch '{}': decreasing offsets at entry {}", column.name, e));
+          return core::fail(core::Errc::corrupt,
+                            fmt::format("branch '{}': decreasing offsets at entry {}", column.name, e));
   }
   const std::size_t total = static_cast<std::size_t>(source[first + count] - base);
   array.values.reserve(total);

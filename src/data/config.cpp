@@ -65,11 +65,13 @@ class YamlReader {
   }
 
   void requireMap(const YAML::Node& node, const std::string& key) const {
-    if (!node.IsMap()) throwConfigError(at(node, key), fmt::format("expected a mapping (key: value), got {}", kindOf(node)));
+    if (!node.IsMap())
+      throwConfigError(at(node, key), fmt::format("expected a mapping (key: value), got {}", kindOf(node)));
   }
 
   // Refuses keys we do not know: a typo must not be silently ignored.
-  void checkKeys(const YAML::Node& node, const std::string& key, std::initializer_list<std::string_view> allowed) const {
+  void checkKeys(const YAML::Node& node, const std::string& key,
+                 std::initializer_list<std::string_view> allowed) const {
     requireMap(node, key);
     for (const auto& entry : node) {
       auto name = entry.first.as<std::string>();
@@ -116,7 +118,8 @@ class YamlReader {
   std::size_t count(const YAML::Node& node, const std::string& key, std::size_t minimum, std::size_t maximum) const {
     double value = number(node, key);
     if (value != std::floor(value) || value < static_cast<double>(minimum) || value > static_cast<double>(maximum))
-      throwConfigError(at(node, key), fmt::format("expected an integer from {} to {}, got '{}'", minimum, maximum, node.Scalar()));
+      throwConfigError(at(node, key),
+                       fmt::format("expected an integer from {} to {}, got '{}'", minimum, maximum, node.Scalar()));
     return static_cast<std::size_t>(value);
   }
 
@@ -133,7 +136,8 @@ class YamlReader {
       out.push_back({node.Scalar(), at(node, key)});
       return out;
     }
-    if (!node.IsSequence()) throwConfigError(at(node, key), fmt::format("expected a list of branch names, got {}", kindOf(node)));
+    if (!node.IsSequence())
+      throwConfigError(at(node, key), fmt::format("expected a list of branch names, got {}", kindOf(node)));
     for (std::size_t i = 0; i < node.size(); ++i) {
       std::string itemKey = fmt::format("{}[{}]", key, i);
       out.push_back({string(node[i], itemKey), at(node[i], itemKey)});
@@ -153,10 +157,12 @@ Normalization parseNormalization(const YamlReader& reader, const YAML::Node& nod
   if (text == "minmax") return Normalization::minmax;
   if (text == "standard") return Normalization::standard;
   if (text == "robust") return Normalization::robust;
-  throwConfigError(reader.at(node, key), fmt::format("unknown normalization '{}' (expected none, minmax, standard or robust)", text));
+  throwConfigError(reader.at(node, key),
+                   fmt::format("unknown normalization '{}' (expected none, minmax, standard or robust)", text));
 }
 
-void checkExpression(const YamlReader& reader, const YAML::Node& node, const std::string& key, const std::string& text) {
+void checkExpression(const YamlReader& reader, const YAML::Node& node, const std::string& key,
+                     const std::string& text) {
   try {
     Expression::checkSyntax(text);
   } catch (const core::Exception& e) {
@@ -191,7 +197,8 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
   if (node["files"]) {
     const auto files = node["files"];
     if (files.IsScalar()) {
-      config.files.push_back({resolvePath(config.base, files.Scalar()), std::nullopt, reader.at(files, "inputs.files")});
+      config.files.push_back(
+          {resolvePath(config.base, files.Scalar()), std::nullopt, reader.at(files, "inputs.files")});
     } else if (files.IsSequence()) {
       for (std::size_t i = 0; i < files.size(); ++i) {
         const auto item = files[i];
@@ -209,13 +216,16 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
         config.files.push_back(std::move(input));
       }
     } else {
-      throwConfigError(reader.at(files, "inputs.files"), fmt::format("expected a path or a list of paths, got {}", YamlReader::kindOf(files)));
+      throwConfigError(reader.at(files, "inputs.files"),
+                       fmt::format("expected a path or a list of paths, got {}", YamlReader::kindOf(files)));
     }
   }
   if (node["files_from"]) {
     auto listPath = resolvePath(config.base, reader.string(node["files_from"], "inputs.files_from"));
     std::ifstream list(listPath);
-    if (!list) throwConfigError(reader.at(node["files_from"], "inputs.files_from"), fmt::format("cannot read the list file '{}'", listPath));
+    if (!list)
+      throwConfigError(reader.at(node["files_from"], "inputs.files_from"),
+                       fmt::format("cannot read the list file '{}'", listPath));
     std::string line;
     int lineNumber = 0;
     auto listFolder = std::filesystem::path(listPath).parent_path();
@@ -228,7 +238,8 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
                               Location{listPath, lineNumber, static_cast<int>(first) + 1, "inputs.files_from"}});
     }
   }
-  if (config.files.empty()) throwConfigError(reader.at(node, "inputs"), "no input files (give 'files' or 'files_from')");
+  if (config.files.empty())
+    throwConfigError(reader.at(node, "inputs"), "no input files (give 'files' or 'files_from')");
   // A file listed twice would be read, counted and trained on twice: refuse it, by canonical path
   // (a/../a.root, a symlink and an absolute spelling are the same file). Globs are expanded later.
   std::map<std::string, const InputFile*> seenFiles;
@@ -236,20 +247,22 @@ void parseInputs(const YamlReader& reader, const YAML::Node& node, DatasetConfig
     if (file.path.find("://") == std::string::npos && file.path.find_first_of("*?[") != std::string::npos) continue;
     auto [first, inserted] = seenFiles.emplace(inputIdentity(file.path), &file);
     if (!inserted)
-      throwConfigError(file.at, fmt::format("file '{}' is listed twice (first at {}): its events would count twice", file.path,
-                                            toString(first->second->at)));
+      throwConfigError(file.at, fmt::format("file '{}' is listed twice (first at {}): its events would count twice",
+                                            file.path, toString(first->second->at)));
   }
   if (node["label"]) {
     const auto label = node["label"];
     config.labelAt = reader.at(label, "inputs.label");
     reader.checkKeys(label, "inputs.label", {"branch", "expression"});
-    if (label["branch"] && label["expression"]) throwConfigError(config.labelAt, "give either 'branch' or 'expression', not both");
+    if (label["branch"] && label["expression"])
+      throwConfigError(config.labelAt, "give either 'branch' or 'expression', not both");
     if (label["branch"]) config.labelBranch = reader.string(label["branch"], "inputs.label.branch");
     if (label["expression"]) {
       config.labelExpression = reader.string(label["expression"], "inputs.label.expression");
       checkExpression(reader, label["expression"], "inputs.label.expression", config.labelExpression);
     }
-    if (config.labelBranch.empty() && config.labelExpression.empty()) throwConfigError(config.labelAt, "give 'branch' or 'expression'");
+    if (config.labelBranch.empty() && config.labelExpression.empty())
+      throwConfigError(config.labelAt, "give 'branch' or 'expression'");
   }
   std::size_t labelled = 0;
   for (const auto& file : config.files) labelled += file.label ? 1 : 0;
@@ -272,7 +285,8 @@ void refuseRepeatedPatterns(const std::vector<Pattern>& patterns, const std::str
   for (const auto& pattern : patterns) {
     auto [first, inserted] = seen.emplace(pattern.text, &pattern);
     if (!inserted)
-      throwConfigError(pattern.at, fmt::format("{} '{}' is listed twice (first at {})", what, pattern.text, toString(first->second->at)));
+      throwConfigError(pattern.at, fmt::format("{} '{}' is listed twice (first at {})", what, pattern.text,
+                                               toString(first->second->at)));
   }
 }
 
@@ -302,8 +316,10 @@ GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const 
         group.lengthMode = LengthMode::quantile;
         group.quantile = value;
       } else {
-        throwConfigError(reader.at(length, lengthKey),
-                         fmt::format("expected a length from 1 to 100000, 'auto', or a quantile in (0, 1] such as 0.99; got '{}'", text));
+        throwConfigError(
+            reader.at(length, lengthKey),
+            fmt::format("expected a length from 1 to 100000, 'auto', or a quantile in (0, 1] such as 0.99; got '{}'",
+                        text));
       }
     }
   }
@@ -315,8 +331,10 @@ GroupConfig parseGroup(const YamlReader& reader, const std::string& name, const 
   if (node["sort"]) {
     auto order = reader.string(node["sort"], key + ".sort");
     if (order != "descending" && order != "ascending")
-      throwConfigError(reader.at(node["sort"], key + ".sort"), fmt::format("expected 'descending' or 'ascending', got '{}'", order));
-    if (group.sortBy.empty()) throwConfigError(reader.at(node["sort"], key + ".sort"), "'sort' needs 'sort_by' (the member to sort by)");
+      throwConfigError(reader.at(node["sort"], key + ".sort"),
+                       fmt::format("expected 'descending' or 'ascending', got '{}'", order));
+    if (group.sortBy.empty())
+      throwConfigError(reader.at(node["sort"], key + ".sort"), "'sort' needs 'sort_by' (the member to sort by)");
     group.sortDescending = order == "descending";
   }
   return group;
@@ -328,13 +346,16 @@ void parseFeatures(const YamlReader& reader, const YAML::Node& node, DatasetConf
   refuseRepeatedPatterns(config.features, "feature");
   if (node["identifiers"]) {
     config.identifiers.clear();
-    for (auto& pattern : reader.patterns(node["identifiers"], "features.identifiers")) config.identifiers.push_back(pattern.text);
+    for (auto& pattern : reader.patterns(node["identifiers"], "features.identifiers"))
+      config.identifiers.push_back(pattern.text);
   }
   if (node["groups"]) {
     reader.requireMap(node["groups"], "features.groups");
-    for (const auto& entry : node["groups"]) config.groups.push_back(parseGroup(reader, entry.first.as<std::string>(), entry.second));
+    for (const auto& entry : node["groups"])
+      config.groups.push_back(parseGroup(reader, entry.first.as<std::string>(), entry.second));
   }
-  if (config.features.empty() && config.groups.empty()) throwConfigError(reader.at(node, "features"), "no features: give 'flat' and/or 'groups'");
+  if (config.features.empty() && config.groups.empty())
+    throwConfigError(reader.at(node, "features"), "no features: give 'flat' and/or 'groups'");
 }
 
 void parseImage(const YamlReader& reader, const YAML::Node& node, DatasetConfig& config) {
@@ -343,19 +364,24 @@ void parseImage(const YamlReader& reader, const YAML::Node& node, DatasetConfig&
   for (const char* key : {"bins", "x_range", "y_range", "channels"})
     if (!node[key]) throwConfigError(config.imageAt, fmt::format("missing key '{}'", key));
   auto pair = [&](const YAML::Node& value, const std::string& key) {
-    if (!value.IsSequence() || value.size() != 2) throwConfigError(reader.at(value, key), "expected a list of two numbers");
+    if (!value.IsSequence() || value.size() != 2)
+      throwConfigError(reader.at(value, key), "expected a list of two numbers");
     return std::pair{reader.number(value[0], key + "[0]"), reader.number(value[1], key + "[1]")};
   };
   auto& image = config.image;
-  if (!node["bins"].IsSequence() || node["bins"].size() != 2) throwConfigError(reader.at(node["bins"], "image.bins"), "expected [x bins, y bins]");
+  if (!node["bins"].IsSequence() || node["bins"].size() != 2)
+    throwConfigError(reader.at(node["bins"], "image.bins"), "expected [x bins, y bins]");
   image.xBins = reader.count(node["bins"][0], "image.bins[0]", 1, 4096);
   image.yBins = reader.count(node["bins"][1], "image.bins[1]", 1, 4096);
   std::tie(image.xMin, image.xMax) = pair(node["x_range"], "image.x_range");
   std::tie(image.yMin, image.yMax) = pair(node["y_range"], "image.y_range");
-  if (!(image.xMin < image.xMax)) throwConfigError(reader.at(node["x_range"], "image.x_range"), "the range must be [low, high] with low < high");
-  if (!(image.yMin < image.yMax)) throwConfigError(reader.at(node["y_range"], "image.y_range"), "the range must be [low, high] with low < high");
+  if (!(image.xMin < image.xMax))
+    throwConfigError(reader.at(node["x_range"], "image.x_range"), "the range must be [low, high] with low < high");
+  if (!(image.yMin < image.yMax))
+    throwConfigError(reader.at(node["y_range"], "image.y_range"), "the range must be [low, high] with low < high");
   const auto channels = node["channels"];
-  if (!channels.IsSequence() || channels.size() == 0) throwConfigError(reader.at(channels, "image.channels"), "expected a list of channels");
+  if (!channels.IsSequence() || channels.size() == 0)
+    throwConfigError(reader.at(channels, "image.channels"), "expected a list of channels");
   for (std::size_t i = 0; i < channels.size(); ++i) {
     std::string key = fmt::format("image.channels[{}]", i);
     reader.checkKeys(channels[i], key, {"group", "x", "y", "value"});
@@ -369,7 +395,9 @@ void parseImage(const YamlReader& reader, const YAML::Node& node, DatasetConfig&
     if (channels[i]["value"]) channel.value = reader.string(channels[i]["value"], key + ".value");
     bool known = false;
     for (const auto& group : config.groups) known = known || group.name == channel.group;
-    if (!known) throwConfigError(reader.at(channels[i]["group"], key + ".group"), fmt::format("no group '{}' in features.groups", channel.group));
+    if (!known)
+      throwConfigError(reader.at(channels[i]["group"], key + ".group"),
+                       fmt::format("no group '{}' in features.groups", channel.group));
     image.channels.push_back(std::move(channel));
   }
 }
@@ -378,7 +406,8 @@ void parseImage(const YamlReader& reader, const YAML::Node& node, DatasetConfig&
 
 DatasetConfig DatasetConfig::load(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw core::Exception(core::Errc::not_found, fmt::format("{}: cannot read the dataset config", path.string()));
+  if (!in)
+    throw core::Exception(core::Errc::not_found, fmt::format("{}: cannot read the dataset config", path.string()));
   std::stringstream text;
   text << in.rdbuf();
   auto folder = path.parent_path();
@@ -386,7 +415,8 @@ DatasetConfig DatasetConfig::load(const std::filesystem::path& path) {
   return parse(text.str(), path.string(), folder);
 }
 
-DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& name, const std::filesystem::path& folder) {
+DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& name,
+                                   const std::filesystem::path& folder) {
   YamlReader reader(name);
   YAML::Node root;
   try {
@@ -404,8 +434,9 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
     if (!root.IsMap()) throwConfigError(Location{name, 1, 1, ""}, "expected a mapping with 'inputs' and 'features'");
     // `model` and `training` belong to `mlaas train` (docs/training.md), which validates them: one
     // file serves both `mlaas stats`/`batches` and `mlaas train`.
-    reader.checkKeys(root, "", {"base", "inputs", "features", "variables", "selection", "normalization", "representation",
-                                "image", "split", "shuffle", "batch", "model", "training"});
+    reader.checkKeys(root, "",
+                     {"base", "inputs", "features", "variables", "selection", "normalization", "representation",
+                      "image", "split", "shuffle", "batch", "model", "training"});
     config.base = folder;
     if (root["base"]) config.base = (folder / reader.string(root["base"], "base")).lexically_normal();
     if (!root["inputs"]) throwConfigError(Location{name, 1, 1, ""}, "missing key 'inputs'");
@@ -433,13 +464,15 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
         config.normalization = parseNormalization(reader, norm, "normalization");
       } else {
         reader.checkKeys(norm, "normalization", {"default", "features"});
-        if (norm["default"]) config.normalization = parseNormalization(reader, norm["default"], "normalization.default");
+        if (norm["default"])
+          config.normalization = parseNormalization(reader, norm["default"], "normalization.default");
         if (norm["features"]) {
           reader.requireMap(norm["features"], "normalization.features");
           for (const auto& entry : norm["features"]) {
             auto feature = entry.first.as<std::string>();
             auto key = "normalization.features." + feature;
-            config.normalizationPerFeature[feature] = {parseNormalization(reader, entry.second, key), reader.at(entry.first, key)};
+            config.normalizationPerFeature[feature] = {parseNormalization(reader, entry.second, key),
+                                                       reader.at(entry.first, key)};
           }
         }
       }
@@ -449,17 +482,24 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
       if (text == "vector") config.representation = Representation::vector;
       else if (text == "groups") config.representation = Representation::groups;
       else if (text == "image") config.representation = Representation::image;
-      else throwConfigError(reader.at(root["representation"], "representation"), fmt::format("unknown representation '{}' (expected vector, groups or image)", text));
+      else
+        throwConfigError(reader.at(root["representation"], "representation"),
+                         fmt::format("unknown representation '{}' (expected vector, groups or image)", text));
     }
     if (root["image"]) {
       if (config.representation != Representation::image)
-        throwConfigError(reader.at(root["image"], "image"), fmt::format("an 'image' section with representation '{}' (set representation: image)", toString(config.representation)));
+        throwConfigError(reader.at(root["image"], "image"),
+                         fmt::format("an 'image' section with representation '{}' (set representation: image)",
+                                     toString(config.representation)));
       parseImage(reader, root["image"], config);
     } else if (config.representation == Representation::image) {
-      throwConfigError(reader.at(root["representation"], "representation"), "representation 'image' needs an 'image' section");
+      throwConfigError(reader.at(root["representation"], "representation"),
+                       "representation 'image' needs an 'image' section");
     }
-    if (config.representation != Representation::vector && config.groups.empty() && config.representation == Representation::groups)
-      throwConfigError(reader.at(root["representation"], "representation"), "representation 'groups' needs features.groups");
+    if (config.representation != Representation::vector && config.groups.empty() &&
+        config.representation == Representation::groups)
+      throwConfigError(reader.at(root["representation"], "representation"),
+                       "representation 'groups' needs features.groups");
     if (root["split"]) {
       const auto split = root["split"];
       reader.checkKeys(split, "split", {"train", "validation", "test", "by", "seed"});
@@ -468,16 +508,20 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
       s.validation = split["validation"] ? reader.number(split["validation"], "split.validation") : 0;
       s.test = split["test"] ? reader.number(split["test"], "split.test") : 0;
       for (auto [value, key] : {std::pair{s.train, "train"}, {s.validation, "validation"}, {s.test, "test"}})
-        if (value < 0 || value > 1) throwConfigError(reader.at(split[key], std::string("split.") + key), "a fraction must be in [0, 1]");
+        if (value < 0 || value > 1)
+          throwConfigError(reader.at(split[key], std::string("split.") + key), "a fraction must be in [0, 1]");
       if (std::fabs(s.train + s.validation + s.test - 1) > 1e-9)
-        throwConfigError(reader.at(split, "split"), fmt::format("train + validation + test must be 1, got {}", s.train + s.validation + s.test));
+        throwConfigError(reader.at(split, "split"),
+                         fmt::format("train + validation + test must be 1, got {}", s.train + s.validation + s.test));
       if (split["by"]) {
         auto by = reader.string(split["by"], "split.by");
         if (by != "identifiers" && by != "entry")
-          throwConfigError(reader.at(split["by"], "split.by"), fmt::format("expected 'identifiers' or 'entry', got '{}'", by));
+          throwConfigError(reader.at(split["by"], "split.by"),
+                           fmt::format("expected 'identifiers' or 'entry', got '{}'", by));
         s.byIdentifiers = by == "identifiers";
       }
-      if (split["seed"]) s.seed = reader.count(split["seed"], "split.seed", 0, std::numeric_limits<std::uint32_t>::max());
+      if (split["seed"])
+        s.seed = reader.count(split["seed"], "split.seed", 0, std::numeric_limits<std::uint32_t>::max());
     }
     if (root["shuffle"]) {
       const auto shuffle = root["shuffle"];
@@ -487,7 +531,8 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
       } else {
         reader.checkKeys(shuffle, "shuffle", {"enabled", "seed", "files", "interleave", "buffer"});
         if (shuffle["enabled"]) s.enabled = reader.boolean(shuffle["enabled"], "shuffle.enabled");
-        if (shuffle["seed"]) s.seed = reader.count(shuffle["seed"], "shuffle.seed", 0, std::numeric_limits<std::uint32_t>::max());
+        if (shuffle["seed"])
+          s.seed = reader.count(shuffle["seed"], "shuffle.seed", 0, std::numeric_limits<std::uint32_t>::max());
         if (shuffle["files"]) s.files = reader.boolean(shuffle["files"], "shuffle.files");
         if (shuffle["interleave"]) s.interleave = reader.count(shuffle["interleave"], "shuffle.interleave", 1, 1024);
         if (shuffle["buffer"]) s.buffer = reader.count(shuffle["buffer"], "shuffle.buffer", 0, 100'000'000);
@@ -498,7 +543,8 @@ DatasetConfig DatasetConfig::parse(const std::string& yaml, const std::string& n
       auto& b = config.batch;
       reader.checkKeys(batch, "batch", {"size", "chunk_entries", "threads", "prefetch", "drop_last"});
       if (batch["size"]) b.size = reader.count(batch["size"], "batch.size", 1, 10'000'000);
-      if (batch["chunk_entries"]) b.chunkEntries = reader.count(batch["chunk_entries"], "batch.chunk_entries", 1, 100'000'000);
+      if (batch["chunk_entries"])
+        b.chunkEntries = reader.count(batch["chunk_entries"], "batch.chunk_entries", 1, 100'000'000);
       if (batch["threads"]) b.threads = reader.count(batch["threads"], "batch.threads", 0, 256);
       if (batch["prefetch"]) b.prefetch = reader.count(batch["prefetch"], "batch.prefetch", 1, 1024);
       if (batch["drop_last"]) b.dropLast = reader.boolean(batch["drop_last"], "batch.drop_last");
@@ -521,13 +567,13 @@ std::string hashStats(const DatasetConfig& config, bool canonicalPaths) {
   for (const auto& file : config.files)
     text += fmt::format("file={}|{}\n", canonicalPaths ? inputIdentity(file.path) : file.path,
                         file.label ? fmt::format("{}", *file.label) : "-");
-  text += fmt::format("label={}|{}\nweight={}\nselection={}\n", config.labelBranch, config.labelExpression, config.weight,
-                      config.selection);
+  text += fmt::format("label={}|{}\nweight={}\nselection={}\n", config.labelBranch, config.labelExpression,
+                      config.weight, config.selection);
   for (const auto& pattern : config.features) text += fmt::format("flat={}\n", pattern.text);
   for (const auto& id : config.identifiers) text += fmt::format("id={}\n", id);
   for (const auto& group : config.groups) {
-    text += fmt::format("group={}|{}|{}|{}|{}|{}\n", group.name, static_cast<int>(group.lengthMode), group.length, group.quantile,
-                        group.sortBy, group.sortDescending);
+    text += fmt::format("group={}|{}|{}|{}|{}|{}\n", group.name, static_cast<int>(group.lengthMode), group.length,
+                        group.quantile, group.sortBy, group.sortDescending);
     for (const auto& pattern : group.branches) text += fmt::format(" member={}\n", pattern.text);
   }
   for (const auto& variable : config.variables) text += fmt::format("var={}={}\n", variable.name, variable.expression);

@@ -104,7 +104,8 @@ struct DatasetCounters {
 
 class Dataset {
  public:
-  Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transform> transform, Inputs inputs, DatasetOptions options = {});
+  Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transform> transform, Inputs inputs,
+          DatasetOptions options = {});
   ~Dataset();
   Dataset(const Dataset&) = delete;
   Dataset& operator=(const Dataset&) = delete;
@@ -135,7 +136,7 @@ inline constexpr std::uint64_t kInlineEntries = 16384;
 
 /// Reads `branches` over every input in chunks of `chunkEntries` with `threads` threads, doing
 /// nothing else: the raw-read time that the pipeline's cost is compared with. Returns seconds.
-[[nodiscard]] double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& branches, std::size_t chunkEntries,
-                                     std::size_t threads);
+[[nodiscard]] double readOnlySeconds(const Inputs& inputs, const std::vector<std::string>& branches,
+                                     std::size_t chunkEntries, std::size_t threads);
 
 }  // namespace mlaas::data

@@ -150,7 +150,8 @@ class Parser {
 
   ExprNode parseAll() {
     ExprNode node = parseBinary(0, 0);
-    if (peek().kind != Tok::end) syntaxError(peek().column, fmt::format("unexpected '{}' after a complete expression", peek().text));
+    if (peek().kind != Tok::end)
+      syntaxError(peek().column, fmt::format("unexpected '{}' after a complete expression", peek().text));
     return node;
   }
 
@@ -261,8 +262,10 @@ class Parser {
       Token indexToken = next();
       if (indexToken.kind != Tok::number || indexToken.number < 0 ||
           indexToken.number != std::floor(indexToken.number) || indexToken.number > 1e9)
-        syntaxError(indexToken.column, fmt::format("expected a non-negative integer index, got {}", describeToken(indexToken)));
-      if (peek().kind != Tok::rbracket) syntaxError(peek().column, fmt::format("expected ']', got {}", describeToken(peek())));
+        syntaxError(indexToken.column,
+                    fmt::format("expected a non-negative integer index, got {}", describeToken(indexToken)));
+      if (peek().kind != Tok::rbracket)
+        syntaxError(peek().column, fmt::format("expected ']', got {}", describeToken(peek())));
       next();
       ExprNode indexNode;
       indexNode.op = Op::index;
@@ -287,7 +290,8 @@ class Parser {
       case Tok::lparen: {
         node = parseBinary(0, depth + 1);
         if (peek().kind != Tok::rparen)
-          syntaxError(peek().column, fmt::format("expected ')' to close '(' at column {}, got {}", token.column, describeToken(peek())));
+          syntaxError(peek().column, fmt::format("expected ')' to close '(' at column {}, got {}", token.column,
+                                                 describeToken(peek())));
         next();
         return node;
       }
@@ -316,7 +320,8 @@ class Parser {
             }
           }
           if (peek().kind != Tok::rparen)
-            syntaxError(peek().column, fmt::format("expected ',' or ')' in the call of '{}', got {}", token.text, describeToken(peek())));
+            syntaxError(peek().column, fmt::format("expected ',' or ')' in the call of '{}', got {}", token.text,
+                                                   describeToken(peek())));
           next();
           return node;
         }
@@ -372,7 +377,8 @@ class Checker {
         return;  // kind set by the parser (true/false are boolean)
       case Op::name: {
         auto it = schema_.find(node.name);
-        if (it == schema_.end()) syntaxError(node.column, fmt::format("unknown name '{}'{}", node.name, suggestion(node.name)));
+        if (it == schema_.end())
+          syntaxError(node.column, fmt::format("unknown name '{}'{}", node.name, suggestion(node.name)));
         node.type = it->second;
         inputs_.insert(node.name);
         return;
@@ -397,7 +403,8 @@ class Checker {
         return;
       case Op::index:
         if (!node.args[0].type.isObject())
-          syntaxError(node.column, fmt::format("indexing needs a per-object value, got {} ({})", describeNode(node.args[0]), describe(node.args[0].type)));
+          syntaxError(node.column, fmt::format("indexing needs a per-object value, got {} ({})",
+                                               describeNode(node.args[0]), describe(node.args[0].type)));
         node.type = {node.args[0].type.kind, {}};
         return;
       case Op::call:
@@ -418,7 +425,8 @@ class Checker {
         best = candidate;
       }
     }
-    if (!best.empty() && bestScore <= std::max<std::size_t>(2, name.size() / 4)) return fmt::format(" (did you mean '{}'?)", best);
+    if (!best.empty() && bestScore <= std::max<std::size_t>(2, name.size() / 4))
+      return fmt::format(" (did you mean '{}'?)", best);
     return {};
   }
   static std::size_t editDistance(std::string_view a, std::string_view b, std::size_t cap) {
@@ -451,8 +459,8 @@ class Checker {
   static std::string combine(const ExprNode& at, const ExprNode& a, const ExprNode& b) {
     if (a.type.list.empty()) return b.type.list;
     if (b.type.list.empty() || a.type.list == b.type.list) return a.type.list;
-    syntaxError(at.column, fmt::format("cannot combine objects of different lists: {} ({}) and {} ({})", describeNode(a),
-                                       describe(a.type), describeNode(b), describe(b.type)));
+    syntaxError(at.column, fmt::format("cannot combine objects of different lists: {} ({}) and {} ({})",
+                                       describeNode(a), describe(a.type), describeNode(b), describe(b.type)));
   }
 
   void checkCall(ExprNode& node) {
@@ -460,7 +468,8 @@ class Checker {
     for (const auto& candidate : kFunctions)
       if (candidate.name == node.name) info = &candidate;
     if (info == nullptr) {
-      if (schema_.count(node.name) != 0) syntaxError(node.column, fmt::format("'{}' is a branch, not a function", node.name));
+      if (schema_.count(node.name) != 0)
+        syntaxError(node.column, fmt::format("'{}' is a branch, not a function", node.name));
       syntaxError(node.column, fmt::format("unknown function '{}'", node.name));
     }
     int arity = static_cast<int>(node.args.size());
@@ -471,8 +480,9 @@ class Checker {
       return;
     }
     if (arity != info->arity) {
-      syntaxError(node.column, fmt::format("{}() takes {} argument{}{}, got {}", node.name, info->arity, info->arity == 1 ? "" : "s",
-                                           (info->fn == Fn::min || info->fn == Fn::max) ? " (or 2)" : "", arity));
+      syntaxError(node.column,
+                  fmt::format("{}() takes {} argument{}{}, got {}", node.name, info->arity, info->arity == 1 ? "" : "s",
+                              (info->fn == Fn::min || info->fn == Fn::max) ? " (or 2)" : "", arity));
     }
     switch (node.fn) {
       case Fn::count:
@@ -523,10 +533,12 @@ core::Result<void> checkSameLists(const Array& a, const Array& b, const ExprNode
   std::size_t n = std::min(a.entries(), b.entries());
   for (std::size_t e = 0; e < n; ++e)
     if (a.count(e) != b.count(e))
-      return core::fail(core::Errc::invalid_argument,
-                        fmt::format("column {}: per-object operands have different lengths in event {} of the chunk ({} and {})",
-                                    at.column, e, a.count(e), b.count(e)));
-  return core::fail(core::Errc::invalid_argument, fmt::format("column {}: operands cover different numbers of events", at.column));
+      return core::fail(
+          core::Errc::invalid_argument,
+          fmt::format("column {}: per-object operands have different lengths in event {} of the chunk ({} and {})",
+                      at.column, e, a.count(e), b.count(e)));
+  return core::fail(core::Errc::invalid_argument,
+                    fmt::format("column {}: operands cover different numbers of events", at.column));
 }
 
 // Applies f element-wise with broadcasting of event-level operands over lists.
@@ -608,10 +620,11 @@ core::Result<Array> evalNode(const ExprNode& node, const Chunk& chunk) {
     }
     case Op::name: {
       const Array* input = chunk.find(node.name);
-      if (input == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", node.name));
+      if (input == nullptr)
+        return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", node.name));
       if (input->entries() != chunk.entries)
-        return core::fail(core::Errc::invalid_argument,
-                          fmt::format("input '{}' covers {} events, the chunk {}", node.name, input->entries(), chunk.entries));
+        return core::fail(core::Errc::invalid_argument, fmt::format("input '{}' covers {} events, the chunk {}",
+                                                                    node.name, input->entries(), chunk.entries));
       return *input;
     }
     default: break;
@@ -638,8 +651,10 @@ core::Result<Array> evalNode(const ExprNode& node, const Chunk& chunk) {
     case Op::ge: return elementwise2(args[0], args[1], node, [](double x, double y) { return x >= y ? 1.0 : 0.0; });
     case Op::eq: return elementwise2(args[0], args[1], node, [](double x, double y) { return x == y ? 1.0 : 0.0; });
     case Op::ne: return elementwise2(args[0], args[1], node, [](double x, double y) { return x != y ? 1.0 : 0.0; });
-    case Op::land: return elementwise2(args[0], args[1], node, [](double x, double y) { return (x != 0 && y != 0) ? 1.0 : 0.0; });
-    case Op::lor: return elementwise2(args[0], args[1], node, [](double x, double y) { return (x != 0 || y != 0) ? 1.0 : 0.0; });
+    case Op::land:
+      return elementwise2(args[0], args[1], node, [](double x, double y) { return (x != 0 && y != 0) ? 1.0 : 0.0; });
+    case Op::lor:
+      return elementwise2(args[0], args[1], node, [](double x, double y) { return (x != 0 || y != 0) ? 1.0 : 0.0; });
     case Op::index: {
       const Array& a = args[0];
       Array out;
@@ -689,7 +704,8 @@ core::Result<Array> evalNode(const ExprNode& node, const Chunk& chunk) {
       Array out;
       const auto& offsets = *args[0].offsets;
       out.values.resize(offsets.size() - 1);
-      for (std::size_t e = 0; e + 1 < offsets.size(); ++e) out.values[e] = static_cast<double>(offsets[e + 1] - offsets[e]);
+      for (std::size_t e = 0; e + 1 < offsets.size(); ++e)
+        out.values[e] = static_cast<double>(offsets[e + 1] - offsets[e]);
       return out;
     }
     case Fn::mean: {

@@ -11,7 +11,10 @@ constexpr std::size_t kHeaderBytes = 128;  // magic + length + dict, padded: roo
 
 NpyWriter::NpyWriter(std::filesystem::path path, std::string descr, std::vector<std::size_t> rowShape)
     : path_(std::move(path)), descr_(std::move(descr)), rowShape_(std::move(rowShape)) {
-  std::size_t itemSize = descr_ == "<f4" ? 4 : descr_ == "|u1" ? 1 : descr_ == "<f8" || descr_ == "<i8" || descr_ == "<u8" ? 8 : 0;
+  std::size_t itemSize = descr_ == "<f4"                                         ? 4
+                         : descr_ == "|u1"                                       ? 1
+                         : descr_ == "<f8" || descr_ == "<i8" || descr_ == "<u8" ? 8
+                                                                                 : 0;
   if (itemSize == 0) throw core::Exception(core::Errc::internal, fmt::format("npy: unsupported dtype '{}'", descr_));
   rowBytes_ = itemSize;
   for (auto d : rowShape_) rowBytes_ *= d;

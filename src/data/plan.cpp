@@ -43,7 +43,9 @@ std::string_view toString(Split split) noexcept {
 namespace {
 
 bool isGlob(const std::string& text) { return text.find_first_of("*?[") != std::string::npos; }
-bool matches(const std::string& pattern, const std::string& name) { return fnmatch(pattern.c_str(), name.c_str(), 0) == 0; }
+bool matches(const std::string& pattern, const std::string& name) {
+  return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
 
 // Union-find over list names: members of one group are declared to be the same list.
 class Lists {
@@ -120,8 +122,10 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
   std::set<std::string> variableNames;
   for (const auto& variable : config.variables) {
     if (branches.count(variable.name) != 0)
-      throwConfigError(variable.at, fmt::format("variable '{}' has the name of a branch of {}", variable.name, treeWhere));
-    if (!variableNames.insert(variable.name).second) throwConfigError(variable.at, fmt::format("duplicate variable '{}'", variable.name));
+      throwConfigError(variable.at,
+                       fmt::format("variable '{}' has the name of a branch of {}", variable.name, treeWhere));
+    if (!variableNames.insert(variable.name).second)
+      throwConfigError(variable.at, fmt::format("duplicate variable '{}'", variable.name));
     auto expression = compileAt(variable.expression, names, variable.at);
     need(expression.inputs());
     names[variable.name] = expression.type();
@@ -147,20 +151,24 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
       if (it == names.end()) {
         auto branch = branches.find(pattern.text);
         if (branch != branches.end())
-          throwConfigError(pattern.at, fmt::format("branch '{}' cannot be a feature: {}", pattern.text, branch->second->unsupported));
+          throwConfigError(pattern.at, fmt::format("branch '{}' cannot be a feature: {}", pattern.text,
+                                                   branch->second->unsupported));
         throwConfigError(pattern.at, fmt::format("no branch or variable '{}' in {}", pattern.text, treeWhere));
       }
       if (it->second.isObject())
-        throwConfigError(pattern.at, fmt::format("'{}' is per object ({}): put it in a group under features.groups", pattern.text,
-                                                 describe(it->second)));
+        throwConfigError(pattern.at, fmt::format("'{}' is per object ({}): put it in a group under features.groups",
+                                                 pattern.text, describe(it->second)));
       if (identifiers.count(pattern.text) != 0)
-        throwConfigError(pattern.at, fmt::format("'{}' is an identifier (features.identifiers), not a feature", pattern.text));
+        throwConfigError(pattern.at,
+                         fmt::format("'{}' is an identifier (features.identifiers), not a feature", pattern.text));
       consider(it->first, it->second);
     } else {
       for (const auto& [name, type] : names)
         if (matches(pattern.text, name)) consider(name, type);
     }
-    if (!any) throwConfigError(pattern.at, fmt::format("'{}' matches no event-level branch or variable in {}", pattern.text, treeWhere));
+    if (!any)
+      throwConfigError(pattern.at,
+                       fmt::format("'{}' matches no event-level branch or variable in {}", pattern.text, treeWhere));
   }
   auto needName = [&](const std::string& name) {
     if (branches.count(name) != 0) needed.insert(name);
@@ -186,26 +194,32 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
         if (it == names.end()) {
           auto branch = branches.find(pattern.text);
           if (branch != branches.end())
-            throwConfigError(pattern.at, fmt::format("branch '{}' cannot be a feature: {}", pattern.text, branch->second->unsupported));
+            throwConfigError(pattern.at, fmt::format("branch '{}' cannot be a feature: {}", pattern.text,
+                                                     branch->second->unsupported));
           throwConfigError(pattern.at, fmt::format("no branch or variable '{}' in {}", pattern.text, treeWhere));
         }
         if (!it->second.isObject())
-          throwConfigError(pattern.at, fmt::format("'{}' has one value per event ({}): list it under features.flat, not in a group",
-                                                   pattern.text, describe(it->second)));
+          throwConfigError(pattern.at,
+                           fmt::format("'{}' has one value per event ({}): list it under features.flat, not in a group",
+                                       pattern.text, describe(it->second)));
         hits.push_back(pattern.text);
       } else {
         for (const auto& [name, type] : names)
           if (type.isObject() && matches(pattern.text, name)) hits.push_back(name);
-        if (hits.empty()) throwConfigError(pattern.at, fmt::format("'{}' matches no per-object branch or variable in {}", pattern.text, treeWhere));
+        if (hits.empty())
+          throwConfigError(pattern.at,
+                           fmt::format("'{}' matches no per-object branch or variable in {}", pattern.text, treeWhere));
       }
       for (const auto& name : hits) {
         const auto& list = names[name].list;
         if (out.list.empty()) out.list = list;
         if (list != out.list)
-          throwConfigError(pattern.at, fmt::format("'{}' belongs to list '{}' but group '{}' holds objects of '{}' (from '{}')", name, list,
-                                                   group.name, out.list, out.members.front()));
+          throwConfigError(pattern.at,
+                           fmt::format("'{}' belongs to list '{}' but group '{}' holds objects of '{}' (from '{}')",
+                                       name, list, group.name, out.list, out.members.front()));
         if (seen.count(name) != 0) continue;
-        if (!featureNames.insert(name).second) throwConfigError(pattern.at, fmt::format("'{}' is already a feature elsewhere", name));
+        if (!featureNames.insert(name).second)
+          throwConfigError(pattern.at, fmt::format("'{}' is already a feature elsewhere", name));
         seen.insert(name);
         out.members.push_back(name);
         needName(name);
@@ -213,7 +227,8 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
     }
     if (!group.sortBy.empty()) {
       auto it = names.find(group.sortBy);
-      if (it == names.end()) throwConfigError(group.sortAt, fmt::format("no branch or variable '{}' in {}", group.sortBy, treeWhere));
+      if (it == names.end())
+        throwConfigError(group.sortAt, fmt::format("no branch or variable '{}' in {}", group.sortBy, treeWhere));
       if (it->second.list != out.list)
         throwConfigError(group.sortAt, fmt::format("'{}' ({}) is not per object of the group's list '{}'", group.sortBy,
                                                    describeBranch(group.sortBy), out.list));
@@ -230,10 +245,11 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
     for (const auto* name : {&channel.x, &channel.y, &channel.value}) {
       if (name->empty()) continue;
       auto it = names.find(*name);
-      if (it == names.end()) throwConfigError(channel.at, fmt::format("no branch or variable '{}' in {}", *name, treeWhere));
+      if (it == names.end())
+        throwConfigError(channel.at, fmt::format("no branch or variable '{}' in {}", *name, treeWhere));
       if (it->second.list != group->list)
-        throwConfigError(channel.at, fmt::format("'{}' ({}) is not per object of group '{}' (list '{}')", *name, describe(it->second),
-                                                 group->name, group->list));
+        throwConfigError(channel.at, fmt::format("'{}' ({}) is not per object of group '{}' (list '{}')", *name,
+                                                 describe(it->second), group->name, group->list));
       needName(*name);
     }
   }
@@ -246,8 +262,9 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
   if (!config.selection.empty()) {
     auto selection = compileAt(config.selection, names, config.selectionAt);
     if (selection.type().kind != ValueKind::boolean || selection.type().isObject())
-      throwConfigError(config.selectionAt, fmt::format("the selection must be one boolean per event, got {}{}", describe(selection.type()),
-                                                       selection.type().isObject() ? " (aggregate with any(), all() or count())" : ""));
+      throwConfigError(config.selectionAt,
+                       fmt::format("the selection must be one boolean per event, got {}{}", describe(selection.type()),
+                                   selection.type().isObject() ? " (aggregate with any(), all() or count())" : ""));
     need(selection.inputs());
     plan->selection_ = std::move(selection);
   }
@@ -256,13 +273,17 @@ std::shared_ptr<const Plan> Plan::build(const DatasetConfig& config, const TreeS
     if (!config.labelBranch.empty() && names.count(text) == 0)
       throwConfigError(config.labelAt, fmt::format("no branch or variable '{}' in {}", text, treeWhere));
     auto label = compileAt(text, names, config.labelAt);
-    if (label.type().isObject()) throwConfigError(config.labelAt, fmt::format("the label must be one value per event, got {}", describe(label.type())));
+    if (label.type().isObject())
+      throwConfigError(config.labelAt,
+                       fmt::format("the label must be one value per event, got {}", describe(label.type())));
     need(label.inputs());
     plan->label_ = std::move(label);
   }
   if (!config.weight.empty()) {
     auto weight = compileAt(config.weight, names, config.weightAt);
-    if (weight.type().isObject()) throwConfigError(config.weightAt, fmt::format("the weight must be one value per event, got {}", describe(weight.type())));
+    if (weight.type().isObject())
+      throwConfigError(config.weightAt,
+                       fmt::format("the weight must be one value per event, got {}", describe(weight.type())));
     need(weight.inputs());
     plan->weight_ = std::move(weight);
   }
@@ -295,7 +316,8 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns) const {
   return prepare(columns, 0, entries);
 }
 
-core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::size_t firstEntry, std::size_t count, Chunk reuse) const {
+core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::size_t firstEntry, std::size_t count,
+                                  Chunk reuse) const {
   Chunk chunk;
   chunk.entries = count;
   std::optional<std::uint64_t> columnEntries;
@@ -320,10 +342,12 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::si
     if (column == nullptr)
       for (const auto& candidate : columns)
         if (candidate.name == name) column = &candidate;
-    if (column == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("branch '{}' was not read", name));
+    if (column == nullptr)
+      return core::fail(core::Errc::invalid_argument, fmt::format("branch '{}' was not read", name));
     if (!columnEntries) columnEntries = column->entries;
     if (column->entries != *columnEntries)
-      return core::fail(core::Errc::corrupt, fmt::format("branch '{}' has {} entries in the chunk, others {}", name, column->entries, *columnEntries));
+      return core::fail(core::Errc::corrupt, fmt::format("branch '{}' has {} entries in the chunk, others {}", name,
+                                                         column->entries, *columnEntries));
     auto listIt = listOf_.find(name);
     SharedList* shared = listIt == listOf_.end() ? nullptr : &sharedOf(listIt->second);
     auto old = reuse.arrays.extract(name);
@@ -341,9 +365,10 @@ core::Result<Chunk> Plan::prepare(std::span<const root::Column> columns, std::si
         const auto& b = *array->offsets;
         for (std::size_t e = 0; e + 1 < std::min(a.size(), b.size()); ++e)
           if (a[e + 1] - a[e] != b[e + 1] - b[e])
-            return core::fail(core::Errc::invalid_argument,
-                              fmt::format("branch '{}' has {} objects in entry {} where other members of list '{}' have {}", name,
-                                          b[e + 1] - b[e], column->firstEntry + firstEntry + e, listIt->second, a[e + 1] - a[e]));
+            return core::fail(
+                core::Errc::invalid_argument,
+                fmt::format("branch '{}' has {} objects in entry {} where other members of list '{}' have {}", name,
+                            b[e + 1] - b[e], column->firstEntry + firstEntry + e, listIt->second, a[e + 1] - a[e]));
       }
     }
     if (old) {
@@ -366,7 +391,8 @@ core::Result<std::vector<std::uint8_t>> Plan::select(const Chunk& chunk) const {
   if (!selection_) return mask;
   auto value = selection_->evaluate(chunk);
   if (!value) return core::fail(std::move(value).error().withContext("selection"));
-  for (std::size_t e = 0; e < chunk.entries; ++e) mask[e] = value->values[e] != 0 && !std::isnan(value->values[e]) ? 1 : 0;
+  for (std::size_t e = 0; e < chunk.entries; ++e)
+    mask[e] = value->values[e] != 0 && !std::isnan(value->values[e]) ? 1 : 0;
   return mask;
 }
 
@@ -388,13 +414,14 @@ core::Result<std::vector<float>> Plan::weights(const Chunk& chunk) const {
   return out;
 }
 
-std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey, std::uint64_t firstEntry,
-                                           std::size_t entries) const {
+std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey,
+                                           std::uint64_t firstEntry, std::size_t entries) const {
   return splitKeys(columns, fileKey, firstEntry, entries, 0);
 }
 
-std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey, std::uint64_t firstEntry,
-                                           std::size_t entries, std::size_t columnFirst) const {
+std::vector<std::uint64_t> Plan::splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey,
+                                           std::uint64_t firstEntry, std::size_t entries,
+                                           std::size_t columnFirst) const {
   std::vector<std::uint64_t> keys(entries);
   if (splitIds_.empty()) {
     for (std::size_t e = 0; e < entries; ++e) keys[e] = mix64(fileKey ^ mix64(firstEntry + e));

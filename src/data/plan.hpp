@@ -84,7 +84,8 @@ class Plan {
   /// The same for `entries` events starting at index `columnFirst` of the columns (entry
   /// firstEntry of the file).
   [[nodiscard]] std::vector<std::uint64_t> splitKeys(std::span<const root::Column> columns, std::uint64_t fileKey,
-                                                     std::uint64_t firstEntry, std::size_t entries, std::size_t columnFirst) const;
+                                                     std::uint64_t firstEntry, std::size_t entries,
+                                                     std::size_t columnFirst) const;
 
  private:
   Plan() = default;

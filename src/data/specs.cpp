@@ -116,11 +116,12 @@ QuantileSketch sketchFromJson(const json& j) {
   // Specs written before the binary mapping have no "mapping" key: their buckets are logarithmic.
   const std::string mapping = j.contains("mapping") ? j.at("mapping").get<std::string>() : "logarithmic";
   if (mapping == "binary")
-    return QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::binary, j.at("mantissa_bits").get<int>(), buckets(j.at("positive")),
-                                       buckets(j.at("negative")), j.at("zeros").get<std::uint64_t>());
+    return QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::binary, j.at("mantissa_bits").get<int>(),
+                                       buckets(j.at("positive")), buckets(j.at("negative")),
+                                       j.at("zeros").get<std::uint64_t>());
   if (mapping != "logarithmic") throw std::invalid_argument(fmt::format("unknown sketch mapping '{}'", mapping));
-  return QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::logarithmic, 0, buckets(j.at("positive")), buckets(j.at("negative")),
-                                     j.at("zeros").get<std::uint64_t>());
+  return QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::logarithmic, 0, buckets(j.at("positive")),
+                                     buckets(j.at("negative")), j.at("zeros").get<std::uint64_t>());
 }
 
 // JSON has no NaN/infinity: write them as strings, as the rest of mlaas does.
@@ -162,17 +163,25 @@ std::string Specs::toJson(const Plan& plan) const {
   j["selected"] = selected;
   json inputsJson = json::array();
   for (const auto& input : inputs)
-    inputsJson.push_back({{"path", input.path}, {"size", input.size}, {"mtime_ns", input.mtimeNs}, {"entries", input.entries}});
+    inputsJson.push_back(
+        {{"path", input.path}, {"size", input.size}, {"mtime_ns", input.mtimeNs}, {"entries", input.entries}});
   j["inputs"] = inputsJson;
   json schemaJson = json::array();
-  for (const auto& branch : schema) schemaJson.push_back({{"name", branch.name}, {"type", root::dtypeName(branch.type)}, {"list", branch.list}});
+  for (const auto& branch : schema)
+    schemaJson.push_back({{"name", branch.name}, {"type", root::dtypeName(branch.type)}, {"list", branch.list}});
   j["schema"] = schemaJson;
   json featuresJson = json::object();
   for (const auto& [name, stats] : features) {
-    featuresJson[name] = {{"count", stats.count},          {"non_finite", stats.nonFinite},      {"min", number(stats.min)},
-                          {"max", number(stats.max)},      {"mean", number(stats.mean)},         {"m2", number(stats.m2)},
-                          {"std", number(stats.stddev())}, {"median", number(stats.sketch.quantile(0.5))},
-                          {"p16", number(stats.sketch.quantile(0.16))}, {"p84", number(stats.sketch.quantile(0.84))},
+    featuresJson[name] = {{"count", stats.count},
+                          {"non_finite", stats.nonFinite},
+                          {"min", number(stats.min)},
+                          {"max", number(stats.max)},
+                          {"mean", number(stats.mean)},
+                          {"m2", number(stats.m2)},
+                          {"std", number(stats.stddev())},
+                          {"median", number(stats.sketch.quantile(0.5))},
+                          {"p16", number(stats.sketch.quantile(0.16))},
+                          {"p84", number(stats.sketch.quantile(0.84))},
                           {"sketch", sketchToJson(stats.sketch)}};
   }
   j["features"] = featuresJson;
@@ -188,7 +197,8 @@ std::string Specs::toJson(const Plan& plan) const {
 
   // MLaaS4HEP compatibility keys (reader.py's specs): flat keys, jagged keys, their dims and ranges.
   j["fkeys"] = plan.flatFeatures();
-  json jkeys = json::array(), jdim = json::object(), minv = json::object(), maxv = json::object(), nans = json::object();
+  json jkeys = json::array(), jdim = json::object(), minv = json::object(), maxv = json::object(),
+       nans = json::object();
   for (const auto& group : plan.groups())
     for (const auto& member : group.members) {
       jkeys.push_back(member);
@@ -274,7 +284,8 @@ Specs Specs::fromJson(const std::string& text, const std::string& name) {
     // MLaaS4HEP specs: min/max per branch and jdim per jagged branch.
     specs.compat = true;
     key = "minv";
-    if (!j.contains("minv") || !j.contains("maxv")) throw std::invalid_argument("neither mlaas specs nor MLaaS4HEP specs (no minv/maxv)");
+    if (!j.contains("minv") || !j.contains("maxv"))
+      throw std::invalid_argument("neither mlaas specs nor MLaaS4HEP specs (no minv/maxv)");
     for (const auto& [feature, value] : j.at("minv").items()) {
       key = "maxv." + feature;
       FeatureStats stats;
@@ -309,7 +320,9 @@ void Specs::save(const std::filesystem::path& path, const Plan& plan) const {
   }
   std::error_code error;
   std::filesystem::rename(temporary, path, error);
-  if (error) throw core::Exception(core::Errc::io, fmt::format("{}: cannot write the specs: {}", path.string(), error.message()));
+  if (error)
+    throw core::Exception(core::Errc::io,
+                          fmt::format("{}: cannot write the specs: {}", path.string(), error.message()));
 }
 
 Specs Specs::load(const std::filesystem::path& path) {
@@ -320,30 +333,37 @@ Specs Specs::load(const std::filesystem::path& path) {
   return fromJson(text.str(), path.string());
 }
 
-void Specs::checkMatches(const DatasetConfig& config, const std::vector<InputRecord>& current, const std::string& specsName) const {
+void Specs::checkMatches(const DatasetConfig& config, const std::vector<InputRecord>& current,
+                         const std::string& specsName) const {
   auto refuse = [&](const std::string& what) {
     throw core::Exception(core::Errc::conflict,
-                          fmt::format("{}: these specs do not match {}: {}; run 'mlaas stats' again", specsName, config.source.file, what));
+                          fmt::format("{}: these specs do not match {}: {}; run 'mlaas stats' again", specsName,
+                                      config.source.file, what));
   };
   if (compat) {
     for (const auto& input : current) {
       auto name = baseName(input.path);
       auto it = std::find_if(inputs.begin(), inputs.end(), [&](const InputRecord& r) { return r.path == name; });
       if (it == inputs.end()) refuse(fmt::format("file '{}' is not in the specs' events", name));
-      if (it->entries != input.entries) refuse(fmt::format("file '{}' has {} entries, the specs say {}", name, input.entries, it->entries));
+      if (it->entries != input.entries)
+        refuse(fmt::format("file '{}' has {} entries, the specs say {}", name, input.entries, it->entries));
     }
     return;
   }
   if (!config.statsHashMatches(configHash))
     refuse(fmt::format("the config changed (hash {} in the specs, {} now)", configHash, config.statsHash()));
-  if (current.size() != inputs.size()) refuse(fmt::format("{} input files now, {} in the specs", current.size(), inputs.size()));
+  if (current.size() != inputs.size())
+    refuse(fmt::format("{} input files now, {} in the specs", current.size(), inputs.size()));
   for (std::size_t i = 0; i < current.size(); ++i) {
     const auto& now = current[i];
     const auto& then = inputs[i];
-    if (!samePath(now.path, then.path)) refuse(fmt::format("input {} is '{}', the specs have '{}'", i, now.path, then.path));
-    if (now.size != then.size) refuse(fmt::format("'{}' has {} bytes, the specs say {}", now.path, now.size, then.size));
+    if (!samePath(now.path, then.path))
+      refuse(fmt::format("input {} is '{}', the specs have '{}'", i, now.path, then.path));
+    if (now.size != then.size)
+      refuse(fmt::format("'{}' has {} bytes, the specs say {}", now.path, now.size, then.size));
     if (now.mtimeNs != then.mtimeNs) refuse(fmt::format("'{}' was modified after the specs were made", now.path));
-    if (now.entries != then.entries) refuse(fmt::format("'{}' has {} entries, the specs say {}", now.path, now.entries, then.entries));
+    if (now.entries != then.entries)
+      refuse(fmt::format("'{}' has {} entries, the specs say {}", now.path, now.entries, then.entries));
   }
 }
 
@@ -354,7 +374,8 @@ void Specs::requireSelectedEvents(const DatasetConfig& config) const {
     why = "the inputs have no entries";
   } else {
     why = fmt::format("none of the {} entries read", entries);
-    if (!config.selection.empty()) why += fmt::format(" passes the selection '{}' ({})", config.selection, toString(config.selectionAt));
+    if (!config.selection.empty())
+      why += fmt::format(" passes the selection '{}' ({})", config.selection, toString(config.selectionAt));
     else why += " is in the training split";
     if (config.split.train < 1) why += fmt::format(" with split.train {}", config.split.train);
   }

@@ -63,7 +63,8 @@ struct Specs {
 
   /// Throws core::Exception(conflict) naming what differs: the config hash, a file added, removed,
   /// resized or modified, or (compat specs) an entry count.
-  void checkMatches(const DatasetConfig& config, const std::vector<InputRecord>& current, const std::string& specsName) const;
+  void checkMatches(const DatasetConfig& config, const std::vector<InputRecord>& current,
+                    const std::string& specsName) const;
   /// Throws core::Exception(invalid_argument) when no event was selected for training (empty
   /// inputs, a selection nothing passes, a training fraction of 0): statistics of nothing would
   /// make every normalisation the identity. The message names the selection and the split.

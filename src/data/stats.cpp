@@ -179,7 +179,8 @@ void QuantileSketch::restoreExtremes(double min, double max, bool integral) noex
 
 void QuantileSketch::merge(const QuantileSketch& other) {
   if (other.count_ == 0) return;
-  if (other.mapping_ != mapping_ || other.mantissaBits_ != mantissaBits_ || (mapping_ == Mapping::logarithmic && other.alpha_ != alpha_))
+  if (other.mapping_ != mapping_ || other.mantissaBits_ != mantissaBits_ ||
+      (mapping_ == Mapping::logarithmic && other.alpha_ != alpha_))
     throw std::invalid_argument("merging quantile sketches with different bucket mappings");
   for (auto [mine, theirs] : {std::pair{&positive_, &other.positive_}, std::pair{&negative_, &other.negative_}}) {
     if (theirs->counts.empty()) continue;
@@ -213,7 +214,8 @@ double QuantileSketch::quantile(double q) const {
   // Negative values, most negative first: highest magnitude index first.
   for (std::size_t i = negative_.counts.size(); !found && i-- > 0;) {
     seen += negative_.counts[i];
-    if (seen > rank) std::tie(index, negative, found) = std::tuple{negative_.offset + static_cast<std::int32_t>(i), true, true};
+    if (seen > rank)
+      std::tie(index, negative, found) = std::tuple{negative_.offset + static_cast<std::int32_t>(i), true, true};
   }
   if (!found) {
     seen += zeros_;
@@ -241,14 +243,14 @@ QuantileSketch QuantileSketch::fromBuckets(double alpha, Buckets positive, Bucke
   return fromBuckets(alpha, Mapping::binary, mantissaBitsFor(alpha), std::move(positive), std::move(negative), zeros);
 }
 
-QuantileSketch QuantileSketch::fromBuckets(double alpha, Mapping mapping, int mantissaBits, Buckets positive, Buckets negative,
-                                           std::uint64_t zeros) {
+QuantileSketch QuantileSketch::fromBuckets(double alpha, Mapping mapping, int mantissaBits, Buckets positive,
+                                           Buckets negative, std::uint64_t zeros) {
   QuantileSketch sketch(alpha);
   sketch.mapping_ = mapping;
   if (mapping == Mapping::binary) {
     if (mantissaBits != sketch.mantissaBits_)
-      throw std::invalid_argument(fmt::format("{} mantissa bits do not match alpha {} (expected {})", mantissaBits, alpha,
-                                              sketch.mantissaBits_));
+      throw std::invalid_argument(fmt::format("{} mantissa bits do not match alpha {} (expected {})", mantissaBits,
+                                              alpha, sketch.mantissaBits_));
     // Every bucket must be a positive finite magnitude: index << shift below the exponent of infinity.
     const std::int64_t limit = std::int64_t{0x7ff} << mantissaBits;
     for (const auto* b : {&positive, &negative})
@@ -411,7 +413,9 @@ void FeatureStats::merge(const FeatureStats& other) {
   mergeMoments(*this, other.count, other.min, other.max, other.mean, other.m2);
 }
 
-double FeatureStats::variance() const noexcept { return count < 2 ? 0.0 : std::max(0.0, m2 / static_cast<double>(count)); }
+double FeatureStats::variance() const noexcept {
+  return count < 2 ? 0.0 : std::max(0.0, m2 / static_cast<double>(count));
+}
 double FeatureStats::stddev() const noexcept { return std::sqrt(variance()); }
 
 }  // namespace mlaas::data

@@ -66,12 +66,14 @@ Transform::Transform(std::shared_ptr<const Plan> plan, const Specs& specs) : pla
     if (mode != Normalization::none) {
       auto it = specs.features.find(feature);
       if (it == specs.features.end())
-        throw core::Exception(core::Errc::invalid_argument,
-                              fmt::format("the specs have no statistics for feature '{}' (normalization '{}')", feature, toString(mode)));
+        throw core::Exception(
+            core::Errc::invalid_argument,
+            fmt::format("the specs have no statistics for feature '{}' (normalization '{}')", feature, toString(mode)));
       const auto& stats = it->second;
       if (specs.compat && mode != Normalization::minmax)
         throw core::Exception(core::Errc::invalid_argument,
-                              fmt::format("MLaaS4HEP specs only have min/max: feature '{}' asks for '{}' normalization", feature, toString(mode)));
+                              fmt::format("MLaaS4HEP specs only have min/max: feature '{}' asks for '{}' normalization",
+                                          feature, toString(mode)));
       double denominator = 0;
       if (stats.count != 0) {
         switch (mode) {
@@ -201,7 +203,8 @@ inline void orderObjects(const GroupInputs& group, std::uint64_t begin, std::uin
   if (n > kInsertionKeep) {
     scratch.resize(static_cast<std::size_t>(end - begin));
     for (std::size_t i = 0; i < scratch.size(); ++i) scratch[i] = begin + i;
-    std::stable_sort(scratch.begin(), scratch.end(), [&](std::uint64_t a, std::uint64_t b) { return keyBefore(key[a], key[b], descending); });
+    std::stable_sort(scratch.begin(), scratch.end(),
+                     [&](std::uint64_t a, std::uint64_t b) { return keyBefore(key[a], key[b], descending); });
     std::copy_n(scratch.begin(), n, out);
     return;
   }
@@ -247,14 +250,17 @@ constexpr double kNoValue = 0;
 // the mask (if any) 1 for real values. index[r * indexStride] is row r's object (any readable
 // index for padded rows), real when slot < counts[r]. Selects instead of branches: whether a row
 // has a k-th jet is as random as the data.
-inline void writeColumn(const double* __restrict source, double shift, double scale, float pad, const std::uint64_t* __restrict index,
-                        std::size_t indexStride, const std::uint32_t* __restrict counts, std::uint32_t slot, std::size_t rows,
-                        float* __restrict out, std::size_t outStride, std::uint8_t* __restrict mask, std::size_t maskStride) {
+inline void writeColumn(const double* __restrict source, double shift, double scale, float pad,
+                        const std::uint64_t* __restrict index, std::size_t indexStride,
+                        const std::uint32_t* __restrict counts, std::uint32_t slot, std::size_t rows,
+                        float* __restrict out, std::size_t outStride, std::uint8_t* __restrict mask,
+                        std::size_t maskStride) {
   // The select on the bits: with `real ? value : pad` GCC branches, and mispredicts.
   const auto padBits = std::bit_cast<std::uint32_t>(pad);
   for (std::size_t r = 0; r < rows; ++r) {
     const std::uint32_t real = 0U - static_cast<std::uint32_t>(slot < counts[r]);  // all ones or zero
-    const auto value = std::bit_cast<std::uint32_t>(static_cast<float>((source[index[r * indexStride]] - shift) * scale));
+    const auto value =
+        std::bit_cast<std::uint32_t>(static_cast<float>((source[index[r * indexStride]] - shift) * scale));
     out[r * outStride] = std::bit_cast<float>((value & real) | (padBits & ~real));
     if (mask != nullptr) mask[r * maskStride] = static_cast<std::uint8_t>(real & 1U);
   }
@@ -331,8 +337,9 @@ __attribute__((target("avx2"))) void writeGroupRowsAvx2(const GroupInputs& group
     const std::uint32_t count = counts[r];
     __m128 real[kQuads];
     for (std::size_t q = 0; q < kQuads; ++q)
-      real[q] = _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(count)),
-                                                 _mm_add_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(4 * q)))));
+      real[q] = _mm_castsi128_ps(
+          _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(count)),
+                          _mm_add_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(4 * q)))));
     // Byte s is 1 for s < count, made only when masks are written (the pipeline stores counts
     // instead): as a loop, GCC compared and shifted in each byte, ~35 instructions a row.
     std::uint64_t maskBits = 0;  // little-endian: byte s is bits 8s..8s+7
@@ -406,7 +413,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
 
 bool Transform::vectorKernelAvailable() noexcept { return groupRowsKernel(2) != nullptr; }
 
-core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events, const RowTarget& target) const {
+core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uint32_t> events,
+                                    const RowTarget& target) const {
   const auto& config = plan_->config();
   const auto& groups = plan_->groups();
   auto lookup = [&](const std::string& name) -> core::Result<Feature> {
@@ -430,16 +438,18 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       auto feature = lookup(name);
       if (!feature) return core::fail(std::move(feature).error());
       if (!feature->array->isJagged() || feature->array->offsets->size() != chunk.entries + 1)
-        return core::fail(core::Errc::invalid_argument, fmt::format("input '{}' is not a list of the chunk's {} events", name, chunk.entries));
+        return core::fail(core::Errc::invalid_argument,
+                          fmt::format("input '{}' is not a list of the chunk's {} events", name, chunk.entries));
       if (group.sources.empty()) {
         group.offsets = feature->array->offsets->data();
         objects = feature->array->values.size();
         group.objects = objects;
       } else if (feature->array->values.size() != objects) {
         // The members are read through the first one's offsets: a shorter one would be read past its end.
-        return core::fail(core::Errc::invalid_argument,
-                          fmt::format("input '{}' has {} objects in the chunk, '{}' {}: a group's members must share one list", name,
-                                      feature->array->values.size(), groups[g].members.front(), objects));
+        return core::fail(
+            core::Errc::invalid_argument,
+            fmt::format("input '{}' has {} objects in the chunk, '{}' {}: a group's members must share one list", name,
+                        feature->array->values.size(), groups[g].members.front(), objects));
       }
       group.sources.push_back(feature->array->values.empty() ? &kNoValue : feature->array->values.data());
       group.shifts.push_back(feature->shift);
@@ -447,10 +457,12 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     }
     if (!groups[g].sortBy.empty()) {
       const Array* key = chunk.find(groups[g].sortBy);
-      if (key == nullptr) return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", groups[g].sortBy));
+      if (key == nullptr)
+        return core::fail(core::Errc::invalid_argument, fmt::format("missing input '{}'", groups[g].sortBy));
       if (!group.sources.empty() && key->values.size() != objects)
-        return core::fail(core::Errc::invalid_argument, fmt::format("sort key '{}' has {} objects in the chunk, the group {}",
-                                                                    groups[g].sortBy, key->values.size(), objects));
+        return core::fail(core::Errc::invalid_argument,
+                          fmt::format("sort key '{}' has {} objects in the chunk, the group {}", groups[g].sortBy,
+                                      key->values.size(), objects));
       group.sortKey = key->values.data();
     }
     group.descending = groups[g].sortDescending;
@@ -459,7 +471,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
     longest = std::max(longest, group.length);
   }
   for (auto e : events)
-    if (e >= chunk.entries) return core::fail(core::Errc::internal, fmt::format("event {} outside a chunk of {}", e, chunk.entries));
+    if (e >= chunk.entries)
+      return core::fail(core::Errc::internal, fmt::format("event {} outside a chunk of {}", e, chunk.entries));
   if (longest > std::numeric_limits<std::uint32_t>::max())
     return core::fail(core::Errc::invalid_argument, fmt::format("a group length of {} is too large", longest));
   if (target.counts != nullptr && (longest > 255 || config.representation == Representation::image))
@@ -515,14 +528,15 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
   };
   // The flat features into the first columns of tensor t, rows firstRow.. (and into `mask`, the
   // block's first mask row, when the layout has one).
-  auto writeFlat = [&](const std::uint32_t* rowEvents, std::size_t rows, std::size_t firstRow, std::size_t t, std::uint8_t* mask,
-                       std::size_t maskStride) {
+  auto writeFlat = [&](const std::uint32_t* rowEvents, std::size_t rows, std::size_t firstRow, std::size_t t,
+                       std::uint8_t* mask, std::size_t maskStride) {
     const std::size_t stride = target.tensorStrides[t];
     float* __restrict values = target.tensors[t] + firstRow * stride;
     for (std::size_t k = 0; k < flat.size(); ++k) {
       const double* __restrict source = flat[k].array->values.data();
       const double shift = flat[k].shift, scale = flat[k].scale;
-      for (std::size_t r = 0; r < rows; ++r) values[r * stride + k] = static_cast<float>((source[rowEvents[r]] - shift) * scale);
+      for (std::size_t r = 0; r < rows; ++r)
+        values[r * stride + k] = static_cast<float>((source[rowEvents[r]] - shift) * scale);
       if (mask != nullptr)
         for (std::size_t r = 0; r < rows; ++r) mask[r * maskStride + k] = 1;
     }
@@ -606,7 +620,8 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
       std::vector<Channel> channels;
       for (std::size_t c = 0; c < image.channels.size(); ++c) {
         const auto& channel = image.channels[c];
-        Channel resolved{chunk.find(channel.x), chunk.find(channel.y), channel.value.empty() ? nullptr : chunk.find(channel.value)};
+        Channel resolved{chunk.find(channel.x), chunk.find(channel.y),
+                         channel.value.empty() ? nullptr : chunk.find(channel.value)};
         if (resolved.xs == nullptr || resolved.ys == nullptr || (!channel.value.empty() && resolved.vs == nullptr))
           return core::fail(core::Errc::invalid_argument, fmt::format("missing input of image channel {}", c));
         channels.push_back(resolved);
@@ -627,8 +642,10 @@ core::Result<void> Transform::apply(const Chunk& chunk, std::span<const std::uin
           for (auto i = begin; i < end; ++i) {
             const double x = xs->values[i], y = ys->values[i];
             if (!(x >= image.xMin && x < image.xMax && y >= image.yMin && y < image.yMax)) continue;
-            auto ix = static_cast<std::size_t>((x - image.xMin) / (image.xMax - image.xMin) * static_cast<double>(image.xBins));
-            auto iy = static_cast<std::size_t>((y - image.yMin) / (image.yMax - image.yMin) * static_cast<double>(image.yBins));
+            auto ix = static_cast<std::size_t>((x - image.xMin) / (image.xMax - image.xMin) *
+                                               static_cast<double>(image.xBins));
+            auto iy = static_cast<std::size_t>((y - image.yMin) / (image.yMax - image.yMin) *
+                                               static_cast<double>(image.yBins));
             ix = std::min(ix, image.xBins - 1);
             iy = std::min(iy, image.yBins - 1);
             pixels[c * cells + ix * image.yBins + iy] += vs != nullptr ? static_cast<float>(vs->values[i]) : 1.0F;

@@ -122,7 +122,8 @@ class Transform {
   [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events, Batch& out) const;
   /// Writes the tensors and masks of `events` as rows 0.. of `target` (room for them made by the
   /// caller); labels, weights and event references are the caller's. Nothing is written when it fails.
-  [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events, const RowTarget& target) const;
+  [[nodiscard]] core::Result<void> apply(const Chunk& chunk, std::span<const std::uint32_t> events,
+                                         const RowTarget& target) const;
 
   /// Whether this CPU runs the AVX2 kernel that writes the vector layout's groups of up to 8
   /// slots (checked once; the build itself targets baseline x86-64).

@@ -80,7 +80,8 @@ struct Exchange {
 
   /// True when every wanted range lies inside what the response delivered.
   bool complete() {
-    std::sort(covered.begin(), covered.end(), [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
+    std::sort(covered.begin(), covered.end(),
+              [](const ByteRange& a, const ByteRange& b) { return a.offset < b.offset; });
     std::vector<ByteRange> merged;
     for (const auto& c : covered) {
       if (!merged.empty() && c.offset <= merged.back().end()) {
@@ -108,7 +109,8 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user
     ex.contentLength.reset();
     ex.status = 0;
     const auto space = line.find(' ');
-    if (space != std::string_view::npos) ex.status = static_cast<long>(detail::parseDecimal(line.substr(space + 1, 3)).value_or(0));
+    if (space != std::string_view::npos)
+      ex.status = static_cast<long>(detail::parseDecimal(line.substr(space + 1, 3)).value_or(0));
     return size * count;
   }
   const auto colon = line.find(':');
@@ -228,8 +230,10 @@ class HttpTransport final : public detail::Transport {
       : originalUrl_(url), url_(std::move(url)), options_(options), token_(std::move(token)), x509_(std::move(x509)) {
     initCurlOnce();
     multi_ = curl_multi_init();
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(std::max(1, options.maxParallelRequests)));
-    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(std::max(1, options.maxParallelRequests)));
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      static_cast<long>(std::max(1, options.maxParallelRequests)));
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      static_cast<long>(std::max(1, options.maxParallelRequests)));
     multiRange_ = options.httpMultiRange;
     loop_ = std::thread([this] { run(); });
   }
@@ -293,7 +297,8 @@ class HttpTransport final : public detail::Transport {
       done({});
       return;
     }
-    std::sort(requests.begin(), requests.end(), [](const ReadRequest& a, const ReadRequest& b) { return a.offset < b.offset; });
+    std::sort(requests.begin(), requests.end(),
+              [](const ReadRequest& a, const ReadRequest& b) { return a.offset < b.offset; });
     // Large ranges go out in parallel pieces: one TCP stream rarely fills a long fat pipe.
     const std::uint64_t piece = std::max<std::uint64_t>(1024 * 1024, options_.maxRequestSize / 4);
     std::vector<ReadRequest> pieces;
@@ -306,7 +311,8 @@ class HttpTransport final : public detail::Transport {
     // Separate small ranges share a multipart request (one round trip); a request carries at
     // most `piece` bytes, so big reads spread over parallel connections instead.
     std::vector<std::vector<ReadRequest>> groups;
-    const std::size_t perRequest = multiRange_ ? static_cast<std::size_t>(std::max(1, options_.httpMaxRangesPerRequest)) : 1;
+    const std::size_t perRequest =
+        multiRange_ ? static_cast<std::size_t>(std::max(1, options_.httpMaxRangesPerRequest)) : 1;
     std::uint64_t groupBytes = 0;
     for (const auto& p : pieces) {
       if (groups.empty() || groups.back().size() >= perRequest || groupBytes + p.dest.size() > piece) {
@@ -482,7 +488,8 @@ class HttpTransport final : public detail::Transport {
     auto result = judge(*ex, rc);
     // A multi-range request answered with one part that misses ranges: the server does not do
     // multipart. Fall back to single ranges in parallel from now on.
-    if (!result && ex->wants.size() > 1 && rc == CURLE_OK && (ex->status == 206 || ex->status == 200) && !ex->multipart) {
+    if (!result && ex->wants.size() > 1 && rc == CURLE_OK && (ex->status == 206 || ex->status == 200) &&
+        !ex->multipart) {
       multiRange_ = false;
       auto gather = std::make_shared<detail::Gather>(ex->wants.size(), std::move(ex->done));
       std::vector<std::unique_ptr<Exchange>> singles;

@@ -71,9 +71,10 @@ class LocalSource final : public Source {
                                   static_cast<off_t>(request.offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-          return core::fail(core::Errc::io, path_ + ": read of " + std::to_string(want) + " bytes at offset " +
-                                                std::to_string(request.offset) + " failed: " +
-                                                (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+          return core::fail(core::Errc::io,
+                            path_ + ": read of " + std::to_string(want) + " bytes at offset " +
+                                std::to_string(request.offset) +
+                                " failed: " + (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
         }
         done += static_cast<std::uint64_t>(n);
       }

@@ -155,7 +155,8 @@ std::shared_future<core::Result<void>> RemoteSource::startAsync(std::vector<Read
   auto promise = std::make_shared<std::promise<core::Result<void>>>();
   auto future = promise->get_future().share();
   bytesFetched_.fetch_add(totalBytes(requests), std::memory_order_relaxed);
-  transport_->start(std::move(requests), [promise](core::Result<void> result) { promise->set_value(std::move(result)); });
+  transport_->start(std::move(requests),
+                    [promise](core::Result<void> result) { promise->set_value(std::move(result)); });
   return future;
 }
 

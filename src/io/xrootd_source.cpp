@@ -87,7 +87,8 @@ class VectorReadHandler final : public XrdCl::ResponseHandler {
  private:
   core::Result<void> judge(XrdCl::XRootDStatus* status, XrdCl::AnyObject* response) const {
     if (status == nullptr || !status->IsOK()) {
-      return core::fail(xrootdError(status ? *status : XrdCl::XRootDStatus(XrdCl::stError, XrdCl::errInternal), where_));
+      return core::fail(
+          xrootdError(status ? *status : XrdCl::XRootDStatus(XrdCl::stError, XrdCl::errInternal), where_));
     }
     XrdCl::VectorReadInfo* info = nullptr;
     if (response != nullptr) response->Get(info);
@@ -163,7 +164,8 @@ class XrootdTransport final : public detail::Transport {
     for (const auto& r : requests) {
       for (std::uint64_t at = 0; at < r.dest.size(); at += chunkMax) {
         const auto n = std::min<std::uint64_t>(chunkMax, r.dest.size() - at);
-        if (groups.back().first.size() >= chunksMax || (groupBytes + n > requestBytesMax && !groups.back().first.empty())) {
+        if (groups.back().first.size() >= chunksMax ||
+            (groupBytes + n > requestBytesMax && !groups.back().first.empty())) {
           groups.emplace_back();
           groupBytes = 0;
         }

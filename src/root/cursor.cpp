@@ -29,7 +29,8 @@ void scalarSwapCopy(std::byte* dst, const std::byte* src, std::size_t count) noe
 
 /// scalarSwapCopy of `count` values of `width` bytes (2, 4 or 8; any other copies nothing).
 /// Inlined, as the two switches it replaces were: swapCopy runs once per basket.
-[[gnu::always_inline]] inline void scalarSwapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size_t width) noexcept {
+[[gnu::always_inline]] inline void scalarSwapCopy(std::byte* dst, const std::byte* src, std::size_t count,
+                                                  std::size_t width) noexcept {
   switch (width) {
     case 2:
       scalarSwapCopy<std::uint16_t>(dst, src, count);

@@ -62,7 +62,8 @@ inline SlotHeader readSlotHeader(Cursor& c, std::map<std::int64_t, std::string>&
   std::uint32_t tag = c.u32();
   if ((tag & kByteCountMask) && tag != kNewClassTag) {
     const std::size_t count = tag & ~kByteCountMask;
-    if (count < 4 || count > c.remaining()) c.fail("object byte count " + std::to_string(count) + " exceeds the record");
+    if (count < 4 || count > c.remaining())
+      c.fail("object byte count " + std::to_string(count) + " exceeds the record");
     h.end = c.index() + count;
     const std::int64_t tagPos = c.position();
     tag = c.u32();

@@ -126,14 +126,16 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   Impl& f = *impl;
   const std::string& name = f.source->name();
   if (f.source->size() < 64)
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: not a ROOT file ({} bytes is shorter than the 64-byte header)",
-                                                           name, f.source->size()));
+    throw core::Exception(
+        core::Errc::corrupt,
+        fmt::format("{}: not a ROOT file ({} bytes is shorter than the 64-byte header)", name, f.source->size()));
   f.opening = true;
   // 4 KiB: the header and, in every file ROOT writes (fBEGIN = 100), the top directory's key and
   // record in the same read.
   const auto head = f.read(0, std::min<std::uint64_t>(f.source->size(), 4096), "file header");
   if (std::memcmp(head.data(), "root", 4) != 0)
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: not a ROOT file (no \"root\" magic at offset 0)", name));
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: not a ROOT file (no \"root\" magic at offset 0)", name));
   const std::string headerContext = name + ": file header";
   Cursor c(head, 0, headerContext);
   c.skip(4);
@@ -164,23 +166,27 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
   }
   f.version = version;
   if (f.end > f.source->size())
-    throw core::Exception(core::Errc::corrupt,
-                          fmt::format("{}: file is truncated: the header (fEND at offset 12) says {} bytes but there are {}",
-                                      name, f.end, f.source->size()));
+    throw core::Exception(
+        core::Errc::corrupt,
+        fmt::format("{}: file is truncated: the header (fEND at offset 12) says {} bytes but there are {}", name, f.end,
+                    f.source->size()));
   if (f.begin < 64 || f.begin >= f.source->size())
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: file header: fBEGIN {} is outside the file ({} bytes) at offset 8",
-                                                           name, f.begin, f.source->size()));
+    throw core::Exception(core::Errc::corrupt,
+                          fmt::format("{}: file header: fBEGIN {} is outside the file ({} bytes) at offset 8", name,
+                                      f.begin, f.source->size()));
 
   // Top directory: its key at fBEGIN, then the TNamed (name, title) and the TDirectory record.
-  const auto topKeyBytes = f.read(f.begin, std::min<std::uint64_t>(f.source->size() - f.begin, 1024), "top directory key");
+  const auto topKeyBytes =
+      f.read(f.begin, std::min<std::uint64_t>(f.source->size() - f.begin, 1024), "top directory key");
   const auto topKey = parseKey(topKeyBytes, f.begin, name + ": top directory key");
   if (topKey.keylen > topKeyBytes.size())
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: top directory key: fKeylen {} runs past the file at offset {}",
-                                                           name, topKey.keylen, f.begin));
+    throw core::Exception(
+        core::Errc::corrupt,
+        fmt::format("{}: top directory key: fKeylen {} runs past the file at offset {}", name, topKey.keylen, f.begin));
   {
     const std::string topContext = name + ": top directory";
-    Cursor n(std::span<const std::byte>(topKeyBytes).subspan(topKey.keylen), static_cast<std::int64_t>(f.begin + topKey.keylen),
-             topContext);
+    Cursor n(std::span<const std::byte>(topKeyBytes).subspan(topKey.keylen),
+             static_cast<std::int64_t>(f.begin + topKey.keylen), topContext);
     n.string();
     n.string();
     const auto dirStart = f.begin + topKey.keylen + n.index();
@@ -202,9 +208,11 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
       const auto keysBytes = f.read(p.record.seekKeys, p.record.nbytesKeys, where);
       const auto listKey = parseKey(keysBytes, p.record.seekKeys, where);
       if (listKey.keylen > keysBytes.size())
-        throw core::Exception(core::Errc::corrupt, fmt::format("{}: fKeylen {} is longer than the key list ({} bytes) at offset {}",
-                                                               where, listKey.keylen, keysBytes.size(), p.record.seekKeys));
-      Cursor k(std::span<const std::byte>(keysBytes).subspan(listKey.keylen), static_cast<std::int64_t>(p.record.seekKeys + listKey.keylen), where);
+        throw core::Exception(core::Errc::corrupt,
+                              fmt::format("{}: fKeylen {} is longer than the key list ({} bytes) at offset {}", where,
+                                          listKey.keylen, keysBytes.size(), p.record.seekKeys));
+      Cursor k(std::span<const std::byte>(keysBytes).subspan(listKey.keylen),
+               static_cast<std::int64_t>(p.record.seekKeys + listKey.keylen), where);
       const auto nkeys = k.i32();
       if (nkeys < 0 || static_cast<std::size_t>(nkeys) > k.remaining() / 26)
         k.fail(fmt::format("key count {} does not fit the key list", nkeys));
@@ -224,9 +232,10 @@ std::shared_ptr<File> File::open(io::SourcePtr source) {
           k.seekIndex(start + again.index());
         }
         if (key.seekKey > f.source->size() || key.nbytes > f.source->size() - key.seekKey)
-          throw core::Exception(core::Errc::corrupt,
-                                fmt::format("{}: key \"{}\" points at {} ({} bytes), beyond the end of the file ({} bytes)",
-                                            where, key.name, key.seekKey, key.nbytes, f.source->size()));
+          throw core::Exception(
+              core::Errc::corrupt,
+              fmt::format("{}: key \"{}\" points at {} ({} bytes), beyond the end of the file ({} bytes)", where,
+                          key.name, key.seekKey, key.nbytes, f.source->size()));
         const std::string path = p.prefix.empty() ? key.name : p.prefix + "/" + key.name;
         if (p.depth == 0) f.topKeys.push_back(key);
         f.all.push_back({path, key});
@@ -317,7 +326,8 @@ ObjectEntry File::find(const std::string& pathWithCycle) const {
 }
 
 std::vector<std::byte> File::readPayload(const KeyInfo& key) const {
-  const std::string what = fmt::format("{}: object \"{}\" ({}) at offset {}", name(), key.name, key.className, key.seekKey);
+  const std::string what =
+      fmt::format("{}: object \"{}\" ({}) at offset {}", name(), key.name, key.className, key.seekKey);
   auto record = impl_->read(key.seekKey, key.nbytes, "record of \"" + key.name + "\"");
   const std::span<const std::byte> stored = std::span(record).subspan(key.keylen);
   if (!key.compressed()) {
@@ -337,8 +347,8 @@ std::vector<std::byte> File::readPayload(const KeyInfo& key) const {
     if (total >= key.objlen) break;
   }
   if (total != key.objlen)
-    throw core::Exception(core::Errc::corrupt, fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}", what,
-                                                           total, key.objlen));
+    throw core::Exception(core::Errc::corrupt, fmt::format("{}: compressed blocks hold {} bytes but fObjlen says {}",
+                                                           what, total, key.objlen));
   std::vector<std::byte> out(key.objlen);
   auto r = decompress(stored, out, what);
   if (!r) throw core::Exception(r.error());

@@ -522,7 +522,8 @@ void planFields(NTuple::Impl& t) {
         // untyped collection of untyped records; its projected fields (Muon_pt, ...) read them.
         std::string members;
         const auto& memberIds = children[item];
-        for (std::size_t k = 0; k < memberIds.size() && k < 4; ++k) members += (k ? ", " : "") + t.fields[memberIds[k]].name;
+        for (std::size_t k = 0; k < memberIds.size() && k < 4; ++k)
+          members += (k ? ", " : "") + t.fields[memberIds[k]].name;
         if (memberIds.size() > 4) members += ", ...";
         why = fmt::format("records of {} member{}: {}; read them through their projected fields", memberIds.size(),
                           memberIds.size() == 1 ? "" : "s", members);

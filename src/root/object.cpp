@@ -291,7 +291,9 @@ double ObjectReader::readReal(int type, const StreamerElement* e) {
 
 void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
   const int t = e.type;
-  auto isReal = [](int b) { return b == etype::kFloat || b == etype::kDouble || b == etype::kDouble32 || b == etype::kFloat16; };
+  auto isReal = [](int b) {
+    return b == etype::kFloat || b == etype::kDouble || b == etype::kDouble32 || b == etype::kFloat16;
+  };
   if (e.kind == "TStreamerBase") {
     if (e.name == "TObject") return readTObject(into);
     if (e.name == "TNamed") return readTNamed(into, depth);
@@ -326,7 +328,8 @@ void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
       into.set(e.name).v = std::vector<std::int64_t>{};
       return;
     }
-    if (static_cast<std::uint64_t>(count) > c_.remaining()) c_.fail(fmt::format("array {} of {} elements exceeds the record", e.name, count));
+    if (static_cast<std::uint64_t>(count) > c_.remaining())
+      c_.fail(fmt::format("array {} of {} elements exceeds the record", e.name, count));
     if (isReal(b)) {
       std::vector<double> xs;
       for (std::int64_t k = 0; k < count; ++k) xs.push_back(readReal(b, &e));
@@ -352,7 +355,8 @@ void ObjectReader::readElement(const StreamerElement& e, Obj& into, int depth) {
         const auto n = c_.i32();
         const char kind = e.typeName[6];
         const std::size_t width = kind == 'C' ? 1 : kind == 'S' ? 2 : (kind == 'I' || kind == 'F') ? 4 : 8;
-        if (n < 0 || static_cast<std::size_t>(n) > c_.remaining() / width) c_.fail(e.typeName + " length " + std::to_string(n));
+        if (n < 0 || static_cast<std::size_t>(n) > c_.remaining() / width)
+          c_.fail(e.typeName + " length " + std::to_string(n));
         c_.skip(static_cast<std::size_t>(n) * width);
         into.set(e.name).v = child;
         return;

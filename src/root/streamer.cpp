@@ -91,7 +91,8 @@ const StreamerInfo* StreamerInfos::findByCheckSum(std::uint32_t checkSum) const 
   return nullptr;
 }
 
-StreamerInfos StreamerInfos::parse(std::span<const std::byte> payload, std::uint32_t keylen, const std::string& context) {
+StreamerInfos StreamerInfos::parse(std::span<const std::byte> payload, std::uint32_t keylen,
+                                   const std::string& context) {
   StreamerInfos out;
   Cursor c(payload, keylen, context);
   std::map<std::int64_t, std::string> classes;
@@ -99,7 +100,8 @@ StreamerInfos StreamerInfos::parse(std::span<const std::byte> payload, std::uint
   if (listVersion.version > 3) readTObjectBytes(c);
   if (listVersion.version > 1) c.string();
   const auto count = c.i32();
-  if (count < 0 || static_cast<std::size_t>(count) > c.remaining() / 4) c.fail("TList entry count " + std::to_string(count));
+  if (count < 0 || static_cast<std::size_t>(count) > c.remaining() / 4)
+    c.fail("TList entry count " + std::to_string(count));
   for (std::int32_t k = 0; k < count; ++k) {
     const auto slot = readSlotHeader(c, classes);
     if (!slot.null && !slot.reference) {
@@ -117,7 +119,8 @@ StreamerInfos StreamerInfos::parse(std::span<const std::byte> payload, std::uint
           if (av.version > 1) c.string();
           const auto n = c.i32();
           c.i32();  // fLowerBound
-          if (n < 0 || static_cast<std::size_t>(n) > c.remaining() / 4) c.fail("TObjArray entry count " + std::to_string(n));
+          if (n < 0 || static_cast<std::size_t>(n) > c.remaining() / 4)
+            c.fail("TObjArray entry count " + std::to_string(n));
           for (std::int32_t j = 0; j < n; ++j) {
             const auto es = readSlotHeader(c, classes);
             if (es.null || es.reference) continue;

@@ -69,9 +69,10 @@ std::uint32_t packDatime(bool reproducible) {
   const std::time_t now = std::time(nullptr);
   std::tm t{};
   localtime_r(&now, &t);
-  return (static_cast<std::uint32_t>(t.tm_year + 1900 - 1995) << 26) | (static_cast<std::uint32_t>(t.tm_mon + 1) << 22) |
-         (static_cast<std::uint32_t>(t.tm_mday) << 17) | (static_cast<std::uint32_t>(t.tm_hour) << 12) |
-         (static_cast<std::uint32_t>(t.tm_min) << 6) | static_cast<std::uint32_t>(t.tm_sec);
+  return (static_cast<std::uint32_t>(t.tm_year + 1900 - 1995) << 26) |
+         (static_cast<std::uint32_t>(t.tm_mon + 1) << 22) | (static_cast<std::uint32_t>(t.tm_mday) << 17) |
+         (static_cast<std::uint32_t>(t.tm_hour) << 12) | (static_cast<std::uint32_t>(t.tm_min) << 6) |
+         static_cast<std::uint32_t>(t.tm_sec);
 }
 
 // Native values to big-endian, `count` values of `size` bytes.
@@ -390,7 +391,8 @@ void TreeWriter::Impl::append(std::span<const Column> columns) {
     if (!b.variable) {
       if (!c.offsets.empty()) throw bad(fmt::format("column {} is jagged, the branch is not", c.name));
       if (values != c.entries * b.innerSize)
-        throw bad(fmt::format("column {}: {} values for {} entries of {} each", c.name, values, c.entries, b.innerSize));
+        throw bad(
+            fmt::format("column {}: {} values for {} entries of {} each", c.name, values, c.entries, b.innerSize));
     } else {
       if (c.offsets.size() != 1) throw bad(fmt::format("column {}: expected one offsets level", c.name));
       const auto& off = c.offsets[0];
@@ -831,8 +833,8 @@ FileWriter::FileWriter(std::string path, WriteOptions options) : impl_(std::make
   f.options = options;
   f.compression = CompressionSetting::fromRoot(options.compression);
   if (options.basketBytes == 0 || options.basketBytes > kMaxBasketBytes)
-    throw core::Exception(core::Errc::invalid_argument,
-                          fmt::format("{}: basket size {} is not in 1..{}", f.path, options.basketBytes, kMaxBasketBytes));
+    throw core::Exception(core::Errc::invalid_argument, fmt::format("{}: basket size {} is not in 1..{}", f.path,
+                                                                    options.basketBytes, kMaxBasketBytes));
   if (f.path.empty()) throw core::Exception(core::Errc::invalid_argument, "no output path given");
   const fs::path target(f.path);
   if (fs::is_directory(target))
@@ -866,7 +868,8 @@ FileWriter::FileWriter(std::string path, WriteOptions options) : impl_(std::make
   // The root directory record sits at fBEGIN; its contents are known only at close.
   f.directoryKeyLength = static_cast<std::uint32_t>(26 + WriteBuffer::stringSize("TFile") +
                                                     WriteBuffer::stringSize(f.fileName) + WriteBuffer::stringSize(""));
-  f.directoryObjlen = static_cast<std::uint32_t>(WriteBuffer::stringSize(f.fileName) + WriteBuffer::stringSize("") + 60);
+  f.directoryObjlen =
+      static_cast<std::uint32_t>(WriteBuffer::stringSize(f.fileName) + WriteBuffer::stringSize("") + 60);
   f.end = kBegin + f.directoryKeyLength + f.directoryObjlen;
   f.outStart = f.end;
 }
@@ -1128,7 +1131,8 @@ void FileWriter::close() {
   if (f.closed) return;
   if (f.failed) {
     f.removeTemp();
-    throw core::Exception(core::Errc::conflict, fmt::format("{}: an earlier write failed; nothing was written", f.path));
+    throw core::Exception(core::Errc::conflict,
+                          fmt::format("{}: an earlier write failed; nothing was written", f.path));
   }
   try {
     f.finish();

@@ -30,9 +30,11 @@ std::string expectedCsv(const std::string& name, const json& values, std::size_t
 
 TEST(CliDumpCsv, RNTupleStringsArePlainFields) {
   MLAAS_REQUIRE_CORPUS();
-  const auto expected = json::parse(readFile(*testdataDir() / "expected-rntuple/ntpl001_staff_rntuple_v1-0-0-0.json.gz"));
+  const auto expected =
+      json::parse(readFile(*testdataDir() / "expected-rntuple/ntpl001_staff_rntuple_v1-0-0-0.json.gz"));
   const auto& values = expected.at("Staff").at("fields").at("Nation").at("values");
-  auto r = dumpCsv("ntpl001_staff_rntuple_v1-0-0-0.root", {"--tree", "Staff", "--branches", "Nation", "--entries", "0:3"});
+  auto r =
+      dumpCsv("ntpl001_staff_rntuple_v1-0-0-0.root", {"--tree", "Staff", "--branches", "Nation", "--entries", "0:3"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, expectedCsv("Nation", values, 3));
   EXPECT_EQ(r.out.find('"'), std::string::npos) << r.out;  // country codes need no quoting
@@ -43,7 +45,8 @@ TEST(CliDumpCsv, NaNIsAPlainField) {
   const auto expected = json::parse(readFile(*testdataDir() / "expected/nanoAOD_2015_CMS_Open_Data_ttbar.json.gz"));
   const auto& values = expected.at("Events").at("branches").at("HTXS_Higgs_y").at("values");
   ASSERT_EQ(values.at(0), "nan");  // JSROOT writes NaN as the string "nan"
-  auto r = dumpCsv("nanoAOD_2015_CMS_Open_Data_ttbar.root", {"--tree", "Events", "--branches", "HTXS_Higgs_y", "--entries", "0:3"});
+  auto r = dumpCsv("nanoAOD_2015_CMS_Open_Data_ttbar.root",
+                   {"--tree", "Events", "--branches", "HTXS_Higgs_y", "--entries", "0:3"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, expectedCsv("HTXS_Higgs_y", values, 3));
 }

@@ -42,8 +42,8 @@ void interruptGenerateWith(int sig) {
   const fs::path folder = fs::canonical(dir.path()) / "out";
   fs::create_directory(folder);
   // Far more events than it can write before the signal arrives (it is stopped long before).
-  Process generate({mlaasBinary().string(), "generate", "--events", "200000000", "--out", (folder / "big.root").string(),
-                    "--threads", "1"},
+  Process generate({mlaasBinary().string(), "generate", "--events", "200000000", "--out",
+                    (folder / "big.root").string(), "--threads", "1"},
                    dir / "generate.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   bool seen = false;

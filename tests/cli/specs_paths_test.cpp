@@ -31,7 +31,8 @@ TEST(CliSpecsPaths, SpecsMatchTheConfigReachedByAnyPath) {
   auto stats = mlaasIn(root / "cfg", "stats a.yaml -o s.json");
   ASSERT_EQ(stats.exitCode, 0) << stats.err;
 
-  auto absolute = mlaasIn("/", "batches '" + (root / "cfg/a.yaml").string() + "' --specs '" + (root / "cfg/s.json").string() + "'");
+  auto absolute =
+      mlaasIn("/", "batches '" + (root / "cfg/a.yaml").string() + "' --specs '" + (root / "cfg/s.json").string() + "'");
   EXPECT_EQ(absolute.exitCode, 0) << absolute.err;
   auto fromParent = mlaasIn(root, "batches cfg/a.yaml --specs cfg/s.json");
   EXPECT_EQ(fromParent.exitCode, 0) << fromParent.err;
@@ -42,7 +43,8 @@ TEST(CliSpecsPaths, SpecsMatchTheConfigReachedByAnyPath) {
   writeFile(root / "cfg/a.yaml", std::string(kConfig) + "selection: NJet >= 1\n");
   auto changed = mlaasIn(root, "batches cfg/a.yaml --specs cfg/s.json");
   EXPECT_EQ(changed.exitCode, 1);
-  EXPECT_NE(changed.err.find("mlaas: error: cfg/s.json: these specs do not match cfg/a.yaml: the config changed"), std::string::npos)
+  EXPECT_NE(changed.err.find("mlaas: error: cfg/s.json: these specs do not match cfg/a.yaml: the config changed"),
+            std::string::npos)
       << changed.err;
   // So is another file behind the same name.
   writeFile(root / "cfg/a.yaml", kConfig);
@@ -61,9 +63,10 @@ TEST(CliSpecsPaths, StatsWithNoSelectedEventIsAnErrorNamingTheSelection) {
   writeFile(root / "none.yaml", std::string(kConfig) + "selection: NJet > 1000\n");
   auto r = mlaasIn(root, "stats none.yaml -o s.json");
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_NE(r.err.find("mlaas: error: none.yaml: no event selected for training: none of the 2421 entries read passes the "
-                       "selection 'NJet > 1000' (none.yaml:3:12: selection)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("mlaas: error: none.yaml: no event selected for training: none of the 2421 entries read passes the "
+                 "selection 'NJet > 1000' (none.yaml:3:12: selection)"),
+      std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(root / "s.json"));
 }

@@ -28,8 +28,9 @@ Sample makeSample(const TempDir& dir) {
   Sample sample{dir / "sample.root", dir / "a.yaml"};
   const auto r = mlaas({"generate", "--events", "300", "--out", sample.root.string(), "--seed", "3", "--threads", "1"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
-  writeFile(sample.config,
-            "inputs: {tree: Events, files: [sample.root], label: {branch: label}}\nfeatures: {flat: [MET_pt, MET_phi]}\n");
+  writeFile(
+      sample.config,
+      "inputs: {tree: Events, files: [sample.root], label: {branch: label}}\nfeatures: {flat: [MET_pt, MET_phi]}\n");
   return sample;
 }
 
@@ -217,9 +218,9 @@ TEST(CliUsage, PredictModelThatLooksLikeAMissingPathIsNamed) {
   }
   // A plain name is a server's model; with no server there, the message says no folder is here either.
   const auto server = "http://127.0.0.1:" + std::to_string(freeLoopbackPort());
-  const auto r = run({mlaasBinary().string(), "predict", "--model", "nosuchdir", "--root", sample.root.string(), "--out",
-                      out},
-                     {{"MLAAS_SERVER", server}});
+  const auto r =
+      run({mlaasBinary().string(), "predict", "--model", "nosuchdir", "--root", sample.root.string(), "--out", out},
+          {{"MLAAS_SERVER", server}});
   EXPECT_EQ(r.exitCode, 1) << r.err;
   EXPECT_TRUE(contains(r.err, "cannot connect to " + server)) << r.err;
   EXPECT_TRUE(contains(r.err, "--model nosuchdir: no folder of that name here")) << r.err;

@@ -16,8 +16,14 @@ class RealServer {
 
   explicit RealServer(std::vector<std::string> extra = {}) : port_(freeLoopbackPort()) {
     writeFile(dir_ / "tokens", std::string(kToken) + "\n");
-    std::vector<std::string> argv{mlaasBinary().string(), "serve",      "--listen", "127.0.0.1:" + std::to_string(port_),
-                                  "--data-dir",          (dir_ / "data").string(), "--token-file", (dir_ / "tokens").string(),
+    std::vector<std::string> argv{mlaasBinary().string(),
+                                  "serve",
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(port_),
+                                  "--data-dir",
+                                  (dir_ / "data").string(),
+                                  "--token-file",
+                                  (dir_ / "tokens").string(),
                                   "--no-access-log"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process_ = std::make_unique<Process>(argv, dir_ / "serve.log");

@@ -19,7 +19,8 @@ TEST(YamlKeys, TopLevelDuplicateNamesKeyAndBothLines) {
   EXPECT_EQ(duplicate->line, 3);
   EXPECT_EQ(duplicate->column, 1);
   EXPECT_EQ(duplicate->firstLine, 1);
-  EXPECT_EQ(describe(*duplicate), "duplicate key 'features' (first at line 1): a later value would be silently ignored");
+  EXPECT_EQ(describe(*duplicate),
+            "duplicate key 'features' (first at line 1): a later value would be silently ignored");
 }
 
 TEST(YamlKeys, NestedDuplicatesInFlowMapsAndSequencesCarryTheirPath) {

@@ -85,17 +85,22 @@ TEST(Config, StatsHashIgnoresBatchOptionsButNotFeatures) {
 
 TEST(Config, ErrorsNameFileLineColumnAndKey) {
   EXPECT_EQ(configError(std::string(kMinimal) + "batchh: {}\n"),
-            "test.yaml:6:1: batchh: unknown key (expected one of: base, inputs, features, variables, selection, normalization, "
+            "test.yaml:6:1: batchh: unknown key (expected one of: base, inputs, features, variables, selection, "
+            "normalization, "
             "representation, image, split, shuffle, batch, model, training)");
-  EXPECT_EQ(configError("inputs:\n  tree: t\n  files: [a.root]\nfeatures:\n  groups:\n    jets: {branches: [a], length: -3}\n"),
-            "test.yaml:6:35: features.groups.jets.length: expected a length from 1 to 100000, 'auto', or a quantile in (0, 1] such "
+  EXPECT_EQ(configError(
+                "inputs:\n  tree: t\n  files: [a.root]\nfeatures:\n  groups:\n    jets: {branches: [a], length: -3}\n"),
+            "test.yaml:6:35: features.groups.jets.length: expected a length from 1 to 100000, 'auto', or a quantile in "
+            "(0, 1] such "
             "as 0.99; got '-3'");
   EXPECT_EQ(configError(std::string(kMinimal) + "selection: \"MET_pt >\"\n"),
             "test.yaml:6:12: selection: in expression 'MET_pt >': column 9: expected a value, got end of expression");
   EXPECT_EQ(configError(std::string(kMinimal) + "split: {train: 0.8, test: 0.1}\n"),
             "test.yaml:6:8: split: train + validation + test must be 1, got 0.9");
-  EXPECT_EQ(configError("inputs:\n  tree: t\n  files: [{path: a.root, label: 1}]\n  label: {branch: y}\nfeatures: {flat: [x]}\n"),
-            "test.yaml:4:10: inputs.label: labels are given both per file and by 'inputs.label': choose one");
+  EXPECT_EQ(
+      configError(
+          "inputs:\n  tree: t\n  files: [{path: a.root, label: 1}]\n  label: {branch: y}\nfeatures: {flat: [x]}\n"),
+      "test.yaml:4:10: inputs.label: labels are given both per file and by 'inputs.label': choose one");
   EXPECT_EQ(configError("inputs:\n  tree: t\n  files: [{path: a.root, label: 1}, b.root]\nfeatures: {flat: [x]}\n"),
             "test.yaml:3:37: inputs.files[1]: file '/data/b.root' has no label while others do");
   EXPECT_EQ(configError(std::string(kMinimal) + "representation: image\n"),
@@ -103,17 +108,20 @@ TEST(Config, ErrorsNameFileLineColumnAndKey) {
   EXPECT_EQ(configError(std::string(kMinimal) + "batch: {size: 0}\n"),
             "test.yaml:6:15: batch.size: expected an integer from 1 to 10000000, got '0'");
   EXPECT_EQ(configError("inputs: [\n"), "test.yaml:2:1: not valid YAML: end of sequence flow not found");
-  EXPECT_EQ(configError("inputs:\n  files: [a]\nfeatures: {flat: [x]}\n"), "test.yaml:2:3: inputs: missing key 'tree' (the TTree name or path)");
-  EXPECT_EQ(configError("inputs: {tree: t, files: [a]}\nfeatures: {}\n"), "test.yaml:2:11: features: no features: give 'flat' and/or 'groups'");
+  EXPECT_EQ(configError("inputs:\n  files: [a]\nfeatures: {flat: [x]}\n"),
+            "test.yaml:2:3: inputs: missing key 'tree' (the TTree name or path)");
+  EXPECT_EQ(configError("inputs: {tree: t, files: [a]}\nfeatures: {}\n"),
+            "test.yaml:2:11: features: no features: give 'flat' and/or 'groups'");
 }
 
 // A NanoAOD-like schema for plan checks.
 TreeSchema nanoSchema() {
   using root::DType;
-  return {{"run", DType::uint32, "", ""},        {"event", DType::uint64, "", ""},     {"nJet", DType::int32, "", ""},
-          {"Jet_pt", DType::float32, "nJet", ""}, {"Jet_eta", DType::float32, "nJet", ""}, {"Jet_id", DType::boolean, "nJet", ""},
-          {"nMuon", DType::int32, "", ""},       {"Muon_pt", DType::float32, "nMuon", ""}, {"MET_pt", DType::float32, "", ""},
-          {"HLT_path", DType::string, "", "strings cannot be features"}};
+  return {{"run", DType::uint32, "", ""},          {"event", DType::uint64, "", ""},
+          {"nJet", DType::int32, "", ""},          {"Jet_pt", DType::float32, "nJet", ""},
+          {"Jet_eta", DType::float32, "nJet", ""}, {"Jet_id", DType::boolean, "nJet", ""},
+          {"nMuon", DType::int32, "", ""},         {"Muon_pt", DType::float32, "nMuon", ""},
+          {"MET_pt", DType::float32, "", ""},      {"HLT_path", DType::string, "", "strings cannot be features"}};
 }
 
 std::string planError(const std::string& yaml) {
@@ -152,40 +160,52 @@ TEST(Plan, ErrorsNameTheKeyAndWhy) {
   const std::string head = "inputs: {tree: Events, files: [a.root]}\n";
   EXPECT_EQ(planError(head + "features: {flat: [Jet_ptt]}\n"),
             "test.yaml:2:19: features.flat[0]: no branch or variable 'Jet_ptt' in tree 'Events' of '/data/a.root'");
-  EXPECT_EQ(planError(head + "features: {flat: [Jet_pt]}\n"),
-            "test.yaml:2:19: features.flat[0]: 'Jet_pt' is per object (number per object of 'nJet'): put it in a group under "
-            "features.groups");
+  EXPECT_EQ(
+      planError(head + "features: {flat: [Jet_pt]}\n"),
+      "test.yaml:2:19: features.flat[0]: 'Jet_pt' is per object (number per object of 'nJet'): put it in a group under "
+      "features.groups");
   EXPECT_EQ(planError(head + "features: {flat: [HLT_path]}\n"),
             "test.yaml:2:19: features.flat[0]: branch 'HLT_path' cannot be a feature: strings cannot be features");
   EXPECT_EQ(planError(head + "features: {flat: [run]}\n"),
             "test.yaml:2:19: features.flat[0]: 'run' is an identifier (features.identifiers), not a feature");
   EXPECT_EQ(planError(head + "features: {groups: {jets: {branches: [Jet_pt, Muon_pt]}}}\n"),
-            "test.yaml:2:47: features.groups.jets.branches[1]: 'Muon_pt' belongs to list 'nMuon' but group 'jets' holds objects of "
+            "test.yaml:2:47: features.groups.jets.branches[1]: 'Muon_pt' belongs to list 'nMuon' but group 'jets' "
+            "holds objects of "
             "'nJet' (from 'Jet_pt')");
-  EXPECT_EQ(planError(head + "features: {groups: {jets: {branches: [MET_pt]}}}\n"),
-            "test.yaml:2:39: features.groups.jets.branches[0]: 'MET_pt' has one value per event (number): list it under "
-            "features.flat, not in a group");
+  EXPECT_EQ(
+      planError(head + "features: {groups: {jets: {branches: [MET_pt]}}}\n"),
+      "test.yaml:2:39: features.groups.jets.branches[0]: 'MET_pt' has one value per event (number): list it under "
+      "features.flat, not in a group");
   EXPECT_EQ(planError(head + "features: {flat: [MET_pt]}\nselection: Jet_pt > 30\n"),
-            "test.yaml:3:12: selection: the selection must be one boolean per event, got boolean per object of 'nJet' (aggregate with "
+            "test.yaml:3:12: selection: the selection must be one boolean per event, got boolean per object of 'nJet' "
+            "(aggregate with "
             "any(), all() or count())");
   EXPECT_EQ(planError(head + "features: {flat: [MET_pt]}\nselection: any(Muon_pt + Jet_pt > 3)\n"),
-            "test.yaml:3:12: selection: in expression 'any(Muon_pt + Jet_pt > 3)': column 13: cannot combine objects of different "
+            "test.yaml:3:12: selection: in expression 'any(Muon_pt + Jet_pt > 3)': column 13: cannot combine objects "
+            "of different "
             "lists: 'Muon_pt' (number per object of 'nMuon') and 'Jet_pt' (number per object of 'nJet')");
-  EXPECT_EQ(planError(head + "features: {flat: [MET_pt], groups: {jets: {branches: [MET_pt]}}}\n"),
-            "test.yaml:2:55: features.groups.jets.branches[0]: 'MET_pt' has one value per event (number): list it under "
-            "features.flat, not in a group");
-  EXPECT_EQ(planError(head + "variables: {Jet_x: 2 * Jet_pt}\nfeatures: {groups: {a: {branches: [Jet_x]}, b: {branches: [Jet_x]}}}\n"),
-            "test.yaml:3:60: features.groups.b.branches[0]: 'Jet_x' is already a feature elsewhere");
+  EXPECT_EQ(
+      planError(head + "features: {flat: [MET_pt], groups: {jets: {branches: [MET_pt]}}}\n"),
+      "test.yaml:2:55: features.groups.jets.branches[0]: 'MET_pt' has one value per event (number): list it under "
+      "features.flat, not in a group");
+  EXPECT_EQ(
+      planError(
+          head +
+          "variables: {Jet_x: 2 * Jet_pt}\nfeatures: {groups: {a: {branches: [Jet_x]}, b: {branches: [Jet_x]}}}\n"),
+      "test.yaml:3:60: features.groups.b.branches[0]: 'Jet_x' is already a feature elsewhere");
   EXPECT_EQ(planError(head + "features: {flat: [MET_pt]}\nselection: nMuon && MET_pt > 3\n"),
-            "test.yaml:3:12: selection: in expression 'nMuon && MET_pt > 3': column 1: '&&' needs a boolean (a comparison such as x > 0), "
+            "test.yaml:3:12: selection: in expression 'nMuon && MET_pt > 3': column 1: '&&' needs a boolean (a "
+            "comparison such as x > 0), "
             "got 'nMuon' (number)");
   EXPECT_EQ(planError(head + "features: {flat: [MET_pt]}\nnormalization: {features: {Jet_pt: minmax}}\n"),
             "test.yaml:3:28: normalization.features.Jet_pt: 'Jet_pt' is not a feature (flat or group member)");
   EXPECT_EQ(planError(head + "features: {groups: {jets: {branches: [Jet_pt], sort_by: Muon_pt}}}\n"),
-            "test.yaml:2:57: features.groups.jets.sort_by: 'Muon_pt' (number per object of 'nMuon') is not per object of the group's "
+            "test.yaml:2:57: features.groups.jets.sort_by: 'Muon_pt' (number per object of 'nMuon') is not per object "
+            "of the group's "
             "list 'nJet'");
   EXPECT_EQ(planError(head + "variables: {MET_pt: 2 * MET_pt}\nfeatures: {flat: [MET_pt]}\n"),
-            "test.yaml:2:21: variables.MET_pt: variable 'MET_pt' has the name of a branch of tree 'Events' of '/data/a.root'");
+            "test.yaml:2:21: variables.MET_pt: variable 'MET_pt' has the name of a branch of tree 'Events' of "
+            "'/data/a.root'");
 }
 
 }  // namespace

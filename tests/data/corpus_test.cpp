@@ -19,7 +19,8 @@ namespace {
 
 // One branch as per-event lists of doubles (scalars: lists of one), read with the reader alone.
 using Lists = std::vector<std::vector<double>>;
-std::map<std::string, Lists> readReference(const std::string& file, const std::string& treePath, const std::vector<std::string>& names) {
+std::map<std::string, Lists> readReference(const std::string& file, const std::string& treePath,
+                                           const std::vector<std::string>& names) {
   auto opened = root::File::open(file);
   auto tree = opened->tree(treePath);
   std::map<std::string, Lists> out;
@@ -79,12 +80,15 @@ batch: {chunk_entries: 500, size: 100}
 )");
   const std::string file = test::corpusFile("uproot-HZZ.root").string();
   auto ref = readReference(file, "events",
-                           {"MET_px", "MET_py", "Jet_Px", "Jet_E", "Muon_Px", "Muon_Charge", "Electron_Pz", "Photon_Px", "Photon_Py", "Photon_Pz",
-                            "EventWeight"});
+                           {"MET_px", "MET_py", "Jet_Px", "Jet_E", "Muon_Px", "Muon_Charge", "Electron_Pz", "Photon_Px",
+                            "Photon_Py", "Photon_Pz", "EventWeight"});
   auto all = epoch(l);
   ASSERT_EQ(all.rows, 2421u);
   const std::vector<std::pair<std::vector<std::string>, std::size_t>> groups{
-      {{"Jet_Px", "Jet_E"}, 3}, {{"Muon_Px", "Muon_Charge"}, 2}, {{"Electron_Pz"}, 2}, {{"Photon_Px", "Photon_Py", "Photon_Pz"}, 1}};  // the glob Photon_P? matches all three
+      {{"Jet_Px", "Jet_E"}, 3},
+      {{"Muon_Px", "Muon_Charge"}, 2},
+      {{"Electron_Pz"}, 2},
+      {{"Photon_Px", "Photon_Py", "Photon_Pz"}, 1}};  // the glob Photon_P? matches all three
   const std::size_t width = 2 + 3 * 2 + 2 * 2 + 2 + 3;
   ASSERT_EQ(l.transform->tensorSpecs()[0].shape, (std::vector<std::size_t>{width}));
   std::size_t padded = 0;
@@ -125,7 +129,8 @@ features: {flat: [MET_px, NJet], groups: {muons: {branches: [Muon_Pz, Muon_Iso]}
 selection: NMuon >= 2
 batch: {chunk_entries: 300, threads: 2}
 )");
-  auto ref = readReference(test::corpusFile("uproot-HZZ.root").string(), "events", {"MET_px", "NJet", "Muon_Pz", "Muon_Iso", "NMuon"});
+  auto ref = readReference(test::corpusFile("uproot-HZZ.root").string(), "events",
+                           {"MET_px", "NJet", "Muon_Pz", "Muon_Iso", "NMuon"});
   for (const std::string name : {"MET_px", "NJet", "Muon_Pz", "Muon_Iso"}) {
     std::vector<double> values;
     for (std::size_t e = 0; e < ref["NMuon"].size(); ++e)
@@ -173,7 +178,8 @@ shuffle: false
   std::vector<std::size_t> selected;
   for (std::size_t e = 0; e < ref["nJet"].size(); ++e) {
     const auto& pts = ref["Jet_pt"][e];
-    if (ref["nJet"][e][0] >= 2 && std::count_if(pts.begin(), pts.end(), [](double pt) { return pt > 30; }) >= 1) selected.push_back(e);
+    if (ref["nJet"][e][0] >= 2 && std::count_if(pts.begin(), pts.end(), [](double pt) { return pt > 30; }) >= 1)
+      selected.push_back(e);
   }
   ASSERT_EQ(all.rows, selected.size());
   const auto flat = all.tensorIndex("flat"), jets = all.tensorIndex("jets"), muons = all.tensorIndex("muons");
@@ -187,7 +193,8 @@ shuffle: false
     EXPECT_FLOAT_EQ(all.tensors[flat][r * 2 + 1], static_cast<float>(ht));
     std::vector<std::size_t> order(pts.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ref["Jet_eta"][e][a] > ref["Jet_eta"][e][b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](auto a, auto b) { return ref["Jet_eta"][e][a] > ref["Jet_eta"][e][b]; });
     for (std::size_t slot = 0; slot < 4; ++slot) {
       const float* object = all.tensors[jets].data() + (r * 4 + slot) * 3;
       bool real = slot < pts.size();
@@ -244,7 +251,8 @@ shuffle: false
       }
     }
     for (std::size_t k = 0; k < expected.size(); ++k)
-      ASSERT_NEAR(all.tensors[image][r * 384 + k], expected[k], 1e-4 * (1 + expected[k])) << "event " << e << " cell " << k;
+      ASSERT_NEAR(all.tensors[image][r * 384 + k], expected[k], 1e-4 * (1 + expected[k]))
+          << "event " << e << " cell " << k;
   }
   EXPECT_GT(placed, 300u);
 }
@@ -260,9 +268,12 @@ TEST(Corpus, BadConfigsNameTheirLine) {
     return "no error";
   };
   EXPECT_EQ(error("inputs: {tree: events, files: [uproot-HZZ.root]}\nfeatures: {flat: [MET_pxx]}\n"),
-            fmt::format("corpus.yaml:2:19: features.flat[0]: no branch or variable 'MET_pxx' in tree 'events' of '{}/root/uproot-HZZ.root'",
+            fmt::format("corpus.yaml:2:19: features.flat[0]: no branch or variable 'MET_pxx' in tree 'events' of "
+                        "'{}/root/uproot-HZZ.root'",
                         test::testdataDir()->string()));
-  EXPECT_NE(error("inputs: {tree: nope, files: [uproot-HZZ.root]}\nfeatures: {flat: [MET_px]}\n").find("corpus.yaml:1:30: inputs.files[0]: " + test::testdataDir()->string() + "/root/uproot-HZZ.root: no object \"nope\""),
+  EXPECT_NE(error("inputs: {tree: nope, files: [uproot-HZZ.root]}\nfeatures: {flat: [MET_px]}\n")
+                .find("corpus.yaml:1:30: inputs.files[0]: " + test::testdataDir()->string() +
+                      "/root/uproot-HZZ.root: no object \"nope\""),
             std::string::npos);
   EXPECT_NE(error("inputs: {tree: events, files: [\"nothing-*.root\"]}\nfeatures: {flat: [MET_px]}\n")
                 .find("inputs.files[0]: '" + test::testdataDir()->string() + "/root/nothing-*.root' matches no file"),

@@ -103,8 +103,9 @@ TEST(Expr, TypeErrorsArePrecise) {
             "(number per object of 'nMuon')");
   EXPECT_EQ(compileError("nJet && MET_pt > 3"),
             "column 1: '&&' needs a boolean (a comparison such as x > 0), got 'nJet' (number)");
-  EXPECT_EQ(compileError("count(Jet_pt)"),
-            "column 7: count() needs a boolean (a comparison such as x > 0), got 'Jet_pt' (number per object of 'nJet')");
+  EXPECT_EQ(
+      compileError("count(Jet_pt)"),
+      "column 7: count() needs a boolean (a comparison such as x > 0), got 'Jet_pt' (number per object of 'nJet')");
   EXPECT_EQ(compileError("sum(MET_pt)"), "column 5: sum() aggregates a per-object value, got 'MET_pt' (number)");
   EXPECT_EQ(compileError("foo(nJet)"), "column 1: unknown function 'foo'");
   EXPECT_EQ(compileError("atan2(nJet)"), "column 1: atan2() takes 2 arguments, got 1");
@@ -139,7 +140,8 @@ TEST(Expr, MismatchedListsAtRuntimeFailCleanly) {
   chunk.arrays["b"] = Array{{1, 2, 3}, std::make_shared<Offsets>(Offsets{0, 2, 3})};
   auto result = expression.evaluate(chunk);
   ASSERT_FALSE(result.hasValue());
-  EXPECT_EQ(result.error().message, "column 3: per-object operands have different lengths in event 0 of the chunk (1 and 2)");
+  EXPECT_EQ(result.error().message,
+            "column 3: per-object operands have different lengths in event 0 of the chunk (1 and 2)");
   chunk.arrays.erase("b");
   result = expression.evaluate(chunk);
   ASSERT_FALSE(result.hasValue());

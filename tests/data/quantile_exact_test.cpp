@@ -122,8 +122,11 @@ TEST(QuantileExact, SpecsRoundTripKeepsExactQuantiles) {
     constant.push_back(-1.0F);
     metValues.push_back(met(rng));
   }
-  TreeSchema schema{{"npv", root::DType::int32, "", ""}, {"flag", root::DType::float32, "", ""}, {"MET_pt", root::DType::float32, "", ""}};
-  auto tree = memoryTree("q.root", schema, {intColumn("npv", npv), flatColumn("flag", constant), flatColumn("MET_pt", metValues)});
+  TreeSchema schema{{"npv", root::DType::int32, "", ""},
+                    {"flag", root::DType::float32, "", ""},
+                    {"MET_pt", root::DType::float32, "", ""}};
+  auto tree = memoryTree("q.root", schema,
+                         {intColumn("npv", npv), flatColumn("flag", constant), flatColumn("MET_pt", metValues)});
   auto inputs = makeInputs({tree}, {std::nullopt});
   auto config = DatasetConfig::parse("inputs: {tree: t, files: [q.root]}\nfeatures: {flat: [npv, flag, MET_pt]}\n"
                                      "normalization: robust\nshuffle: false\n",
@@ -134,7 +137,8 @@ TEST(QuantileExact, SpecsRoundTripKeepsExactQuantiles) {
   std::vector<double> npvValues(npv.begin(), npv.end());
   for (const auto* s : {&specs, &loaded}) {
     EXPECT_EQ(s->features.at("flag").sketch.quantile(0.5), -1.0);
-    for (double q : kQuantiles) EXPECT_EQ(s->features.at("npv").sketch.quantile(q), referenceQuantile(npvValues, q)) << "q " << q;
+    for (double q : kQuantiles)
+      EXPECT_EQ(s->features.at("npv").sketch.quantile(q), referenceQuantile(npvValues, q)) << "q " << q;
     EXPECT_LE(s->features.at("MET_pt").sketch.quantile(0.99), s->features.at("MET_pt").max);
   }
 

@@ -34,7 +34,8 @@ std::vector<std::vector<double>> samples() {
     out[3].push_back(-wide(rng));
   }
   for (int e = -30; e <= 30; ++e)  // exact powers of two and their neighbours: the bucket edges
-    for (double v : {std::ldexp(1.0, e), std::nextafter(std::ldexp(1.0, e), 0.0), std::ldexp(1.0, e) * 1.0078125}) out[4].push_back(v);
+    for (double v : {std::ldexp(1.0, e), std::nextafter(std::ldexp(1.0, e), 0.0), std::ldexp(1.0, e) * 1.0078125})
+      out[4].push_back(v);
   return out;
 }
 
@@ -86,7 +87,8 @@ TEST(Sketch, LogarithmicBucketsOfOlderSpecsStillAnswer) {
   std::vector<std::int32_t> indices;
   for (double v : values) indices.push_back(static_cast<std::int32_t>(std::ceil(std::log(v) / std::log(gamma))));
   positive.offset = *std::min_element(indices.begin(), indices.end());
-  positive.counts.assign(static_cast<std::size_t>(*std::max_element(indices.begin(), indices.end()) - positive.offset) + 1, 0);
+  positive.counts.assign(
+      static_cast<std::size_t>(*std::max_element(indices.begin(), indices.end()) - positive.offset) + 1, 0);
   for (auto i : indices) ++positive.counts[static_cast<std::size_t>(i - positive.offset)];
   auto legacy = QuantileSketch::fromBuckets(alpha, QuantileSketch::Mapping::logarithmic, 0, positive, {}, 0);
   for (double q : {0.16, 0.5, 0.84}) {
@@ -116,9 +118,11 @@ TEST(Sketch, SpecsCarryTheMappingAndRejectBadOnes) {
   sketch.add(std::vector<double>{1, 2, 4});
   const auto bits = std::to_string(sketch.mantissaBits());
   const auto offset = std::to_string(sketch.positive().offset);
-  auto fresh = Specs::fromJson(specsWithSketch(R"({"alpha": 0.005, "zeros": 0, "mapping": "binary", "mantissa_bits": )" + bits +
-                                               R"(, "positive": {"offset": )" + offset + R"(, "counts": [1]}, "negative": {"offset": 0, "counts": []}})"),
-                               "new.json");
+  auto fresh =
+      Specs::fromJson(specsWithSketch(R"({"alpha": 0.005, "zeros": 0, "mapping": "binary", "mantissa_bits": )" + bits +
+                                      R"(, "positive": {"offset": )" + offset +
+                                      R"(, "counts": [1]}, "negative": {"offset": 0, "counts": []}})"),
+                      "new.json");
   // One value in the bucket of 1: its representative, within alpha (q = 0 is now the exact min).
   EXPECT_NEAR(fresh.features.at("x").sketch.quantile(0.5), 1.0, 0.005);
 
@@ -132,11 +136,13 @@ TEST(Sketch, SpecsCarryTheMappingAndRejectBadOnes) {
       EXPECT_NE(what.find(needle), std::string::npos) << what;
     }
   };
-  expectError(R"({"alpha": 0.005, "zeros": 0, "mapping": "cubic", "positive": {"offset": 0, "counts": []}, "negative": {"offset": 0, "counts": []}})",
-              "unknown sketch mapping 'cubic'");
-  expectError(R"({"alpha": 0.005, "zeros": 0, "mapping": "binary", "mantissa_bits": 3, "positive": {"offset": 0, "counts": []},
+  expectError(
+      R"({"alpha": 0.005, "zeros": 0, "mapping": "cubic", "positive": {"offset": 0, "counts": []}, "negative": {"offset": 0, "counts": []}})",
+      "unknown sketch mapping 'cubic'");
+  expectError(
+      R"({"alpha": 0.005, "zeros": 0, "mapping": "binary", "mantissa_bits": 3, "positive": {"offset": 0, "counts": []},
       "negative": {"offset": 0, "counts": []}})",
-              "3 mantissa bits do not match alpha 0.005");
+      "3 mantissa bits do not match alpha 0.005");
   expectError(R"({"alpha": 0.005, "zeros": 0, "mapping": "binary", "mantissa_bits": )" + bits +
                   R"(, "positive": {"offset": 2000000000, "counts": [1]}, "negative": {"offset": 0, "counts": []}})",
               "outside the finite doubles");

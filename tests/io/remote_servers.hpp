@@ -67,16 +67,16 @@ class NginxServer {
   void writeConfig() {
     const auto p = prefix_.path().string();
     const auto listen = listen_.empty() ? "listen 127.0.0.1:" + std::to_string(port_) + ";\n" : listen_;
-    writeFile(prefix_ / "nginx.conf", "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + p +
-                                          "/nginx.pid;\nerror_log " + p + "/logs/error.log;\n"
-                                          "events { worker_connections 256; }\nhttp {\n  access_log " + p +
-                                          "/logs/access.log;\n  client_body_temp_path " + p +
-                                          "/tmp/body;\n  proxy_temp_path " + p + "/tmp/proxy;\n  fastcgi_temp_path " + p +
-                                          "/tmp/fastcgi;\n  uwsgi_temp_path " + p + "/tmp/uwsgi;\n  scgi_temp_path " + p +
-                                          "/tmp/scgi;\n  keepalive_requests 100000;\n  server {\n    " + listen +
-                                          "    root " + root_.string() + ";\n    location /single/ { alias " +
-                                          root_.string() + "/; max_ranges 1; }\n"
-                                          "    location /redirect/ { rewrite ^/redirect/(.*)$ /$1 redirect; }\n  }\n}\n");
+    writeFile(prefix_ / "nginx.conf",
+              "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + p + "/nginx.pid;\nerror_log " + p +
+                  "/logs/error.log;\n"
+                  "events { worker_connections 256; }\nhttp {\n  access_log " +
+                  p + "/logs/access.log;\n  client_body_temp_path " + p + "/tmp/body;\n  proxy_temp_path " + p +
+                  "/tmp/proxy;\n  fastcgi_temp_path " + p + "/tmp/fastcgi;\n  uwsgi_temp_path " + p +
+                  "/tmp/uwsgi;\n  scgi_temp_path " + p + "/tmp/scgi;\n  keepalive_requests 100000;\n  server {\n    " +
+                  listen + "    root " + root_.string() + ";\n    location /single/ { alias " + root_.string() +
+                  "/; max_ranges 1; }\n"
+                  "    location /redirect/ { rewrite ^/redirect/(.*)$ /$1 redirect; }\n  }\n}\n");
   }
 
   TempDir prefix_;

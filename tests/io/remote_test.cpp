@@ -161,7 +161,8 @@ TEST_F(HttpSource, MultiRangeReadIsOneRoundTrip) {
   auto local = io::open(path.string());
   const auto before = (*remote)->stats().roundTrips;
   std::vector<io::ByteRange> ranges;
-  for (std::uint64_t at = 1000; at + 100 < (*local)->size() && ranges.size() < 50; at += 2000) ranges.push_back({at, 100});
+  for (std::uint64_t at = 1000; at + 100 < (*local)->size() && ranges.size() < 50; at += 2000)
+    ranges.push_back({at, 100});
   ASSERT_EQ(ranges.size(), 50u);
   expectSameBytes(**remote, **local, ranges);
   EXPECT_EQ((*remote)->stats().roundTrips - before, 1u) << "50 ranges should travel in one multipart request";
@@ -219,7 +220,9 @@ TEST_F(HttpSource, ServerRestartMidReadResumes) {
   expectSameBytes(**remote, **local, {{0, 10000}});
   server_->stop();
   // The read starts while the server is down and must finish once it is back.
-  auto pending = std::async(std::launch::async, [&] { expectSameBytes(**remote, **local, {{10000, 50000}, {90000, 7}}); });
+  auto pending = std::async(std::launch::async, [&] {
+    expectSameBytes(**remote, **local, {{10000, 50000}, {90000, 7}});
+  });
   // Restart only once the read has failed against the stopped server at least once.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while ((*remote)->stats().retries == 0 && std::chrono::steady_clock::now() < deadline)
@@ -261,7 +264,8 @@ std::string scriptedReply(const std::string& range, Misbehaviour how) {
   if (!probe && how == Misbehaviour::wrongRange) sendFirst = first + 1;  // off by one byte
   std::string head = "HTTP/1.1 206 Partial Content\r\nContent-Length: " + std::to_string(length) + "\r\n";
   if (probe || how != Misbehaviour::noRangeHeader) {
-    head += "Content-Range: bytes " + std::to_string(sendFirst) + "-" + std::to_string(sendFirst + length - 1) + "/10000\r\n";
+    head += "Content-Range: bytes " + std::to_string(sendFirst) + "-" + std::to_string(sendFirst + length - 1) +
+            "/10000\r\n";
   }
   head += "Connection: close\r\n\r\n";
   std::string body = file.substr(sendFirst, length);
@@ -400,7 +404,9 @@ TEST_F(XrootdSource, ServerRestartMidReadResumes) {
   auto local = io::open(test::corpusFile("uproot-HZZ.root").string());
   expectSameBytes(**remote, **local, {{0, 10000}});
   server_->stop();
-  auto pending = std::async(std::launch::async, [&] { expectSameBytes(**remote, **local, {{10000, 50000}, {90000, 7}}); });
+  auto pending = std::async(std::launch::async, [&] {
+    expectSameBytes(**remote, **local, {{10000, 50000}, {90000, 7}});
+  });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while ((*remote)->stats().retries == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, not timing

@@ -59,8 +59,9 @@ TEST(DumpCsv, NonFiniteFloatsArePlainWords) {
 }
 
 TEST(DumpCsv, StringsAreTheirTextQuotedOnlyWhenNeeded) {
-  EXPECT_EQ(cells(strings({"DE", "", "a b", "x,y", "say \"hi\"", "two\nlines", "back\\slash"})),
-            (std::vector<std::string>{"DE", "", "a b", "\"x,y\"", "\"say \"\"hi\"\"\"", "\"two\nlines\"", "back\\slash"}));
+  EXPECT_EQ(
+      cells(strings({"DE", "", "a b", "x,y", "say \"hi\"", "two\nlines", "back\\slash"})),
+      (std::vector<std::string>{"DE", "", "a b", "\"x,y\"", "\"say \"\"hi\"\"\"", "\"two\nlines\"", "back\\slash"}));
 }
 
 TEST(DumpCsv, ListsAreTheirJsonTextInOneQuotedField) {

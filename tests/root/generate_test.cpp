@@ -132,7 +132,8 @@ TEST(Generate, FileIsTheSameForAnyThreadCountAndReadsBack) {
   const auto last = pt.offsets[0].back();
   const auto& readPt = byName(cols, "Jet_pt");
   ASSERT_EQ(readPt.values<float>().size(), last - first);
-  EXPECT_TRUE(std::equal(readPt.values<float>().begin(), readPt.values<float>().end(), pt.values<float>().begin() + first));
+  EXPECT_TRUE(
+      std::equal(readPt.values<float>().begin(), readPt.values<float>().end(), pt.values<float>().begin() + first));
   EXPECT_EQ(byName(cols, "event").values<std::uint64_t>()[9], 40000u);
 }
 

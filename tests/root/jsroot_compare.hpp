@@ -28,7 +28,8 @@ inline std::string compare(const json& expected, const json& ours, DType type, c
   }
   if (expected.is_string()) {
     const auto s = expected.get<std::string>();
-    if (ours.is_string()) return s == ours.get<std::string>() ? "" : where + ": expected \"" + s + "\", got " + ours.dump();
+    if (ours.is_string())
+      return s == ours.get<std::string>() ? "" : where + ": expected \"" + s + "\", got " + ours.dump();
     if (isFloat(type) && ours.is_string()) return s == ours.get<std::string>() ? "" : where + ": expected " + s;
     if (ours.is_array() && (type == DType::int8 || type == DType::uint8)) {
       // JSROOT shows char arrays as strings (up to the first NUL)
@@ -54,7 +55,9 @@ inline std::string compare(const json& expected, const json& ours, DType type, c
       const long double e = std::strtold(s.c_str(), nullptr);
       const long double o = ours.is_number_unsigned() ? static_cast<long double>(ours.get<std::uint64_t>())
                                                       : static_cast<long double>(ours.get<std::int64_t>());
-      return std::fabs(static_cast<double>(e - o)) <= std::fabs(static_cast<double>(e)) * 1e-15 ? "" : where + ": expected " + s + ", got " + ours.dump();
+      return std::fabs(static_cast<double>(e - o)) <= std::fabs(static_cast<double>(e)) * 1e-15
+                 ? ""
+                 : where + ": expected " + s + ", got " + ours.dump();
     }
     return where + ": expected \"" + s + "\", got " + ours.dump();
   }
@@ -62,11 +65,18 @@ inline std::string compare(const json& expected, const json& ours, DType type, c
     if (!ours.is_number()) return where + ": expected " + expected.dump() + ", got " + ours.dump();
     const double e = expected.get<double>();
     const double o = ours.get<double>();
-    if (type == DType::float32) return static_cast<float>(e) == static_cast<float>(o) ? "" : where + ": expected " + expected.dump() + ", got " + ours.dump();
+    if (type == DType::float32)
+      return static_cast<float>(e) == static_cast<float>(o)
+                 ? ""
+                 : where + ": expected " + expected.dump() + ", got " + ours.dump();
     if (type == DType::int64 || type == DType::uint64) {
-      if (std::fabs(e) > 9007199254740992.0) return std::fabs(e - o) <= std::fabs(e) * 1e-15 ? "" : where + ": expected " + expected.dump() + ", got " + ours.dump();
+      if (std::fabs(e) > 9007199254740992.0)
+        return std::fabs(e - o) <= std::fabs(e) * 1e-15
+                   ? ""
+                   : where + ": expected " + expected.dump() + ", got " + ours.dump();
     }
-    if (type == DType::boolean) return (e != 0) == (o != 0) ? "" : where + ": expected " + expected.dump() + ", got " + ours.dump();
+    if (type == DType::boolean)
+      return (e != 0) == (o != 0) ? "" : where + ": expected " + expected.dump() + ", got " + ours.dump();
     return e == o ? "" : where + ": expected " + expected.dump() + ", got " + ours.dump();
   }
   return where + ": unexpected JSON " + expected.dump();

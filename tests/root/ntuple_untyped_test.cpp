@@ -13,7 +13,8 @@ namespace {
 
 TEST(NTupleUntyped, ImporterCollectionsSayWhatTheyAre) {
   MLAAS_REQUIRE_CORPUS();
-  auto file = File::open(test::corpusFile("cmsopendata2015_ttbar_19980_NANOAOD_RNTupleImporter_rntuple_v1-0-0-1.root").string());
+  auto file = File::open(
+      test::corpusFile("cmsopendata2015_ttbar_19980_NANOAOD_RNTupleImporter_rntuple_v1-0-0-1.root").string());
   const auto nt = file->ntuple("Events");
   const auto* collection = nt.field("_collection0");
   ASSERT_NE(collection, nullptr);
@@ -26,7 +27,8 @@ TEST(NTupleUntyped, ImporterCollectionsSayWhatTheyAre) {
   std::size_t untyped = 0;
   for (const auto& field : nt.fields()) {
     if (field.supported) continue;
-    EXPECT_EQ(field.unsupportedReason.find("items of type )"), std::string::npos) << field.name << ": " << field.unsupportedReason;
+    EXPECT_EQ(field.unsupportedReason.find("items of type )"), std::string::npos)
+        << field.name << ": " << field.unsupportedReason;
     untyped += field.name.rfind("_collection", 0) == 0;
   }
   EXPECT_GT(untyped, 1u);

@@ -159,7 +159,8 @@ TEST(Reader, ForEachChunkPrefetchesTheNextChunkBeforeReadingThisOne) {
         if (source->readsBeforePrefetch[p] <= k)
           for (const auto& range : source->prefetches[p])
             prefetched |= r.offset >= range.offset && r.end() <= range.end();
-      EXPECT_TRUE(inFirstChunk || prefetched) << "read [" << r.offset << ", " << r.end() << ") was not prefetched first";
+      EXPECT_TRUE(inFirstChunk || prefetched)
+          << "read [" << r.offset << ", " << r.end() << ") was not prefetched first";
     }
   }
 }
@@ -212,7 +213,8 @@ TEST(Reader, EveryCodecGivesTheSameColumns) {
   const auto reference = openCorpus("uproot-HZZ-uncompressed.root")->tree("events");
   const auto names = supportedBranches(reference);
   const auto expected = reference.read(names, {0, reference.entries()});
-  for (const char* file : {"uproot-HZZ-zlib.root", "uproot-HZZ-lzma.root", "uproot-HZZ-lz4.root", "uproot-HZZ-zstd.root"}) {
+  for (const char* file :
+       {"uproot-HZZ-zlib.root", "uproot-HZZ-lzma.root", "uproot-HZZ-lz4.root", "uproot-HZZ-zstd.root"}) {
     SCOPED_TRACE(file);
     const auto tree = openCorpus(file)->tree("events");
     const auto cols = tree.read(names, {0, tree.entries()});
@@ -843,8 +845,8 @@ TEST(Reader, NamesResolveAnewForEachTreeAndOrder) {
 
 TEST(Reader, ChainReadsFilesAsOneSequence) {
   MLAAS_REQUIRE_CORPUS();
-  const Chain chain({test::corpusFile("uproot-HZZ-zlib.root").string(), test::corpusFile("uproot-HZZ-lz4.root").string()},
-                    "events");
+  const Chain chain(
+      {test::corpusFile("uproot-HZZ-zlib.root").string(), test::corpusFile("uproot-HZZ-lz4.root").string()}, "events");
   ASSERT_EQ(chain.entries(), 2 * 2421u);
   EXPECT_EQ(chain.offsets(), (std::vector<std::uint64_t>{0, 2421, 4842}));
   const auto one = chain.trees()[0].read("Jet_E", {0, 2421});

@@ -29,7 +29,8 @@ class RawConnection {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect failed");
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("connect failed");
     timeval tv{30, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
@@ -100,7 +101,8 @@ inline std::string formatRequest(const std::string& method, const std::string& t
                                  const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (const auto& [k, v] : headers) r += k + ": " + v + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT") r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT")
+    r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   r += "\r\n" + body;
   return r;
 }

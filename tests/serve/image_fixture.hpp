@@ -19,7 +19,8 @@
 namespace mlaas::serve::test {
 
 /// A PNG of 8-bit samples; channels 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA), filter 0.
-inline std::string makePng(std::uint32_t width, std::uint32_t height, int channels, const std::vector<std::uint8_t>& pixels) {
+inline std::string makePng(std::uint32_t width, std::uint32_t height, int channels,
+                           const std::vector<std::uint8_t>& pixels) {
   auto be32 = [](std::string& out, std::uint32_t v) {
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
   };
@@ -27,7 +28,8 @@ inline std::string makePng(std::uint32_t width, std::uint32_t height, int channe
     be32(out, static_cast<std::uint32_t>(data.size()));
     std::string typed = std::string(type, 4) + data;
     out += typed;
-    be32(out, static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(typed.data()), static_cast<uInt>(typed.size()))));
+    be32(out, static_cast<std::uint32_t>(
+                  crc32(0, reinterpret_cast<const Bytef*>(typed.data()), static_cast<uInt>(typed.size()))));
   };
   const int colorType = channels == 1 ? 0 : channels == 2 ? 4 : channels == 3 ? 2 : 6;
   std::string ihdr;
@@ -54,7 +56,8 @@ inline std::string makePng(std::uint32_t width, std::uint32_t height, int channe
 }
 
 /// A baseline JPEG at quality 100 of 8-bit grey (channels 1) or RGB (channels 3) samples.
-inline std::string makeJpeg(std::uint32_t width, std::uint32_t height, int channels, const std::vector<std::uint8_t>& pixels) {
+inline std::string makeJpeg(std::uint32_t width, std::uint32_t height, int channels,
+                            const std::vector<std::uint8_t>& pixels) {
   jpeg_compress_struct info;
   jpeg_error_mgr errors;
   info.err = jpeg_std_error(&errors);
@@ -74,7 +77,8 @@ inline std::string makeJpeg(std::uint32_t width, std::uint32_t height, int chann
   }
   jpeg_start_compress(&info, TRUE);
   while (info.next_scanline < height) {
-    auto* row = const_cast<unsigned char*>(pixels.data()) + static_cast<std::size_t>(info.next_scanline) * width * static_cast<std::size_t>(channels);
+    auto* row = const_cast<unsigned char*>(pixels.data()) +
+                static_cast<std::size_t>(info.next_scanline) * width * static_cast<std::size_t>(channels);
     jpeg_write_scanlines(&info, &row, 1);
   }
   jpeg_finish_compress(&info);

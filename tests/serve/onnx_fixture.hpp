@@ -70,7 +70,8 @@ inline Proto valueInfo(const std::string& name, int elemType, const std::vector<
   return info;
 }
 
-inline Proto floatInitializer(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<float>& values) {
+inline Proto floatInitializer(const std::string& name, const std::vector<std::int64_t>& dims,
+                              const std::vector<float>& values) {
   Proto t;
   for (auto d : dims) t.varint(1, static_cast<std::uint64_t>(d));
   t.varint(2, kFloat).bytes(8, name);
@@ -78,7 +79,8 @@ inline Proto floatInitializer(const std::string& name, const std::vector<std::in
   return t;
 }
 
-inline Proto node(const std::string& op, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+inline Proto node(const std::string& op, const std::vector<std::string>& inputs,
+                  const std::vector<std::string>& outputs) {
   Proto n;
   for (const auto& i : inputs) n.bytes(1, i);
   for (const auto& o : outputs) n.bytes(2, o);
