@@ -9,19 +9,13 @@
 
 #include "core/result.hpp"
 #include "data/config.hpp"
+#include "data_test_util.hpp"
 #include "test_support.hpp"
 
 namespace mlaas::data {
 namespace {
 
-std::string configError(const std::string& yaml) {
-  try {
-    (void)DatasetConfig::parse(yaml, "test.yaml", "/data");
-  } catch (const core::Exception& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::configError;
 
 TEST(ConfigFindings, RepeatedKeysAreRefusedWithTheirLine) {
   EXPECT_EQ(configError("inputs: {tree: t, files: [a.root]}\nfeatures: {flat: [x]}\nsplit: {train: 0.8, train: 0.2}\n"),

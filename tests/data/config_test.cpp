@@ -3,19 +3,13 @@
 #include <cmath>
 
 #include "data/config.hpp"
+#include "data_test_util.hpp"
 #include "data/plan.hpp"
 
 namespace mlaas::data {
 namespace {
 
-std::string configError(const std::string& yaml) {
-  try {
-    (void)DatasetConfig::parse(yaml, "test.yaml", "/data");
-  } catch (const core::Exception& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::configError;
 
 const char* kMinimal = R"(inputs:
   tree: events

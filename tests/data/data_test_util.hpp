@@ -5,10 +5,22 @@
 #include <string>
 #include <vector>
 
+#include "core/result.hpp"
+#include "data/config.hpp"
 #include "data/dataset.hpp"
 #include "root/column.hpp"
 
 namespace mlaas::data::testing {
+
+/// The message of the error that parsing `yaml` as test.yaml (folder /data) throws, or "no error".
+inline std::string configError(const std::string& yaml) {
+  try {
+    (void)DatasetConfig::parse(yaml, "test.yaml", "/data");
+  } catch (const core::Exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
 
 template <class T>
 void putValues(root::Column& column, const std::vector<T>& values) {
