@@ -7,13 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "core/model_names.hpp"
 #include "core/result.hpp"
 
 namespace mlaas::serve {
 
-[[nodiscard]] bool isValidModelName(std::string_view name) noexcept;
-[[nodiscard]] bool isValidAlias(std::string_view alias) noexcept;
-[[nodiscard]] bool isValidTagKey(std::string_view key) noexcept;
+// The character rules live in core (core/model_names.hpp) so that clients check with the same code.
+using core::isValidAlias;
+using core::isValidModelName;
+using core::isValidTagKey;
 
 /// Checks a name and returns an invalid_argument error naming it when bad.
 core::Result<void> checkModelName(std::string_view name);
