@@ -252,34 +252,6 @@ struct UploadArgs {
   std::string metadataFile;
 };
 
-/// The upload metadata in a bundle's model.json ("format": "mlaas-model/1", written by `mlaas
-/// train`), mapped as `mlaas train --upload` does (train::uploadMetadata, which this executable does
-/// not link): a description from the model kind, task and size; labels; the numeric metrics;
-/// provenance; preprocessing with the inputs and model sections. The rest (name, created, ...)
-/// belongs to the bundle, not to a version's metadata.
-client::UploadMetadata bundleMetadata(const json& doc, const std::string& file) {
-  client::UploadMetadata metadata;
-  try {
-    if (doc.contains("model") && doc.contains("task"))
-      metadata.description =
-          fmt::format("mlaas train: {} {} ({} parameters)", doc["model"].value("kind", std::string("model")),
-                      doc["task"].get<std::string>(), doc.value("parameters", std::int64_t{0}));
-    if (doc.contains("labels")) metadata.labels = doc["labels"].get<std::vector<std::string>>();
-    if (doc.contains("metrics") && doc["metrics"].is_object())
-      for (const auto& [key, value] : doc["metrics"].items())
-        if (value.is_number()) metadata.metrics[key] = value.get<double>();
-    if (doc.contains("provenance")) metadata.provenance = doc["provenance"];
-    if (doc.contains("preprocessing")) {
-      metadata.preprocessing = doc["preprocessing"];
-      if (doc.contains("inputs")) metadata.preprocessing["inputs"] = doc["inputs"];
-      if (doc.contains("model")) metadata.preprocessing["model"] = doc["model"];
-    }
-  } catch (const json::exception& e) {
-    throw Exception(Errc::invalid_argument, fmt::format("{}: a bundle's model.json, but {}", file, e.what()));
-  }
-  return metadata;
-}
-
 /// An upload metadata file: the keys of docs/http-api.md, each checked.
 client::UploadMetadata metadataFromKeys(const json& j, const std::string& file) {
   client::UploadMetadata metadata;
@@ -316,7 +288,7 @@ client::UploadMetadata uploadMetadata(const UploadArgs& args) {
       throw Exception(Errc::invalid_argument, fmt::format("{}: not a JSON object", args.metadataFile));
     const bool bundle = j.contains("format") && j["format"].is_string() &&
                         j["format"].get<std::string>().rfind("mlaas-model/", 0) == 0;
-    metadata = bundle ? bundleMetadata(j, args.metadataFile) : metadataFromKeys(j, args.metadataFile);
+    metadata = bundle ? client::bundleUploadMetadata(j, args.metadataFile) : metadataFromKeys(j, args.metadataFile);
   }
   if (!args.description.empty()) metadata.description = args.description;
   for (const auto& label : args.labels) metadata.labels.push_back(label);

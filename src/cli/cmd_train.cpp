@@ -18,6 +18,7 @@
 #include <string>
 
 #include "cli/command.hpp"
+#include "core/model_names.hpp"
 #include "core/result.hpp"
 
 #ifdef MLAAS_HAVE_TRAIN
@@ -94,12 +95,8 @@ void checkOutputFolder(const fs::path& out) {
 /// storing anything ("the ONNX file is empty").
 void checkUploadTarget(const TrainArgs& args, const std::string& name) {
   if (!args.alias.empty()) {
-    // The server's rule for aliases (src/serve/names.cpp isValidAlias); a probe of it would move one.
-    const bool valid = args.alias.size() <= 64 && std::isalpha(static_cast<unsigned char>(args.alias[0])) != 0 &&
-                       std::all_of(args.alias.begin(), args.alias.end(), [](char c) {
-                         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
-                       });
-    if (!valid)
+    // The server's own rule (a probe of it would move an alias).
+    if (!core::isValidAlias(args.alias))
       cli::usageError(fmt::format("--alias \"{}\": use 1-64 of [A-Za-z0-9_-], starting with a letter", args.alias));
   }
   auto options = client::optionsFromCommandLine(args.upload, args.token, args.tokenFile);
@@ -125,13 +122,8 @@ void checkUploadTarget(const TrainArgs& args, const std::string& name) {
 /// Sends model.onnx with model.json's metadata as a new version; points the alias at it.
 void uploadBundle(const TrainArgs& args, const train::BundleFiles& files, const std::string& name) {
   client::Client server(client::optionsFromCommandLine(args.upload, args.token, args.tokenFile));
-  const auto meta = nlohmann::json::parse(train::uploadMetadata(readText(files.modelJson)));
-  client::UploadMetadata metadata;
-  metadata.description = meta["description"].get<std::string>();
-  metadata.labels = meta["labels"].get<std::vector<std::string>>();
-  for (const auto& [key, value] : meta["metrics"].items()) metadata.metrics[key] = value.get<double>();
-  metadata.provenance = meta["provenance"];
-  metadata.preprocessing = meta["preprocessing"];
+  const auto metadata =
+      client::bundleUploadMetadata(nlohmann::json::parse(readText(files.modelJson)), files.modelJson.string());
   auto card = server.uploadFile(name, files.onnx, metadata);
   if (!card)
     throw core::Exception(card.error().toCore().withContext(fmt::format("uploading {} to {}", name, args.upload)));

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "client/result.hpp"
+#include "core/result.hpp"
 
 namespace mlaas::client {
 namespace {
@@ -131,6 +132,30 @@ core::Errc errcForHttpStatus(int status) noexcept {
     case 504: return core::Errc::unavailable;
     default: return status >= 500 ? core::Errc::internal : core::Errc::invalid_argument;
   }
+}
+
+UploadMetadata bundleUploadMetadata(const nlohmann::json& doc, std::string_view source) {
+  UploadMetadata metadata;
+  try {
+    if (doc.contains("model") && doc.contains("task"))
+      metadata.description =
+          fmt::format("mlaas train: {} {} ({} parameters)", doc["model"].value("kind", std::string("model")),
+                      doc["task"].get<std::string>(), doc.value("parameters", std::int64_t{0}));
+    if (doc.contains("labels")) metadata.labels = doc["labels"].get<std::vector<std::string>>();
+    if (doc.contains("metrics") && doc["metrics"].is_object())
+      for (const auto& [key, value] : doc["metrics"].items())
+        if (value.is_number()) metadata.metrics[key] = value.get<double>();
+    if (doc.contains("provenance")) metadata.provenance = doc["provenance"];
+    if (doc.contains("preprocessing")) {
+      metadata.preprocessing = doc["preprocessing"];
+      if (doc.contains("inputs")) metadata.preprocessing["inputs"] = doc["inputs"];
+      if (doc.contains("model")) metadata.preprocessing["model"] = doc["model"];
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw core::Exception(core::Errc::invalid_argument,
+                          fmt::format("{}: a bundle's model.json, but {}", source, e.what()));
+  }
+  return metadata;
 }
 
 }  // namespace mlaas::client

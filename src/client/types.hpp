@@ -161,6 +161,14 @@ struct UploadMetadata {
   std::optional<BatchingPolicy> batching;
 };
 
+/// The upload metadata of a bundle that `mlaas train` wrote: its model.json ("format":
+/// "mlaas-model/1") mapped the one way both `mlaas train --upload` and `mlaas models upload
+/// --metadata model.json` use: a description from the model kind, task and size; the labels; the
+/// numeric metrics; the provenance; the preprocessing with the inputs and model sections. The rest
+/// (name, created, ...) belongs to the bundle, not to a version. Throws core::Exception naming
+/// `source` when the document is not such a bundle.
+[[nodiscard]] UploadMetadata bundleUploadMetadata(const nlohmann::json& modelJson, std::string_view source);
+
 struct AliasInfo {
   std::string name;
   std::string alias;

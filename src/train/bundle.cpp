@@ -158,24 +158,6 @@ std::string modelJson(const Trainer& trainer, const BundleInfo& info) {
   return doc.dump(2) + "\n";
 }
 
-std::string uploadMetadata(const std::string& modelJsonText) {
-  const auto doc = json::parse(modelJsonText);
-  json meta;
-  meta["description"] = fmt::format("mlaas train: {} {} ({} parameters)", doc["model"]["kind"].get<std::string>(),
-                                    doc["task"].get<std::string>(), doc["parameters"].get<std::int64_t>());
-  meta["labels"] = doc["labels"];
-  json metrics = json::object();
-  for (const auto& [key, value] : doc["metrics"].items())
-    if (value.is_number()) metrics[key] = value;
-  meta["metrics"] = metrics;
-  meta["provenance"] = doc["provenance"];
-  json preprocessing = doc["preprocessing"];
-  preprocessing["inputs"] = doc["inputs"];
-  preprocessing["model"] = doc["model"];
-  meta["preprocessing"] = preprocessing;
-  return meta.dump();
-}
-
 BundleFiles writeBundle(const std::filesystem::path& dir, const Trainer& trainer, const BundleInfo& info) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

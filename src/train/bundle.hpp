@@ -38,10 +38,6 @@ std::vector<std::string> outputLabels(const Trainer& trainer);
 /// The model.json document (also the upload metadata's source); see docs/training.md#model-json.
 std::string modelJson(const Trainer& trainer, const BundleInfo& info);
 
-/// The upload metadata of docs/http-api.md (description, labels, metrics, provenance,
-/// preprocessing) built from model.json.
-std::string uploadMetadata(const std::string& modelJsonText);
-
 /// Writes the four files into dir (created if needed; existing files are replaced).
 BundleFiles writeBundle(const std::filesystem::path& dir, const Trainer& trainer, const BundleInfo& info);
 
