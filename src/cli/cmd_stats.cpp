@@ -32,6 +32,15 @@ void run(const StatsOptions& o) {
   auto specs = computeSpecs(*plan, inputs, {.threads = o.threads});
   specs.requireSelectedEvents(config);
   specs.save(o.output, *plan);
+  // NaN or inf as a present value (Jet_pt[0] of an event without jets, x/0) is left out of the
+  // statistics, but a network cannot use it: say so here, the first place a user sees the data.
+  for (const auto& [name, stats] : specs.features)
+    if (stats.nonFinite > 0)
+      std::cerr << fmt::format(
+          "mlaas: warning: feature '{}': {} NaN or infinite values (left out of its statistics); mlaas train "
+          "refuses them: give a default (where(...)) or select them out "
+          "(docs/training.md#what-training-refuses-and-why)\n",
+          name, stats.nonFinite);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (o.json) {
     std::cout << fmt::format(

@@ -157,3 +157,22 @@ TEST(CliData, ABranchMissingInALaterFileNamesTheFileOnce) {
   ASSERT_NE(first, std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(generated, first + generated.size()), std::string::npos) << "file named twice: " << r.err;
 }
+
+// NaN as a present value (the first jet of an event without jets) is left out of the statistics,
+// and stats warns, naming the feature, since training refuses it.
+TEST(CliData, StatsWarnsOfNonFiniteFeatureValues) {
+  TempDir dir;
+  const auto generated = (dir / "gen.root").string();
+  auto g = runMlaas({"generate", "--events", "3000", "--seed", "1", "--out", generated});
+  ASSERT_EQ(g.exitCode, 0) << g.err;
+  const auto config = dir / "lead.yaml";
+  writeFile(config, "inputs: {tree: Events, files: [" + generated +
+                        "], label: {branch: label}}\nvariables: {lead_pt: \"Jet_pt[0]\"}\n"
+                        "features: {flat: [MET_pt, lead_pt]}\n");
+  auto r = runMlaas({"stats", config.string(), "-o", (dir / "specs.json").string()});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: feature 'lead_pt': "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("'MET_pt'"), std::string::npos) << r.err;
+  const auto specs = json::parse(readFile(dir / "specs.json"));
+  EXPECT_NE(specs.dump().find("non_finite"), std::string::npos);
+}
