@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/source.hpp"
+
 namespace mlaas::data {
 
 using nlohmann::json;
@@ -40,7 +42,9 @@ InputRecord describeInput(const std::string& path, std::uint64_t entries) {
   record.entries = entries;
   if (path.find("://") != std::string::npos && path.rfind("file://", 0) != 0) return record;
   const bool fileUrl = path.rfind("file://", 0) == 0;
-  std::string local = fileUrl ? path.substr(7) : path;
+  auto localPath = io::localPathOf(path);
+  if (!localPath) return record;  // a file URL of another host: opening the input has said so
+  const std::string& local = *localPath;
   struct stat info {};
   if (::stat(local.c_str(), &info) == 0) {
     record.size = static_cast<std::uint64_t>(info.st_size);

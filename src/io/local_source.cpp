@@ -103,9 +103,20 @@ std::span<const std::byte> mappedBytes(const Source& source, std::span<const Byt
   return local ? local->mapped(ranges) : std::span<const std::byte>{};
 }
 
+core::Result<std::string> localPathOf(const std::string& pathOrUrl) {
+  if (pathOrUrl.rfind("file://", 0) != 0) return pathOrUrl;
+  std::string rest = pathOrUrl.substr(7);
+  if (rest.rfind("localhost/", 0) == 0) rest = rest.substr(9);
+  if (rest.empty() || rest.front() != '/')
+    return core::fail(core::Errc::invalid_argument,
+                      pathOrUrl + ": a file URL names a local path as file:///path or file://localhost/path");
+  return rest;
+}
+
 core::Result<SourcePtr> openLocal(const std::string& path) {
-  std::string local = path;
-  if (local.rfind("file://", 0) == 0) local = local.substr(7);
+  auto localPath = localPathOf(path);
+  if (!localPath) return core::fail(std::move(localPath).error());
+  const std::string& local = *localPath;
   const int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;

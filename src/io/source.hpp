@@ -98,6 +98,11 @@ struct SourceOptions {
 /// Opens a local path (or file:// URL). Fails with not_found / io, naming the path.
 [[nodiscard]] core::Result<SourcePtr> openLocal(const std::string& path);
 
+/// The local path that `pathOrUrl` names: a plain path as it is; a file URL (RFC 8089) with an
+/// empty host or `localhost` (`file:///data/a.root`, `file://localhost/data/a.root`) as its path.
+/// Fails for a file URL of another host, which no local read can reach.
+[[nodiscard]] core::Result<std::string> localPathOf(const std::string& pathOrUrl);
+
 /// Opens a path or URL (local, root://, roots://, http://, https://; see docs/remote.md).
 [[nodiscard]] core::Result<SourcePtr> open(const std::string& pathOrUrl, const SourceOptions& options = {});
 

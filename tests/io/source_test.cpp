@@ -28,6 +28,23 @@ TEST(LocalSource, MissingFileIsNotFoundNamingThePath) {
   EXPECT_NE(src.error().message.find("/nonexistent/dir/x.root"), std::string::npos);
 }
 
+// RFC 8089: file:///p and file://localhost/p are the local path /p; another host is refused.
+TEST(LocalSource, FileUrlsWithAnEmptyOrLocalhostHostOpenTheLocalPath) {
+  test::TempDir tmp;
+  test::writeFile(tmp / "f.bin", "0123456789");
+  const std::string path = (tmp / "f.bin").string();
+  for (const std::string& url : {"file://" + path, "file://localhost" + path}) {
+    auto src = io::open(url);
+    ASSERT_TRUE(src) << url << ": " << src.error().message;
+    EXPECT_EQ((*src)->size(), 10u) << url;
+  }
+  EXPECT_EQ(io::localPathOf(path).value(), path);
+  auto elsewhere = io::open("file://otherhost" + path);
+  ASSERT_FALSE(elsewhere);
+  EXPECT_EQ(elsewhere.error().code, core::Errc::invalid_argument);
+  EXPECT_NE(elsewhere.error().message.find("file://localhost/path"), std::string::npos) << elsewhere.error().message;
+}
+
 TEST(Coalesce, MergesCloseRangesWithinMaxSize) {
   std::vector<io::ByteRange> in{{100, 10}, {0, 10}, {15, 5}, {200, 50}, {112, 3}};
   auto out = io::coalesce(in, 5, 1000);
