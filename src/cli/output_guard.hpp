@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/command.hpp"
+#include "io/source.hpp"
 
 namespace mlaas::cli {
 
@@ -20,11 +21,12 @@ struct ReadFile {
   std::string path;
 };
 
-/// The local path of `pathOrUrl`, or empty for a remote URL (nothing local to overwrite).
+/// The local path of `pathOrUrl` (the reader's rule, io::localPathOf: file:///p and
+/// file://localhost/p are /p), or empty for a remote URL (nothing local to overwrite).
 inline std::filesystem::path localPath(const std::string& pathOrUrl) {
-  if (pathOrUrl.rfind("file://", 0) == 0) return pathOrUrl.substr(7);
-  if (pathOrUrl.find("://") != std::string::npos) return {};
-  return pathOrUrl;
+  if (pathOrUrl.rfind("file://", 0) != 0 && pathOrUrl.find("://") != std::string::npos) return {};
+  auto local = io::localPathOf(pathOrUrl);
+  return local ? std::filesystem::path(*local) : std::filesystem::path();
 }
 
 /// True when a and b are one file: the same inode (std::filesystem::equivalent follows symlinks and

@@ -176,3 +176,19 @@ TEST(CliData, StatsWarnsOfNonFiniteFeatureValues) {
   const auto specs = json::parse(readFile(dir / "specs.json"));
   EXPECT_NE(specs.dump().find("non_finite"), std::string::npos);
 }
+
+// The overwrite guard reads file URLs as the reader does: file://localhost/p is the input /p.
+TEST(CliData, StatsOutputThatIsAFileUrlInputIsRefused) {
+  TempDir dir;
+  const auto generated = (dir / "gen.root").string();
+  auto g = runMlaas({"generate", "--events", "100", "--out", generated});
+  ASSERT_EQ(g.exitCode, 0) << g.err;
+  const auto before = readFile(generated);
+  const auto config = dir / "url.yaml";
+  writeFile(config, "inputs: {tree: Events, files: [\"file://localhost" + generated +
+                        "\"], label: {branch: label}}\nfeatures: {flat: [MET_pt]}\n");
+  auto r = runMlaas({"stats", config.string(), "-o", generated});
+  EXPECT_EQ(r.exitCode, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("-o"), std::string::npos) << r.err;
+  EXPECT_EQ(readFile(generated), before) << "the input was overwritten";
+}
