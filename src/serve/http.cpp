@@ -169,8 +169,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const bool timed = !parser_->is_done() && (!length || buffer_.size() < *length);
     if (timed) {
       bodyTimer_.expires_after(server_.options.bodyTimeout);
+      bodyReading_ = true;
       bodyTimer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-        if (ec) return;  // cancelled: the body arrived (or the read failed) in time
+        // Cancelled, or expired in the same round as the read's completion, which ran first and
+        // may already be writing the answer: cancelling the socket now would abort that write.
+        if (ec || !self->bodyReading_) return;
         self->bodyTimedOut_ = true;
         beast::error_code ignored;
         self->stream_.socket().cancel(ignored);
@@ -178,6 +181,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this(), timed](beast::error_code ec, std::size_t) {
+                        self->bodyReading_ = false;
                         if (timed) self->bodyTimer_.cancel();
                         if (self->bodyTimedOut_)
                           return self->fail(408, fmt::format("request body not received within {} ms "
@@ -335,6 +339,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool linger_ = false;  // the response is an early error: drain the request before closing
   asio::steady_timer bodyTimer_{stream_.get_executor()};
   bool bodyTimedOut_ = false;
+  bool bodyReading_ = false;  ///< the body read is in flight: its timer may still act
   // Requests dispatched to the handler and answered, counted on the connection's thread only.
   std::uint64_t requests_ = 0, answered_ = 0;
 };
