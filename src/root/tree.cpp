@@ -1151,9 +1151,12 @@ struct LoadedBasket : BasketBytes {
   /// beyond its range is not its error).
   void own() {
     // Decompressed into this thread's buffer (entry data and stored entry offsets both): the basket
-    // takes that buffer, nothing is copied, and the thread's next basket gets a recycled one.
+    // takes that buffer, nothing is copied, and the thread's next basket gets a recycled one. Not
+    // when the buffer is much larger than the basket (grown by an earlier, larger one): a kept
+    // basket would pin that memory, so the basket's bytes are copied instead.
     if (auto& scratch = threadScratch();
-        !owned && !content.empty() && scratch.holds(content) && (rawOffsets.empty() || scratch.holds(rawOffsets))) {
+        !owned && !content.empty() && scratch.holds(content) && (rawOffsets.empty() || scratch.holds(rawOffsets)) &&
+        scratch.capacity() <= 2 * (content.size() + rawOffsets.size()) + (64 << 10)) {
       auto buffer = scratch.give();
       owned = std::move(buffer.data);
       ownedCapacity = buffer.capacity;
