@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -42,19 +43,26 @@ inline constexpr int kUsageExitCode = 2;
 // CLI11 checks with readable messages: CLI::PositiveNumber says "Value 0 not in range 0.000000 to
 // 1.797...e308"; these say "--timeout: must be greater than 0, got -1".
 
+/// `text` as a whole number of the kind `parse` reads (std::stod, std::stoll), or nullopt when it
+/// is not one or has anything after it.
+template <class Parse>
+auto parseWhole(const std::string& text, Parse parse) -> std::optional<decltype(parse(text, nullptr))> {
+  std::size_t used = 0;
+  try {
+    auto value = parse(text, &used);
+    if (used != 0 && used == text.size()) return value;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
 /// A number greater than 0 (seconds).
 inline CLI::Validator positiveNumber() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        double value = 0;
-        std::size_t used = 0;
-        try {
-          value = std::stod(text, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used == 0 || used != text.size()) return "expected a number, got '" + text + "'";
-        if (!(value > 0)) return "must be greater than 0, got " + text;
+        const auto value = parseWhole(text, [](const std::string& t, std::size_t* used) { return std::stod(t, used); });
+        if (!value) return "expected a number, got '" + text + "'";
+        if (!(*value > 0)) return "must be greater than 0, got " + text;
         return {};
       },
       "", "Positive");
@@ -64,16 +72,11 @@ inline CLI::Validator positiveNumber() {
 inline CLI::Validator atLeast(long long min, long long max = std::numeric_limits<long long>::max()) {
   return CLI::Validator(
       [min, max](std::string& text) -> std::string {
-        long long value = 0;
-        std::size_t used = 0;
-        try {
-          value = std::stoll(text, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used == 0 || used != text.size()) return "expected an integer, got '" + text + "'";
-        if (value < min) return "must be at least " + std::to_string(min) + ", got " + text;
-        if (value > max) return "must be at most " + std::to_string(max) + ", got " + text;
+        const auto value =
+            parseWhole(text, [](const std::string& t, std::size_t* used) { return std::stoll(t, used); });
+        if (!value) return "expected an integer, got '" + text + "'";
+        if (*value < min) return "must be at least " + std::to_string(min) + ", got " + text;
+        if (*value > max) return "must be at most " + std::to_string(max) + ", got " + text;
         return {};
       },
       "", "AtLeast");
