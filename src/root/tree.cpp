@@ -2432,15 +2432,23 @@ JobSplit splitJobs(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJ
 
 /// Runs a read's parallel pass (its fetch pieces, then a job per basket, then the slices) as
 /// splitJobs shares it among `threads`, or in order on the calling thread when threads == 1.
+/// With stats, the jobs run on a thread other than the caller are added to stats->jobsOnWorkers.
 template <class F>
 void runSplit(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJobs, std::span<const Slice> slices,
-              std::size_t threads, const ReadOptions& options, F&& body) {
+              std::size_t threads, const ReadOptions& options, ReadStats* stats, F&& body) {
   if (threads <= 1) {
     for (std::size_t i = 0; i < fetchJobs + plan.baskets.size() + slices.size(); ++i) body(i);
     return;
   }
   const auto split = splitJobs(t, plan, fetchJobs, slices, threads);
-  options.pool->parallelForParts(split.cuts, [&](std::size_t at) { body(split.order[at]); });
+  if (!stats) return options.pool->parallelForParts(split.cuts, [&](std::size_t at) { body(split.order[at]); });
+  const auto caller = std::this_thread::get_id();
+  std::atomic<std::uint64_t> onWorkers{0};
+  options.pool->parallelForParts(split.cuts, [&](std::size_t at) {
+    if (std::this_thread::get_id() != caller) onWorkers.fetch_add(1, std::memory_order_relaxed);
+    body(split.order[at]);
+  });
+  stats->jobsOnWorkers += onWorkers.load(std::memory_order_relaxed);
 }
 
 /// An integer column's values as int64 (the counters of x[n] leaves).
@@ -2948,7 +2956,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
     });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
   };
-  runSplit(t, plan, fetchJobs, slices, threads, options, [&](std::size_t job) { runJob(job, true); });
+  runSplit(t, plan, fetchJobs, slices, threads, options, stats, [&](std::size_t job) { runJob(job, true); });
   for (const auto job : deferred) runJob(job, false);  // holding no claim now, they may wait
   if (anyWaiting) {
     // The counters' values over the entries of the waiting baskets, then those baskets.
@@ -3098,9 +3106,13 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
   std::vector<ReadStats> runStats(stats ? runs.size() : 0);
   ReadOptions alone = options;
   alone.pool = nullptr;
+  const auto caller = std::this_thread::get_id();
+  std::atomic<std::uint64_t> onWorkers{0};
   options.pool->parallelForParts(parts, [&](std::size_t r) {
     const auto [begin, end] = runs[r];
-    if (begin < end) readRun(begin, end, alone, stats ? &runStats[r] : nullptr);
+    if (begin >= end) return;
+    if (stats && std::this_thread::get_id() != caller) onWorkers.fetch_add(1, std::memory_order_relaxed);
+    readRun(begin, end, alone, stats ? &runStats[r] : nullptr);
   });
   if (stats) {
     for (const auto& rs : runStats) {
@@ -3111,6 +3123,7 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
       stats->decompressSeconds += rs.decompressSeconds;
       stats->basketsReused += rs.basketsReused;
     }
+    stats->jobsOnWorkers += onWorkers.load(std::memory_order_relaxed);
     std::size_t used = 0;
     for (std::size_t p = 0; p + 1 < parts.size(); ++p) {
       bool any = false;
@@ -3180,7 +3193,7 @@ std::uint64_t decompressBaskets(const Tree::Impl& t, std::span<const std::size_t
   if (fetchJobs == 0) fetched.fetchAll();
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   std::vector<double> seconds(plan.baskets.size(), 0.0);
-  runSplit(t, plan, fetchJobs, {}, threads, options, [&](std::size_t job) {
+  runSplit(t, plan, fetchJobs, {}, threads, options, stats, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];

@@ -294,6 +294,7 @@ TEST(Reader, EmbeddedBasketsCopiedInOneLoopGiveTheColumnsOfTheGeneralPath) {
         tree.readInto(names, range, copied, {}, &copiedStats);
         tree.readInto(names, range, general, {.pool = &pool, .parallelMinNanos = 0}, &generalStats);
         EXPECT_EQ(copiedStats.threads, 1u);
+        EXPECT_EQ(copiedStats.jobsOnWorkers, 0u);  // no pool: every job on the caller
         EXPECT_EQ(copiedStats.baskets, generalStats.baskets);
         EXPECT_EQ(copiedStats.uncompressedBytes, generalStats.uncompressedBytes);
         // (Not the bytes fetched: a range that cuts LHEPdfWeight's baskets leaves one kept for the next read.)
