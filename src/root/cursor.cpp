@@ -127,6 +127,11 @@ const bool kHaveAvx2 = [] {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") != 0;
 }();
+const bool kHaveAvx512 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+         __builtin_cpu_supports("avx512vl") != 0;
+}();
 #endif
 
 }  // namespace
@@ -158,6 +163,14 @@ void swapInPlace(std::byte* data, std::size_t count, std::size_t width) noexcept
 bool cpuHasAvx2() noexcept {
 #ifdef MLAAS_ROOT_X86
   return kHaveAvx2;
+#else
+  return false;
+#endif
+}
+
+bool cpuHasAvx512() noexcept {
+#ifdef MLAAS_ROOT_X86
+  return kHaveAvx512;
 #else
   return false;
 #endif

@@ -1025,7 +1025,7 @@ constexpr std::size_t kScratchKeepBytes = 64u << 20;
 /// then below 2^31, by any step backwards (u - p wraps); a non-decreasing run from prev whose
 /// last value is <= size lies wholly in [prev, size]. Three vector operations per group instead
 /// of the seven that separate unsigned comparisons took.
-template <bool Stored>
+template <bool Stored, std::size_t StoreBytes = 32>
 [[gnu::always_inline]] inline bool offsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen,
                                                    std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
                                                    std::uint32_t phase, int shift, std::uint64_t base,
@@ -1051,9 +1051,11 @@ template <bool Stored>
     phases |= u ^ phase;
     out[k] = base + (u >> shift);
   };
-  // One by one up to out's first 32-byte boundary: no vector store of the loop below then
-  // straddles two cache lines (the pass is bound by its 8-byte stores).
-  const std::size_t head = std::min(n, 1 + ((32 - (reinterpret_cast<std::uintptr_t>(out + 1) & 31)) & 31) / 8);
+  // One by one up to out's first StoreBytes boundary (the vector width): no vector store of the
+  // loop below then straddles two cache lines (the pass is bound by its 8-byte stores).
+  constexpr std::uintptr_t kAlign = StoreBytes - 1;
+  const std::size_t head =
+      std::min(n, 1 + ((StoreBytes - (reinterpret_cast<std::uintptr_t>(out + 1) & kAlign)) & kAlign) / 8);
   std::size_t k = 1;
   for (; k < head; ++k) step(k);
   for (; k < n; ++k) step(k);
@@ -1078,9 +1080,31 @@ __attribute__((target("avx2"))) bool nativeOffsetsToColumnAvx2(const std::byte* 
 }
 #endif
 
+#if defined(MLAAS_ROOT_AVX2_OFFSETS) && defined(__GNUC__) && !defined(__clang__)
+#define MLAAS_ROOT_AVX512_OFFSETS 1
+// And for AVX-512 (GCC: clang has no prefer-vector-width target attribute), 64-byte stores, one
+// cache line each, from a 64-byte boundary: the pass is bound by its stores (LZ4 readInto 1.01x).
+#define MLAAS_ROOT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,prefer-vector-width=512")))
+MLAAS_ROOT_AVX512_TARGET bool storedOffsetsToColumnAvx512(const std::byte* raw, std::size_t n, std::uint32_t keylen,
+                                                          std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
+                                                          std::uint32_t phase, int shift, std::uint64_t base,
+                                                          std::uint64_t* out) noexcept {
+  return offsetsToColumn<true, 64>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+}
+MLAAS_ROOT_AVX512_TARGET bool nativeOffsetsToColumnAvx512(const std::byte* raw, std::size_t n, std::uint32_t prev,
+                                                          std::uint32_t size, std::uint32_t mask,
+                                                          std::uint32_t phase, int shift, std::uint64_t base,
+                                                          std::uint64_t* out) noexcept {
+  return offsetsToColumn<false, 64>(raw, n, 0, prev, size, mask, phase, shift, base, out);
+}
+#endif
+
 bool storedOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev,
                            std::uint32_t size, std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base,
                            std::uint64_t* out) noexcept {
+#ifdef MLAAS_ROOT_AVX512_OFFSETS
+  if (cpuHasAvx512()) return storedOffsetsToColumnAvx512(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+#endif
 #ifdef MLAAS_ROOT_AVX2_OFFSETS
   if (cpuHasAvx2()) return storedOffsetsToColumnAvx2(raw, n, keylen, prev, size, mask, phase, shift, base, out);
 #endif
@@ -1090,6 +1114,9 @@ bool storedOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t ke
 bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t prev, std::uint32_t size,
                            std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base,
                            std::uint64_t* out) noexcept {
+#ifdef MLAAS_ROOT_AVX512_OFFSETS
+  if (cpuHasAvx512()) return nativeOffsetsToColumnAvx512(raw, n, prev, size, mask, phase, shift, base, out);
+#endif
 #ifdef MLAAS_ROOT_AVX2_OFFSETS
   if (cpuHasAvx2()) return nativeOffsetsToColumnAvx2(raw, n, prev, size, mask, phase, shift, base, out);
 #endif
