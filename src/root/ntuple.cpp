@@ -566,30 +566,49 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
       for (std::uint64_t i = 0; i < n; ++i) joined[i * w + k] = raw[k * n + i];
     raw = joined;
   }
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const auto* p = raw.data() + i * w;
-    std::uint64_t u = 0;
-    std::memcpy(&u, p, w);  // little-endian on disk
-    if constexpr (std::endian::native == std::endian::big) u = Cursor::byteswap(u) >> (64 - 8 * w);
-    if (isReal(col.type)) {
-      if (w == 4) {
-        std::uint32_t u32 = static_cast<std::uint32_t>(u);
-        out.reals.push_back(std::bit_cast<float>(u32));
-      } else {
-        out.reals.push_back(std::bit_cast<double>(u));
+  // One loop per kind and width (the type tests and a fixed-size load, not a memcpy call, in the
+  // per-element work), into resized storage.
+  auto forEach = [&](auto&& store) {
+    auto loop = [&](auto width) {
+      constexpr std::size_t W = decltype(width)::value;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        std::uint64_t u = 0;
+        std::memcpy(&u, raw.data() + i * W, W);  // little-endian on disk
+        if constexpr (std::endian::native == std::endian::big) u = Cursor::byteswap(u) >> (64 - 8 * W);
+        store(i, u);
       }
-      continue;
+    };
+    switch (w) {
+      case 1: loop(std::integral_constant<std::size_t, 1>{}); break;
+      case 2: loop(std::integral_constant<std::size_t, 2>{}); break;
+      case 4: loop(std::integral_constant<std::size_t, 4>{}); break;
+      case 8: loop(std::integral_constant<std::size_t, 8>{}); break;
+      default:
+        throw core::Exception(core::Errc::unsupported, fmt::format("{}: elements of {} bytes", where, w));
     }
-    std::int64_t v;
-    if (isZigzag(col.type)) {
-      v = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
-    } else if (isSigned(col.type) && w < 8) {
-      const int shift = 64 - 8 * static_cast<int>(w);
-      v = static_cast<std::int64_t>(u << shift) >> shift;
-    } else {
-      v = static_cast<std::int64_t>(u);
-    }
-    out.ints.push_back(v);
+  };
+  if (isReal(col.type)) {
+    const auto at = out.reals.size();
+    out.reals.resize(at + n);
+    double* dst = out.reals.data() + at;
+    if (w == 4)
+      forEach([dst](std::uint64_t i, std::uint64_t u) { dst[i] = std::bit_cast<float>(static_cast<std::uint32_t>(u)); });
+    else
+      forEach([dst](std::uint64_t i, std::uint64_t u) { dst[i] = std::bit_cast<double>(u); });
+    return;
+  }
+  const auto at = out.ints.size();
+  out.ints.resize(at + n);
+  std::int64_t* dst = out.ints.data() + at;
+  if (isZigzag(col.type)) {
+    forEach([dst](std::uint64_t i, std::uint64_t u) {
+      dst[i] = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
+    });
+  } else if (isSigned(col.type) && w < 8) {
+    const int shift = 64 - 8 * static_cast<int>(w);
+    forEach([dst, shift](std::uint64_t i, std::uint64_t u) { dst[i] = static_cast<std::int64_t>(u << shift) >> shift; });
+  } else {
+    forEach([dst](std::uint64_t i, std::uint64_t u) { dst[i] = static_cast<std::int64_t>(u); });
   }
   if (isDelta(col.type))  // within the page: first value as is, then differences
     for (std::size_t i = out.ints.size() - n + 1; i < out.ints.size(); ++i)
@@ -801,15 +820,18 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
                                                                  itemsBegin, itemsLast, itemsEnd));
         const auto items =
             clusterElements(t, k, plan.valueColumn, static_cast<std::uint64_t>(itemsEnd), itemsBegin, itemsLast);
+        // The entries' items are consecutive: one append for the range, then its offsets.
+        auto& offsets = col.offsets[0];
+        offsets.reserve(offsets.size() + (last - first));
         for (auto e = first; e < last; ++e) {
           const auto end = endOf(e);
           if (end < begin)
             throw core::Exception(core::Errc::corrupt,
                                   fmt::format("{}: offsets decrease at entry {}", where, c.firstEntry + e));
-          appendValues(col, items, begin - itemsBegin, end - itemsBegin, where);
-          col.offsets[0].push_back(col.offsets[0].back() + (end - begin));
+          offsets.push_back(offsets.back() + (end - begin));
           begin = end;
         }
+        appendValues(col, items, 0, itemsLast - itemsBegin, where);
       }
       col.entries += hi - lo;
     }
