@@ -83,7 +83,7 @@ features:
     muons: {branches: [Muon_pt, Muon_eta, Muon_charge], length: 2, sort_by: Muon_pt}
 normalization: none
 shuffle: false
-batch: {chunk_entries: 300, size: 50}
+batch: {chunk_entries: 100, size: 50, threads: 2}  # ten units, read side by side by two workers
 )";
 
 std::string withFiles(std::string yaml, const std::string& files) {
