@@ -616,29 +616,25 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
                                               static_cast<std::uint64_t>(out.ints[i - 1]));
 }
 
-/// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the pages
-/// that overlap the range are fetched and decoded.
-Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected,
-                         std::uint64_t from, std::uint64_t to) {
+/// Walks elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the
+/// pages that overlap the range are fetched (one request) and decompressed. Calls onZeros(n) for
+/// elements a deferred column does not store, and onPage(raw, elements, skip, take, where) for
+/// each page's unpacked bytes, of which elements [skip, skip + take) are wanted, in order.
+template <class OnZeros, class OnPage>
+void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected, std::uint64_t from,
+               std::uint64_t to, OnZeros&& onZeros, OnPage&& onPage) {
   const auto& col = t.columns[c];
   const auto& cluster = t.clusters[k];
   const std::string where = fmt::format("{}: column {} of field \"{}\" in cluster {}", t.context, c,
                                         col.field < t.fields.size() ? t.fields[col.field].name : "?", k);
   if (from > to || to > expected)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: elements {}..{} of {}", where, from, to, expected));
-  Elements out;
-  auto zeros = [&](std::uint64_t n) {
-    if (isReal(col.type))
-      out.reals.insert(out.reals.end(), n, 0.0);
-    else
-      out.ints.insert(out.ints.end(), n, 0);
-  };
   if (c >= cluster.columns.size() || !cluster.columns[c].present || cluster.columns[c].pages.empty()) {
     // A deferred column before its first element: zeros.
     if (c < cluster.columns.size() && cluster.columns[c].suppressed)
       throw core::Exception(core::Errc::unsupported, where + ": suppressed (alternative representation)");
-    zeros(to - from);
-    return out;
+    onZeros(to - from);
+    return;
   }
   const auto& cp = cluster.columns[c];
   std::uint64_t total = 0;
@@ -649,20 +645,21 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
   if (lead + total < to)
     throw core::Exception(core::Errc::corrupt,
                           fmt::format("{}: pages hold {} elements, {} are needed", where, lead + total, to));
-  if (from < lead) zeros(std::min(to, lead) - from);
+  if (from < lead) onZeros(std::min(to, lead) - from);
   // Pages overlapping [max(from, lead) - lead, to - lead) in page-element numbers.
   const std::uint64_t lo = std::max(from, lead) - lead, hi = to > lead ? to - lead : 0;
   std::vector<std::size_t> wanted;
-  std::uint64_t pageStart = 0, firstStart = 0;
+  std::vector<std::uint64_t> starts;
+  std::uint64_t pageStart = 0;
   for (std::size_t p = 0; p < cp.pages.size(); ++p) {
     const auto pageEnd = pageStart + cp.pages[p].elements;
     if (pageEnd > lo && pageStart < hi) {
-      if (wanted.empty()) firstStart = pageStart;
       wanted.push_back(p);
+      starts.push_back(pageStart);
     }
     pageStart = pageEnd;
   }
-  if (wanted.empty()) return out;
+  if (wanted.empty()) return;
   std::vector<io::ReadRequest> requests;
   std::vector<std::vector<std::byte>> stored(wanted.size());
   for (std::size_t w = 0; w < wanted.size(); ++w) {
@@ -674,7 +671,7 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
     requests.push_back({b.offset, stored[w]});
   }
   if (auto r = t.file->source()->read(requests); !r) throw core::Exception(r.error().withContext(where));
-  Elements decoded;
+  std::vector<std::byte> inflated;
   for (std::size_t w = 0; w < wanted.size(); ++w) {
     const auto& page = cp.pages[wanted[w]];
     const auto pageWhere = fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset);
@@ -683,7 +680,6 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
       throw core::Exception(core::Errc::corrupt, fmt::format("{}: {} elements cannot come from {} bytes", pageWhere,
                                                              page.elements, page.bytes.size));
     std::span<const std::byte> raw = stored[w];
-    std::vector<std::byte> inflated;
     if (raw.size() != unpacked) {
       if (declaredSize(raw) != unpacked)
         throw core::Exception(core::Errc::corrupt,
@@ -693,15 +689,152 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
       if (auto r = decompress(raw, inflated, pageWhere); !r) throw core::Exception(r.error());
       raw = inflated;
     }
-    decodePage(col, raw, page.elements, decoded, pageWhere);
+    const std::uint64_t first = std::max(lo, starts[w]) - starts[w];
+    const std::uint64_t last = std::min(hi, starts[w] + page.elements) - starts[w];
+    onPage(raw, page.elements, first, last - first, pageWhere);
   }
-  const auto skip = static_cast<std::ptrdiff_t>(lo - firstStart);
-  const auto take = static_cast<std::ptrdiff_t>(hi - lo);
-  if (isReal(col.type))
-    out.reals.insert(out.reals.end(), decoded.reals.begin() + skip, decoded.reals.begin() + skip + take);
-  else
-    out.ints.insert(out.ints.end(), decoded.ints.begin() + skip, decoded.ints.begin() + skip + take);
+}
+
+/// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements.
+Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected,
+                         std::uint64_t from, std::uint64_t to) {
+  const auto& col = t.columns[c];
+  Elements out;
+  Elements decoded;
+  walkPages(
+      t, k, c, expected, from, to,
+      [&](std::uint64_t n) {
+        if (isReal(col.type))
+          out.reals.insert(out.reals.end(), n, 0.0);
+        else
+          out.ints.insert(out.ints.end(), n, 0);
+      },
+      [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
+          const std::string& where) {
+        decoded.ints.clear();
+        decoded.reals.clear();
+        decodePage(col, raw, n, decoded, where);  // delta encoding runs over the whole page
+        const auto begin = static_cast<std::ptrdiff_t>(skip), end = static_cast<std::ptrdiff_t>(skip + take);
+        if (isReal(col.type))
+          out.reals.insert(out.reals.end(), decoded.reals.begin() + begin, decoded.reals.begin() + end);
+        else
+          out.ints.insert(out.ints.end(), decoded.ints.begin() + begin, decoded.ints.begin() + end);
+      });
   return out;
+}
+
+// ---- Direct decoding: pages straight into a column of the field's type ----------------------------
+
+enum class ValueKind { real, zigzag, signExtend, plain };
+
+/// Elements [skip, skip + take) of a page of n elements of W bytes (split: byte b of element i at
+/// b * n + i), converted as the Elements path converts them, written to dst.
+template <class Out, std::size_t W, bool Split, ValueKind Kind>
+void decodeInto(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, Out* dst) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  for (std::uint64_t j = 0; j < take; ++j) {
+    const std::uint64_t i = skip + j;
+    std::uint64_t u = 0;
+    if constexpr (Split) {
+      for (std::size_t b = 0; b < W; ++b) u |= static_cast<std::uint64_t>(bytes[b * n + i]) << (8 * b);
+    } else {
+      std::memcpy(&u, bytes + i * W, W);  // little-endian on disk
+      if constexpr (std::endian::native == std::endian::big) u = Cursor::byteswap(u) >> (64 - 8 * W);
+    }
+    if constexpr (Kind == ValueKind::real) {
+      double v;
+      if constexpr (W == 4)
+        v = std::bit_cast<float>(static_cast<std::uint32_t>(u));
+      else
+        v = std::bit_cast<double>(u);
+      if constexpr (std::is_same_v<Out, bool>)
+        dst[j] = false;  // as appendValues: a real column never feeds a bool field
+      else if constexpr (std::is_floating_point_v<Out>)
+        dst[j] = static_cast<Out>(v);
+      else
+        dst[j] = Out{0};
+    } else {
+      std::int64_t v;
+      if constexpr (Kind == ValueKind::zigzag) {
+        v = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
+      } else if constexpr (Kind == ValueKind::signExtend && W < 8) {
+        constexpr int shift = 64 - 8 * static_cast<int>(W);
+        v = static_cast<std::int64_t>(u << shift) >> shift;
+      } else {
+        v = static_cast<std::int64_t>(u);
+      }
+      if constexpr (std::is_same_v<Out, bool>)
+        dst[j] = v != 0;
+      else if constexpr (std::is_floating_point_v<Out>)
+        dst[j] = static_cast<Out>(static_cast<double>(v));
+      else
+        dst[j] = static_cast<Out>(v);
+    }
+  }
+}
+
+using DecodeFn = void (*)(std::span<const std::byte>, std::uint64_t, std::uint64_t, std::uint64_t, void*);
+
+template <class Out, std::size_t W, bool Split, ValueKind Kind>
+void decodeErased(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, void* dst) {
+  decodeInto<Out, W, Split, Kind>(raw, n, skip, take, static_cast<Out*>(dst));
+}
+
+template <class Out, std::size_t W, bool Split>
+DecodeFn pickKind(std::uint16_t type) {
+  if (isReal(type)) {
+    if constexpr (W == 4 || W == 8) return &decodeErased<Out, W, Split, ValueKind::real>;
+    return nullptr;
+  }
+  if (isZigzag(type)) return &decodeErased<Out, W, Split, ValueKind::zigzag>;
+  if (isSigned(type)) return &decodeErased<Out, W, Split, ValueKind::signExtend>;
+  return &decodeErased<Out, W, Split, ValueKind::plain>;
+}
+
+template <class Out, std::size_t W>
+DecodeFn pickSplit(std::uint16_t type) {
+  return isSplit(type) ? pickKind<Out, W, true>(type) : pickKind<Out, W, false>(type);
+}
+
+/// The typed decoder of a value column for a field of type `out`, or null where the Elements path
+/// must decode it (bits, delta-encoded indices, strings).
+DecodeFn directDecoder(std::uint16_t type, DType out) {
+  if (type == kBit || isDelta(type) || out == DType::string) return nullptr;
+  DecodeFn fn = nullptr;
+  auto pick = [&](auto tag) {
+    using Out = decltype(tag);
+    switch (columnWidth(type)) {
+      case 1: fn = pickSplit<Out, 1>(type); break;
+      case 2: fn = pickSplit<Out, 2>(type); break;
+      case 4: fn = pickSplit<Out, 4>(type); break;
+      case 8: fn = pickSplit<Out, 8>(type); break;
+      default: break;
+    }
+  };
+  if (out == DType::boolean)
+    pick(bool{});
+  else
+    visitNumeric(out, pick);
+  return fn;
+}
+
+/// Appends elements [from, to) of value column `c` in cluster `k` to `out` through `decode`.
+void appendDirect(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected, std::uint64_t from,
+                  std::uint64_t to, DecodeFn decode, Column& out) {
+  const auto width = dtypeSize(out.type);
+  std::size_t at = out.data.size();
+  out.data.resize(at + (to - from) * width);
+  walkPages(
+      t, k, c, expected, from, to,
+      [&](std::uint64_t n) {
+        std::memset(out.data.data() + at, 0, n * width);  // zero of every numeric type
+        at += n * width;
+      },
+      [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
+          const std::string&) {
+        decode(raw, n, skip, take, out.data.data() + at);
+        at += take * width;
+      });
 }
 
 /// Appends elements [from, to) of a cluster's values to a column of type `type`.
@@ -787,9 +920,16 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
       const auto hi = std::min(range.end, c.firstEntry + c.entries);
       if (lo >= hi) continue;
       const auto first = lo - c.firstEntry, last = hi - c.firstEntry;
+      const DecodeFn direct = plan.kind == FieldPlan::Kind::leaf || plan.kind == FieldPlan::Kind::vector
+                                  ? directDecoder(t.columns[plan.valueColumn].type, col.type)
+                                  : nullptr;
       if (plan.kind == FieldPlan::Kind::leaf) {
-        const auto values = clusterElements(t, k, plan.valueColumn, c.entries, first, last);
-        appendValues(col, values, 0, last - first, where);
+        if (direct != nullptr) {
+          appendDirect(t, k, plan.valueColumn, c.entries, first, last, direct, col);
+        } else {
+          const auto values = clusterElements(t, k, plan.valueColumn, c.entries, first, last);
+          appendValues(col, values, 0, last - first, where);
+        }
       } else {
         // Offsets of entries [first - 1, last): the end of each entry's items, counted in the cluster.
         const auto base = first == 0 ? 0 : first - 1;
@@ -818,8 +958,6 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
         if (itemsLast < itemsBegin || itemsLast > itemsEnd)
           throw core::Exception(core::Errc::corrupt, fmt::format("{}: cluster {} offsets {}..{} of {} items", where, k,
                                                                  itemsBegin, itemsLast, itemsEnd));
-        const auto items =
-            clusterElements(t, k, plan.valueColumn, static_cast<std::uint64_t>(itemsEnd), itemsBegin, itemsLast);
         // The entries' items are consecutive: one append for the range, then its offsets.
         auto& offsets = col.offsets[0];
         offsets.reserve(offsets.size() + (last - first));
@@ -831,7 +969,12 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
           offsets.push_back(offsets.back() + (end - begin));
           begin = end;
         }
-        appendValues(col, items, 0, itemsLast - itemsBegin, where);
+        if (direct != nullptr) {
+          appendDirect(t, k, plan.valueColumn, itemsEnd, itemsBegin, itemsLast, direct, col);
+        } else {
+          const auto items = clusterElements(t, k, plan.valueColumn, itemsEnd, itemsBegin, itemsLast);
+          appendValues(col, items, 0, itemsLast - itemsBegin, where);
+        }
       }
       col.entries += hi - lo;
     }
