@@ -155,6 +155,10 @@ class NTupleTree final : public TreeSource {
                                  std::uint64_t end) const override {
     return ntuple_.read(branches, root::EntryRange{begin, end});
   }
+  void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
+                std::vector<root::Column>& columns) const override {
+    ntuple_.readInto(branches, root::EntryRange{begin, end}, columns);
+  }
 
  private:
   std::shared_ptr<const root::File> file_;

@@ -541,6 +541,107 @@ void planFields(NTuple::Impl& t) {
   for (const auto& p : t.plans) t.infos.push_back(p.info);
 }
 
+// ---- Direct decoding: pages straight into a column of the field's type ----------------------------
+
+enum class ValueKind { real, zigzag, signExtend, plain };
+
+template <std::size_t W>
+using UnsignedOf = std::conditional_t<
+    W == 1, std::uint8_t, std::conditional_t<W == 2, std::uint16_t, std::conditional_t<W == 4, std::uint32_t, std::uint64_t>>>;
+
+/// Elements [skip, skip + take) of a page of n elements of W bytes (split: byte b of element i at
+/// b * n + i), converted as the Elements path converts them (integers through int64, reals through
+/// double: the same values), written to dst. The arithmetic stays in W-byte lanes, so the compiler
+/// vectorises the unsplitting.
+template <class Out, std::size_t W, bool Split, ValueKind Kind>
+void decodeInto(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, Out* dst) {
+  using U = UnsignedOf<W>;
+  using S = std::make_signed_t<U>;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  for (std::uint64_t j = 0; j < take; ++j) {
+    const std::uint64_t i = skip + j;
+    U u = 0;
+    if constexpr (Split) {
+      // Byte b of every element is in stream b: one load per stream, unrolled.
+      u = [&]<std::size_t... B>(std::index_sequence<B...>) {
+        return static_cast<U>(((static_cast<U>(bytes[B * n + i]) << (8 * B)) | ...));
+      }(std::make_index_sequence<W>{});
+    } else {
+      std::memcpy(&u, bytes + i * W, W);  // little-endian on disk
+      if constexpr (std::endian::native == std::endian::big && W > 1) u = static_cast<U>(Cursor::byteswap(static_cast<std::uint64_t>(u)) >> (64 - 8 * W));
+    }
+    if constexpr (Kind == ValueKind::real) {
+      using R = std::conditional_t<W == 4, float, double>;
+      const R v = std::bit_cast<R>(u);
+      if constexpr (std::is_same_v<Out, bool>)
+        dst[j] = false;  // as appendValues: a real column never feeds a bool field
+      else if constexpr (std::is_floating_point_v<Out>)
+        dst[j] = static_cast<Out>(v);  // float -> double -> float is exact: the same value
+      else
+        dst[j] = Out{0};
+    } else {
+      std::int64_t v;
+      if constexpr (Kind == ValueKind::zigzag)
+        v = static_cast<S>(static_cast<S>(u >> 1) ^ static_cast<S>(-static_cast<S>(u & 1)));
+      else if constexpr (Kind == ValueKind::signExtend)
+        v = static_cast<S>(u);
+      else
+        v = static_cast<std::int64_t>(static_cast<std::uint64_t>(u));
+      if constexpr (std::is_same_v<Out, bool>)
+        dst[j] = v != 0;
+      else if constexpr (std::is_floating_point_v<Out>)
+        dst[j] = static_cast<Out>(static_cast<double>(v));
+      else
+        dst[j] = static_cast<Out>(v);
+    }
+  }
+}
+
+using DecodeFn = void (*)(std::span<const std::byte>, std::uint64_t, std::uint64_t, std::uint64_t, void*);
+
+template <class Out, std::size_t W, bool Split, ValueKind Kind>
+void decodeErased(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, void* dst) {
+  decodeInto<Out, W, Split, Kind>(raw, n, skip, take, static_cast<Out*>(dst));
+}
+
+template <class Out, std::size_t W, bool Split>
+DecodeFn pickKind(std::uint16_t type) {
+  if (isReal(type)) {
+    if constexpr (W == 4 || W == 8) return &decodeErased<Out, W, Split, ValueKind::real>;
+    return nullptr;
+  }
+  if (isZigzag(type)) return &decodeErased<Out, W, Split, ValueKind::zigzag>;
+  if (isSigned(type)) return &decodeErased<Out, W, Split, ValueKind::signExtend>;
+  return &decodeErased<Out, W, Split, ValueKind::plain>;
+}
+
+template <class Out, std::size_t W>
+DecodeFn pickSplit(std::uint16_t type) {
+  return isSplit(type) ? pickKind<Out, W, true>(type) : pickKind<Out, W, false>(type);
+}
+
+/// The typed decoder of a value column for a field of type `out`, or null where the Elements path
+/// must decode it (bits, delta-encoded indices, strings).
+DecodeFn directDecoder(std::uint16_t type, DType out, bool deltaDone = false) {
+  if (type == kBit || (isDelta(type) && !deltaDone) || out == DType::string) return nullptr;
+  DecodeFn fn = nullptr;
+  auto pick = [&](auto tag) {
+    using Out = decltype(tag);
+    switch (columnWidth(type)) {
+      case 1: fn = pickSplit<Out, 1>(type); break;
+      case 2: fn = pickSplit<Out, 2>(type); break;
+      case 4: fn = pickSplit<Out, 4>(type); break;
+      case 8: fn = pickSplit<Out, 8>(type); break;
+      default: break;
+    }
+  };
+  if (out == DType::boolean)
+    pick(bool{});
+  else
+    visitNumeric(out, pick);
+  return fn;
+}
+
 /// Every element of a column in one cluster as 64-bit values (integers, or the bits of doubles
 /// for reals: read as `double` from the same bytes), in element order.
 struct Elements {
@@ -559,57 +660,20 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
   if (raw.size() != n * w)
     throw core::Exception(core::Errc::corrupt,
                           fmt::format("{}: page of {} elements of {} bytes holds {} bytes", where, n, w, raw.size()));
-  std::vector<std::byte> joined;
-  if (isSplit(col.type)) {  // byte k of element i is at k * n + i
-    joined.resize(raw.size());
-    for (std::size_t k = 0; k < w; ++k)
-      for (std::uint64_t i = 0; i < n; ++i) joined[i * w + k] = raw[k * n + i];
-    raw = joined;
-  }
-  // One loop per kind and width (the type tests and a fixed-size load, not a memcpy call, in the
-  // per-element work), into resized storage.
-  auto forEach = [&](auto&& store) {
-    auto loop = [&](auto width) {
-      constexpr std::size_t W = decltype(width)::value;
-      for (std::uint64_t i = 0; i < n; ++i) {
-        std::uint64_t u = 0;
-        std::memcpy(&u, raw.data() + i * W, W);  // little-endian on disk
-        if constexpr (std::endian::native == std::endian::big) u = Cursor::byteswap(u) >> (64 - 8 * W);
-        store(i, u);
-      }
-    };
-    switch (w) {
-      case 1: loop(std::integral_constant<std::size_t, 1>{}); break;
-      case 2: loop(std::integral_constant<std::size_t, 2>{}); break;
-      case 4: loop(std::integral_constant<std::size_t, 4>{}); break;
-      case 8: loop(std::integral_constant<std::size_t, 8>{}); break;
-      default:
-        throw core::Exception(core::Errc::unsupported, fmt::format("{}: elements of {} bytes", where, w));
-    }
-  };
-  if (isReal(col.type)) {
+  // The typed decoders (delta coding is undone below, over the 64-bit values).
+  const bool real = isReal(col.type);
+  const DecodeFn decode = directDecoder(col.type, real ? DType::float64 : DType::int64, true);
+  if (decode == nullptr)
+    throw core::Exception(core::Errc::unsupported, fmt::format("{}: column type {:#x}", where, col.type));
+  if (real) {
     const auto at = out.reals.size();
     out.reals.resize(at + n);
-    double* dst = out.reals.data() + at;
-    if (w == 4)
-      forEach([dst](std::uint64_t i, std::uint64_t u) { dst[i] = std::bit_cast<float>(static_cast<std::uint32_t>(u)); });
-    else
-      forEach([dst](std::uint64_t i, std::uint64_t u) { dst[i] = std::bit_cast<double>(u); });
+    decode(raw, n, 0, n, out.reals.data() + at);
     return;
   }
   const auto at = out.ints.size();
   out.ints.resize(at + n);
-  std::int64_t* dst = out.ints.data() + at;
-  if (isZigzag(col.type)) {
-    forEach([dst](std::uint64_t i, std::uint64_t u) {
-      dst[i] = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
-    });
-  } else if (isSigned(col.type) && w < 8) {
-    const int shift = 64 - 8 * static_cast<int>(w);
-    forEach([dst, shift](std::uint64_t i, std::uint64_t u) { dst[i] = static_cast<std::int64_t>(u << shift) >> shift; });
-  } else {
-    forEach([dst](std::uint64_t i, std::uint64_t u) { dst[i] = static_cast<std::int64_t>(u); });
-  }
+  decode(raw, n, 0, n, out.ints.data() + at);
   if (isDelta(col.type))  // within the page: first value as is, then differences
     for (std::size_t i = out.ints.size() - n + 1; i < out.ints.size(); ++i)
       out.ints[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(out.ints[i]) +
@@ -660,18 +724,29 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
     pageStart = pageEnd;
   }
   if (wanted.empty()) return;
-  std::vector<io::ReadRequest> requests;
-  std::vector<std::vector<std::byte>> stored(wanted.size());
-  for (std::size_t w = 0; w < wanted.size(); ++w) {
-    const auto& b = cp.pages[wanted[w]].bytes;
+  // The pages' bytes and the decompressed page go to per-thread buffers that keep their capacity:
+  // fresh buffers per call would page-fault as much as the pages hold.
+  thread_local std::vector<std::byte> storedArena, inflated;
+  std::uint64_t storedBytes = 0;
+  for (const auto w : wanted) {
+    const auto& b = cp.pages[w].bytes;
     if (b.offset > t.file->size() || b.size > t.file->size() - b.offset)
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: page {} at {} ({} bytes) lies beyond the file", where,
-                                                             wanted[w], b.offset, b.size));
-    stored[w].resize(b.size);
-    requests.push_back({b.offset, stored[w]});
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: page {} at {} ({} bytes) lies beyond the file", where, w, b.offset, b.size));
+    storedBytes += b.size;
+  }
+  storedArena.resize(storedBytes);
+  std::vector<io::ReadRequest> requests;
+  std::vector<std::span<const std::byte>> stored;
+  std::uint64_t at = 0;
+  for (const auto w : wanted) {
+    const auto& b = cp.pages[w].bytes;
+    const std::span<std::byte> into(storedArena.data() + at, b.size);
+    requests.push_back({b.offset, into});
+    stored.push_back(into);
+    at += b.size;
   }
   if (auto r = t.file->source()->read(requests); !r) throw core::Exception(r.error().withContext(where));
-  std::vector<std::byte> inflated;
   for (std::size_t w = 0; w < wanted.size(); ++w) {
     const auto& page = cp.pages[wanted[w]];
     const auto pageWhere = fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset);
@@ -721,101 +796,6 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
           out.ints.insert(out.ints.end(), decoded.ints.begin() + begin, decoded.ints.begin() + end);
       });
   return out;
-}
-
-// ---- Direct decoding: pages straight into a column of the field's type ----------------------------
-
-enum class ValueKind { real, zigzag, signExtend, plain };
-
-/// Elements [skip, skip + take) of a page of n elements of W bytes (split: byte b of element i at
-/// b * n + i), converted as the Elements path converts them, written to dst.
-template <class Out, std::size_t W, bool Split, ValueKind Kind>
-void decodeInto(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, Out* dst) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
-  for (std::uint64_t j = 0; j < take; ++j) {
-    const std::uint64_t i = skip + j;
-    std::uint64_t u = 0;
-    if constexpr (Split) {
-      for (std::size_t b = 0; b < W; ++b) u |= static_cast<std::uint64_t>(bytes[b * n + i]) << (8 * b);
-    } else {
-      std::memcpy(&u, bytes + i * W, W);  // little-endian on disk
-      if constexpr (std::endian::native == std::endian::big) u = Cursor::byteswap(u) >> (64 - 8 * W);
-    }
-    if constexpr (Kind == ValueKind::real) {
-      double v;
-      if constexpr (W == 4)
-        v = std::bit_cast<float>(static_cast<std::uint32_t>(u));
-      else
-        v = std::bit_cast<double>(u);
-      if constexpr (std::is_same_v<Out, bool>)
-        dst[j] = false;  // as appendValues: a real column never feeds a bool field
-      else if constexpr (std::is_floating_point_v<Out>)
-        dst[j] = static_cast<Out>(v);
-      else
-        dst[j] = Out{0};
-    } else {
-      std::int64_t v;
-      if constexpr (Kind == ValueKind::zigzag) {
-        v = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
-      } else if constexpr (Kind == ValueKind::signExtend && W < 8) {
-        constexpr int shift = 64 - 8 * static_cast<int>(W);
-        v = static_cast<std::int64_t>(u << shift) >> shift;
-      } else {
-        v = static_cast<std::int64_t>(u);
-      }
-      if constexpr (std::is_same_v<Out, bool>)
-        dst[j] = v != 0;
-      else if constexpr (std::is_floating_point_v<Out>)
-        dst[j] = static_cast<Out>(static_cast<double>(v));
-      else
-        dst[j] = static_cast<Out>(v);
-    }
-  }
-}
-
-using DecodeFn = void (*)(std::span<const std::byte>, std::uint64_t, std::uint64_t, std::uint64_t, void*);
-
-template <class Out, std::size_t W, bool Split, ValueKind Kind>
-void decodeErased(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, void* dst) {
-  decodeInto<Out, W, Split, Kind>(raw, n, skip, take, static_cast<Out*>(dst));
-}
-
-template <class Out, std::size_t W, bool Split>
-DecodeFn pickKind(std::uint16_t type) {
-  if (isReal(type)) {
-    if constexpr (W == 4 || W == 8) return &decodeErased<Out, W, Split, ValueKind::real>;
-    return nullptr;
-  }
-  if (isZigzag(type)) return &decodeErased<Out, W, Split, ValueKind::zigzag>;
-  if (isSigned(type)) return &decodeErased<Out, W, Split, ValueKind::signExtend>;
-  return &decodeErased<Out, W, Split, ValueKind::plain>;
-}
-
-template <class Out, std::size_t W>
-DecodeFn pickSplit(std::uint16_t type) {
-  return isSplit(type) ? pickKind<Out, W, true>(type) : pickKind<Out, W, false>(type);
-}
-
-/// The typed decoder of a value column for a field of type `out`, or null where the Elements path
-/// must decode it (bits, delta-encoded indices, strings).
-DecodeFn directDecoder(std::uint16_t type, DType out) {
-  if (type == kBit || isDelta(type) || out == DType::string) return nullptr;
-  DecodeFn fn = nullptr;
-  auto pick = [&](auto tag) {
-    using Out = decltype(tag);
-    switch (columnWidth(type)) {
-      case 1: fn = pickSplit<Out, 1>(type); break;
-      case 2: fn = pickSplit<Out, 2>(type); break;
-      case 4: fn = pickSplit<Out, 4>(type); break;
-      case 8: fn = pickSplit<Out, 8>(type); break;
-      default: break;
-    }
-  };
-  if (out == DType::boolean)
-    pick(bool{});
-  else
-    visitNumeric(out, pick);
-  return fn;
 }
 
 /// Appends elements [from, to) of value column `c` in cluster `k` to `out` through `decode`.
@@ -894,10 +874,33 @@ std::vector<std::uint64_t> NTuple::clusterBoundaries() const {
 }
 
 std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRange range) const {
+  std::vector<Column> columns;
+  readInto(names, range, columns);
+  return columns;
+}
+
+void NTuple::readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns) const {
   const auto& t = *impl_;
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
+  std::vector<Column> previous = std::move(columns);
+  // A previous read's column of the same name lends its buffers (cleared, capacity kept).
+  auto recycled = [&](const std::string& name) {
+    Column col;
+    for (auto& old : previous)
+      if (old.name == name && (!old.data.empty() || old.data.capacity() != 0)) {
+        col.data = std::move(old.data);
+        col.data.clear();
+        if (!old.offsets.empty()) {
+          col.offsets = std::move(old.offsets);
+          for (auto& level : col.offsets) level.clear();
+        }
+        break;
+      }
+    return col;
+  };
   std::vector<Column> out;
+  out.reserve(names.size());
   for (const auto& name : names) {
     const auto it =
         std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
@@ -907,12 +910,17 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
     if (!plan.info.supported)
       throw core::Exception(core::Errc::unsupported,
                             fmt::format("{}: field \"{}\": {}", t.context, name, plan.info.unsupportedReason));
-    Column col;
+    Column col = recycled(name);
     col.name = name;
     col.type = plan.info.type;
     col.firstEntry = range.begin;
-    if (plan.kind == FieldPlan::Kind::vector || plan.kind == FieldPlan::Kind::string)
-      col.offsets.assign(1, std::vector<std::uint64_t>{0});
+    col.entries = 0;
+    if (plan.kind == FieldPlan::Kind::vector || plan.kind == FieldPlan::Kind::string) {
+      col.offsets.resize(1);
+      col.offsets[0].assign(1, 0);
+    } else {
+      col.offsets.clear();
+    }
     const std::string where = fmt::format("{}: field \"{}\"", t.context, name);
     for (std::size_t k = 0; k < t.clusters.size(); ++k) {
       const auto& c = t.clusters[k];
@@ -980,7 +988,37 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
     }
     out.push_back(std::move(col));
   }
-  return out;
+  columns = std::move(out);
+}
+
+std::uint64_t NTuple::decompressOnly(const std::vector<std::string>& names, EntryRange range) const {
+  const auto& t = *impl_;
+  range.end = std::min(range.end, t.entries);
+  std::uint64_t bytes = 0;
+  for (const auto& name : names) {
+    const auto it =
+        std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
+    if (it == t.plans.end() || !it->info.supported)
+      throw core::Exception(core::Errc::not_found, fmt::format("{}: no readable field \"{}\"", t.context, name));
+    std::vector<std::uint32_t> columns{it->valueColumn};
+    if (it->kind != FieldPlan::Kind::leaf) columns.push_back(it->indexColumn);
+    if (it->kind == FieldPlan::Kind::cardinality) columns = {it->indexColumn};
+    for (std::size_t k = 0; k < t.clusters.size(); ++k) {
+      const auto& c = t.clusters[k];
+      if (c.firstEntry >= range.end || c.firstEntry + c.entries <= range.begin) continue;
+      for (const auto column : columns) {
+        if (column >= c.columns.size() || !c.columns[column].present) continue;
+        std::uint64_t total = 0;
+        for (const auto& page : c.columns[column].pages) total += page.elements;
+        walkPages(
+            t, k, column, total, 0, total, [](std::uint64_t) {},
+            [&](std::span<const std::byte> raw, std::uint64_t, std::uint64_t, std::uint64_t, const std::string&) {
+              bytes += raw.size();
+            });
+      }
+    }
+  }
+  return bytes;
 }
 
 NTuple File::ntuple(const std::string& path) const {
