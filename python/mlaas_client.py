@@ -305,11 +305,24 @@ class Client:
 
     def upload(self, name, model, metadata=None):
         """Uploads ONNX bytes (or a file path) as the next version; returns the model card."""
+        return self._upload(name, model, metadata, dry_run=False)
+
+    def check_upload(self, name, model=b"", metadata=None):
+        """An upload's dry run: the token, the name, the metadata and (if given) the model are
+        checked as an upload checks them, nothing is stored. Returns {"dry_run": True, "name",
+        "version": the number an upload would get now, "model_checked"}."""
+        answer = self._upload(name, model, metadata, dry_run=True)
+        if answer.get("dry_run") is not True:
+            raise MlaasError(0, "the server did not answer as a dry run "
+                                "(a server without dry_run stores what it is sent)")
+        return answer
+
+    def _upload(self, name, model, metadata, dry_run):
         if isinstance(model, (str, os.PathLike)):
             with open(model, "rb") as file:
                 model = file.read()
         headers = {"Content-Type": "application/octet-stream"}
-        path = f"/api/v1/models/{_quote(name)}/versions"
+        path = f"/api/v1/models/{_quote(name)}/versions" + ("?dry_run=true" if dry_run else "")
         body = bytes(model)
         if metadata:
             text = json.dumps(metadata, ensure_ascii=True)
@@ -325,7 +338,8 @@ class Client:
                         f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"model.onnx\"\r\n"
                         f"Content-Type: application/octet-stream\r\n\r\n").encode() + body + \
                        f"\r\n--{boundary}--\r\n".encode()
-        _, _, data = self._request("POST", path, body, headers, idempotent=False)
+        # a retried upload could store the model twice; a dry run stores nothing
+        _, _, data = self._request("POST", path, body, headers, idempotent=dry_run)
         return json.loads(data)
 
     def list_models(self, query=None):

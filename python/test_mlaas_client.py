@@ -123,6 +123,19 @@ class ClientTest(unittest.TestCase):
             self.client.get_model(self.name)
         self.assertEqual(gone.exception.status, 404)
 
+    def test_check_upload_is_a_dry_run_that_stores_nothing(self):
+        name = self.name + "_dry"
+        first = self.client.check_upload(name)
+        self.assertEqual(first, {"dry_run": True, "name": name, "version": 1, "model_checked": False})
+        self.assertTrue(self.client.check_upload(name, STATE["model"])["model_checked"])
+        self.assertNotIn(name, [m["name"] for m in self.client.list_models()])
+        with self.assertRaises(MlaasError) as bad:
+            self.client.check_upload(name, b"not an onnx model")
+        self.assertEqual(bad.exception.status, 400)
+        self.client.upload(name, STATE["model"])
+        self.assertEqual(self.client.check_upload(name)["version"], 2)
+        self.client.delete_model(name)
+
     def test_infer_json_and_binary_agree_with_reference(self):
         self.client.upload(self.name, STATE["model"])
         if STATE.get("expected"):

@@ -16,8 +16,10 @@
 //   --kinds: what each file's read is made of (embedded, stored and compressed baskets).
 //   --scaling N: 1 -> 2 threads only: N rounds, each 8 readInto's and 8 bound-A reads on 1 thread
 //   then on 2; a round counts only when two spinning threads got 1.8x of one right before and
-//   after it (a shared machine); median and best per read of each. --parallel-min NANOS sets the
-//   2-thread reads' ReadOptions::parallelMinNanos (0: always share).
+//   after it (a shared machine); median and best per read of each, and in how many of 8 further
+//   2-thread reads a round the pool's worker ran any job (ReadStats::jobsOnWorkers; on a busy
+//   machine a worker woken for a ~100 us read is often not scheduled before it ends).
+//   --parallel-min NANOS sets the 2-thread reads' ReadOptions::parallelMinNanos (0: always share).
 //   --profile-threads T: the --profile-reuse and --profile-bound reads on T threads (a pool of T - 1).
 //   --side-by-side CHUNK N: the dataset layer's reads (units of CHUNK entries, one thread each, 1
 //   and 2 threads side by side): CPU and baskets decompressed (see printSideBySide).
@@ -209,10 +211,11 @@ void printScaling(const std::string& path, int rounds, std::uint64_t parallelMin
   // A round counts only when two spinning threads got two cores just before and just after it
   // (>= 1.8x of one): on a machine shared with other work, the other rounds say nothing about
   // the reader's scaling.
-  int counted = 0;
+  int counted = 0, sampled = 0, joined = 0;
   for (int r = 0; r < rounds * 20 && counted < rounds; ++r) {
     if (machineSpeedup(1, 2'000'000) < 1.8) continue;
     double roundReuse[2][8], roundBound[2][8];
+    int roundSampled = 0, roundJoined = 0;
     for (int t = 0; t < 2; ++t) {
       const auto& options = t == 0 ? single : dual;
       for (int k = 0; k < 8; ++k) {
@@ -225,9 +228,21 @@ void printScaling(const std::string& path, int rounds, std::uint64_t parallelMin
         (void)tree.decompressOnly(names, all, options, nullptr);
         roundBound[t][k] = since(t0);
       }
+      // Right after the timed reads (not timed: stats cost a clock read a basket), 8 more on 2
+      // threads: in how many did the worker run a job at all (ReadStats::jobsOnWorkers)?
+      for (int k = 0; k < 8 && t == 1; ++k) {
+        mlaas::root::ReadStats stats;
+        tree.readInto(names, all, kept[t], options, &stats);
+        if (stats.threads > 1) {
+          ++roundSampled;
+          roundJoined += stats.jobsOnWorkers > 0;
+        }
+      }
     }
     if (machineSpeedup(1, 2'000'000) < 1.8) continue;
     ++counted;
+    sampled += roundSampled;
+    joined += roundJoined;
     for (int t = 0; t < 2; ++t) {
       reuse[t].insert(reuse[t].end(), roundReuse[t], roundReuse[t] + 8);
       bound[t].insert(bound[t].end(), roundBound[t], roundBound[t] + 8);
@@ -248,11 +263,11 @@ void printScaling(const std::string& path, int rounds, std::uint64_t parallelMin
   fmt::print(
       "{:<38} shared on {} threads, {:3} rounds: readInto 1t {:8.1f} us 2t {:8.1f} us 1->2 {:5.2f}x (best {:5.2f}x) | "
       "A 1t {:8.1f} 2t "
-      "{:8.1f} 1->2 {:5.2f}x (best {:5.2f}x)\n",
+      "{:8.1f} 1->2 {:5.2f}x (best {:5.2f}x) | worker joined {}/{} shared reads\n",
       std::filesystem::path(path).filename().string(), dualStats.threads, counted, 1e6 * median(reuse[0]),
       1e6 * median(reuse[1]), median(reuse[0]) / median(reuse[1]), best(reuse[0]) / best(reuse[1]),
       1e6 * median(bound[0]), 1e6 * median(bound[1]), median(bound[0]) / median(bound[1]),
-      best(bound[0]) / best(bound[1]));
+      best(bound[0]) / best(bound[1]), joined, sampled);
 }
 
 double jsrootSeconds(const std::string& file, const std::string& tree, const std::vector<std::string>& names) {

@@ -90,9 +90,8 @@ void checkOutputFolder(const fs::path& out) {
 }
 
 /// What the server says before any event is read, so that a wrong URL, a missing or refused
-/// token or a name the server refuses fails in seconds instead of after the run: an upload of an
-/// empty model, which the server refuses after checking the token and the name and before
-/// storing anything ("the ONNX file is empty").
+/// token or a name the server refuses fails in seconds instead of after the run: an upload's dry
+/// run, which checks the token and the name and stores nothing.
 void checkUploadTarget(const TrainArgs& args, const std::string& name) {
   if (!args.alias.empty()) {
     // The server's own rule (a probe of it would move an alias).
@@ -102,10 +101,9 @@ void checkUploadTarget(const TrainArgs& args, const std::string& name) {
   auto options = client::optionsFromCommandLine(args.upload, args.token, args.tokenFile);
   options.requestTimeout = std::chrono::seconds(15);
   const client::Client server(options);
-  const auto probe = server.upload(name, std::string_view(), client::UploadMetadata{});
-  if (probe) return;  // no server stores an empty model, but nothing is wrong either
+  const auto probe = server.checkUpload(name);
+  if (probe) return;
   const auto& error = probe.error();
-  if (error.httpStatus == 400 && error.message.find("the ONNX file is empty") != std::string::npos) return;
   std::string why;
   switch (error.httpStatus) {
     case 0: why = fmt::format("cannot reach the server: {}", error.message); break;

@@ -315,11 +315,15 @@ ClientStats Client::stats() const {
 
 // ---- repository ------------------------------------------------------------------------------
 
-Result<ModelCard> Client::upload(std::string_view name, std::string_view onnx, const UploadMetadata& metadata) const {
+namespace {
+/// POST name/versions with the model as the body and the metadata in a header, or both as
+/// multipart parts when the metadata is too long for a header.
+HttpRequest uploadRequest(std::string_view name, std::string_view onnx, const UploadMetadata& metadata,
+                          bool dryRun) {
   HttpRequest request;
   request.method = "POST";
-  request.target = modelPath(name) + "/versions";
-  request.idempotent = false;  // a retry could store the model twice
+  request.target = modelPath(name) + "/versions" + (dryRun ? "?dry_run=true" : "");
+  request.idempotent = dryRun;  // a retried upload could store the model twice; a dry run stores nothing
   request.headers = {{"Accept", "application/json"}};
   const auto meta = metadataToJson(metadata);
   const auto metaText = meta.empty() ? std::string() : meta.dump(-1, ' ', /*ensure_ascii=*/true);
@@ -338,7 +342,23 @@ Result<ModelCard> Client::upload(std::string_view name, std::string_view onnx, c
     request.body += onnx;
     request.body += fmt::format("\r\n--{}--\r\n", boundary);
   }
-  return impl_->callJson<ModelCard>(std::move(request), [](const json& body) { return cardFromJson(body); });
+  return request;
+}
+}  // namespace
+
+Result<ModelCard> Client::upload(std::string_view name, std::string_view onnx, const UploadMetadata& metadata) const {
+  return impl_->callJson<ModelCard>(uploadRequest(name, onnx, metadata, false),
+                                    [](const json& body) { return cardFromJson(body); });
+}
+
+Result<UploadCheck> Client::checkUpload(std::string_view name, std::string_view onnx,
+                                        const UploadMetadata& metadata) const {
+  return impl_->callJson<UploadCheck>(uploadRequest(name, onnx, metadata, true), [](const json& body) {
+    if (!body.is_object() || body.value("dry_run", false) != true)
+      throw BadResponse{"the server did not answer as a dry run (a server without dry_run stores what it is sent)"};
+    return UploadCheck{body.value("name", std::string()), body.value("version", std::int64_t{0}),
+                       body.value("model_checked", false)};
+  });
 }
 
 Result<ModelCard> Client::upload(std::string_view name, std::span<const std::uint8_t> onnx,

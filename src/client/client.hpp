@@ -68,6 +68,10 @@ class Client {
   Result<ModelCard> upload(std::string_view name, std::span<const std::uint8_t> onnx,
                            const UploadMetadata& metadata = {}) const;
   Result<ModelCard> upload(std::string_view name, std::string_view onnx, const UploadMetadata& metadata = {}) const;
+  /// An upload's dry run (`?dry_run=true`): the token, the name, the metadata and, when `onnx` is
+  /// not empty, the model are checked as an upload checks them; nothing is stored. Safe to retry.
+  Result<UploadCheck> checkUpload(std::string_view name, std::string_view onnx = {},
+                                  const UploadMetadata& metadata = {}) const;
   /// Reads the file first; a missing file is Errc::not_found with httpStatus 0.
   Result<ModelCard> uploadFile(std::string_view name, const std::filesystem::path& onnxFile,
                                const UploadMetadata& metadata = {}) const;

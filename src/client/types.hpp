@@ -112,6 +112,13 @@ struct BatchingPolicy {
   std::int64_t maxQueueDelayUs = 0;
 };
 
+/// What an upload's dry run answers: every check passed, and the version an upload would get now.
+struct UploadCheck {
+  std::string name;
+  std::int64_t version = 0;
+  bool modelChecked = false;  ///< a model was sent, and the server's ONNX Runtime loaded it
+};
+
 /// One stored model version ("model card").
 struct ModelCard {
   std::string name;

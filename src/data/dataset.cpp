@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -22,6 +23,7 @@
 
 #include "core/thread_pool.hpp"
 #include "root/file.hpp"
+#include "root/ntuple.hpp"
 #include "root/tree.hpp"
 
 namespace mlaas::data {
@@ -83,6 +85,29 @@ class MemoryTree final : public TreeSource {
   std::uint64_t entries_ = 0;
 };
 
+// How the dataset layer sees one branch or field of the reader: one value per event, a list (its
+// counter, or its own name when it has none: std::vector branches, RNTuple collections), or not a
+// feature and why. TTrees and RNTuples share it, so the same config reads either.
+BranchInfo featureInfo(const root::BranchInfo& branch) {
+  BranchInfo info;
+  info.name = branch.name;
+  info.type = branch.type;
+  std::size_t inner = 1;
+  for (auto d : branch.innerShape) inner *= d;
+  if (!branch.supported) {
+    info.unsupported = branch.unsupportedReason;
+  } else if (branch.type == root::DType::string) {
+    info.unsupported = "strings cannot be features";
+  } else if (branch.jaggedLevels == 0) {
+    if (inner > 1) info.list = branch.name;  // x[k]: a list of k per event
+  } else if (branch.jaggedLevels == 1 && inner == 1) {
+    info.list = branch.counterBranch.empty() ? branch.name : branch.counterBranch;
+  } else {
+    info.unsupported = fmt::format("{}: nested lists cannot be features yet", branch.typeName);
+  }
+  return info;
+}
+
 class NativeTree final : public TreeSource {
  public:
   NativeTree(std::shared_ptr<const root::File> file, root::Tree tree, std::string name)
@@ -91,25 +116,7 @@ class NativeTree final : public TreeSource {
   std::uint64_t entries() const noexcept override { return tree_.entries(); }
   TreeSchema schema() const override {
     TreeSchema schema;
-    for (const auto& branch : tree_.branches()) {
-      BranchInfo info;
-      info.name = branch.name;
-      info.type = branch.type;
-      std::size_t inner = 1;
-      for (auto d : branch.innerShape) inner *= d;
-      if (!branch.supported) {
-        info.unsupported = branch.unsupportedReason;
-      } else if (branch.type == root::DType::string) {
-        info.unsupported = "strings cannot be features";
-      } else if (branch.jaggedLevels == 0) {
-        if (inner > 1) info.list = branch.name;  // x[k]: a list of k per event
-      } else if (branch.jaggedLevels == 1 && inner == 1) {
-        info.list = branch.counterBranch.empty() ? branch.name : branch.counterBranch;
-      } else {
-        info.unsupported = fmt::format("{}: nested lists cannot be features yet", branch.typeName);
-      }
-      schema.push_back(std::move(info));
-    }
+    for (const auto& branch : tree_.branches()) schema.push_back(featureInfo(branch));
     return schema;
   }
   std::vector<std::uint64_t> clusterBoundaries() const override { return tree_.clusterBoundaries(); }
@@ -125,6 +132,37 @@ class NativeTree final : public TreeSource {
  private:
   std::shared_ptr<const root::File> file_;
   root::Tree tree_;
+  std::string name_;
+};
+
+// An RNTuple's top-level fields as branches: RVec/std::vector fields are lists named after
+// themselves (a group ties the projected fields of one collection, Muon_pt, Muon_eta, ..., as it
+// ties std::vector branches), cardinality fields (nMuon) are flat counts. NTuple::read is const
+// and reads through the file's thread-safe source, so workers may read units side by side.
+class NTupleTree final : public TreeSource {
+ public:
+  NTupleTree(std::shared_ptr<const root::File> file, root::NTuple ntuple, std::string name)
+      : file_(std::move(file)), ntuple_(std::move(ntuple)), name_(std::move(name)) {}
+  const std::string& name() const noexcept override { return name_; }
+  std::uint64_t entries() const noexcept override { return ntuple_.entries(); }
+  TreeSchema schema() const override {
+    TreeSchema schema;
+    for (const auto& field : ntuple_.fields()) schema.push_back(featureInfo(field));
+    return schema;
+  }
+  std::vector<std::uint64_t> clusterBoundaries() const override { return ntuple_.clusterBoundaries(); }
+  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
+                                 std::uint64_t end) const override {
+    return ntuple_.read(branches, root::EntryRange{begin, end});
+  }
+  void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
+                std::vector<root::Column>& columns) const override {
+    ntuple_.readInto(branches, root::EntryRange{begin, end}, columns);
+  }
+
+ private:
+  std::shared_ptr<const root::File> file_;
+  root::NTuple ntuple_;
   std::string name_;
 };
 
@@ -148,12 +186,56 @@ TreeSourcePtr memoryTree(std::string name, TreeSchema schema, std::vector<root::
 }
 
 TreeSourcePtr openTree(const std::string& pathOrUrl, const std::string& treePath) {
-  auto file = root::File::open(pathOrUrl);
+  std::shared_ptr<const root::File> file = root::File::open(pathOrUrl);
+  // The same name may be a TTree in one file and an RNTuple in another (a production moving to
+  // RNTuple): the file says which.
+  if (file->find(treePath).key.className.find("RNTuple") != std::string::npos) {
+    auto ntuple = file->ntuple(treePath);
+    return std::make_shared<NTupleTree>(std::move(file), std::move(ntuple), pathOrUrl);
+  }
   auto tree = file->tree(treePath);
   return std::make_shared<NativeTree>(std::move(file), std::move(tree), pathOrUrl);
 }
 
+namespace {
+
+std::string_view shapeOf(const BranchInfo& branch) {
+  if (!branch.unsupported.empty()) return "not readable as a feature";
+  return branch.list.empty() ? "one value per event" : "a list per event";
+}
+
+// Files are read with the first file's plan: a branch that is a list in one file and a single
+// value in another would be misread, so it is refused here, naming both files.
+void checkSameShapes(const std::vector<TreeSourcePtr>& trees) {
+  if (trees.size() < 2) return;
+  std::map<std::string_view, const BranchInfo*> first;
+  const auto firstSchema = trees.front()->schema();
+  for (const auto& branch : firstSchema) first.emplace(branch.name, &branch);
+  for (std::size_t t = 1; t < trees.size(); ++t)
+    for (const auto& branch : trees[t]->schema()) {
+      const auto it = first.find(branch.name);
+      if (it == first.end() || shapeOf(*it->second) == shapeOf(branch)) continue;
+      throw core::Exception(core::Errc::invalid_argument,
+                            fmt::format("inputs: branch '{}' is {} in '{}' but {} in '{}' (the first file); "
+                                        "every input must store a branch the same way",
+                                        branch.name, shapeOf(branch), trees[t]->name(), shapeOf(*it->second),
+                                        trees.front()->name()));
+    }
+}
+
+// What makes two listed files one file: the resolved local path (so "a/../x.root" and "x.root",
+// or a link, are the same), a URL as written.
+std::string fileIdentity(const std::string& path) {
+  if (isUrl(path)) return path;
+  std::error_code error;
+  auto resolved = std::filesystem::weakly_canonical(path, error);
+  return error ? path : resolved.string();
+}
+
+}  // namespace
+
 Inputs makeInputs(std::vector<TreeSourcePtr> trees, std::vector<std::optional<double>> labels) {
+  checkSameShapes(trees);
   Inputs inputs;
   if (labels.size() != trees.size()) labels.resize(trees.size());
   for (const auto& tree : trees) inputs.records.push_back(describeInput(tree->name(), tree->entries()));
@@ -166,6 +248,9 @@ Inputs makeInputs(std::vector<TreeSourcePtr> trees, std::vector<std::optional<do
 Inputs openInputs(const DatasetConfig& config) {
   std::vector<TreeSourcePtr> trees;
   std::vector<std::optional<double>> labels;
+  // A file listed twice (two overlapping globs, or a glob and a name) would be read twice an epoch,
+  // perhaps with two labels: refused, naming both lines.
+  std::map<std::string, std::pair<std::string, Location>> listed;
   for (const auto& file : config.files) {
     std::vector<std::string> paths;
     if (!isUrl(file.path) && file.path.find_first_of("*?[") != std::string::npos) {
@@ -179,6 +264,11 @@ Inputs openInputs(const DatasetConfig& config) {
       paths.push_back(file.path);
     }
     for (const auto& path : paths) {
+      auto [seen, added] = listed.try_emplace(fileIdentity(path), file.path, file.at);
+      if (!added)
+        throwConfigError(file.at, fmt::format("'{}'{} is already an input, from '{}' at {}; list each file once",
+                                              path, path == file.path ? "" : fmt::format(" (matched by '{}')", file.path),
+                                              seen->second.first, toString(seen->second.second)));
       try {
         trees.push_back(openTree(path, config.tree));
       } catch (const core::Exception& e) {

@@ -130,5 +130,7 @@ void swapCopy(std::byte* dst, const std::byte* src, std::size_t count, std::size
 /// the x86-64 baseline and pick a `target("avx2")` twin with it at run time, not through GCC's
 /// target_clones, whose ifunc resolvers run before the sanitizer runtimes exist.
 bool cpuHasAvx2() noexcept;
+/// Whether this CPU runs AVX-512 F, BW and VL (the reader's 64-byte-store passes), decided once.
+bool cpuHasAvx512() noexcept;
 
 }  // namespace mlaas::root

@@ -541,6 +541,107 @@ void planFields(NTuple::Impl& t) {
   for (const auto& p : t.plans) t.infos.push_back(p.info);
 }
 
+// ---- Direct decoding: pages straight into a column of the field's type ----------------------------
+
+enum class ValueKind { real, zigzag, signExtend, plain };
+
+template <std::size_t W>
+using UnsignedOf = std::conditional_t<
+    W == 1, std::uint8_t, std::conditional_t<W == 2, std::uint16_t, std::conditional_t<W == 4, std::uint32_t, std::uint64_t>>>;
+
+/// Elements [skip, skip + take) of a page of n elements of W bytes (split: byte b of element i at
+/// b * n + i), converted as the Elements path converts them (integers through int64, reals through
+/// double: the same values), written to dst. The arithmetic stays in W-byte lanes, so the compiler
+/// vectorises the unsplitting.
+template <class Out, std::size_t W, bool Split, ValueKind Kind>
+void decodeInto(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, Out* dst) {
+  using U = UnsignedOf<W>;
+  using S = std::make_signed_t<U>;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
+  for (std::uint64_t j = 0; j < take; ++j) {
+    const std::uint64_t i = skip + j;
+    U u = 0;
+    if constexpr (Split) {
+      // Byte b of every element is in stream b: one load per stream, unrolled.
+      u = [&]<std::size_t... B>(std::index_sequence<B...>) {
+        return static_cast<U>(((static_cast<U>(bytes[B * n + i]) << (8 * B)) | ...));
+      }(std::make_index_sequence<W>{});
+    } else {
+      std::memcpy(&u, bytes + i * W, W);  // little-endian on disk
+      if constexpr (std::endian::native == std::endian::big && W > 1) u = static_cast<U>(Cursor::byteswap(static_cast<std::uint64_t>(u)) >> (64 - 8 * W));
+    }
+    if constexpr (Kind == ValueKind::real) {
+      using R = std::conditional_t<W == 4, float, double>;
+      const R v = std::bit_cast<R>(u);
+      if constexpr (std::is_same_v<Out, bool>)
+        dst[j] = false;  // as appendValues: a real column never feeds a bool field
+      else if constexpr (std::is_floating_point_v<Out>)
+        dst[j] = static_cast<Out>(v);  // float -> double -> float is exact: the same value
+      else
+        dst[j] = Out{0};
+    } else {
+      std::int64_t v;
+      if constexpr (Kind == ValueKind::zigzag)
+        v = static_cast<S>(static_cast<S>(u >> 1) ^ static_cast<S>(-static_cast<S>(u & 1)));
+      else if constexpr (Kind == ValueKind::signExtend)
+        v = static_cast<S>(u);
+      else
+        v = static_cast<std::int64_t>(static_cast<std::uint64_t>(u));
+      if constexpr (std::is_same_v<Out, bool>)
+        dst[j] = v != 0;
+      else if constexpr (std::is_floating_point_v<Out>)
+        dst[j] = static_cast<Out>(static_cast<double>(v));
+      else
+        dst[j] = static_cast<Out>(v);
+    }
+  }
+}
+
+using DecodeFn = void (*)(std::span<const std::byte>, std::uint64_t, std::uint64_t, std::uint64_t, void*);
+
+template <class Out, std::size_t W, bool Split, ValueKind Kind>
+void decodeErased(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, void* dst) {
+  decodeInto<Out, W, Split, Kind>(raw, n, skip, take, static_cast<Out*>(dst));
+}
+
+template <class Out, std::size_t W, bool Split>
+DecodeFn pickKind(std::uint16_t type) {
+  if (isReal(type)) {
+    if constexpr (W == 4 || W == 8) return &decodeErased<Out, W, Split, ValueKind::real>;
+    return nullptr;
+  }
+  if (isZigzag(type)) return &decodeErased<Out, W, Split, ValueKind::zigzag>;
+  if (isSigned(type)) return &decodeErased<Out, W, Split, ValueKind::signExtend>;
+  return &decodeErased<Out, W, Split, ValueKind::plain>;
+}
+
+template <class Out, std::size_t W>
+DecodeFn pickSplit(std::uint16_t type) {
+  return isSplit(type) ? pickKind<Out, W, true>(type) : pickKind<Out, W, false>(type);
+}
+
+/// The typed decoder of a value column for a field of type `out`, or null where the Elements path
+/// must decode it (bits, delta-encoded indices, strings).
+DecodeFn directDecoder(std::uint16_t type, DType out, bool deltaDone = false) {
+  if (type == kBit || (isDelta(type) && !deltaDone) || out == DType::string) return nullptr;
+  DecodeFn fn = nullptr;
+  auto pick = [&](auto tag) {
+    using Out = decltype(tag);
+    switch (columnWidth(type)) {
+      case 1: fn = pickSplit<Out, 1>(type); break;
+      case 2: fn = pickSplit<Out, 2>(type); break;
+      case 4: fn = pickSplit<Out, 4>(type); break;
+      case 8: fn = pickSplit<Out, 8>(type); break;
+      default: break;
+    }
+  };
+  if (out == DType::boolean)
+    pick(bool{});
+  else
+    visitNumeric(out, pick);
+  return fn;
+}
+
 /// Every element of a column in one cluster as 64-bit values (integers, or the bits of doubles
 /// for reals: read as `double` from the same bytes), in element order.
 struct Elements {
@@ -559,67 +660,45 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
   if (raw.size() != n * w)
     throw core::Exception(core::Errc::corrupt,
                           fmt::format("{}: page of {} elements of {} bytes holds {} bytes", where, n, w, raw.size()));
-  std::vector<std::byte> joined;
-  if (isSplit(col.type)) {  // byte k of element i is at k * n + i
-    joined.resize(raw.size());
-    for (std::size_t k = 0; k < w; ++k)
-      for (std::uint64_t i = 0; i < n; ++i) joined[i * w + k] = raw[k * n + i];
-    raw = joined;
+  // The typed decoders (delta coding is undone below, over the 64-bit values).
+  const bool real = isReal(col.type);
+  const DecodeFn decode = directDecoder(col.type, real ? DType::float64 : DType::int64, true);
+  if (decode == nullptr)
+    throw core::Exception(core::Errc::unsupported, fmt::format("{}: column type {:#x}", where, col.type));
+  if (real) {
+    const auto at = out.reals.size();
+    out.reals.resize(at + n);
+    decode(raw, n, 0, n, out.reals.data() + at);
+    return;
   }
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const auto* p = raw.data() + i * w;
-    std::uint64_t u = 0;
-    std::memcpy(&u, p, w);  // little-endian on disk
-    if constexpr (std::endian::native == std::endian::big) u = Cursor::byteswap(u) >> (64 - 8 * w);
-    if (isReal(col.type)) {
-      if (w == 4) {
-        std::uint32_t u32 = static_cast<std::uint32_t>(u);
-        out.reals.push_back(std::bit_cast<float>(u32));
-      } else {
-        out.reals.push_back(std::bit_cast<double>(u));
-      }
-      continue;
-    }
-    std::int64_t v;
-    if (isZigzag(col.type)) {
-      v = static_cast<std::int64_t>(u >> 1) ^ -static_cast<std::int64_t>(u & 1);
-    } else if (isSigned(col.type) && w < 8) {
-      const int shift = 64 - 8 * static_cast<int>(w);
-      v = static_cast<std::int64_t>(u << shift) >> shift;
-    } else {
-      v = static_cast<std::int64_t>(u);
-    }
-    out.ints.push_back(v);
-  }
+  const auto at = out.ints.size();
+  out.ints.resize(at + n);
+  decode(raw, n, 0, n, out.ints.data() + at);
   if (isDelta(col.type))  // within the page: first value as is, then differences
     for (std::size_t i = out.ints.size() - n + 1; i < out.ints.size(); ++i)
       out.ints[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(out.ints[i]) +
                                               static_cast<std::uint64_t>(out.ints[i - 1]));
 }
 
-/// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the pages
-/// that overlap the range are fetched and decoded.
-Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected,
-                         std::uint64_t from, std::uint64_t to) {
+/// Walks elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the
+/// pages that overlap the range are fetched (one request) and decompressed. Calls onZeros(n) for
+/// elements a deferred column does not store, and onPage(raw, elements, skip, take, where) for
+/// each page's unpacked bytes, of which elements [skip, skip + take) are wanted, in order.
+template <class OnZeros, class OnPage>
+void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected, std::uint64_t from,
+               std::uint64_t to, OnZeros&& onZeros, OnPage&& onPage) {
   const auto& col = t.columns[c];
   const auto& cluster = t.clusters[k];
   const std::string where = fmt::format("{}: column {} of field \"{}\" in cluster {}", t.context, c,
                                         col.field < t.fields.size() ? t.fields[col.field].name : "?", k);
   if (from > to || to > expected)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: elements {}..{} of {}", where, from, to, expected));
-  Elements out;
-  auto zeros = [&](std::uint64_t n) {
-    if (isReal(col.type))
-      out.reals.insert(out.reals.end(), n, 0.0);
-    else
-      out.ints.insert(out.ints.end(), n, 0);
-  };
   if (c >= cluster.columns.size() || !cluster.columns[c].present || cluster.columns[c].pages.empty()) {
     // A deferred column before its first element: zeros.
     if (c < cluster.columns.size() && cluster.columns[c].suppressed)
       throw core::Exception(core::Errc::unsupported, where + ": suppressed (alternative representation)");
-    zeros(to - from);
-    return out;
+    onZeros(to - from);
+    return;
   }
   const auto& cp = cluster.columns[c];
   std::uint64_t total = 0;
@@ -630,32 +709,44 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
   if (lead + total < to)
     throw core::Exception(core::Errc::corrupt,
                           fmt::format("{}: pages hold {} elements, {} are needed", where, lead + total, to));
-  if (from < lead) zeros(std::min(to, lead) - from);
+  if (from < lead) onZeros(std::min(to, lead) - from);
   // Pages overlapping [max(from, lead) - lead, to - lead) in page-element numbers.
   const std::uint64_t lo = std::max(from, lead) - lead, hi = to > lead ? to - lead : 0;
   std::vector<std::size_t> wanted;
-  std::uint64_t pageStart = 0, firstStart = 0;
+  std::vector<std::uint64_t> starts;
+  std::uint64_t pageStart = 0;
   for (std::size_t p = 0; p < cp.pages.size(); ++p) {
     const auto pageEnd = pageStart + cp.pages[p].elements;
     if (pageEnd > lo && pageStart < hi) {
-      if (wanted.empty()) firstStart = pageStart;
       wanted.push_back(p);
+      starts.push_back(pageStart);
     }
     pageStart = pageEnd;
   }
-  if (wanted.empty()) return out;
-  std::vector<io::ReadRequest> requests;
-  std::vector<std::vector<std::byte>> stored(wanted.size());
-  for (std::size_t w = 0; w < wanted.size(); ++w) {
-    const auto& b = cp.pages[wanted[w]].bytes;
+  if (wanted.empty()) return;
+  // The pages' bytes and the decompressed page go to per-thread buffers that keep their capacity:
+  // fresh buffers per call would page-fault as much as the pages hold.
+  thread_local std::vector<std::byte> storedArena, inflated;
+  std::uint64_t storedBytes = 0;
+  for (const auto w : wanted) {
+    const auto& b = cp.pages[w].bytes;
     if (b.offset > t.file->size() || b.size > t.file->size() - b.offset)
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: page {} at {} ({} bytes) lies beyond the file", where,
-                                                             wanted[w], b.offset, b.size));
-    stored[w].resize(b.size);
-    requests.push_back({b.offset, stored[w]});
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: page {} at {} ({} bytes) lies beyond the file", where, w, b.offset, b.size));
+    storedBytes += b.size;
+  }
+  storedArena.resize(storedBytes);
+  std::vector<io::ReadRequest> requests;
+  std::vector<std::span<const std::byte>> stored;
+  std::uint64_t at = 0;
+  for (const auto w : wanted) {
+    const auto& b = cp.pages[w].bytes;
+    const std::span<std::byte> into(storedArena.data() + at, b.size);
+    requests.push_back({b.offset, into});
+    stored.push_back(into);
+    at += b.size;
   }
   if (auto r = t.file->source()->read(requests); !r) throw core::Exception(r.error().withContext(where));
-  Elements decoded;
   for (std::size_t w = 0; w < wanted.size(); ++w) {
     const auto& page = cp.pages[wanted[w]];
     const auto pageWhere = fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset);
@@ -664,7 +755,6 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
       throw core::Exception(core::Errc::corrupt, fmt::format("{}: {} elements cannot come from {} bytes", pageWhere,
                                                              page.elements, page.bytes.size));
     std::span<const std::byte> raw = stored[w];
-    std::vector<std::byte> inflated;
     if (raw.size() != unpacked) {
       if (declaredSize(raw) != unpacked)
         throw core::Exception(core::Errc::corrupt,
@@ -674,15 +764,57 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
       if (auto r = decompress(raw, inflated, pageWhere); !r) throw core::Exception(r.error());
       raw = inflated;
     }
-    decodePage(col, raw, page.elements, decoded, pageWhere);
+    const std::uint64_t first = std::max(lo, starts[w]) - starts[w];
+    const std::uint64_t last = std::min(hi, starts[w] + page.elements) - starts[w];
+    onPage(raw, page.elements, first, last - first, pageWhere);
   }
-  const auto skip = static_cast<std::ptrdiff_t>(lo - firstStart);
-  const auto take = static_cast<std::ptrdiff_t>(hi - lo);
-  if (isReal(col.type))
-    out.reals.insert(out.reals.end(), decoded.reals.begin() + skip, decoded.reals.begin() + skip + take);
-  else
-    out.ints.insert(out.ints.end(), decoded.ints.begin() + skip, decoded.ints.begin() + skip + take);
+}
+
+/// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements.
+Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected,
+                         std::uint64_t from, std::uint64_t to) {
+  const auto& col = t.columns[c];
+  Elements out;
+  Elements decoded;
+  walkPages(
+      t, k, c, expected, from, to,
+      [&](std::uint64_t n) {
+        if (isReal(col.type))
+          out.reals.insert(out.reals.end(), n, 0.0);
+        else
+          out.ints.insert(out.ints.end(), n, 0);
+      },
+      [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
+          const std::string& where) {
+        decoded.ints.clear();
+        decoded.reals.clear();
+        decodePage(col, raw, n, decoded, where);  // delta encoding runs over the whole page
+        const auto begin = static_cast<std::ptrdiff_t>(skip), end = static_cast<std::ptrdiff_t>(skip + take);
+        if (isReal(col.type))
+          out.reals.insert(out.reals.end(), decoded.reals.begin() + begin, decoded.reals.begin() + end);
+        else
+          out.ints.insert(out.ints.end(), decoded.ints.begin() + begin, decoded.ints.begin() + end);
+      });
   return out;
+}
+
+/// Appends elements [from, to) of value column `c` in cluster `k` to `out` through `decode`.
+void appendDirect(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected, std::uint64_t from,
+                  std::uint64_t to, DecodeFn decode, Column& out) {
+  const auto width = dtypeSize(out.type);
+  std::size_t at = out.data.size();
+  out.data.resize(at + (to - from) * width);
+  walkPages(
+      t, k, c, expected, from, to,
+      [&](std::uint64_t n) {
+        std::memset(out.data.data() + at, 0, n * width);  // zero of every numeric type
+        at += n * width;
+      },
+      [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
+          const std::string&) {
+        decode(raw, n, skip, take, out.data.data() + at);
+        at += take * width;
+      });
 }
 
 /// Appends elements [from, to) of a cluster's values to a column of type `type`.
@@ -742,10 +874,33 @@ std::vector<std::uint64_t> NTuple::clusterBoundaries() const {
 }
 
 std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRange range) const {
+  std::vector<Column> columns;
+  readInto(names, range, columns);
+  return columns;
+}
+
+void NTuple::readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns) const {
   const auto& t = *impl_;
   range.end = std::min(range.end, t.entries);
   range.begin = std::min(range.begin, range.end);
+  std::vector<Column> previous = std::move(columns);
+  // A previous read's column of the same name lends its buffers (cleared, capacity kept).
+  auto recycled = [&](const std::string& name) {
+    Column col;
+    for (auto& old : previous)
+      if (old.name == name && (!old.data.empty() || old.data.capacity() != 0)) {
+        col.data = std::move(old.data);
+        col.data.clear();
+        if (!old.offsets.empty()) {
+          col.offsets = std::move(old.offsets);
+          for (auto& level : col.offsets) level.clear();
+        }
+        break;
+      }
+    return col;
+  };
   std::vector<Column> out;
+  out.reserve(names.size());
   for (const auto& name : names) {
     const auto it =
         std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
@@ -755,12 +910,17 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
     if (!plan.info.supported)
       throw core::Exception(core::Errc::unsupported,
                             fmt::format("{}: field \"{}\": {}", t.context, name, plan.info.unsupportedReason));
-    Column col;
+    Column col = recycled(name);
     col.name = name;
     col.type = plan.info.type;
     col.firstEntry = range.begin;
-    if (plan.kind == FieldPlan::Kind::vector || plan.kind == FieldPlan::Kind::string)
-      col.offsets.assign(1, std::vector<std::uint64_t>{0});
+    col.entries = 0;
+    if (plan.kind == FieldPlan::Kind::vector || plan.kind == FieldPlan::Kind::string) {
+      col.offsets.resize(1);
+      col.offsets[0].assign(1, 0);
+    } else {
+      col.offsets.clear();
+    }
     const std::string where = fmt::format("{}: field \"{}\"", t.context, name);
     for (std::size_t k = 0; k < t.clusters.size(); ++k) {
       const auto& c = t.clusters[k];
@@ -768,9 +928,16 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
       const auto hi = std::min(range.end, c.firstEntry + c.entries);
       if (lo >= hi) continue;
       const auto first = lo - c.firstEntry, last = hi - c.firstEntry;
+      const DecodeFn direct = plan.kind == FieldPlan::Kind::leaf || plan.kind == FieldPlan::Kind::vector
+                                  ? directDecoder(t.columns[plan.valueColumn].type, col.type)
+                                  : nullptr;
       if (plan.kind == FieldPlan::Kind::leaf) {
-        const auto values = clusterElements(t, k, plan.valueColumn, c.entries, first, last);
-        appendValues(col, values, 0, last - first, where);
+        if (direct != nullptr) {
+          appendDirect(t, k, plan.valueColumn, c.entries, first, last, direct, col);
+        } else {
+          const auto values = clusterElements(t, k, plan.valueColumn, c.entries, first, last);
+          appendValues(col, values, 0, last - first, where);
+        }
       } else {
         // Offsets of entries [first - 1, last): the end of each entry's items, counted in the cluster.
         const auto base = first == 0 ? 0 : first - 1;
@@ -799,23 +966,59 @@ std::vector<Column> NTuple::read(const std::vector<std::string>& names, EntryRan
         if (itemsLast < itemsBegin || itemsLast > itemsEnd)
           throw core::Exception(core::Errc::corrupt, fmt::format("{}: cluster {} offsets {}..{} of {} items", where, k,
                                                                  itemsBegin, itemsLast, itemsEnd));
-        const auto items =
-            clusterElements(t, k, plan.valueColumn, static_cast<std::uint64_t>(itemsEnd), itemsBegin, itemsLast);
+        // The entries' items are consecutive: one append for the range, then its offsets.
+        auto& offsets = col.offsets[0];
+        offsets.reserve(offsets.size() + (last - first));
         for (auto e = first; e < last; ++e) {
           const auto end = endOf(e);
           if (end < begin)
             throw core::Exception(core::Errc::corrupt,
                                   fmt::format("{}: offsets decrease at entry {}", where, c.firstEntry + e));
-          appendValues(col, items, begin - itemsBegin, end - itemsBegin, where);
-          col.offsets[0].push_back(col.offsets[0].back() + (end - begin));
+          offsets.push_back(offsets.back() + (end - begin));
           begin = end;
+        }
+        if (direct != nullptr) {
+          appendDirect(t, k, plan.valueColumn, itemsEnd, itemsBegin, itemsLast, direct, col);
+        } else {
+          const auto items = clusterElements(t, k, plan.valueColumn, itemsEnd, itemsBegin, itemsLast);
+          appendValues(col, items, 0, itemsLast - itemsBegin, where);
         }
       }
       col.entries += hi - lo;
     }
     out.push_back(std::move(col));
   }
-  return out;
+  columns = std::move(out);
+}
+
+std::uint64_t NTuple::decompressOnly(const std::vector<std::string>& names, EntryRange range) const {
+  const auto& t = *impl_;
+  range.end = std::min(range.end, t.entries);
+  std::uint64_t bytes = 0;
+  for (const auto& name : names) {
+    const auto it =
+        std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
+    if (it == t.plans.end() || !it->info.supported)
+      throw core::Exception(core::Errc::not_found, fmt::format("{}: no readable field \"{}\"", t.context, name));
+    std::vector<std::uint32_t> columns{it->valueColumn};
+    if (it->kind != FieldPlan::Kind::leaf) columns.push_back(it->indexColumn);
+    if (it->kind == FieldPlan::Kind::cardinality) columns = {it->indexColumn};
+    for (std::size_t k = 0; k < t.clusters.size(); ++k) {
+      const auto& c = t.clusters[k];
+      if (c.firstEntry >= range.end || c.firstEntry + c.entries <= range.begin) continue;
+      for (const auto column : columns) {
+        if (column >= c.columns.size() || !c.columns[column].present) continue;
+        std::uint64_t total = 0;
+        for (const auto& page : c.columns[column].pages) total += page.elements;
+        walkPages(
+            t, k, column, total, 0, total, [](std::uint64_t) {},
+            [&](std::span<const std::byte> raw, std::uint64_t, std::uint64_t, std::uint64_t, const std::string&) {
+              bytes += raw.size();
+            });
+      }
+    }
+  }
+  return bytes;
 }
 
 NTuple File::ntuple(const std::string& path) const {

@@ -35,6 +35,12 @@ class NTuple {
   [[nodiscard]] std::vector<std::uint64_t> clusterBoundaries() const;
   /// Reads fields over [range.begin, range.end) (clipped). Throws not_found, unsupported, corrupt.
   [[nodiscard]] std::vector<Column> read(const std::vector<std::string>& names, EntryRange range) const;
+  /// read() into `columns`, reusing the buffers of the columns already there with the same names
+  /// (a chunked reader's steady state: no allocation or page faults for same-sized chunks).
+  void readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns) const;
+  /// The bound of read(): fetches and decompresses the pages of the same fields in the clusters
+  /// that overlap `range`, without decoding; returns the unpacked bytes (benchmarks).
+  std::uint64_t decompressOnly(const std::vector<std::string>& names, EntryRange range) const;
 
   struct Impl;
   explicit NTuple(std::shared_ptr<const Impl> impl);

@@ -494,6 +494,30 @@ class PartialBaskets {
   mutable std::condition_variable loaded_;                            ///< a claim ended
 };
 
+/// A branch whose one basket is embedded in the tree record, covers all the tree's entries and
+/// holds plain values, fixed-size or a counted run (NanoAOD: 947 of its 949 branches): what a read
+/// needs to swap-copy it into its column, made when the tree is opened, one 32-byte entry per
+/// branch in one array (Tree::Impl::embeddedCopies). A read then copies such branches in one tight
+/// loop (copyEmbedded) without planning them, looking at their branch or basket records (two
+/// cache lines each, ~1 MB for NanoAOD, out of cache after a read's 1.2 MB of output) or setting
+/// up a job. The checks readBaskets makes of an embedded basket (its entry count, its offsets in
+/// order, enough bytes for its entries) are made here once: a branch that fails one is not listed,
+/// and the general path reads it (and reports the damage).
+struct EmbeddedCopy {
+  enum Kind : std::uint8_t { none, fixed, counted };
+  const std::byte* content = nullptr;
+  const std::int32_t* offsets = nullptr;  ///< counted: `offsetCount` native entry offsets
+  std::uint32_t contentBytes = 0;
+  std::uint32_t offsetCount = 0;
+  std::uint32_t innerSize = 1;
+  Kind kind = none;
+  std::uint8_t width = 0;  ///< bytes per value, on disk and in the column
+  DType type = DType::float64;
+  std::uint8_t levels : 7 = 0;
+  std::uint8_t shaped : 1 = 0;  ///< the column's innerShape comes from the branch's info
+};
+static_assert(sizeof(EmbeddedCopy) == 32, "two per cache line");
+
 }  // namespace
 
 struct Tree::Impl {
@@ -514,6 +538,9 @@ struct Tree::Impl {
   /// Each branch's estimated read cost per entry (nanoseconds, see basketNanos), one compact array:
   /// a wide read splits its branches among threads by it without touching their records.
   std::vector<float> nanosPerEntry;
+  /// Per branch: how a read copies it when its one basket is embedded (EmbeddedCopy; kind none
+  /// otherwise). Empty when no branch qualifies.
+  std::vector<EmbeddedCopy> embeddedCopies;
   static std::uint64_t nextSerial() noexcept {
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
@@ -998,7 +1025,7 @@ constexpr std::size_t kScratchKeepBytes = 64u << 20;
 /// then below 2^31, by any step backwards (u - p wraps); a non-decreasing run from prev whose
 /// last value is <= size lies wholly in [prev, size]. Three vector operations per group instead
 /// of the seven that separate unsigned comparisons took.
-template <bool Stored>
+template <bool Stored, std::size_t StoreBytes = 32>
 [[gnu::always_inline]] inline bool offsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen,
                                                    std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
                                                    std::uint32_t phase, int shift, std::uint64_t base,
@@ -1024,9 +1051,11 @@ template <bool Stored>
     phases |= u ^ phase;
     out[k] = base + (u >> shift);
   };
-  // One by one up to out's first 32-byte boundary: no vector store of the loop below then
-  // straddles two cache lines (the pass is bound by its 8-byte stores).
-  const std::size_t head = std::min(n, 1 + ((32 - (reinterpret_cast<std::uintptr_t>(out + 1) & 31)) & 31) / 8);
+  // One by one up to out's first StoreBytes boundary (the vector width): no vector store of the
+  // loop below then straddles two cache lines (the pass is bound by its 8-byte stores).
+  constexpr std::uintptr_t kAlign = StoreBytes - 1;
+  const std::size_t head =
+      std::min(n, 1 + ((StoreBytes - (reinterpret_cast<std::uintptr_t>(out + 1) & kAlign)) & kAlign) / 8);
   std::size_t k = 1;
   for (; k < head; ++k) step(k);
   for (; k < n; ++k) step(k);
@@ -1051,9 +1080,31 @@ __attribute__((target("avx2"))) bool nativeOffsetsToColumnAvx2(const std::byte* 
 }
 #endif
 
+#if defined(MLAAS_ROOT_AVX2_OFFSETS) && defined(__GNUC__) && !defined(__clang__)
+#define MLAAS_ROOT_AVX512_OFFSETS 1
+// And for AVX-512 (GCC: clang has no prefer-vector-width target attribute), 64-byte stores, one
+// cache line each, from a 64-byte boundary: the pass is bound by its stores (LZ4 readInto 1.01x).
+#define MLAAS_ROOT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,prefer-vector-width=512")))
+MLAAS_ROOT_AVX512_TARGET bool storedOffsetsToColumnAvx512(const std::byte* raw, std::size_t n, std::uint32_t keylen,
+                                                          std::uint32_t prev, std::uint32_t size, std::uint32_t mask,
+                                                          std::uint32_t phase, int shift, std::uint64_t base,
+                                                          std::uint64_t* out) noexcept {
+  return offsetsToColumn<true, 64>(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+}
+MLAAS_ROOT_AVX512_TARGET bool nativeOffsetsToColumnAvx512(const std::byte* raw, std::size_t n, std::uint32_t prev,
+                                                          std::uint32_t size, std::uint32_t mask,
+                                                          std::uint32_t phase, int shift, std::uint64_t base,
+                                                          std::uint64_t* out) noexcept {
+  return offsetsToColumn<false, 64>(raw, n, 0, prev, size, mask, phase, shift, base, out);
+}
+#endif
+
 bool storedOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t keylen, std::uint32_t prev,
                            std::uint32_t size, std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base,
                            std::uint64_t* out) noexcept {
+#ifdef MLAAS_ROOT_AVX512_OFFSETS
+  if (cpuHasAvx512()) return storedOffsetsToColumnAvx512(raw, n, keylen, prev, size, mask, phase, shift, base, out);
+#endif
 #ifdef MLAAS_ROOT_AVX2_OFFSETS
   if (cpuHasAvx2()) return storedOffsetsToColumnAvx2(raw, n, keylen, prev, size, mask, phase, shift, base, out);
 #endif
@@ -1063,6 +1114,9 @@ bool storedOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t ke
 bool nativeOffsetsToColumn(const std::byte* raw, std::size_t n, std::uint32_t prev, std::uint32_t size,
                            std::uint32_t mask, std::uint32_t phase, int shift, std::uint64_t base,
                            std::uint64_t* out) noexcept {
+#ifdef MLAAS_ROOT_AVX512_OFFSETS
+  if (cpuHasAvx512()) return nativeOffsetsToColumnAvx512(raw, n, prev, size, mask, phase, shift, base, out);
+#endif
 #ifdef MLAAS_ROOT_AVX2_OFFSETS
   if (cpuHasAvx2()) return nativeOffsetsToColumnAvx2(raw, n, prev, size, mask, phase, shift, base, out);
 #endif
@@ -1356,6 +1410,26 @@ std::vector<Column>& piecePool() {
 }
 constexpr std::size_t kPiecesKeepBytes = 64u << 20;
 
+/// a == b for short texts such as branch names, inline: a read of NanoAOD compares ~1900 names
+/// (resolve, and each column's name), and a call to memcmp for each was 3% of the read.
+[[gnu::always_inline]] inline bool sameText(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n < 8) {
+    for (std::size_t k = 0; k < n; ++k)
+      if (a[k] != b[k]) return false;
+    return true;
+  }
+  auto word = [](const char* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  std::uint64_t diff = word(a.data() + n - 8) ^ word(b.data() + n - 8);  // the last 8, overlapping
+  for (std::size_t k = 0; k + 8 < n; k += 8) diff |= word(a.data() + k) ^ word(b.data() + k);
+  return diff == 0;
+}
+
 Column emptyColumn(const BranchData& b, EntryRange range) {
   Column c;
   c.name = b.info.name;
@@ -1380,7 +1454,7 @@ Column emptyColumn(const BranchData& b, EntryRange range) {
 /// read, spares a cache miss on the branch's own (NanoAOD: ~950 a read); it is copied only when
 /// the column holds another name (reading chunk after chunk it holds this one).
 void resetColumn(Column& c, const BranchData& b, EntryRange range, bool keepSizes, const std::string& name) {
-  if (c.name != name) c.name = name;
+  if (!sameText(c.name, name)) c.name = name;
   c.type = b.type;
   c.firstEntry = range.begin;
   c.entries = 0;
@@ -1571,25 +1645,28 @@ bool isCountedRun(const BranchData& b) noexcept {
 
 /// A counted-run column cut to what this read decoded into it: offsets[0] to entries + 1 values,
 /// the data to the values they cover (decodeCountedRun writes grow-only into longer buffers).
-void trimCounted(Column& c, const BranchData& b) {
+void trimCounted(Column& c, std::size_t innerSize, std::size_t outWidth) {
   if (c.entries == 0) return makeEmpty(c);
   auto& offs = c.offsets[0];
   offs.resize(c.entries + 1);
-  c.data.resize(offs.back() * b.innerSize * b.outWidth);
+  c.data.resize(offs.back() * innerSize * outWidth);
 }
+void trimCounted(Column& c, const BranchData& b) { trimCounted(c, b.innerSize, b.outWidth); }
 
 /// The fused path of a counted-leaf basket: one pass turns its entry offsets (still as stored, or
 /// native for embedded baskets) into column offsets (swap, subtract the key length, shift, check),
-/// one swap-copy moves the values. False (nothing appended) when an offset is damaged or an entry
-/// holds a partial group.
-bool decodeCountedRun(const BranchData& b, const BasketBytes& basket, std::size_t first, std::size_t last,
-                      Column& out) {
+/// one conversion (convertValues(src, n, dst)) moves the values. False (nothing appended) when an
+/// offset is damaged or an entry holds a partial group. `groupBytes` (innerSize values of
+/// diskWidth bytes) is a power of two.
+template <class Convert>
+bool countedRunInto(const BasketBytes& basket, std::size_t first, std::size_t last, std::size_t innerSize,
+                    std::size_t diskWidth, std::size_t outWidth, Column& out, Convert&& convertValues) {
   const bool stored = !basket.rawOffsets.empty();
   const auto* raw = stored ? basket.rawOffsets.data() : reinterpret_cast<const std::byte*>(basket.offsets.data());
   const std::size_t nev = stored ? basket.rawOffsets.size() / 4 : basket.offsets.size();
   const auto content = basket.content;
   if (first >= last || last > nev || content.size() > std::numeric_limits<std::int32_t>::max()) return false;
-  const std::size_t groupBytes = b.innerSize * b.codec.diskWidth;
+  const std::size_t groupBytes = innerSize * diskWidth;
   const int shift = std::countr_zero(groupBytes);
   const auto mask = static_cast<std::uint32_t>(groupBytes - 1);
   const auto keylen = stored ? static_cast<std::uint32_t>(basket.keylen) : 0u;
@@ -1602,16 +1679,15 @@ bool decodeCountedRun(const BranchData& b, const BasketBytes& basket, std::size_
   const std::uint32_t runBegin = offsetAt(first);
   if (runBegin > size) return false;
   const std::uint32_t phase = runBegin & mask;
-  const std::size_t outWidth = b.outWidth;
   auto& offs = out.offsets[0];
   // The column may be longer than what is decoded so far (stale sizes that resetColumn keepSizes
   // left, or the previous basket's grow-only writes): offsets[0][0..entries] and the values up to
   // offsets[0][entries] are this read's; the buffers only ever grow here (growth is zero-filled,
   // a pass decoding then overwrites), and trimCounted cuts them to size once the column is done.
   const std::size_t at = 1 + out.entries;
-  const std::size_t dataAt = out.entries == 0 ? 0 : offs[out.entries] * b.innerSize * outWidth;
+  const std::size_t dataAt = out.entries == 0 ? 0 : offs[out.entries] * innerSize * outWidth;
   if (offs.size() < at + (last - first)) offs.resize(at + (last - first));
-  const std::uint64_t base = dataAt / outWidth / b.innerSize - (runBegin >> shift);
+  const std::uint64_t base = dataAt / outWidth / innerSize - (runBegin >> shift);
   // Entry i ends where entry i + 1 starts; the basket's last entry ends with the content.
   const std::size_t fromArray = std::min(last, nev - 1) - first;
   const auto* ends = raw + 4 * (first + 1);
@@ -1625,11 +1701,17 @@ bool decodeCountedRun(const BranchData& b, const BasketBytes& basket, std::size_
     runEnd = size;
   }
   if (!ok) return false;  // nothing decoded: entries unchanged
-  const std::size_t n = (runEnd - runBegin) / b.codec.diskWidth;
+  const std::size_t n = (runEnd - runBegin) / diskWidth;
   if (out.data.size() < dataAt + n * outWidth) out.data.resize(dataAt + n * outWidth);
-  convert(b.codec, content.data() + runBegin, n, out.data.data() + dataAt);
+  convertValues(content.data() + runBegin, n, out.data.data() + dataAt);
   out.entries += last - first;
   return true;
+}
+
+bool decodeCountedRun(const BranchData& b, const BasketBytes& basket, std::size_t first, std::size_t last,
+                      Column& out) {
+  return countedRunInto(basket, first, last, b.innerSize, b.codec.diskWidth, b.outWidth, out,
+                        [&](const std::byte* src, std::size_t n, std::byte* dst) { convert(b.codec, src, n, dst); });
 }
 
 void decodeBasket(const BranchData& b, LoadedBasket& basket, const BasketLoc& loc, std::uint64_t lo, std::uint64_t hi,
@@ -1852,6 +1934,39 @@ double codecNanosPerByte(int compression);
 float branchNanosPerEntry(const BranchData& b, std::uint64_t entries, double perByte);
 }  // namespace
 
+namespace {
+
+/// How a read copies branch b (EmbeddedCopy), or kind none when the general path must read it.
+EmbeddedCopy embeddedCopyOf(const BranchData& b, std::uint64_t treeEntries) {
+  EmbeddedCopy e;
+  if (!b.info.supported || b.baskets.size() != 1 || b.codec.mode != NumCodec::Mode::plain || b.innerSize == 0) return e;
+  const auto& loc = b.baskets[0];
+  const auto entries = static_cast<std::uint64_t>(loc.nevbuf);
+  // The checks of checkEmbedded and of decodeFixed, made once.
+  if (!loc.embedded || loc.entryBegin != 0 || loc.entryEnd < treeEntries || treeEntries == 0 ||
+      entries != loc.entryEnd || !loc.offsetsInOrder || loc.content.size() > std::numeric_limits<std::int32_t>::max())
+    return e;
+  e.content = loc.content.data();
+  e.contentBytes = static_cast<std::uint32_t>(loc.content.size());
+  e.innerSize = static_cast<std::uint32_t>(b.innerSize);
+  e.width = static_cast<std::uint8_t>(b.codec.diskWidth);
+  e.type = b.type;
+  e.levels = b.levels & 0x7f;
+  e.shaped = b.shaped;
+  if (b.outWidth != b.codec.diskWidth || b.innerSize > std::numeric_limits<std::uint32_t>::max()) return e;
+  if (b.decode == Decode::fixed && b.entryStride == 0 && loc.offsets.empty() && b.levels == 0 &&
+      loc.content.size() / b.innerSize / b.codec.diskWidth >= entries) {
+    e.kind = EmbeddedCopy::fixed;
+  } else if (b.countedRun && !loc.offsets.empty() && b.levels == 1) {
+    e.offsets = loc.offsets.data();
+    e.offsetCount = static_cast<std::uint32_t>(loc.offsets.size());
+    e.kind = EmbeddedCopy::counted;
+  }
+  return e;
+}
+
+}  // namespace
+
 Tree File::tree(const std::string& path) const {
   const auto entry = find(path);
   if (entry.key.className != "TTree" && entry.key.className != "TNtuple" && entry.key.className != "TNtupleD") {
@@ -1942,6 +2057,12 @@ Tree File::tree(const std::string& path) const {
       atOffsets += loc.offsets.size();
     }
   }
+  for (std::size_t k = 0; k < impl->data.size(); ++k) {
+    const auto copy = embeddedCopyOf(impl->data[k], impl->entries);
+    if (copy.kind == EmbeddedCopy::none) continue;
+    if (impl->embeddedCopies.empty()) impl->embeddedCopies.resize(impl->data.size());
+    impl->embeddedCopies[k] = copy;
+  }
   for (const auto& b : impl->data) impl->infos.push_back(b.info);
   for (std::size_t k = 0; k < impl->data.size(); ++k) impl->byName.emplace(impl->data[k].info.name, k);
   impl->nanosPerEntry.reserve(impl->data.size());
@@ -1969,7 +2090,7 @@ std::vector<std::size_t> resolve(const Tree::Impl& t, const std::vector<std::str
     bool same = true;
     std::size_t at = 0;
     for (std::size_t k = 0; k < names.size() && same; ++k) {
-      same = std::string_view(last.names).substr(at, last.ends[k] - at) == names[k];
+      same = sameText(std::string_view(last.names).substr(at, last.ends[k] - at), names[k]);
       at = last.ends[k];
     }
     if (same) return last.found;
@@ -2338,15 +2459,23 @@ JobSplit splitJobs(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJ
 
 /// Runs a read's parallel pass (its fetch pieces, then a job per basket, then the slices) as
 /// splitJobs shares it among `threads`, or in order on the calling thread when threads == 1.
+/// With stats, the jobs run on a thread other than the caller are added to stats->jobsOnWorkers.
 template <class F>
 void runSplit(const Tree::Impl& t, const ReadPlan& plan, std::size_t fetchJobs, std::span<const Slice> slices,
-              std::size_t threads, const ReadOptions& options, F&& body) {
+              std::size_t threads, const ReadOptions& options, ReadStats* stats, F&& body) {
   if (threads <= 1) {
     for (std::size_t i = 0; i < fetchJobs + plan.baskets.size() + slices.size(); ++i) body(i);
     return;
   }
   const auto split = splitJobs(t, plan, fetchJobs, slices, threads);
-  options.pool->parallelForParts(split.cuts, [&](std::size_t at) { body(split.order[at]); });
+  if (!stats) return options.pool->parallelForParts(split.cuts, [&](std::size_t at) { body(split.order[at]); });
+  const auto caller = std::this_thread::get_id();
+  std::atomic<std::uint64_t> onWorkers{0};
+  options.pool->parallelForParts(split.cuts, [&](std::size_t at) {
+    if (std::this_thread::get_id() != caller) onWorkers.fetch_add(1, std::memory_order_relaxed);
+    body(split.order[at]);
+  });
+  stats->jobsOnWorkers += onWorkers.load(std::memory_order_relaxed);
 }
 
 /// An integer column's values as int64 (the counters of x[n] leaves).
@@ -2410,12 +2539,114 @@ std::span<const std::byte> fetchRecord(io::Source& source, const BasketLoc& loc,
 std::vector<Column> readImpl(const Tree::Impl& t, const std::vector<std::size_t>& branches, EntryRange range,
                              const ReadOptions& options, ReadStats* stats);
 
+/// Reads of at least this many branches are shared among threads by branch, not by basket (see
+/// shareByBranch).
+constexpr std::size_t kBranchSplitMin = 256;
+
+void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
+                 const ReadOptions& options, ReadStats* stats, std::span<Column> out,
+                 std::span<const std::string> names, bool copyEmbeddedFirst = true);
+
+/// The columns of branches with an EmbeddedCopy, copied in one loop on the calling thread; the
+/// other branches are then read by readBaskets' general path (into their columns, moved out and
+/// back). False, having done nothing, when no branch of the read has an EmbeddedCopy.
+bool copyEmbedded(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
+                  const ReadOptions& options, ReadStats* stats, std::span<Column> out,
+                  std::span<const std::string> names) {
+  const auto& copies = t.embeddedCopies;
+  std::vector<std::size_t> rest;  // columns (indices into branches) of the general path
+  std::uint64_t copied = 0, copiedBytes = 0;
+  const auto first = static_cast<std::size_t>(range.begin), last = static_cast<std::size_t>(range.end);
+  const std::size_t n = last - first;
+  for (std::size_t k = 0; k < branches.size(); ++k) {
+    const auto& e = copies[branches[k]];
+    if (e.kind == EmbeddedCopy::none) {
+      rest.push_back(k);
+      continue;
+    }
+    // resetColumn(keepSizes) from the compact entry (without the branch's record).
+    auto& c = out[k];
+    const std::string& name = names.empty() ? t.data[branches[k]].info.name : names[k];
+    if (!sameText(c.name, name)) c.name = name;
+    c.type = e.type;
+    c.firstEntry = range.begin;
+    if (e.shaped)
+      c.innerShape = t.data[branches[k]].info.innerShape;
+    else
+      c.innerShape.clear();
+    ++copied;
+    copiedBytes += e.contentBytes;
+    const std::size_t width = e.width;
+    if (e.kind == EmbeddedCopy::fixed) {
+      c.offsets.clear();
+      c.entries = n;
+      c.data.resize(n * e.innerSize * width);
+      swapCopy(c.data.data(), e.content + first * e.innerSize * width, n * e.innerSize, width);
+      continue;
+    }
+    c.offsets.resize(1);
+    auto& level = c.offsets[0];
+    if (level.empty())
+      level.push_back(0);
+    else
+      level[0] = 0;
+    c.entries = 0;
+    const BasketBytes bytes{{e.content, e.contentBytes}, {e.offsets, e.offsetCount}, {}, 0};
+    if (countedRunInto(bytes, first, last, e.innerSize, width, width, c,
+                       [width](const std::byte* src, std::size_t count, std::byte* dst) {
+                         if (count != 0) swapCopy(dst, src, count, width);
+                       })) {
+      trimCounted(c, e.innerSize, width);
+      continue;
+    }
+    // Damaged offsets, or an entry of a partial group: the general decoder says which.
+    const auto& b = t.data[branches[k]];
+    const auto& loc = b.baskets[0];
+    atBasket(t, b, 0, [&] {
+      auto basket = loadBasket({}, loc, b.where, nullptr);
+      decodeBasket(b, basket, loc, range.begin, range.end, c, nullptr, 0, b.where);
+    });
+    trimCounted(c, b);
+  }
+  if (copied == 0) return false;
+  if (!rest.empty()) {
+    std::vector<std::size_t> restBranches(rest.size());
+    std::vector<Column> restColumns(rest.size());
+    for (std::size_t r = 0; r < rest.size(); ++r) {
+      restBranches[r] = branches[rest[r]];
+      restColumns[r] = std::move(out[rest[r]]);
+    }
+    // Back into their places even when the read fails (the caller's columns stay whole).
+    struct Restore {
+      std::span<Column> out;
+      const std::vector<std::size_t>& rest;
+      std::vector<Column>& columns;
+      ~Restore() {
+        for (std::size_t r = 0; r < rest.size(); ++r) out[rest[r]] = std::move(columns[r]);
+      }
+    } restore{out, rest, restColumns};
+    readBaskets(t, restBranches, range, options, stats, restColumns, {}, /*copyEmbeddedFirst=*/false);
+  }
+  if (stats) {
+    stats->baskets += copied;
+    stats->uncompressedBytes += copiedBytes;
+    stats->threads = std::max<std::size_t>(stats->threads, 1);
+  }
+  return true;
+}
+
 /// Reads into `out` (one column per branch), reusing the buffers of the columns it holds
 /// (forEachChunk, readInto). `names`, when not empty, are the names `branches` were resolved from
 /// (the columns' names). `range` lies within the tree (readImpl clamps it).
 void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, EntryRange range,
                  const ReadOptions& options, ReadStats* stats, std::span<Column> out,
-                 std::span<const std::string> names) {
+                 std::span<const std::string> names, bool copyEmbeddedFirst) {
+  // Branches of one embedded basket are copied first, on this thread, when the read is not shared
+  // by basket (no workers, or a wide read, which shareByBranch either shared or found too small).
+  if (copyEmbeddedFirst && !t.embeddedCopies.empty() && range.size() != 0 &&
+      (poolThreads(options) == 1 || branches.size() >= kBranchSplitMin) &&
+      copyEmbedded(t, branches, range, options, stats, out, names))
+    return;
   auto columnName = [&](std::size_t k) -> const std::string& {
     return names.empty() ? t.data[branches[k]].info.name : names[k];
   };
@@ -2752,7 +2983,7 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
     });
     if (threadScratch().capacity() > kScratchKeepBytes) threadScratch().release();
   };
-  runSplit(t, plan, fetchJobs, slices, threads, options, [&](std::size_t job) { runJob(job, true); });
+  runSplit(t, plan, fetchJobs, slices, threads, options, stats, [&](std::size_t job) { runJob(job, true); });
   for (const auto job : deferred) runJob(job, false);  // holding no claim now, they may wait
   if (anyWaiting) {
     // The counters' values over the entries of the waiting baskets, then those baskets.
@@ -2844,10 +3075,6 @@ void readBaskets(const Tree::Impl& t, std::span<const std::size_t> branches, Ent
   }
 }
 
-/// Reads of at least this many branches are shared among threads by branch, not by basket (see
-/// shareByBranch).
-constexpr std::size_t kBranchSplitMin = 256;
-
 /// Shares a wide read (kBranchSplitMin branches or more: NanoAOD's ~950 small baskets, one per
 /// branch) among threads by branch, when it is worth sharing (the work taken off the caller by
 /// Tree::Impl::nanosPerEntry exceeds ReadOptions::parallelMinNanos): runs of consecutive branches
@@ -2906,9 +3133,13 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
   std::vector<ReadStats> runStats(stats ? runs.size() : 0);
   ReadOptions alone = options;
   alone.pool = nullptr;
+  const auto caller = std::this_thread::get_id();
+  std::atomic<std::uint64_t> onWorkers{0};
   options.pool->parallelForParts(parts, [&](std::size_t r) {
     const auto [begin, end] = runs[r];
-    if (begin < end) readRun(begin, end, alone, stats ? &runStats[r] : nullptr);
+    if (begin >= end) return;
+    if (stats && std::this_thread::get_id() != caller) onWorkers.fetch_add(1, std::memory_order_relaxed);
+    readRun(begin, end, alone, stats ? &runStats[r] : nullptr);
   });
   if (stats) {
     for (const auto& rs : runStats) {
@@ -2919,6 +3150,7 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
       stats->decompressSeconds += rs.decompressSeconds;
       stats->basketsReused += rs.basketsReused;
     }
+    stats->jobsOnWorkers += onWorkers.load(std::memory_order_relaxed);
     std::size_t used = 0;
     for (std::size_t p = 0; p + 1 < parts.size(); ++p) {
       bool any = false;
@@ -2988,7 +3220,7 @@ std::uint64_t decompressBaskets(const Tree::Impl& t, std::span<const std::size_t
   if (fetchJobs == 0) fetched.fetchAll();
   std::vector<std::uint64_t> sizes(plan.baskets.size(), 0);
   std::vector<double> seconds(plan.baskets.size(), 0.0);
-  runSplit(t, plan, fetchJobs, {}, threads, options, [&](std::size_t job) {
+  runSplit(t, plan, fetchJobs, {}, threads, options, stats, [&](std::size_t job) {
     if (job < fetchJobs) return fetched.fetch(job);
     const std::size_t j = job - fetchJobs;
     const auto& pb = plan.baskets[j];

@@ -85,6 +85,12 @@ struct ReadStats {
   /// The most threads a read shared its baskets with (1 when it ran on the calling thread: no
   /// pool, or too small to share, see ReadOptions::parallelMinNanos).
   std::size_t threads = 0;
+  /// Of a shared read's jobs (baskets, slices, fetch pieces; runs of branches of a wide read), how
+  /// many the pool's workers ran rather than the calling thread. 0 for a shared read means no
+  /// worker joined it in time (the caller, having done its own part, takes the rest from the end
+  /// of the workers' parts): on a machine whose other cores are busy, a worker woken for a read of
+  /// ~100 us is often not scheduled before the read is over.
+  std::uint64_t jobsOnWorkers = 0;
 };
 
 /// One basket an entry range needs.

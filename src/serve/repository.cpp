@@ -380,6 +380,24 @@ core::Result<std::shared_ptr<const VersionRecord>> Repository::resolve(const Mod
   return it->second;
 }
 
+core::Result<std::int64_t> Repository::checkVersion(std::string_view name, std::string_view onnxBytes,
+                                                     std::string_view metadataJson) const {
+  MLAAS_TRY(checkModelName(name));
+  MLAAS_TRY(validateMetadata(metadataJson));
+  if (!onnxBytes.empty()) {
+    auto loaded = LoadedModel::load(onnxBytes, std::string(name));
+    if (!loaded) return core::fail(loaded.error());
+  }
+  std::lock_guard lock(writeMutex_);
+  try {
+    Statement next(db_->handle, "SELECT next_version FROM models WHERE name = ?1");
+    next.bind(1, name);
+    return next.step() ? next.integer(0) : std::int64_t{1};
+  } catch (const core::Exception& e) {
+    return core::fail(core::Errc::io, fmt::format("model '{}': cannot read the catalog: {}", name, e.what()));
+  }
+}
+
 core::Result<std::shared_ptr<const VersionRecord>> Repository::addVersion(std::string_view name,
                                                                           std::string_view onnxBytes,
                                                                           std::string_view metadataJson) {

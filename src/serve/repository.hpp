@@ -74,6 +74,11 @@ class Repository {
   /// stores them durably and commits the new version.
   core::Result<std::shared_ptr<const VersionRecord>> addVersion(std::string_view name, std::string_view onnxBytes,
                                                                 std::string_view metadataJson);
+  /// addVersion's checks without storing anything (an upload's dry run): the name, the metadata and,
+  /// when `onnxBytes` is not empty, that ONNX Runtime loads the model. Returns the version number
+  /// an upload would get now.
+  core::Result<std::int64_t> checkVersion(std::string_view name, std::string_view onnxBytes,
+                                          std::string_view metadataJson) const;
   core::Result<void> setAlias(std::string_view name, std::string_view alias, std::int64_t version);
   core::Result<void> deleteAlias(std::string_view name, std::string_view alias);
   core::Result<void> setModelTag(std::string_view name, std::string_view key, std::string_view value);
@@ -105,7 +110,7 @@ class Repository {
   std::filesystem::path dataDir_;
   BatchingPolicy defaults_;
   std::unique_ptr<Db> db_;
-  std::mutex writeMutex_;             // serializes mutations (and SQLite use)
+  mutable std::mutex writeMutex_;     // serializes mutations (and SQLite use: also checkVersion reads)
   mutable std::mutex snapshotMutex_;  // guards only the pointer copy
   std::shared_ptr<const Catalog> snapshot_;
 };

@@ -396,6 +396,16 @@ struct Server::Impl {
   }
 
   HttpResponse upload(const std::string& name, const HttpRequest& req) {
+    // ?dry_run=true: every check of an upload (token, name, metadata, the model if one is sent),
+    // nothing stored; `mlaas train --upload` asks it before reading any event.
+    bool dryRun = false;
+    if (auto flag = queryParam(req.query, "dry_run")) {
+      if (*flag == "true" || *flag == "1") {
+        dryRun = true;
+      } else if (*flag != "false" && *flag != "0") {
+        return errorResponse(400, fmt::format("dry_run='{}': use true or false", *flag));
+      }
+    }
     std::string metadata;
     std::string onnx;
     if (isMultipart(req)) {
@@ -417,6 +427,14 @@ struct Server::Impl {
         metadata = std::string(h);
       else if (auto q = queryParam(req.query, "metadata"))
         metadata = *q;
+    }
+    if (dryRun) {
+      auto version = repository.checkVersion(name, onnx, metadata);
+      if (!version) return errorResponse(version.error());
+      return jsonResponse(200, json{{"dry_run", true},
+                                    {"name", name},
+                                    {"version", *version},
+                                    {"model_checked", !onnx.empty()}});
     }
     return store(name, onnx, metadata);
   }

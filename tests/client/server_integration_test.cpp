@@ -386,6 +386,42 @@ TEST(ClientServer, ErrorsCarryTheServersStatusAndMessage) {
   EXPECT_EQ(admin.stats().retries, 0u);  // 4xx are not retried
 }
 
+TEST(ClientServer, CheckUploadIsADryRunThatStoresNothing) {
+  RealServer server;
+  ASSERT_TRUE(server.ready()) << server.log();
+  const Client admin(adminOptions(server));
+  const auto model = onnx::buildRandomMlp(benchSpec(4));
+
+  auto empty = admin.checkUpload("fresh");  // token and name only: what train --upload asks
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(empty->name, "fresh");
+  EXPECT_EQ(empty->version, 1);
+  EXPECT_FALSE(empty->modelChecked);
+  auto withModel = admin.checkUpload("fresh", model);
+  ASSERT_TRUE(withModel) << withModel.error().message;
+  EXPECT_TRUE(withModel->modelChecked);
+  EXPECT_TRUE(admin.listModels()->empty());  // nothing was stored
+
+  ASSERT_TRUE(admin.upload("fresh", model));
+  auto next = admin.checkUpload("fresh");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->version, 2);
+  EXPECT_EQ(admin.listVersions("fresh")->size(), 1u);
+
+  auto garbage = admin.checkUpload("fresh", std::string_view("this is not an onnx model"));
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error().httpStatus, 400);
+  auto badName = admin.checkUpload("../escape");
+  ASSERT_FALSE(badName);
+  EXPECT_EQ(badName.error().httpStatus, 400);
+  auto anonymousOptions = adminOptions(server);
+  anonymousOptions.token.clear();
+  auto noToken = Client(anonymousOptions).checkUpload("fresh");
+  ASSERT_FALSE(noToken);
+  EXPECT_EQ(noToken.error().httpStatus, 401);
+  EXPECT_EQ(admin.listVersions("fresh")->size(), 1u);
+}
+
 TEST(ClientServer, KeepAliveUsesOneConnectionAndReportsAStoppedServer) {
   auto server = std::make_unique<RealServer>();
   ASSERT_TRUE(server->ready()) << server->log();

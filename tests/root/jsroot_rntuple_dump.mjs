@@ -1,10 +1,12 @@
 // Reads RNTuple fields with JSROOT (its rntuple.mjs) and prints them in the layout of
 // testdata/expected/*.json.gz, so tests can compare root::NTuple with an independent reader.
-//   node jsroot_rntuple_dump.mjs JSROOT_DIR FILE NTUPLE FIELD,FIELD,...
+//   node jsroot_rntuple_dump.mjs JSROOT_DIR FILE NTUPLE FIELD,FIELD,... [--time]
+// With --time it reads all the fields once in one pass and prints {"seconds": S, "entries": N}
+// (bench/ntuple compares it with root::NTuple on the same fields).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [jsrootDir, file, name, fieldList] = process.argv.slice(2);
+const [jsrootDir, file, name, fieldList, flag] = process.argv.slice(2);
 const load = (m) => import(pathToFileURL(path.join(jsrootDir, 'modules', m)).href);
 const { openFile } = await load('io.mjs');
 const { TSelector } = await load('tree.mjs');
@@ -23,6 +25,17 @@ function plain(v) {
 const f = await openFile(file);
 const rntuple = await f.readObject(name);
 await readHeaderFooter(rntuple);
+if (flag === '--time') {
+  const sel = new TSelector();
+  for (const field of fieldList.split(',')) sel.addBranch(field, `f${sel.numBranches()}`);
+  let n = 0;
+  sel.Process = function() { ++n; };
+  const t0 = process.hrtime.bigint();
+  await rntupleProcess(rntuple, sel);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(JSON.stringify({ seconds, entries: n }));
+  process.exit(0);
+}
 const fields = {};
 let entries = 0;
 for (const field of fieldList.split(',')) {

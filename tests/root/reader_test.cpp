@@ -269,6 +269,48 @@ TEST(Reader, ThreadsGiveTheSameColumnsWhereColumnsHaveSeveralBaskets) {
 // one run. Whole tree and a range inside it, into fresh and into reused columns: the columns of
 // one thread every time, and the stats of the whole read (its bytes fetched aside: a range that
 // cuts a basket leaves it kept, unfetched, for the next read); the decompress-only bound too.
+// A read without workers copies the branches whose one basket is embedded in the tree record
+// (NanoAOD: 947 of 949, fixed-size values and counted runs) in one loop from a table made when the
+// tree was opened; a read shared by basket (fewer than 256 branches, parallelMinNanos 0) decodes
+// them through the general per-basket jobs. Several ranges one after the other into the same
+// columns (they grow and shrink), then fresh: the same columns and stats either way.
+TEST(Reader, EmbeddedBasketsCopiedInOneLoopGiveTheColumnsOfTheGeneralPath) {
+  MLAAS_REQUIRE_CORPUS();
+  core::ThreadPool pool(1);
+  for (const char* name : {"nanoAOD_2015_CMS_Open_Data_ttbar.root", "uproot-from-geant4.root",
+                           "uproot-issue-1229.root", "uproot-issue79.root"}) {
+    const auto file = openCorpus(name);
+    for (const auto& treePath : file->treePaths()) {
+      const auto tree = file->tree(treePath);
+      auto names = supportedBranches(tree);
+      if (names.size() > 200) names.resize(200);  // fewer than 256: shared by basket with a pool
+      if (names.empty() || tree.entries() == 0) continue;
+      const auto n = tree.entries();
+      std::vector<Column> copied, general;
+      for (const EntryRange range : {EntryRange{0, n}, EntryRange{n / 5, n - n / 4}, EntryRange{n - 1, n},
+                                     EntryRange{0, 1}, EntryRange{0, n}}) {
+        SCOPED_TRACE(fmt::format("{} {}, entries [{}, {})", name, treePath, range.begin, range.end));
+        ReadStats copiedStats, generalStats;
+        tree.readInto(names, range, copied, {}, &copiedStats);
+        tree.readInto(names, range, general, {.pool = &pool, .parallelMinNanos = 0}, &generalStats);
+        EXPECT_EQ(copiedStats.threads, 1u);
+        EXPECT_EQ(copiedStats.jobsOnWorkers, 0u);  // no pool: every job on the caller
+        EXPECT_EQ(copiedStats.baskets, generalStats.baskets);
+        EXPECT_EQ(copiedStats.uncompressedBytes, generalStats.uncompressedBytes);
+        // (Not the bytes fetched: a range that cuts LHEPdfWeight's baskets leaves one kept for the next read.)
+        const auto fresh = tree.read(names, range);
+        ASSERT_EQ(copied.size(), general.size());
+        for (std::size_t k = 0; k < copied.size(); ++k) {
+          expectSameColumn(copied[k], general[k]);
+          expectSameColumn(fresh[k], general[k]);
+          EXPECT_EQ(copied[k].firstEntry, range.begin);
+          EXPECT_EQ(copied[k].innerShape, general[k].innerShape);
+        }
+      }
+    }
+  }
+}
+
 TEST(Reader, WideReadsSharedByBranchGiveTheSameColumns) {
   MLAAS_REQUIRE_CORPUS();
   const auto tree = openCorpus("nanoAOD_2015_CMS_Open_Data_ttbar.root")->tree("Events");

@@ -197,6 +197,42 @@ TEST_F(ServerTest, TokensAreRequiredForMutationsOnly) {
   EXPECT_EQ(request(port_, "GET", "/v2/health/live").status, 200);
 }
 
+TEST_F(ServerTest, UploadDryRunChecksLikeAnUploadAndStoresNothing) {
+  const std::string onnx = test::mlpModel({4, 1});
+  auto dry = [&](const std::string& name, const std::string& bodyBytes, const Headers& headers,
+                 const std::string& flag = "true") {
+    return request(port_, "POST", "/api/v1/models/" + name + "/versions?dry_run=" + flag, bodyBytes, headers);
+  };
+  EXPECT_EQ(dry("m", "", {}).status, 401);
+  EXPECT_EQ(dry("m", "", {{"Authorization", "Bearer nope"}}).status, 403);
+  auto empty = dry("m", "", kAuth);
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_EQ(body(empty), (json{{"dry_run", true}, {"name", "m"}, {"version", 1}, {"model_checked", false}}));
+  auto full = dry("m", onnx, kAuth);
+  ASSERT_EQ(full.status, 200) << full.body;
+  EXPECT_EQ(body(full)["model_checked"], true);
+  EXPECT_EQ(body(request(port_, "GET", "/api/v1/models"))["models"].size(), 0u);  // nothing stored
+
+  auto garbage = dry("m", "not an onnx model", kAuth);
+  EXPECT_EQ(garbage.status, 400) << garbage.body;
+  EXPECT_EQ(dry("bad name!", "", kAuth).status, 400);
+  Headers withMetadata = kAuth;
+  withMetadata.emplace_back("X-Mlaas-Metadata", R"({"colour": "blue"})");
+  auto metadata = dry("m", "", withMetadata);
+  EXPECT_EQ(metadata.status, 400);
+  EXPECT_NE(metadata.body.find("colour"), std::string::npos) << metadata.body;
+  auto flag = dry("m", "", kAuth, "maybe");
+  EXPECT_EQ(flag.status, 400);
+  EXPECT_NE(flag.body.find("dry_run"), std::string::npos) << flag.body;
+
+  ASSERT_EQ(upload("m", onnx).status, 201);
+  EXPECT_EQ(body(dry("m", "", kAuth))["version"], 2);
+  auto stored = dry("m", onnx, kAuth, "false");  // dry_run=false is an upload
+  ASSERT_EQ(stored.status, 201) << stored.body;
+  EXPECT_EQ(body(stored)["version"], 2);
+  EXPECT_EQ(body(request(port_, "GET", "/api/v1/models/m/versions"))["versions"].size(), 2u);
+}
+
 TEST_F(ServerTest, OipJsonInferenceEqualsInProcessOnnxRuntime) {
   std::string onnx = test::mlpModel({42, 32, 16, 1});
   ASSERT_EQ(upload("mlp", onnx).status, 201);
