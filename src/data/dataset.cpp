@@ -108,61 +108,40 @@ BranchInfo featureInfo(const root::BranchInfo& branch) {
   return info;
 }
 
-class NativeTree final : public TreeSource {
+// What the reader describes a tree's or an RNTuple's columns with.
+const std::vector<root::BranchInfo>& columnsOf(const root::Tree& tree) { return tree.branches(); }
+const std::vector<root::BranchInfo>& columnsOf(const root::NTuple& ntuple) { return ntuple.fields(); }
+
+// A TTree (Reader = root::Tree) or an RNTuple (root::NTuple) of an open file. For an RNTuple the
+// top-level fields are the branches: RVec/std::vector fields are lists named after themselves (a
+// group ties the projected fields of one collection, Muon_pt, Muon_eta, ..., as it ties
+// std::vector branches), cardinality fields (nMuon) are flat counts. Both readers are const and
+// read through the file's thread-safe source, so workers read units side by side.
+template <class Reader>
+class ReaderTree final : public TreeSource {
  public:
-  NativeTree(std::shared_ptr<const root::File> file, root::Tree tree, std::string name)
-      : file_(std::move(file)), tree_(std::move(tree)), name_(std::move(name)) {}
+  ReaderTree(std::shared_ptr<const root::File> file, Reader reader, std::string name)
+      : file_(std::move(file)), reader_(std::move(reader)), name_(std::move(name)) {}
   const std::string& name() const noexcept override { return name_; }
-  std::uint64_t entries() const noexcept override { return tree_.entries(); }
+  std::uint64_t entries() const noexcept override { return reader_.entries(); }
   TreeSchema schema() const override {
     TreeSchema schema;
-    for (const auto& branch : tree_.branches()) schema.push_back(featureInfo(branch));
+    for (const auto& column : columnsOf(reader_)) schema.push_back(featureInfo(column));
     return schema;
   }
-  std::vector<std::uint64_t> clusterBoundaries() const override { return tree_.clusterBoundaries(); }
+  std::vector<std::uint64_t> clusterBoundaries() const override { return reader_.clusterBoundaries(); }
   std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
                                  std::uint64_t end) const override {
-    return tree_.read(branches, root::EntryRange{begin, end});
+    return reader_.read(branches, root::EntryRange{begin, end});
   }
   void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
                 std::vector<root::Column>& columns) const override {
-    tree_.readInto(branches, root::EntryRange{begin, end}, columns);
+    reader_.readInto(branches, root::EntryRange{begin, end}, columns);
   }
 
  private:
   std::shared_ptr<const root::File> file_;
-  root::Tree tree_;
-  std::string name_;
-};
-
-// An RNTuple's top-level fields as branches: RVec/std::vector fields are lists named after
-// themselves (a group ties the projected fields of one collection, Muon_pt, Muon_eta, ..., as it
-// ties std::vector branches), cardinality fields (nMuon) are flat counts. NTuple::read is const
-// and reads through the file's thread-safe source, so workers may read units side by side.
-class NTupleTree final : public TreeSource {
- public:
-  NTupleTree(std::shared_ptr<const root::File> file, root::NTuple ntuple, std::string name)
-      : file_(std::move(file)), ntuple_(std::move(ntuple)), name_(std::move(name)) {}
-  const std::string& name() const noexcept override { return name_; }
-  std::uint64_t entries() const noexcept override { return ntuple_.entries(); }
-  TreeSchema schema() const override {
-    TreeSchema schema;
-    for (const auto& field : ntuple_.fields()) schema.push_back(featureInfo(field));
-    return schema;
-  }
-  std::vector<std::uint64_t> clusterBoundaries() const override { return ntuple_.clusterBoundaries(); }
-  std::vector<root::Column> read(const std::vector<std::string>& branches, std::uint64_t begin,
-                                 std::uint64_t end) const override {
-    return ntuple_.read(branches, root::EntryRange{begin, end});
-  }
-  void readInto(const std::vector<std::string>& branches, std::uint64_t begin, std::uint64_t end,
-                std::vector<root::Column>& columns) const override {
-    ntuple_.readInto(branches, root::EntryRange{begin, end}, columns);
-  }
-
- private:
-  std::shared_ptr<const root::File> file_;
-  root::NTuple ntuple_;
+  Reader reader_;
   std::string name_;
 };
 
@@ -191,10 +170,10 @@ TreeSourcePtr openTree(const std::string& pathOrUrl, const std::string& treePath
   // RNTuple): the file says which.
   if (file->find(treePath).key.className.find("RNTuple") != std::string::npos) {
     auto ntuple = file->ntuple(treePath);
-    return std::make_shared<NTupleTree>(std::move(file), std::move(ntuple), pathOrUrl);
+    return std::make_shared<ReaderTree<root::NTuple>>(std::move(file), std::move(ntuple), pathOrUrl);
   }
   auto tree = file->tree(treePath);
-  return std::make_shared<NativeTree>(std::move(file), std::move(tree), pathOrUrl);
+  return std::make_shared<ReaderTree<root::Tree>>(std::move(file), std::move(tree), pathOrUrl);
 }
 
 namespace {

@@ -12,56 +12,25 @@
 #include "data/dataset.hpp"
 #include "root/file.hpp"
 #include "root/tree.hpp"
+#include "corpus_util.hpp"
 #include "test_support.hpp"
 
 namespace mlaas::data {
 namespace {
 
-// One branch as per-event lists of doubles (scalars: lists of one), read with the reader alone.
-using Lists = std::vector<std::vector<double>>;
+using testing::epoch;
+using testing::Lists;
+using testing::Loaded;
+
+// Branches read with the reader alone.
 std::map<std::string, Lists> readReference(const std::string& file, const std::string& treePath,
                                            const std::vector<std::string>& names) {
-  auto opened = root::File::open(file);
-  auto tree = opened->tree(treePath);
-  std::map<std::string, Lists> out;
-  for (const auto& column : tree.read(names, {0, tree.entries()})) {
-    auto array = toArray(column).value();
-    Lists lists(column.entries);
-    for (std::size_t e = 0; e < column.entries; ++e) {
-      if (array.isJagged())
-        lists[e].assign(array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e]),
-                        array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e + 1]));
-      else
-        lists[e] = {array.values[e]};
-    }
-    out[column.name] = std::move(lists);
-  }
-  return out;
+  auto tree = root::File::open(file)->tree(treePath);
+  return testing::listsOf(tree.read(names, {0, tree.entries()}));
 }
-
-struct Loaded {
-  Inputs inputs;
-  std::shared_ptr<const Plan> plan;
-  Specs specs;
-  std::shared_ptr<const Transform> transform;
-};
 
 Loaded load(const std::string& yaml) {
-  auto config = DatasetConfig::parse(yaml, "corpus.yaml", test::testdataDir()->string() + "/root");
-  Loaded l;
-  l.inputs = openInputs(config);
-  l.plan = Plan::build(config, l.inputs.schema);
-  l.specs = computeSpecs(*l.plan, l.inputs);
-  l.transform = std::make_shared<const Transform>(l.plan, l.specs);
-  return l;
-}
-
-Batch epoch(const Loaded& l) {
-  Dataset dataset(l.plan, l.transform, l.inputs, {});
-  Batch all = l.transform->makeBatch();
-  while (const Batch* batch = dataset.next().value())
-    for (std::size_t r = 0; r < batch->rows; ++r) all.appendRow(*batch, r);
-  return all;
+  return testing::load(yaml, test::testdataDir()->string() + "/root", "corpus.yaml");
 }
 
 TEST(Corpus, HzzVectorLayoutAndMasksEqualReference) {

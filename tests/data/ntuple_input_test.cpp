@@ -15,6 +15,7 @@
 #include "root/file.hpp"
 #include "root/ntuple.hpp"
 #include "root/writer.hpp"
+#include "corpus_util.hpp"
 #include "data_test_util.hpp"
 #include "test_support.hpp"
 
@@ -24,51 +25,17 @@ namespace {
 constexpr const char* kMuons = "Run2012BC_DoubleMuParked_Muons_1000evts_rntuple_v1-0-0-0.root";
 constexpr const char* kNano = "cmsopendata2015_ttbar_19980_NANOAOD_RNTupleImporter_rntuple_v1-0-0-1.root";
 
-// Per-event lists of one field, as doubles (scalars: lists of one), from root::NTuple alone.
-using Lists = std::vector<std::vector<double>>;
+using testing::epoch;
+using testing::Lists;
+using testing::Loaded;
+
+// Fields read with root::NTuple alone.
 std::map<std::string, Lists> readNTuple(const std::string& file, const std::vector<std::string>& names) {
-  auto opened = root::File::open(file);
-  auto ntuple = opened->ntuple("Events");
-  std::map<std::string, Lists> out;
-  for (const auto& column : ntuple.read(names, {0, ntuple.entries()})) {
-    auto array = toArray(column).value();
-    Lists lists(column.entries);
-    for (std::size_t e = 0; e < column.entries; ++e) {
-      if (array.isJagged())
-        lists[e].assign(array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e]),
-                        array.values.begin() + static_cast<std::ptrdiff_t>((*array.offsets)[e + 1]));
-      else
-        lists[e] = {array.values[e]};
-    }
-    out[column.name] = std::move(lists);
-  }
-  return out;
+  auto ntuple = root::File::open(file)->ntuple("Events");
+  return testing::listsOf(ntuple.read(names, {0, ntuple.entries()}));
 }
 
-struct Loaded {
-  Inputs inputs;
-  std::shared_ptr<const Plan> plan;
-  Specs specs;
-  std::shared_ptr<const Transform> transform;
-};
-
-Loaded load(const std::string& yaml, const std::string& base) {
-  auto config = DatasetConfig::parse(yaml, "ntuple.yaml", base);
-  Loaded l;
-  l.inputs = openInputs(config);
-  l.plan = Plan::build(config, l.inputs.schema);
-  l.specs = computeSpecs(*l.plan, l.inputs);
-  l.transform = std::make_shared<const Transform>(l.plan, l.specs);
-  return l;
-}
-
-Batch epoch(const Loaded& l) {
-  Dataset dataset(l.plan, l.transform, l.inputs, {});
-  Batch all = l.transform->makeBatch();
-  while (const Batch* batch = dataset.next().value())
-    for (std::size_t r = 0; r < batch->rows; ++r) all.appendRow(*batch, r);
-  return all;
-}
+Loaded load(const std::string& yaml, const std::string& base) { return testing::load(yaml, base, "ntuple.yaml"); }
 
 std::vector<float> rowOf(const Batch& batch, std::size_t row, std::size_t width) {
   return {batch.tensors[0].begin() + static_cast<std::ptrdiff_t>(row * width),
