@@ -325,6 +325,37 @@ TEST(Dataset, SlicedAndInCallerEpochsEqualThreadedAndReference) {
   EXPECT_EQ(seen.size(), a.rows);  // no event twice
 }
 
+// The assembler draws from the unit it is scanning and from a store that keeps a copy of the
+// rows still buffered when a unit is done (the unit's records then go back to the pool). With a
+// shuffle buffer wider than a unit, most rows are drawn from those copies, several units later.
+// Every event must still come exactly once, whole, and one worker or two must give the same epoch.
+TEST(Dataset, AShuffleBufferWiderThanAUnitKeepsEveryRowWhole) {
+  auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt], length: 2, pad: -9}}}\n"
+                 "normalization: none\nshuffle: {seed: 5, buffer: 20000}\nbatch: {size: 128, chunk_entries: 10000}\n",
+                 40000);
+  Dataset one(b.plan, b.transform, b.inputs, {.threads = 1});
+  Dataset two(b.plan, b.transform, b.inputs, {.threads = 2});
+  Batch a = collect(one), t = collect(two);
+  ASSERT_EQ(a.rows, 40000U);
+  ASSERT_EQ(t.rows, a.rows);
+  EXPECT_TRUE(std::equal(a.events.begin(), a.events.begin() + static_cast<std::ptrdiff_t>(a.rows), t.events.begin()));
+  EXPECT_TRUE(std::equal(a.tensors[0].begin(), a.tensors[0].begin() + static_cast<std::ptrdiff_t>(a.rows * 3),
+                         t.tensors[0].begin()));
+  std::set<std::size_t> seen;
+  std::size_t inFileOrder = 0;
+  for (std::size_t r = 0; r < a.rows; ++r) {
+    const std::size_t e = a.events[r].entry;
+    seen.insert(e);
+    inFileOrder += e == r ? 1 : 0;
+    const float* row = a.tensors[0].data() + r * 3;
+    ASSERT_EQ(row[0], b.s.met[e]) << "row " << r << " entry " << e;
+    for (std::size_t slot = 0; slot < 2; ++slot)
+      ASSERT_EQ(row[1 + slot], slot < b.s.jetPt[e].size() ? b.s.jetPt[e][slot] : -9.0F) << "row " << r << " entry " << e;
+  }
+  EXPECT_EQ(seen.size(), a.rows);  // no event twice, none lost
+  EXPECT_LT(inFileOrder, a.rows / 100);  // shuffled
+}
+
 TEST(Transform, GroupsLayoutStandardizedAndPadded) {
   auto b = build("features: {flat: [MET_pt], groups: {jets: {branches: [Jet_pt, Jet_phi], length: auto, pad: nan}}}\n"
                  "representation: groups\nshuffle: false\n");
