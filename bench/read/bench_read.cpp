@@ -293,6 +293,10 @@ double jsrootSeconds(const std::string& file, const std::string& tree, const std
 /// compressed (A = fetch + decompress), with their payload bytes, and how many columns are jagged.
 void printKinds(const std::string& path) {
   const auto file = mlaas::root::File::open(path);
+  if (file->treePaths().empty()) {  // an RNTuple file, say
+    fmt::print("{}: no TTree\n", std::filesystem::path(path).filename().string());
+    return;
+  }
   const auto tree = file->tree(file->treePaths().at(0));
   std::vector<std::string> names;
   std::size_t jagged = 0;
