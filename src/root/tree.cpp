@@ -3094,6 +3094,32 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
   if (options.parallelMinNanos != 0 &&
       total * static_cast<double>(range.size()) * share <= static_cast<double>(options.parallelMinNanos))
     return false;
+  // A branch costlier than a thread's fair share, of several baskets in the range (NanoAOD's
+  // LHEPdfWeight: two zlib baskets, ~70% of a one-thread read since its embedded branches are
+  // copied in one loop), would keep the thread that takes it busy after the others are done:
+  // it is read first on its own, shared by basket, and the other branches are then shared by
+  // branch as if it were not there.
+  std::size_t heavy = branches.size();
+  {
+    std::size_t top = 0;
+    for (std::size_t k = 1; k < branches.size(); ++k)
+      if (t.nanosPerEntry[branches[k]] > t.nanosPerEntry[branches[top]]) top = k;
+    std::size_t baskets = 0;
+    for (const auto& loc : t.data[branches[top]].baskets)
+      baskets += loc.entryEnd > range.begin && loc.entryBegin < range.end && loc.entryEnd > loc.entryBegin;
+    if (baskets >= 2 && t.nanosPerEntry[branches[top]] > total / static_cast<double>(threads)) {
+      heavy = top;
+      readRun(heavy, heavy + 1, options, stats);
+      total -= t.nanosPerEntry[branches[heavy]];
+    }
+  }
+  // Reads branches [begin, end) alone, less the heavy one (read above).
+  const auto readRunLess = [&](std::size_t begin, std::size_t end, const ReadOptions& alone, ReadStats* runStats) {
+    if (heavy < begin || heavy >= end) return readRun(begin, end, alone, runStats);
+    if (begin < heavy) readRun(begin, heavy, alone, runStats);
+    if (heavy + 1 < end) readRun(heavy + 1, end, alone, runStats);
+  };
+  const auto cost = [&](std::size_t k) { return k == heavy ? 0.0 : static_cast<double>(t.nanosPerEntry[branches[k]]); };
   // Runs of branches ([begin, end) of `branches`), and which runs each thread takes (parts:
   // thread p takes runs [parts[p], parts[p + 1])).
   std::vector<std::pair<std::size_t, std::size_t>> runs;
@@ -3104,7 +3130,7 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
     // either side: one costly branch (NanoAOD's one compressed branch) then shares evenly
     // wherever it lies, which one cut could not do.
     std::vector<double> prefix(n + 1, 0.0);
-    for (std::size_t k = 0; k < n; ++k) prefix[k + 1] = prefix[k] + t.nanosPerEntry[branches[k]];
+    for (std::size_t k = 0; k < n; ++k) prefix[k + 1] = prefix[k] + cost(k);
     const double half = total / 2;
     std::size_t bestA = 0, bestB = 0;
     double bestGap = half;
@@ -3123,8 +3149,7 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
     runs = {{bestA, bestB}, {0, bestA}, {bestB, n}};
     parts = {0, 1, 3};
   } else {
-    const auto cuts = equalCostCuts(n, threads, total,
-                                    [&](std::size_t k) { return static_cast<double>(t.nanosPerEntry[branches[k]]); });
+    const auto cuts = equalCostCuts(n, threads, total, cost);
     for (std::size_t p = 0; p < threads; ++p) {
       runs.emplace_back(cuts[p], cuts[p + 1]);
       parts.push_back(runs.size());
@@ -3139,7 +3164,7 @@ bool shareByBranch(const Tree::Impl& t, std::span<const std::size_t> branches, E
     const auto [begin, end] = runs[r];
     if (begin >= end) return;
     if (stats && std::this_thread::get_id() != caller) onWorkers.fetch_add(1, std::memory_order_relaxed);
-    readRun(begin, end, alone, stats ? &runStats[r] : nullptr);
+    readRunLess(begin, end, alone, stats ? &runStats[r] : nullptr);
   });
   if (stats) {
     for (const auto& rs : runStats) {
