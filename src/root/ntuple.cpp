@@ -801,19 +801,17 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
 /// Appends elements [from, to) of value column `c` in cluster `k` to `out` through `decode`.
 void appendDirect(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected, std::uint64_t from,
                   std::uint64_t to, DecodeFn decode, Column& out) {
+  // The column grows as walkPages hands out what it has checked (a page's elements), never by a
+  // count that a damaged page list or index could make absurd before the check.
   const auto width = dtypeSize(out.type);
-  std::size_t at = out.data.size();
-  out.data.resize(at + (to - from) * width);
   walkPages(
       t, k, c, expected, from, to,
-      [&](std::uint64_t n) {
-        std::memset(out.data.data() + at, 0, n * width);  // zero of every numeric type
-        at += n * width;
-      },
+      [&](std::uint64_t n) { out.data.resize(out.data.size() + n * width); },  // zeros: 0 of every type
       [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
           const std::string&) {
+        const auto at = out.data.size();
+        out.data.resize(at + take * width);
         decode(raw, n, skip, take, out.data.data() + at);
-        at += take * width;
       });
 }
 
@@ -966,6 +964,14 @@ void NTuple::readInto(const std::vector<std::string>& names, EntryRange range, s
         if (itemsLast < itemsBegin || itemsLast > itemsEnd)
           throw core::Exception(core::Errc::corrupt, fmt::format("{}: cluster {} offsets {}..{} of {} items", where, k,
                                                                  itemsBegin, itemsLast, itemsEnd));
+        // Items come from pages: a field added later (deferred) has no items before its first
+        // cluster, so offsets counting items that no page holds are damage, not zeros to make.
+        const auto& stored = c.columns;
+        const bool itemsStored = plan.valueColumn < stored.size() && stored[plan.valueColumn].present &&
+                                 !stored[plan.valueColumn].pages.empty();
+        if (itemsEnd != 0 && !itemsStored)
+          throw core::Exception(core::Errc::corrupt,
+                                fmt::format("{}: cluster {} counts {} items but stores no item pages", where, k, itemsEnd));
         // The entries' items are consecutive: one append for the range, then its offsets.
         auto& offsets = col.offsets[0];
         offsets.reserve(offsets.size() + (last - first));
