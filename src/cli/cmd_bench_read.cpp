@@ -1,12 +1,15 @@
 // `mlaas bench read FILE...`: read throughput (uncompressed MB/s, entries/s) and, in the same run,
-// the decompress-only time of the same baskets: the bound a reader cannot beat on one thread.
+// the decompress-only time of the same baskets (TTrees) or pages (RNTuples): the bound a reader
+// cannot beat on one thread.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include "cli/command.hpp"
+#include "root/ntuple.hpp"
 #include "root/tree.hpp"
 
 namespace {
@@ -37,26 +40,35 @@ std::vector<std::string> splitList(const std::string& s) {
 void run(const BenchReadOptions& o) {
   if (o.threads == 0) throw mlaas::cli::ExitError{2, "error: --threads must be at least 1"};
   if (o.repeat < 1) throw mlaas::cli::ExitError{2, "error: --repeat must be at least 1"};
+  // Each file's TTree (--tree, or its first) or, when --tree names one or the file has no TTree,
+  // its RNTuple (read on the calling thread: NTuple reads are not shared).
   struct Input {
     std::shared_ptr<mlaas::root::File> file;
-    mlaas::root::Tree tree;
+    std::optional<mlaas::root::Tree> tree;
+    std::optional<mlaas::root::NTuple> ntuple;
     std::vector<std::string> branches;
+    std::uint64_t entries() const { return tree ? tree->entries() : ntuple->entries(); }
   };
   std::vector<Input> inputs;
   for (const auto& path : o.files) {
     auto file = mlaas::root::File::open(path);
+    Input in{file, {}, {}, splitList(o.branches)};
     std::string treePath = o.tree;
     if (treePath.empty()) {
       const auto trees = file->treePaths();
-      if (trees.empty()) throw mlaas::core::Exception(mlaas::core::Errc::not_found, path + ": no TTree in the file");
-      treePath = trees.front();
+      const auto ntuples = file->rntuplePaths();
+      if (trees.empty() && ntuples.empty())
+        throw mlaas::core::Exception(mlaas::core::Errc::not_found, path + ": no TTree or RNTuple in the file");
+      treePath = trees.empty() ? ntuples.front() : trees.front();
     }
-    auto tree = file->tree(treePath);
-    std::vector<std::string> names = splitList(o.branches);
-    if (names.empty())
-      for (const auto& b : tree.branches())
-        if (b.supported) names.push_back(b.name);
-    inputs.push_back({file, std::move(tree), std::move(names)});
+    if (file->find(treePath).key.className.find("RNTuple") != std::string::npos)
+      in.ntuple = file->ntuple(treePath);
+    else
+      in.tree = file->tree(treePath);
+    if (in.branches.empty())
+      for (const auto& b : in.tree ? in.tree->branches() : in.ntuple->fields())
+        if (b.supported) in.branches.push_back(b.name);
+    inputs.push_back(std::move(in));
   }
   // threads == 1 runs inline in the caller; N > 1 uses N-1 workers plus the caller.
   mlaas::core::ThreadPool pool(o.threads - 1);
@@ -70,19 +82,32 @@ void run(const BenchReadOptions& o) {
     entries = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (const auto& in : inputs) {
-      const auto cols = in.tree.read(in.branches, {0, in.tree.entries()}, ro, &stats);
-      entries += in.tree.entries();
+      if (in.tree)
+        (void)in.tree->read(in.branches, {0, in.entries()}, ro, &stats);
+      else
+        (void)in.ntuple->read(in.branches, {0, in.entries()});
+      entries += in.entries();
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto t1 = std::chrono::steady_clock::now();
     mlaas::root::ReadStats dstats;
-    for (const auto& in : inputs) in.tree.decompressOnly(in.branches, {0, in.tree.entries()}, ro, &dstats);
+    mlaas::root::NTuple::PageStats pages;
+    for (const auto& in : inputs) {
+      if (in.tree) {
+        in.tree->decompressOnly(in.branches, {0, in.entries()}, ro, &dstats);
+      } else {
+        const auto p = in.ntuple->decompressOnly(in.branches, {0, in.entries()});
+        pages.pages += p.pages;
+        pages.storedBytes += p.storedBytes;
+        pages.unpackedBytes += p.unpackedBytes;
+      }
+    }
     const double dseconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     best = std::min(best, seconds);
     bestDecompress = std::min(bestDecompress, dseconds);
-    uncompressed = stats.uncompressedBytes;
-    compressed = stats.compressedBytes;
-    baskets = stats.baskets;
+    uncompressed = stats.uncompressedBytes + pages.unpackedBytes;
+    compressed = stats.compressedBytes + pages.storedBytes;
+    baskets = stats.baskets + pages.pages;  // an RNTuple's pages count as its baskets
     threadsUsed = std::max<std::size_t>(1, stats.threads);
   }
   const double mbps = static_cast<double>(uncompressed) / 1e6 / best;
@@ -126,7 +151,7 @@ void setupBenchRead(CLI::App& app) {
   auto opts = std::make_shared<BenchReadOptions>();
   auto* cmd = bench->add_subcommand("read", "Read ROOT files and compare with the decompress-only bound");
   cmd->add_option("files", opts->files, "ROOT files")->required();
-  cmd->add_option("--tree", opts->tree, "tree path (default: the first tree)");
+  cmd->add_option("--tree", opts->tree, "TTree or RNTuple path (default: the first tree, else the first RNTuple)");
   cmd->add_option("--branches", opts->branches, "comma-separated branches (default: all supported)");
   cmd->add_option("--threads", opts->threads, "decompression threads (default 1)");
   cmd->add_option("--repeat", opts->repeat, "repetitions; the best is reported (default 3)");

@@ -997,10 +997,10 @@ void NTuple::readInto(const std::vector<std::string>& names, EntryRange range, s
   columns = std::move(out);
 }
 
-std::uint64_t NTuple::decompressOnly(const std::vector<std::string>& names, EntryRange range) const {
+NTuple::PageStats NTuple::decompressOnly(const std::vector<std::string>& names, EntryRange range) const {
   const auto& t = *impl_;
   range.end = std::min(range.end, t.entries);
-  std::uint64_t bytes = 0;
+  PageStats stats;
   for (const auto& name : names) {
     const auto it =
         std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
@@ -1015,16 +1015,20 @@ std::uint64_t NTuple::decompressOnly(const std::vector<std::string>& names, Entr
       for (const auto column : columns) {
         if (column >= c.columns.size() || !c.columns[column].present) continue;
         std::uint64_t total = 0;
-        for (const auto& page : c.columns[column].pages) total += page.elements;
+        for (const auto& page : c.columns[column].pages) {
+          total += page.elements;
+          stats.storedBytes += page.bytes.size;
+        }
         walkPages(
             t, k, column, total, 0, total, [](std::uint64_t) {},
             [&](std::span<const std::byte> raw, std::uint64_t, std::uint64_t, std::uint64_t, const std::string&) {
-              bytes += raw.size();
+              stats.unpackedBytes += raw.size();
+              ++stats.pages;
             });
       }
     }
   }
-  return bytes;
+  return stats;
 }
 
 NTuple File::ntuple(const std::string& path) const {

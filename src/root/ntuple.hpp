@@ -38,9 +38,14 @@ class NTuple {
   /// read() into `columns`, reusing the buffers of the columns already there with the same names
   /// (a chunked reader's steady state: no allocation or page faults for same-sized chunks).
   void readInto(const std::vector<std::string>& names, EntryRange range, std::vector<Column>& columns) const;
+  struct PageStats {
+    std::uint64_t pages = 0;
+    std::uint64_t storedBytes = 0;    ///< on disk (compressed or not)
+    std::uint64_t unpackedBytes = 0;  ///< after decompression
+  };
   /// The bound of read(): fetches and decompresses the pages of the same fields in the clusters
-  /// that overlap `range`, without decoding; returns the unpacked bytes (benchmarks).
-  std::uint64_t decompressOnly(const std::vector<std::string>& names, EntryRange range) const;
+  /// that overlap `range`, without decoding them (benchmarks).
+  PageStats decompressOnly(const std::vector<std::string>& names, EntryRange range) const;
 
   struct Impl;
   explicit NTuple(std::shared_ptr<const Impl> impl);

@@ -1976,8 +1976,8 @@ Tree File::tree(const std::string& path) const {
     if (entry.key.className.find("RNTuple") != std::string::npos)
       throw core::Exception(
           core::Errc::unsupported,
-          fmt::format("{}: \"{}\" is an RNTuple, not a TTree: mlaas stats, batches and train read TTrees only; "
-                      "read the RNTuple with 'mlaas dump' or 'mlaas inspect' (C++: File::ntuple)",
+          fmt::format("{}: \"{}\" is an RNTuple, not a TTree: open it with File::ntuple (mlaas dump, inspect, "
+                      "stats, batches and train read either)",
                       name(), path));
     throw core::Exception(core::Errc::invalid_argument,
                           fmt::format("{}: \"{}\" is a {}, not a TTree", name(), path, entry.key.className));

@@ -327,6 +327,23 @@ TEST(RootReadCli, BenchReadReportsThroughputAndTheDecompressBound) {
   EXPECT_EQ(doc["threads_used"], 2);
 }
 
+TEST(RootReadCli, BenchReadMeasuresAnRNTupleAgainstItsPages) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto file = test::corpusFile("Run2012BC_DoubleMuParked_Muons_1000evts_rntuple_v1-0-0-0.root").string();
+  const auto r = mlaas({"bench", "read", file, "--threads", "2", "--repeat", "1", "--json"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto doc = json::parse(r.out);
+  EXPECT_EQ(doc["entries"], 1000);
+  EXPECT_EQ(doc["branches"], 6);  // Muon_pt, _eta, _phi, _mass, _charge and nMuon (not the untyped record)
+  EXPECT_GT(doc["baskets"].get<std::uint64_t>(), 0u);  // its pages
+  EXPECT_GT(doc["uncompressed_bytes"].get<std::uint64_t>(), doc["compressed_bytes"].get<std::uint64_t>());
+  EXPECT_TRUE(doc["read_vs_decompress_bound"].is_number()) << r.out;
+  EXPECT_EQ(doc["threads_used"], 1);
+  const auto named = mlaas({"bench", "read", file, "--tree", "Events", "--branches", "Muon_pt", "--repeat", "1"});
+  ASSERT_EQ(named.exitCode, 0) << named.err;
+  EXPECT_NE(named.out.find("1000 entries"), std::string::npos) << named.out;
+}
+
 TEST(RootReadCli, BenchReadOfAnEmptyTreeGivesNoRatio) {
   MLAAS_REQUIRE_CORPUS();
   const auto file = test::corpusFile("uproot-issue335.root").string();
