@@ -538,6 +538,27 @@ void planFields(NTuple::Impl& t) {
     }
     t.plans.push_back(std::move(plan));
   }
+  // Fields that read one offsets column (the projections of one collection, such as NanoAOD's
+  // Muon_pt, Muon_eta, ..., and its cardinality nMuon) are one list, as counted branches with one
+  // counter are in a TTree: named after the cardinality field when there is one (so a config
+  // written for Muon_pt[nMuon] reads the RNTuple the same way), else after the collection.
+  std::map<std::uint32_t, std::vector<std::size_t>> vectorsOf;
+  std::map<std::uint32_t, std::string> cardinalityOf;
+  for (std::size_t i = 0; i < t.plans.size(); ++i) {
+    const auto& p = t.plans[i];
+    if (!p.info.supported) continue;
+    if (p.kind == FieldPlan::Kind::vector) vectorsOf[p.indexColumn].push_back(i);
+    if (p.kind == FieldPlan::Kind::cardinality) cardinalityOf.try_emplace(p.indexColumn, p.info.name);
+  }
+  for (const auto& [index, members] : vectorsOf) {
+    const auto cardinality = cardinalityOf.find(index);
+    if (members.size() < 2 && cardinality == cardinalityOf.end()) continue;  // its own list
+    const auto owner = t.columns[index].field;
+    const std::string list = cardinality != cardinalityOf.end() ? cardinality->second
+                             : owner < t.fields.size()        ? t.fields[owner].name
+                                                              : t.plans[members.front()].info.name;
+    for (const auto i : members) t.plans[i].info.counterBranch = list;
+  }
   for (const auto& p : t.plans) t.infos.push_back(p.info);
 }
 
@@ -680,6 +701,24 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
                                               static_cast<std::uint64_t>(out.ints[i - 1]));
 }
 
+// The pages' bytes and the decompressed page go to per-thread buffers that keep their capacity
+// (fresh buffers per call would page-fault as much as the pages hold), up to kScratchKeep: a
+// thread that once read a huge page does not hold its memory for ever. walkPages hands out spans
+// into them, so its callbacks must not call walkPages again.
+struct PageScratch {
+  std::vector<std::byte> stored, inflated;
+};
+constexpr std::size_t kScratchKeep = 64 << 20;
+PageScratch& pageScratch() {
+  thread_local PageScratch scratch;
+  return scratch;
+}
+void trimPageScratch() {
+  auto& scratch = pageScratch();
+  if (scratch.stored.capacity() > kScratchKeep) std::vector<std::byte>().swap(scratch.stored);
+  if (scratch.inflated.capacity() > kScratchKeep) std::vector<std::byte>().swap(scratch.inflated);
+}
+
 /// Walks elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the
 /// pages that overlap the range are fetched (one request) and decompressed. Calls onZeros(n) for
 /// elements a deferred column does not store, and onPage(raw, elements, skip, take, where) for
@@ -694,9 +733,13 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
   if (from > to || to > expected)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: elements {}..{} of {}", where, from, to, expected));
   if (c >= cluster.columns.size() || !cluster.columns[c].present || cluster.columns[c].pages.empty()) {
-    // A deferred column before its first element: zeros.
+    // A deferred column before its first element: zeros. Any other column without pages has
+    // no elements here; asking it for some is damage (and could ask for any number).
     if (c < cluster.columns.size() && cluster.columns[c].suppressed)
       throw core::Exception(core::Errc::unsupported, where + ": suppressed (alternative representation)");
+    if (to > from && (col.flags & 0x01) == 0)
+      throw core::Exception(core::Errc::corrupt,
+                            fmt::format("{}: no pages, but elements {}..{} are needed", where, from, to));
     onZeros(to - from);
     return;
   }
@@ -724,50 +767,75 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
     pageStart = pageEnd;
   }
   if (wanted.empty()) return;
-  // The pages' bytes and the decompressed page go to per-thread buffers that keep their capacity:
-  // fresh buffers per call would page-fault as much as the pages hold.
-  thread_local std::vector<std::byte> storedArena, inflated;
-  std::uint64_t storedBytes = 0;
   for (const auto w : wanted) {
     const auto& b = cp.pages[w].bytes;
     if (b.offset > t.file->size() || b.size > t.file->size() - b.offset)
       throw core::Exception(core::Errc::corrupt,
                             fmt::format("{}: page {} at {} ({} bytes) lies beyond the file", where, w, b.offset, b.size));
-    storedBytes += b.size;
   }
-  storedArena.resize(storedBytes);
+  // Pages are fetched a batch of at most kBatchBytes at a time (one request each), a locator
+  // repeated within a batch once: ROOT writes one page for runs of identical pages (100 M int16 in
+  // 1.7 KB), and a damaged page list that repeats large locators cannot make one huge buffer.
+  constexpr std::uint64_t kBatchBytes = 32 << 20;
+  auto& scratch = pageScratch();
+  auto& storedArena = scratch.stored;
+  auto& inflated = scratch.inflated;
   std::vector<io::ReadRequest> requests;
   std::vector<std::span<const std::byte>> stored;
-  std::uint64_t at = 0;
-  for (const auto w : wanted) {
-    const auto& b = cp.pages[w].bytes;
-    const std::span<std::byte> into(storedArena.data() + at, b.size);
-    requests.push_back({b.offset, into});
-    stored.push_back(into);
-    at += b.size;
-  }
-  if (auto r = t.file->source()->read(requests); !r) throw core::Exception(r.error().withContext(where));
-  for (std::size_t w = 0; w < wanted.size(); ++w) {
-    const auto& page = cp.pages[wanted[w]];
-    const auto pageWhere = fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset);
-    const std::uint64_t unpacked = col.type == kBit ? (page.elements + 7) / 8 : page.elements * columnWidth(col.type);
-    if (unpacked / 1024 > page.bytes.size + 1024)
-      throw core::Exception(core::Errc::corrupt, fmt::format("{}: {} elements cannot come from {} bytes", pageWhere,
-                                                             page.elements, page.bytes.size));
-    std::span<const std::byte> raw = stored[w];
-    if (raw.size() != unpacked) {
-      if (declaredSize(raw) != unpacked)
-        throw core::Exception(core::Errc::corrupt,
-                              fmt::format("{}: compressed blocks hold {} bytes but {} elements need {}", pageWhere,
-                                          declaredSize(raw), page.elements, unpacked));
-      inflated.resize(unpacked);
-      if (auto r = decompress(raw, inflated, pageWhere); !r) throw core::Exception(r.error());
-      raw = inflated;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> fetched;  // (offset, size) -> stored index
+  std::vector<std::size_t> storedOf;
+  for (std::size_t batchBegin = 0; batchBegin < wanted.size();) {
+    requests.clear();
+    stored.clear();
+    fetched.clear();
+    storedOf.clear();
+    std::uint64_t bytes = 0;
+    std::size_t batchEnd = batchBegin;
+    for (; batchEnd < wanted.size(); ++batchEnd) {
+      const auto& b = cp.pages[wanted[batchEnd]].bytes;
+      const auto [it, added] = fetched.try_emplace({b.offset, b.size}, stored.size());
+      if (added) {
+        if (bytes > 0 && bytes + b.size > kBatchBytes) break;
+        stored.emplace_back();  // placed below, once the arena has its size
+        bytes += b.size;
+      }
+      storedOf.push_back(it->second);
     }
-    const std::uint64_t first = std::max(lo, starts[w]) - starts[w];
-    const std::uint64_t last = std::min(hi, starts[w] + page.elements) - starts[w];
-    onPage(raw, page.elements, first, last - first, pageWhere);
+    storedArena.resize(bytes);
+    std::uint64_t at = 0;
+    for (const auto& [locator, index] : fetched) {
+      if (index >= stored.size()) continue;  // the locator that did not fit
+      const std::span<std::byte> into(storedArena.data() + at, locator.second);
+      requests.push_back({locator.first, into});
+      stored[index] = into;
+      at += locator.second;
+    }
+    if (auto r = t.file->source()->read(requests); !r) throw core::Exception(r.error().withContext(where));
+    for (std::size_t w = batchBegin; w < batchEnd; ++w) {
+      const auto& page = cp.pages[wanted[w]];
+      const auto pageWhere = fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset);
+      const std::uint64_t unpacked =
+          col.type == kBit ? (page.elements + 7) / 8 : page.elements * columnWidth(col.type);
+      if (unpacked / 1024 > page.bytes.size + 1024)
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: {} elements cannot come from {} bytes", pageWhere,
+                                                               page.elements, page.bytes.size));
+      std::span<const std::byte> raw = stored[storedOf[w - batchBegin]];
+      if (raw.size() != unpacked) {
+        if (declaredSize(raw) != unpacked)
+          throw core::Exception(core::Errc::corrupt,
+                                fmt::format("{}: compressed blocks hold {} bytes but {} elements need {}", pageWhere,
+                                            declaredSize(raw), page.elements, unpacked));
+        inflated.resize(unpacked);
+        if (auto r = decompress(raw, inflated, pageWhere); !r) throw core::Exception(r.error());
+        raw = inflated;
+      }
+      const std::uint64_t first = std::max(lo, starts[w]) - starts[w];
+      const std::uint64_t last = std::min(hi, starts[w] + page.elements) - starts[w];
+      onPage(raw, page.elements, first, last - first, pageWhere);
+    }
+    batchBegin = batchEnd;
   }
+  trimPageScratch();
 }
 
 /// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements.
@@ -964,14 +1032,19 @@ void NTuple::readInto(const std::vector<std::string>& names, EntryRange range, s
         if (itemsLast < itemsBegin || itemsLast > itemsEnd)
           throw core::Exception(core::Errc::corrupt, fmt::format("{}: cluster {} offsets {}..{} of {} items", where, k,
                                                                  itemsBegin, itemsLast, itemsEnd));
-        // Items come from pages: a field added later (deferred) has no items before its first
-        // cluster, so offsets counting items that no page holds are damage, not zeros to make.
-        const auto& stored = c.columns;
-        const bool itemsStored = plan.valueColumn < stored.size() && stored[plan.valueColumn].present &&
-                                 !stored[plan.valueColumn].pages.empty();
-        if (itemsEnd != 0 && !itemsStored)
-          throw core::Exception(core::Errc::corrupt,
-                                fmt::format("{}: cluster {} counts {} items but stores no item pages", where, k, itemsEnd));
+        // Items come from pages: a field added later (deferred) has no items before it existed,
+        // so offsets counting more items than the pages hold are damage, not zeros to make.
+        std::uint64_t storedItems = 0;
+        if (plan.valueColumn < c.columns.size()) {
+          const auto& items = c.columns[plan.valueColumn];
+          if (items.suppressed)
+            throw core::Exception(core::Errc::unsupported,
+                                  fmt::format("{}: cluster {}: items suppressed (alternative representation)", where, k));
+          for (const auto& page : items.pages) storedItems += page.elements;
+        }
+        if (itemsEnd > storedItems)
+          throw core::Exception(core::Errc::corrupt, fmt::format("{}: cluster {} counts {} items but its pages hold {}",
+                                                                 where, k, itemsEnd, storedItems));
         // The entries' items are consecutive: one append for the range, then its offsets.
         auto& offsets = col.offsets[0];
         offsets.reserve(offsets.size() + (last - first));

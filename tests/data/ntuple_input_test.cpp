@@ -100,6 +100,36 @@ TEST(NTupleInput, MuonGroupSortedAndSelectedEqualsReference) {
   EXPECT_EQ(padded, 0u);      // two slots, at least two muons
 }
 
+// Muon_pt and Muon_eta are projections of one collection, counted by nMuon: one list, as
+// Muon_pt[nMuon] and Muon_eta[nMuon] are in a TTree, so expressions may combine them per muon.
+TEST(NTupleInput, ProjectedFieldsOfOneCollectionAreOneList) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto root = (*test::testdataDir() / "root").string();
+  auto l = load(fmt::format(R"(inputs: {{tree: Events, files: [{{path: {}, label: 1}}]}}
+selection: any(Muon_pt > 10 && abs(Muon_eta) < 2.4)
+features: {{flat: [nMuon]}}
+shuffle: false
+)",
+                            kMuons),
+                root);
+  for (const char* name : {"Muon_pt", "Muon_eta", "Muon_charge"}) {
+    const auto it = std::find_if(l.inputs.schema.begin(), l.inputs.schema.end(),
+                                 [&](const BranchInfo& b) { return b.name == name; });
+    ASSERT_NE(it, l.inputs.schema.end()) << name;
+    EXPECT_EQ(it->list, "nMuon") << name;
+  }
+  auto ref = readNTuple(root + "/" + kMuons, {"Muon_pt", "Muon_eta"});
+  std::size_t expected = 0;
+  for (std::size_t e = 0; e < ref["Muon_pt"].size(); ++e) {
+    bool any = false;
+    for (std::size_t m = 0; m < ref["Muon_pt"][e].size(); ++m)
+      any = any || (ref["Muon_pt"][e][m] > 10 && std::abs(ref["Muon_eta"][e][m]) < 2.4);
+    expected += any ? 1 : 0;
+  }
+  EXPECT_EQ(epoch(l).rows, expected);
+  EXPECT_GT(expected, 100u);
+}
+
 TEST(NTupleInput, StatisticsEqualTwoPassReference) {
   MLAAS_REQUIRE_CORPUS();
   const auto root = (*test::testdataDir() / "root").string();

@@ -152,6 +152,34 @@ TEST(NTuple, EntryRangesAreSlicesOfTheFullRead) {
   }
 }
 
+// readInto into the columns of earlier reads (larger, smaller, other fields, other order) gives
+// exactly what a fresh read gives: a lent buffer never leaks old values or offsets.
+TEST(NTuple, ReadIntoReusedColumnsEqualsFreshReads) {
+  MLAAS_REQUIRE_CORPUS();
+  const auto nt = openCorpus("Run2012BC_DoubleMuParked_Muons_1000evts_rntuple_v1-0-0-0.root")->ntuple("Events");
+  const std::vector<std::string> all{"nMuon", "Muon_pt", "Muon_charge"};
+  std::vector<Column> columns;
+  struct Step {
+    std::vector<std::string> fields;
+    EntryRange range;
+  };
+  for (const auto& step : {Step{all, {0, 1000}}, Step{all, {10, 37}}, Step{{"Muon_charge", "nMuon"}, {500, 1000}},
+                           Step{{"Muon_pt"}, {999, 1000}}, Step{all, {0, 0}}, Step{all, {3, 700}}}) {
+    nt.readInto(step.fields, step.range, columns);
+    const auto fresh = nt.read(step.fields, step.range);
+    ASSERT_EQ(columns.size(), fresh.size());
+    for (std::size_t k = 0; k < fresh.size(); ++k) {
+      SCOPED_TRACE(step.fields[k] + " from " + std::to_string(step.range.begin));
+      EXPECT_EQ(columns[k].name, fresh[k].name);
+      EXPECT_EQ(columns[k].type, fresh[k].type);
+      EXPECT_EQ(columns[k].entries, fresh[k].entries);
+      EXPECT_EQ(columns[k].firstEntry, fresh[k].firstEntry);
+      EXPECT_EQ(columns[k].offsets, fresh[k].offsets);
+      EXPECT_EQ(columns[k].data, fresh[k].data);
+    }
+  }
+}
+
 TEST(NTuple, EveryCorpusNTupleOpensAndNamesWhatIsUnsupported) {
   MLAAS_REQUIRE_CORPUS();
   std::size_t supported = 0, unsupported = 0, ntuples = 0;
