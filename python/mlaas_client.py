@@ -311,6 +311,10 @@ class Client:
         """An upload's dry run: the token, the name, the metadata and (if given) the model are
         checked as an upload checks them, nothing is stored. Returns {"dry_run": True, "name",
         "version": the number an upload would get now, "model_checked"}."""
+        if isinstance(model, (str, os.PathLike)) or len(model):
+            # a server older than dry runs would store a model sent with the flag: send it only
+            # to a server that has just answered an empty dry run as one
+            self.check_upload(name, b"", metadata)
         answer = self._upload(name, model, metadata, dry_run=True)
         if answer.get("dry_run") is not True:
             raise MlaasError(0, "the server did not answer as a dry run "

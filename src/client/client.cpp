@@ -353,6 +353,12 @@ Result<ModelCard> Client::upload(std::string_view name, std::string_view onnx, c
 
 Result<UploadCheck> Client::checkUpload(std::string_view name, std::string_view onnx,
                                         const UploadMetadata& metadata) const {
+  // A server older than dry runs would store a model sent with the flag: the model goes only to a
+  // server that has just answered an empty dry run as one (an old one refuses the empty body).
+  if (!onnx.empty()) {
+    auto probe = checkUpload(name, {}, metadata);
+    if (!probe) return probe;
+  }
   return impl_->callJson<UploadCheck>(uploadRequest(name, onnx, metadata, true), [](const json& body) {
     if (!body.is_object() || body.value("dry_run", false) != true)
       throw BadResponse{"the server did not answer as a dry run (a server without dry_run stores what it is sent)"};

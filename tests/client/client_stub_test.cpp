@@ -80,6 +80,39 @@ TEST(ClientStub, UploadSendsRawBodyTokenAndMetadataHeaderAndDecodesTheCard) {
   EXPECT_EQ(sent, json::parse(R"({"description":"ttbar","tags":{"stage":"test"},"metrics":{"auc":0.91}})"));
 }
 
+// A server older than dry runs ignores ?dry_run: it would store a model sent with it. checkUpload
+// sends the model only after an empty dry run came back as one.
+TEST(ClientStub, CheckUploadNeverSendsAModelToAServerWithoutDryRuns) {
+  StubServer old([](const StubRequest& r) {
+    return r.body.empty() ? StubResponse{400, R"({"error": "model 'demo': the ONNX file is empty"})"}
+                          : StubResponse{201, kCard};
+  });
+  Client client(fastOptions(old.url()));
+  auto refused = client.checkUpload("demo", std::string_view("onnx bytes"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().httpStatus, 400);
+  ASSERT_EQ(old.requests().size(), 1u);  // only the empty probe
+  EXPECT_TRUE(old.requests()[0].body.empty());
+  EXPECT_EQ(old.requests()[0].target, "/api/v1/models/demo/versions?dry_run=true");
+
+  StubServer storing([](const StubRequest&) { return StubResponse{201, kCard}; });  // answers like an upload
+  Client client2(fastOptions(storing.url()));
+  auto notADryRun = client2.checkUpload("demo");
+  ASSERT_FALSE(notADryRun);
+  EXPECT_NE(notADryRun.error().message.find("did not answer as a dry run"), std::string::npos)
+      << notADryRun.error().message;
+
+  StubServer current([](const StubRequest&) {
+    return StubResponse{200, R"({"dry_run": true, "name": "demo", "version": 4, "model_checked": false})"};
+  });
+  Client client3(fastOptions(current.url()));
+  auto ok = client3.checkUpload("demo", std::string_view("onnx bytes"));
+  ASSERT_TRUE(ok) << ok.error().describe();
+  EXPECT_EQ(ok->version, 4);
+  ASSERT_EQ(current.requests().size(), 2u);  // the empty probe, then the model
+  EXPECT_EQ(current.requests()[1].body, "onnx bytes");
+}
+
 TEST(ClientStub, LargeMetadataTravelsAsMultipart) {
   StubServer stub([](const StubRequest&) { return StubResponse{201, kCard}; });
   Client client(fastOptions(stub.url()));
