@@ -170,7 +170,9 @@ void checkExpression(const YamlReader& reader, const YAML::Node& node, const std
   }
 }
 
-// The identity of an input for the stats hash: its canonical path (absolute, symlinks and '..'
+}  // namespace
+
+// The identity of an input (the stats hash, files listed twice): its canonical path (absolute, symlinks and '..'
 // resolved), so that the same config reached as 'a.yaml', '$PWD/a.yaml' or 'cfg/a.yaml' hashes
 // the same. URLs are their own identity. weakly_canonical keeps a glob's pattern part as written.
 std::string inputIdentity(const std::string& path) {
@@ -181,6 +183,8 @@ std::string inputIdentity(const std::string& path) {
   auto canonical = std::filesystem::weakly_canonical(absolute, error);
   return error ? absolute.lexically_normal().string() : canonical.string();
 }
+
+namespace {
 
 std::string resolvePath(const std::filesystem::path& base, const std::string& path) {
   if (path.find("://") != std::string::npos) return path;  // URLs go to the reader untouched

@@ -27,6 +27,9 @@ struct Location {
 std::string toString(const Location& at);
 /// Throws core::Exception(invalid_argument) with "<location>: <message>".
 [[noreturn]] void throwConfigError(const Location& at, const std::string& message);
+/// What makes two inputs one file: the canonical path (absolute, links and '..' resolved; a glob's
+/// pattern part as written), a URL as written.
+std::string inputIdentity(const std::string& path);
 
 enum class Normalization : std::uint8_t { none, minmax, standard, robust };
 enum class Representation : std::uint8_t { vector, groups, image };

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <set>
 #include <thread>
 
 #if defined(__x86_64__)
@@ -183,38 +184,30 @@ std::string_view shapeOf(const BranchInfo& branch) {
   return branch.list.empty() ? "one value per event" : "a list per event";
 }
 
-// Files are read with the first file's plan: a branch that is a list in one file and a single
-// value in another would be misread, so it is refused here, naming both files.
-void checkSameShapes(const std::vector<TreeSourcePtr>& trees) {
-  if (trees.size() < 2) return;
+// Files are read with the first file's plan: a branch the plan reads that is a list in one file
+// and a single value in another would be misread, so it is refused, naming both files. Branches
+// the plan does not read may differ (productions add and change branches).
+void checkSameShapes(const Inputs& inputs, const std::vector<std::string>& branches) {
+  if (inputs.trees.size() < 2) return;
   std::map<std::string_view, const BranchInfo*> first;
-  const auto firstSchema = trees.front()->schema();
-  for (const auto& branch : firstSchema) first.emplace(branch.name, &branch);
-  for (std::size_t t = 1; t < trees.size(); ++t)
-    for (const auto& branch : trees[t]->schema()) {
+  for (const auto& branch : inputs.schema) first.emplace(branch.name, &branch);
+  const std::set<std::string_view> read(branches.begin(), branches.end());
+  for (std::size_t t = 1; t < inputs.trees.size(); ++t)
+    for (const auto& branch : inputs.trees[t]->schema()) {
+      if (read.count(branch.name) == 0) continue;
       const auto it = first.find(branch.name);
       if (it == first.end() || shapeOf(*it->second) == shapeOf(branch)) continue;
       throw core::Exception(core::Errc::invalid_argument,
                             fmt::format("inputs: branch '{}' is {} in '{}' but {} in '{}' (the first file); "
                                         "every input must store a branch the same way",
-                                        branch.name, shapeOf(branch), trees[t]->name(), shapeOf(*it->second),
-                                        trees.front()->name()));
+                                        branch.name, shapeOf(branch), inputs.trees[t]->name(), shapeOf(*it->second),
+                                        inputs.trees.front()->name()));
     }
-}
-
-// What makes two listed files one file: the resolved local path (so "a/../x.root" and "x.root",
-// or a link, are the same), a URL as written.
-std::string fileIdentity(const std::string& path) {
-  if (isUrl(path)) return path;
-  std::error_code error;
-  auto resolved = std::filesystem::weakly_canonical(path, error);
-  return error ? path : resolved.string();
 }
 
 }  // namespace
 
 Inputs makeInputs(std::vector<TreeSourcePtr> trees, std::vector<std::optional<double>> labels) {
-  checkSameShapes(trees);
   Inputs inputs;
   if (labels.size() != trees.size()) labels.resize(trees.size());
   for (const auto& tree : trees) inputs.records.push_back(describeInput(tree->name(), tree->entries()));
@@ -225,11 +218,15 @@ Inputs makeInputs(std::vector<TreeSourcePtr> trees, std::vector<std::optional<do
 }
 
 Inputs openInputs(const DatasetConfig& config) {
-  std::vector<TreeSourcePtr> trees;
-  std::vector<std::optional<double>> labels;
-  // A file listed twice (two overlapping globs, or a glob and a name) would be read twice an epoch,
-  // perhaps with two labels: refused, naming both lines.
-  std::map<std::string, std::pair<std::string, Location>> listed;
+  // Globs expanded first, then every file checked to be listed once, then opened: a file listed
+  // twice (two overlapping globs, or a glob and a name) would count its events twice, perhaps
+  // with two labels, and is refused before any (perhaps remote) file is opened.
+  struct Listed {
+    std::string path;
+    const InputFile* from;
+  };
+  std::vector<Listed> listed;
+  std::map<std::string, const Listed*> byIdentity;
   for (const auto& file : config.files) {
     std::vector<std::string> paths;
     if (!isUrl(file.path) && file.path.find_first_of("*?[") != std::string::npos) {
@@ -242,19 +239,27 @@ Inputs openInputs(const DatasetConfig& config) {
     } else {
       paths.push_back(file.path);
     }
-    for (const auto& path : paths) {
-      auto [seen, added] = listed.try_emplace(fileIdentity(path), file.path, file.at);
-      if (!added)
-        throwConfigError(file.at, fmt::format("'{}'{} is already an input, from '{}' at {}; list each file once",
-                                              path, path == file.path ? "" : fmt::format(" (matched by '{}')", file.path),
-                                              seen->second.first, toString(seen->second.second)));
-      try {
-        trees.push_back(openTree(path, config.tree));
-      } catch (const core::Exception& e) {
-        throw core::Exception(e.code(), fmt::format("{}: {}", toString(file.at), e.what()));
-      }
-      labels.push_back(file.label);
+    for (auto& path : paths) listed.push_back({std::move(path), &file});
+  }
+  for (const auto& entry : listed) {
+    const auto [seen, added] = byIdentity.try_emplace(inputIdentity(entry.path), &entry);
+    if (added) continue;
+    const auto matched = [](const Listed& l) {
+      return l.path == l.from->path ? std::string() : fmt::format(" (matched by '{}')", l.from->path);
+    };
+    throwConfigError(entry.from->at,
+                     fmt::format("file '{}'{} is listed twice (first{} at {}): its events would count twice",
+                                 entry.path, matched(entry), matched(*seen->second), toString(seen->second->from->at)));
+  }
+  std::vector<TreeSourcePtr> trees;
+  std::vector<std::optional<double>> labels;
+  for (const auto& entry : listed) {
+    try {
+      trees.push_back(openTree(entry.path, config.tree));
+    } catch (const core::Exception& e) {
+      throw core::Exception(e.code(), fmt::format("{}: {}", toString(entry.from->at), e.what()));
     }
+    labels.push_back(entry.from->label);
   }
   return makeInputs(std::move(trees), std::move(labels));
 }
@@ -626,6 +631,7 @@ std::uint64_t totalEntries(const Inputs& inputs) noexcept {
 // ---- Pass 1: statistics ---------------------------------------------------------------------------
 
 Specs computeSpecs(const Plan& plan, const Inputs& inputs, const StatsOptions& options) {
+  checkSameShapes(inputs, plan.branches());
   const auto& config = plan.config();
   std::vector<Unit> units;
   for (std::uint32_t f = 0; f < inputs.trees.size(); ++f) {
@@ -1072,6 +1078,7 @@ Dataset::Dataset(std::shared_ptr<const Plan> plan, std::shared_ptr<const Transfo
   if (options.shards == 0 || options.shard >= options.shards)
     throw core::Exception(core::Errc::invalid_argument,
                           fmt::format("shard {} of {}: need 0 <= shard < shards", options.shard, options.shards));
+  checkSameShapes(inputs, plan->branches());
   impl_->plan = std::move(plan);
   impl_->transform = std::move(transform);
   impl_->inputs = std::move(inputs);
