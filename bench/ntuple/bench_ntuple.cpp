@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../jsroot_time.hpp"
 #include "root/file.hpp"
 #include "root/ntuple.hpp"
 
@@ -21,23 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-double jsrootSeconds(const std::string& file, const std::string& ntuple, const std::vector<std::string>& names) {
-  const std::filesystem::path src = MLAAS_BENCH_SOURCE_DIR;
-  const auto jsroot = src / ".deps/node_modules/jsroot";
-  if (!std::filesystem::exists(jsroot) || names.empty()) return -1;
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
-  const auto cmd = fmt::format("node '{}' '{}' '{}' '{}' '{}' --time 2>/dev/null",
-                               (src / "tests/root/jsroot_rntuple_dump.mjs").string(), jsroot.string(), file, ntuple, list);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[512] = {};
-  const auto n = fread(buf, 1, sizeof(buf) - 1, p);
-  pclose(p);
-  const std::string out(buf, n);
-  const auto at = out.find("\"seconds\":");
-  return at == std::string::npos ? -1 : std::stod(out.substr(at + 10));
-}
 
 }  // namespace
 
@@ -110,7 +94,7 @@ int main(int argc, char** argv) {
         readJs = std::min(readJs, since(t0));
       }
     }
-    const double js = jsroot ? jsrootSeconds(path, name, jsNames) : -1;
+    const double js = jsroot ? mlaas::bench::jsrootSeconds(MLAAS_BENCH_SOURCE_DIR, "tests/root/jsroot_rntuple_dump.mjs", path, name, jsNames) : -1;
     if (jsNames.size() == names.size()) readJs = read;
     const auto base = std::filesystem::path(path).filename().string();
     std::printf("%-62s %10llu %8.2f %10.1f %7.1f%% %10.1f %7.1f%% %9s %11s\n", base.c_str(),

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "core/thread_pool.hpp"
+#include "../jsroot_time.hpp"
 #include "root/cursor.hpp"
 #include "root/tree.hpp"
 
@@ -270,23 +271,6 @@ void printScaling(const std::string& path, int rounds, std::uint64_t parallelMin
       best(bound[0]) / best(bound[1]), joined, sampled);
 }
 
-double jsrootSeconds(const std::string& file, const std::string& tree, const std::vector<std::string>& names) {
-  const std::filesystem::path src = MLAAS_BENCH_SOURCE_DIR;
-  const auto jsroot = src / ".deps/node_modules/jsroot";
-  if (!std::filesystem::exists(jsroot)) return -1;
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
-  const auto cmd = fmt::format("node '{}' '{}' '{}' '{}' '{}' --time 2>/dev/null",
-                               (src / "tests/root/jsroot_dump.mjs").string(), jsroot.string(), file, tree, list);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return -1;
-  char buf[512] = {};
-  const auto n = fread(buf, 1, sizeof(buf) - 1, p);
-  pclose(p);
-  const std::string out(buf, n);
-  const auto at = out.find("\"seconds\":");
-  return at == std::string::npos ? -1 : std::stod(out.substr(at + 10));
-}
 
 /// What a whole read of a file's supported branches is made of: baskets embedded in the tree
 /// record (no fetch: bound A does nothing for them), stored on disk (A = the fetch, a copy) and
@@ -521,7 +505,7 @@ int main(int argc, char** argv) {
       for (const auto& b : tree.branches())
         if (b.supported) names.push_back(b.name);
       const auto [one, two] = measure(tree, names, repeat);
-      const double js = jsroot ? jsrootSeconds(path, treePath, names) : -1;
+      const double js = jsroot ? mlaas::bench::jsrootSeconds(MLAAS_BENCH_SOURCE_DIR, "tests/root/jsroot_dump.mjs", path, treePath, names) : -1;
       const double mb = static_cast<double>(one.bytes) / 1e6;
       fmt::print(
           "{:<38} {:>6.2f} {:>9.1f} {:>6.1f}% {:>6.1f}% {:>10.1f} {:>7.1f}% {:>7.1f}% {:>8.2f}x {:>7.2f}x {:>9} "

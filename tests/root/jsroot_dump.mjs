@@ -3,7 +3,7 @@
 //   node jsroot_dump.mjs JSROOT_DIR FILE TREE [BRANCH,BRANCH,...] [--time]
 // A branch named "m.first" or "m.second" that does not exist reads std::map branch "m" and prints
 // the keys or the values of each entry's pairs.
-// With --time it reads all the branches once in one pass and prints {"seconds": S, "entries": N}.
+// With --time it reads all the branches in one pass, three times, and prints the best {"seconds": S, "entries": N}.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -41,9 +41,13 @@ if (flag === '--time') {
   for (const name of wanted) sel.addBranch(name, `b${sel.numBranches()}`);
   let n = 0;
   sel.Process = function() { ++n; };
-  const t0 = process.hrtime.bigint();
-  await treeProcess(tree, sel);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  let seconds = Infinity;
+  for (let pass = 0; pass < 3; ++pass) {  // the best of 3: JavaScript's warm-up is not the reader
+    n = 0;
+    const t0 = process.hrtime.bigint();
+    await treeProcess(tree, sel);
+    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
   console.log(JSON.stringify({ seconds, entries: n }));
 } else {
   const branches = {};

@@ -1,7 +1,7 @@
 // Reads RNTuple fields with JSROOT (its rntuple.mjs) and prints them in the layout of
 // testdata/expected/*.json.gz, so tests can compare root::NTuple with an independent reader.
 //   node jsroot_rntuple_dump.mjs JSROOT_DIR FILE NTUPLE FIELD,FIELD,... [--time]
-// With --time it reads all the fields once in one pass and prints {"seconds": S, "entries": N}
+// With --time it reads all the fields in one pass, three times, and prints the best {"seconds": S, "entries": N}
 // (bench/ntuple compares it with root::NTuple on the same fields).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,9 +30,13 @@ if (flag === '--time') {
   for (const field of fieldList.split(',')) sel.addBranch(field, `f${sel.numBranches()}`);
   let n = 0;
   sel.Process = function() { ++n; };
-  const t0 = process.hrtime.bigint();
-  await rntupleProcess(rntuple, sel);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  let seconds = Infinity;
+  for (let pass = 0; pass < 3; ++pass) {  // the best of 3: JavaScript's warm-up is not the reader
+    n = 0;
+    const t0 = process.hrtime.bigint();
+    await rntupleProcess(rntuple, sel);
+    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
   console.log(JSON.stringify({ seconds, entries: n }));
   process.exit(0);
 }
