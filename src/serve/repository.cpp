@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <algorithm>
 #include <fstream>
 #include <random>
@@ -388,7 +390,13 @@ core::Result<std::int64_t> Repository::checkVersion(std::string_view name, std::
     auto loaded = LoadedModel::load(onnxBytes, std::string(name));
     if (!loaded) return core::fail(loaded.error());
   }
-  std::lock_guard lock(writeMutex_);
+  // What the upload itself would need: a writable store (a read-only data directory would pass
+  // every other check and then fail after training).
+  for (const auto& dir : {dataDir_ / "blobs", dataDir_ / "tmp"})
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+      return core::fail(core::Errc::io, fmt::format("model '{}': the repository cannot store models: {}: {}", name,
+                                                    dir.string(), std::strerror(errno)));
+  std::lock_guard lock(writeMutex_);  // the SQLite handle is shared; a dry run waits for an upload's commit
   try {
     Statement next(db_->handle, "SELECT next_version FROM models WHERE name = ?1");
     next.bind(1, name);
