@@ -47,10 +47,8 @@ void scalarSwapCopy(std::byte* dst, const std::byte* src, std::size_t count) noe
 }
 
 #ifdef MLAAS_ROOT_X86
-// One pshufb per 32 bytes. Chosen at run time, so the build needs no -mavx2 (the baseline x86-64
-// path below is SSE2, which every x86-64 CPU has).
-__attribute__((target("avx2"))) std::size_t avx2SwapCopy(std::byte* dst, const std::byte* src, std::size_t bytes,
-                                                         std::size_t width) noexcept {
+// The pshufb control that reverses each value of `width` bytes (2, 4 or 8) in a 32-byte vector.
+__attribute__((target("avx2"), always_inline)) inline __m256i avx2SwapMask(std::size_t width) noexcept {
   alignas(32) static constexpr char k2[32] = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14,
                                               1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
   alignas(32) static constexpr char k4[32] = {3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
@@ -58,7 +56,14 @@ __attribute__((target("avx2"))) std::size_t avx2SwapCopy(std::byte* dst, const s
   alignas(32) static constexpr char k8[32] = {7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
                                               7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8};
   const char* maskBytes = width == 2 ? k2 : width == 4 ? k4 : k8;
-  const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(maskBytes));
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(maskBytes));
+}
+
+// One pshufb per 32 bytes. Chosen at run time, so the build needs no -mavx2 (the baseline x86-64
+// path below is SSE2, which every x86-64 CPU has).
+__attribute__((target("avx2"))) std::size_t avx2SwapCopy(std::byte* dst, const std::byte* src, std::size_t bytes,
+                                                         std::size_t width) noexcept {
+  const __m256i mask = avx2SwapMask(width);
   std::size_t i = 0;
   for (; i + 64 <= bytes; i += 64) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
@@ -86,14 +91,7 @@ __attribute__((target("avx2"), always_inline)) inline void avx2SwapOne(std::byte
 /// where those ends were a large part of each copy.
 __attribute__((target("avx2"))) void avx2SwapCopyDistinct(std::byte* dst, const std::byte* src, std::size_t bytes,
                                                           std::size_t width) noexcept {
-  alignas(32) static constexpr char k2[32] = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14,
-                                              1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
-  alignas(32) static constexpr char k4[32] = {3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
-                                              3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12};
-  alignas(32) static constexpr char k8[32] = {7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
-                                              7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8};
-  const char* maskBytes = width == 2 ? k2 : width == 4 ? k4 : k8;
-  const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(maskBytes));
+  const __m256i mask = avx2SwapMask(width);
   const std::size_t tail = bytes - 32;  // a multiple of width: so are bytes and 32
   avx2SwapOne(dst, src, 0, mask);
   avx2SwapOne(dst, src, tail, mask);

@@ -6,6 +6,7 @@
 // With --time it reads all the branches in one pass, three times, and prints the best {"seconds": S, "entries": N}.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { printBestPass } from './jsroot_time.mjs';
 
 const [jsrootDir, file, treeName, branchList, flag] = process.argv.slice(2);
 const load = (m) => import(pathToFileURL(path.join(jsrootDir, 'modules', m)).href);
@@ -37,18 +38,7 @@ const all = leafBranches(tree.fBranches, []);
 const wanted = branchList ? branchList.split(',') : all.map((b) => b.fName);
 
 if (flag === '--time') {
-  const sel = new TSelector();
-  for (const name of wanted) sel.addBranch(name, `b${sel.numBranches()}`);
-  let n = 0;
-  sel.Process = function() { ++n; };
-  let seconds = Infinity;
-  for (let pass = 0; pass < 3; ++pass) {  // the best of 3: JavaScript's warm-up is not the reader
-    n = 0;
-    const t0 = process.hrtime.bigint();
-    await treeProcess(tree, sel);
-    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  console.log(JSON.stringify({ seconds, entries: n }));
+  await printBestPass(TSelector, wanted, (sel) => treeProcess(tree, sel));
 } else {
   const branches = {};
   for (const name of wanted) {

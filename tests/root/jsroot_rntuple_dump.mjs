@@ -5,6 +5,7 @@
 // (bench/ntuple compares it with root::NTuple on the same fields).
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { printBestPass } from './jsroot_time.mjs';
 
 const [jsrootDir, file, name, fieldList, flag] = process.argv.slice(2);
 const load = (m) => import(pathToFileURL(path.join(jsrootDir, 'modules', m)).href);
@@ -26,18 +27,7 @@ const f = await openFile(file);
 const rntuple = await f.readObject(name);
 await readHeaderFooter(rntuple);
 if (flag === '--time') {
-  const sel = new TSelector();
-  for (const field of fieldList.split(',')) sel.addBranch(field, `f${sel.numBranches()}`);
-  let n = 0;
-  sel.Process = function() { ++n; };
-  let seconds = Infinity;
-  for (let pass = 0; pass < 3; ++pass) {  // the best of 3: JavaScript's warm-up is not the reader
-    n = 0;
-    const t0 = process.hrtime.bigint();
-    await rntupleProcess(rntuple, sel);
-    seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  console.log(JSON.stringify({ seconds, entries: n }));
+  await printBestPass(TSelector, fieldList.split(','), (sel) => rntupleProcess(rntuple, sel));
   process.exit(0);
 }
 const fields = {};
