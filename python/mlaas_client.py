@@ -314,7 +314,13 @@ class Client:
         if isinstance(model, (str, os.PathLike)) or len(model):
             # a server older than dry runs would store a model sent with the flag: send it only
             # to a server that has just answered an empty dry run as one
-            self.check_upload(name, b"", metadata)
+            try:
+                self.check_upload(name, b"", metadata)
+            except MlaasError as error:
+                if error.status == 400 and "the ONNX file is empty" in error.message:
+                    raise MlaasError(400, "the server does not support dry runs (it ignored dry_run and "
+                                          "refused the empty probe); the model was not sent") from error
+                raise
         answer = self._upload(name, model, metadata, dry_run=True)
         if answer.get("dry_run") is not True:
             raise MlaasError(0, "the server did not answer as a dry run "

@@ -357,6 +357,11 @@ Result<UploadCheck> Client::checkUpload(std::string_view name, std::string_view 
   // server that has just answered an empty dry run as one (an old one refuses the empty body).
   if (!onnx.empty()) {
     auto probe = checkUpload(name, {}, metadata);
+    if (!probe && probe.error().httpStatus == 400 &&
+        probe.error().message.find("the ONNX file is empty") != std::string::npos)
+      return Error{Errc::unsupported, 400,
+                   "the server does not support dry runs (it ignored dry_run and refused the empty probe); "
+                   "the model was not sent"};
     if (!probe) return probe;
   }
   return impl_->callJson<UploadCheck>(uploadRequest(name, onnx, metadata, true), [](const json& body) {

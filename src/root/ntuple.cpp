@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <set>
 #include <type_traits>
 
 #include "root/compression.hpp"
@@ -777,6 +778,9 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
   // repeated within a batch once: ROOT writes one page for runs of identical pages (100 M int16 in
   // 1.7 KB), and a damaged page list that repeats large locators cannot make one huge buffer.
   constexpr std::uint64_t kBatchBytes = 32 << 20;
+  struct TrimAtExit {  // also when a read, a decompression or onPage throws
+    ~TrimAtExit() { trimPageScratch(); }
+  } trimAtExit;
   auto& scratch = pageScratch();
   auto& storedArena = scratch.stored;
   auto& inflated = scratch.inflated;
@@ -835,7 +839,6 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
     }
     batchBegin = batchEnd;
   }
-  trimPageScratch();
 }
 
 /// Elements [from, to) of column `c` in cluster `k`, which has `expected` elements.
@@ -1088,9 +1091,10 @@ NTuple::PageStats NTuple::decompressOnly(const std::vector<std::string>& names, 
       for (const auto column : columns) {
         if (column >= c.columns.size() || !c.columns[column].present) continue;
         std::uint64_t total = 0;
+        std::set<std::pair<std::uint64_t, std::uint64_t>> locators;  // a page written once for a run counts once
         for (const auto& page : c.columns[column].pages) {
           total += page.elements;
-          stats.storedBytes += page.bytes.size;
+          if (locators.emplace(page.bytes.offset, page.bytes.size).second) stats.storedBytes += page.bytes.size;
         }
         walkPages(
             t, k, column, total, 0, total, [](std::uint64_t) {},

@@ -392,11 +392,14 @@ core::Result<std::int64_t> Repository::checkVersion(std::string_view name, std::
   }
   // What the upload itself would need: a writable store (a read-only data directory would pass
   // every other check and then fail after training).
-  for (const auto& dir : {dataDir_ / "blobs", dataDir_ / "tmp"})
-    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+  for (const auto& dir : {dataDir_, dataDir_ / "blobs", dataDir_ / "tmp"})  // the catalog's journal goes in dataDir_
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
       return core::fail(core::Errc::io, fmt::format("model '{}': the repository cannot store models: {}: {}", name,
                                                     dir.string(), std::strerror(errno)));
   std::lock_guard lock(writeMutex_);  // the SQLite handle is shared; a dry run waits for an upload's commit
+  if (sqlite3_db_readonly(db_->handle, "main") == 1)
+    return core::fail(core::Errc::io,
+                      fmt::format("model '{}': the repository cannot store models: its catalog is read-only", name));
   try {
     Statement next(db_->handle, "SELECT next_version FROM models WHERE name = ?1");
     next.bind(1, name);

@@ -91,6 +91,7 @@ TEST(ClientStub, CheckUploadNeverSendsAModelToAServerWithoutDryRuns) {
   auto refused = client.checkUpload("demo", std::string_view("onnx bytes"));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().httpStatus, 400);
+  EXPECT_NE(refused.error().message.find("does not support dry runs"), std::string::npos) << refused.error().message;
   ASSERT_EQ(old.requests().size(), 1u);  // only the empty probe
   EXPECT_TRUE(old.requests()[0].body.empty());
   EXPECT_EQ(old.requests()[0].target, "/api/v1/models/demo/versions?dry_run=true");
