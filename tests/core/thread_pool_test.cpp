@@ -77,7 +77,9 @@ TEST(ThreadPool, HelpersTakeAnotherPartFromItsEnd) {
       }
     });
     const auto caller = std::this_thread::get_id();
-    ASSERT_EQ(ranBy[0], caller);
+    // Part 0 (one index) is the caller's, but a worker that finished part 1 before the caller was
+    // scheduled may take it from its end: either is right, so only that it ran is checked.
+    ASSERT_NE(ranBy[0], std::thread::id{});
     std::size_t firstByCaller = cuts[1];
     while (firstByCaller < cuts[2] && ranBy[firstByCaller] != caller) ++firstByCaller;
     for (std::size_t i = firstByCaller; i < cuts[2]; ++i)
