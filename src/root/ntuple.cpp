@@ -572,8 +572,8 @@ using UnsignedOf = std::conditional_t<
     W == 1, std::uint8_t, std::conditional_t<W == 2, std::uint16_t, std::conditional_t<W == 4, std::uint32_t, std::uint64_t>>>;
 
 /// Elements [skip, skip + take) of a page of n elements of W bytes (split: byte b of element i at
-/// b * n + i), converted as the Elements path converts them (integers through int64, reals through
-/// double: the same values), written to dst. The arithmetic stays in W-byte lanes, so the compiler
+/// b * n + i), converted to Out through int64 for integers and double for reals (as appendValues
+/// converts the Elements path's integers), written to dst. The arithmetic stays in W-byte lanes, so the compiler
 /// vectorises the unsplitting.
 template <class Out, std::size_t W, bool Split, ValueKind Kind>
 void decodeInto(std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, Out* dst) {
@@ -664,11 +664,11 @@ DecodeFn directDecoder(std::uint16_t type, DType out, bool deltaDone = false) {
   return fn;
 }
 
-/// Every element of a column in one cluster as 64-bit values (integers, or the bits of doubles
-/// for reals: read as `double` from the same bytes), in element order.
+/// Every element of an integer column in one cluster as int64, in element order: the path of the
+/// columns the typed decoders leave out (Bit, delta-coded indices, a string's characters). Real
+/// columns always have a typed decoder.
 struct Elements {
   std::vector<std::int64_t> ints;
-  std::vector<double> reals;
 };
 
 void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint64_t n, Elements& out,
@@ -683,16 +683,9 @@ void decodePage(const ColumnDesc& col, std::span<const std::byte> raw, std::uint
     throw core::Exception(core::Errc::corrupt,
                           fmt::format("{}: page of {} elements of {} bytes holds {} bytes", where, n, w, raw.size()));
   // The typed decoders (delta coding is undone below, over the 64-bit values).
-  const bool real = isReal(col.type);
-  const DecodeFn decode = directDecoder(col.type, real ? DType::float64 : DType::int64, true);
+  const DecodeFn decode = isReal(col.type) ? nullptr : directDecoder(col.type, DType::int64, true);
   if (decode == nullptr)
     throw core::Exception(core::Errc::unsupported, fmt::format("{}: column type {:#x}", where, col.type));
-  if (real) {
-    const auto at = out.reals.size();
-    out.reals.resize(at + n);
-    decode(raw, n, 0, n, out.reals.data() + at);
-    return;
-  }
   const auto at = out.ints.size();
   out.ints.resize(at + n);
   decode(raw, n, 0, n, out.ints.data() + at);
@@ -849,22 +842,13 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
   Elements decoded;
   walkPages(
       t, k, c, expected, from, to,
-      [&](std::uint64_t n) {
-        if (isReal(col.type))
-          out.reals.insert(out.reals.end(), n, 0.0);
-        else
-          out.ints.insert(out.ints.end(), n, 0);
-      },
+      [&](std::uint64_t n) { out.ints.insert(out.ints.end(), n, 0); },
       [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
           const std::string& where) {
         decoded.ints.clear();
-        decoded.reals.clear();
         decodePage(col, raw, n, decoded, where);  // delta encoding runs over the whole page
         const auto begin = static_cast<std::ptrdiff_t>(skip), end = static_cast<std::ptrdiff_t>(skip + take);
-        if (isReal(col.type))
-          out.reals.insert(out.reals.end(), decoded.reals.begin() + begin, decoded.reals.begin() + end);
-        else
-          out.ints.insert(out.ints.end(), decoded.ints.begin() + begin, decoded.ints.begin() + end);
+        out.ints.insert(out.ints.end(), decoded.ints.begin() + begin, decoded.ints.begin() + end);
       });
   return out;
 }
@@ -888,30 +872,29 @@ void appendDirect(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::ui
 
 /// Appends elements [from, to) of a cluster's values to a column of type `type`.
 void appendValues(Column& out, const Elements& e, std::uint64_t from, std::uint64_t to, const std::string& where) {
-  const bool reals = !e.reals.empty();
-  const auto size = reals ? e.reals.size() : e.ints.size();
+  const auto size = e.ints.size();
   if (to > size || from > to)
     throw core::Exception(core::Errc::corrupt, fmt::format("{}: elements {}..{} of {}", where, from, to, size));
   const auto width = dtypeSize(out.type);
   const auto at = out.data.size();
   out.data.resize(at + (to - from) * width);
   std::byte* dst = out.data.data() + at;
-  // Integers convert from the int64 values, reals from the doubles (a real column never feeds an
-  // integer field: the specification's type table has no such pairing, and it is not planned).
+  // Integers convert from the int64 values (to floating fields through double, as the typed
+  // decoders do).
   auto fill = [&](auto tag) {
     using T = decltype(tag);
     for (auto i = from; i < to; ++i) {
       T v;
       if constexpr (std::is_floating_point_v<T>)
-        v = static_cast<T>(reals ? e.reals[i] : static_cast<double>(e.ints[i]));
+        v = static_cast<T>(static_cast<double>(e.ints[i]));
       else
-        v = static_cast<T>(reals ? 0 : e.ints[i]);
+        v = static_cast<T>(e.ints[i]);
       std::memcpy(dst, &v, sizeof(T));
       dst += sizeof(T);
     }
   };
   if (out.type == DType::boolean) {
-    for (auto i = from; i < to; ++i) *dst++ = std::byte{static_cast<unsigned char>(!reals && e.ints[i] != 0)};
+    for (auto i = from; i < to; ++i) *dst++ = std::byte{static_cast<unsigned char>(e.ints[i] != 0)};
   } else if (out.type == DType::string) {
     fill(std::uint8_t{});  // characters
   } else {
