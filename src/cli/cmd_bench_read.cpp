@@ -38,8 +38,6 @@ std::vector<std::string> splitList(const std::string& s) {
 }
 
 void run(const BenchReadOptions& o) {
-  if (o.threads == 0) throw mlaas::cli::ExitError{2, "error: --threads must be at least 1"};
-  if (o.repeat < 1) throw mlaas::cli::ExitError{2, "error: --repeat must be at least 1"};
   // Each file's TTree (--tree, or its first) or, when --tree names one or the file has no TTree,
   // its RNTuple (read on the calling thread: NTuple reads are not shared).
   struct Input {
@@ -61,7 +59,7 @@ void run(const BenchReadOptions& o) {
         throw mlaas::core::Exception(mlaas::core::Errc::not_found, path + ": no TTree or RNTuple in the file");
       treePath = trees.empty() ? ntuples.front() : trees.front();
     }
-    if (file->find(treePath).key.className.find("RNTuple") != std::string::npos)
+    if (file->isRNTuple(treePath))
       in.ntuple = file->ntuple(treePath);
     else
       in.tree = file->tree(treePath);
@@ -96,10 +94,7 @@ void run(const BenchReadOptions& o) {
       if (in.tree) {
         in.tree->decompressOnly(in.branches, {0, in.entries()}, ro, &dstats);
       } else {
-        const auto p = in.ntuple->decompressOnly(in.branches, {0, in.entries()});
-        pages.pages += p.pages;
-        pages.storedBytes += p.storedBytes;
-        pages.unpackedBytes += p.unpackedBytes;
+        pages += in.ntuple->decompressOnly(in.branches, {0, in.entries()});
       }
     }
     const double dseconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
@@ -153,8 +148,9 @@ void setupBenchRead(CLI::App& app) {
   cmd->add_option("files", opts->files, "ROOT files")->required();
   cmd->add_option("--tree", opts->tree, "TTree or RNTuple path (default: the first tree, else the first RNTuple)");
   cmd->add_option("--branches", opts->branches, "comma-separated branches (default: all supported)");
-  cmd->add_option("--threads", opts->threads, "decompression threads (default 1)");
-  cmd->add_option("--repeat", opts->repeat, "repetitions; the best is reported (default 3)");
+  cmd->add_option("--threads", opts->threads, "decompression threads (default 1)")->check(mlaas::cli::atLeast(1));
+  cmd->add_option("--repeat", opts->repeat, "repetitions; the best is reported (default 3)")
+      ->check(mlaas::cli::atLeast(1));
   cmd->add_flag("--json", opts->json, "print one JSON object");
   cmd->callback([opts] { run(*opts); });
 }

@@ -144,7 +144,7 @@ void warnSingleClassValidation(const train::ModelConfig& model, const train::Ten
   if (model.task == train::Task::regression || validation.events == 0) return;
   const float first = validation.labels.front();
   for (const float label : validation.labels)
-    if ((model.task == train::Task::binary ? (label > 0.5F) != (first > 0.5F) : label != first)) return;
+    if (train::classOf(label, model.task) != train::classOf(first, model.task)) return;
   std::cerr << fmt::format("mlaas: warning: all {} validation events have label {}: the validation AUC is undefined "
                            "(null in metrics.json); the validation loss still picks the best epoch\n",
                            validation.events, first);

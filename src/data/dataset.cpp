@@ -169,7 +169,7 @@ TreeSourcePtr openTree(const std::string& pathOrUrl, const std::string& treePath
   std::shared_ptr<const root::File> file = root::File::open(pathOrUrl);
   // The same name may be a TTree in one file and an RNTuple in another (a production moving to
   // RNTuple): the file says which.
-  if (file->find(treePath).key.className.find("RNTuple") != std::string::npos) {
+  if (file->isRNTuple(treePath)) {
     auto ntuple = file->ntuple(treePath);
     return std::make_shared<ReaderTree<root::NTuple>>(std::move(file), std::move(ntuple), pathOrUrl);
   }
@@ -780,10 +780,8 @@ struct Dataset::Impl {
     // into units small enough that each shard gets about two.
     std::size_t chunkEntries = config.batch.chunkEntries;
     if (options.shards > 1) {
-      std::uint64_t entries = 0;
-      for (const auto& tree : inputs.trees) entries += tree->entries();
-      chunkEntries = static_cast<std::size_t>(
-          std::min<std::uint64_t>(chunkEntries, std::max<std::uint64_t>(1, entries / (2 * options.shards))));
+      chunkEntries = static_cast<std::size_t>(std::min<std::uint64_t>(
+          chunkEntries, std::max<std::uint64_t>(1, totalEntries(inputs) / (2 * options.shards))));
     }
     // Interleave chunks of `interleave` files at a time, round-robin.
     const std::size_t width = shuffle ? config.shuffle.interleave : 1;

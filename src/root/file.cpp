@@ -301,12 +301,20 @@ std::vector<std::string> File::treePaths() const {
   return out;
 }
 
+namespace {
+bool isRNTupleClass(std::string_view className) {
+  return className == "ROOT::RNTuple" || className == "ROOT::Experimental::RNTuple";
+}
+}  // namespace
+
 std::vector<std::string> File::rntuplePaths() const {
   std::vector<std::string> out;
   for (const auto& e : objects())
-    if (e.key.className == "ROOT::RNTuple" || e.key.className == "ROOT::Experimental::RNTuple") out.push_back(e.path);
+    if (isRNTupleClass(e.key.className)) out.push_back(e.path);
   return out;
 }
+
+bool File::isRNTuple(const std::string& path) const { return isRNTupleClass(find(path).key.className); }
 
 ObjectEntry File::find(const std::string& pathWithCycle) const {
   std::string path = pathWithCycle;

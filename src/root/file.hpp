@@ -58,6 +58,8 @@ class File : public std::enable_shared_from_this<File> {
   [[nodiscard]] std::vector<std::string> treePaths() const;
   /// Paths of RNTuple anchors (read with ntuple(); a subset of field types, see root/ntuple.hpp).
   [[nodiscard]] std::vector<std::string> rntuplePaths() const;
+  /// Whether the object at `path` is an RNTuple anchor (throws not_found like find()).
+  [[nodiscard]] bool isRNTuple(const std::string& path) const;
   /// The key of an object by path ("dir/name" or "dir/name;cycle"); throws not_found.
   [[nodiscard]] ObjectEntry find(const std::string& path) const;
 

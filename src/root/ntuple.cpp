@@ -714,9 +714,10 @@ void trimPageScratch() {
 }
 
 /// Walks elements [from, to) of column `c` in cluster `k`, which has `expected` elements: only the
-/// pages that overlap the range are fetched (one request) and decompressed. Calls onZeros(n) for
-/// elements a deferred column does not store, and onPage(raw, elements, skip, take, where) for
-/// each page's unpacked bytes, of which elements [skip, skip + take) are wanted, in order.
+/// pages that overlap the range are fetched and decompressed. Calls onZeros(n) for elements a
+/// deferred column does not store, and onPage(raw, elements, skip, take, where) for each page's
+/// unpacked bytes, of which elements [skip, skip + take) are wanted, in order; where() names the
+/// page for an error message.
 template <class OnZeros, class OnPage>
 void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint64_t expected, std::uint64_t from,
                std::uint64_t to, OnZeros&& onZeros, OnPage&& onPage) {
@@ -790,9 +791,10 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
     std::size_t batchEnd = batchBegin;
     for (; batchEnd < wanted.size(); ++batchEnd) {
       const auto& b = cp.pages[wanted[batchEnd]].bytes;
-      const auto [it, added] = fetched.try_emplace({b.offset, b.size}, stored.size());
-      if (added) {
-        if (bytes > 0 && bytes + b.size > kBatchBytes) break;
+      auto it = fetched.find({b.offset, b.size});
+      if (it == fetched.end()) {
+        if (bytes > 0 && bytes + b.size > kBatchBytes) break;  // the next batch starts here
+        it = fetched.emplace(std::pair{b.offset, b.size}, stored.size()).first;
         stored.emplace_back();  // placed below, once the arena has its size
         bytes += b.size;
       }
@@ -801,7 +803,6 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
     storedArena.resize(bytes);
     std::uint64_t at = 0;
     for (const auto& [locator, index] : fetched) {
-      if (index >= stored.size()) continue;  // the locator that did not fit
       const std::span<std::byte> into(storedArena.data() + at, locator.second);
       requests.push_back({locator.first, into});
       stored[index] = into;
@@ -810,20 +811,21 @@ void walkPages(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::uint6
     if (auto r = t.file->source()->read(requests); !r) throw core::Exception(r.error().withContext(where));
     for (std::size_t w = batchBegin; w < batchEnd; ++w) {
       const auto& page = cp.pages[wanted[w]];
-      const auto pageWhere = fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset);
+      // Formatted only when needed: an error, or a compressed page (whose inflate dwarfs it).
+      const auto pageWhere = [&] { return fmt::format("{} page {} at offset {}", where, wanted[w], page.bytes.offset); };
       const std::uint64_t unpacked =
           col.type == kBit ? (page.elements + 7) / 8 : page.elements * columnWidth(col.type);
       if (unpacked / 1024 > page.bytes.size + 1024)
-        throw core::Exception(core::Errc::corrupt, fmt::format("{}: {} elements cannot come from {} bytes", pageWhere,
+        throw core::Exception(core::Errc::corrupt, fmt::format("{}: {} elements cannot come from {} bytes", pageWhere(),
                                                                page.elements, page.bytes.size));
       std::span<const std::byte> raw = stored[storedOf[w - batchBegin]];
       if (raw.size() != unpacked) {
         if (declaredSize(raw) != unpacked)
           throw core::Exception(core::Errc::corrupt,
-                                fmt::format("{}: compressed blocks hold {} bytes but {} elements need {}", pageWhere,
+                                fmt::format("{}: compressed blocks hold {} bytes but {} elements need {}", pageWhere(),
                                             declaredSize(raw), page.elements, unpacked));
         inflated.resize(unpacked);
-        if (auto r = decompress(raw, inflated, pageWhere); !r) throw core::Exception(r.error());
+        if (auto r = decompress(raw, inflated, pageWhere()); !r) throw core::Exception(r.error());
         raw = inflated;
       }
       const std::uint64_t first = std::max(lo, starts[w]) - starts[w];
@@ -844,9 +846,9 @@ Elements clusterElements(const NTuple::Impl& t, std::size_t k, std::uint32_t c, 
       t, k, c, expected, from, to,
       [&](std::uint64_t n) { out.ints.insert(out.ints.end(), n, 0); },
       [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
-          const std::string& where) {
+          const auto& where) {
         decoded.ints.clear();
-        decodePage(col, raw, n, decoded, where);  // delta encoding runs over the whole page
+        decodePage(col, raw, n, decoded, where());  // delta encoding runs over the whole page
         const auto begin = static_cast<std::ptrdiff_t>(skip), end = static_cast<std::ptrdiff_t>(skip + take);
         out.ints.insert(out.ints.end(), decoded.ints.begin() + begin, decoded.ints.begin() + end);
       });
@@ -862,12 +864,22 @@ void appendDirect(const NTuple::Impl& t, std::size_t k, std::uint32_t c, std::ui
   walkPages(
       t, k, c, expected, from, to,
       [&](std::uint64_t n) { out.data.resize(out.data.size() + n * width); },  // zeros: 0 of every type
-      [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take,
-          const std::string&) {
+      [&](std::span<const std::byte> raw, std::uint64_t n, std::uint64_t skip, std::uint64_t take, const auto&) {
         const auto at = out.data.size();
         out.data.resize(at + take * width);
         decode(raw, n, skip, take, out.data.data() + at);
       });
+}
+
+/// The plan of a field that read() and decompressOnly() can read; throws not_found or unsupported.
+const FieldPlan& readablePlan(const NTuple::Impl& t, const std::string& name) {
+  const auto it = std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
+  if (it == t.plans.end())
+    throw core::Exception(core::Errc::not_found, fmt::format("{}: no field \"{}\"", t.context, name));
+  if (!it->info.supported)
+    throw core::Exception(core::Errc::unsupported,
+                          fmt::format("{}: field \"{}\": {}", t.context, name, it->info.unsupportedReason));
+  return *it;
 }
 
 /// Appends elements [from, to) of a cluster's values to a column of type `type`.
@@ -954,14 +966,7 @@ void NTuple::readInto(const std::vector<std::string>& names, EntryRange range, s
   std::vector<Column> out;
   out.reserve(names.size());
   for (const auto& name : names) {
-    const auto it =
-        std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
-    if (it == t.plans.end())
-      throw core::Exception(core::Errc::not_found, fmt::format("{}: no field \"{}\"", t.context, name));
-    const auto& plan = *it;
-    if (!plan.info.supported)
-      throw core::Exception(core::Errc::unsupported,
-                            fmt::format("{}: field \"{}\": {}", t.context, name, plan.info.unsupportedReason));
+    const auto& plan = readablePlan(t, name);
     Column col = recycled(name);
     col.name = name;
     col.type = plan.info.type;
@@ -1061,10 +1066,7 @@ NTuple::PageStats NTuple::decompressOnly(const std::vector<std::string>& names, 
   range.end = std::min(range.end, t.entries);
   PageStats stats;
   for (const auto& name : names) {
-    const auto it =
-        std::find_if(t.plans.begin(), t.plans.end(), [&](const FieldPlan& p) { return p.info.name == name; });
-    if (it == t.plans.end() || !it->info.supported)
-      throw core::Exception(core::Errc::not_found, fmt::format("{}: no readable field \"{}\"", t.context, name));
+    const auto* it = &readablePlan(t, name);
     std::vector<std::uint32_t> columns{it->valueColumn};
     if (it->kind != FieldPlan::Kind::leaf) columns.push_back(it->indexColumn);
     if (it->kind == FieldPlan::Kind::cardinality) columns = {it->indexColumn};
@@ -1081,7 +1083,7 @@ NTuple::PageStats NTuple::decompressOnly(const std::vector<std::string>& names, 
         }
         walkPages(
             t, k, column, total, 0, total, [](std::uint64_t) {},
-            [&](std::span<const std::byte> raw, std::uint64_t, std::uint64_t, std::uint64_t, const std::string&) {
+            [&](std::span<const std::byte> raw, std::uint64_t, std::uint64_t, std::uint64_t, const auto&) {
               stats.unpackedBytes += raw.size();
               ++stats.pages;
             });

@@ -42,6 +42,12 @@ class NTuple {
     std::uint64_t pages = 0;
     std::uint64_t storedBytes = 0;    ///< on disk (compressed or not)
     std::uint64_t unpackedBytes = 0;  ///< after decompression
+    PageStats& operator+=(const PageStats& other) noexcept {
+      pages += other.pages;
+      storedBytes += other.storedBytes;
+      unpackedBytes += other.unpackedBytes;
+      return *this;
+    }
   };
   /// The bound of read(): fetches and decompresses the pages of the same fields in the clusters
   /// that overlap `range`, without decoding them (benchmarks).

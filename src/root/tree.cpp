@@ -1973,7 +1973,7 @@ EmbeddedCopy embeddedCopyOf(const BranchData& b, std::uint64_t treeEntries) {
 Tree File::tree(const std::string& path) const {
   const auto entry = find(path);
   if (entry.key.className != "TTree" && entry.key.className != "TNtuple" && entry.key.className != "TNtupleD") {
-    if (entry.key.className.find("RNTuple") != std::string::npos)
+    if (isRNTuple(path))
       throw core::Exception(
           core::Errc::unsupported,
           fmt::format("{}: \"{}\" is an RNTuple, not a TTree: open it with File::ntuple (mlaas dump, inspect, "

@@ -13,6 +13,10 @@ namespace mlaas::train {
 
 enum class ModelKind { mlp, deepsets, cnn };
 enum class Task { binary, multiclass, regression };
+/// The class of a classifier's label: binary labels split at 0.5, multiclass labels are the index.
+inline std::int64_t classOf(float label, Task task) noexcept {
+  return task == Task::binary ? (label > 0.5F ? 1 : 0) : static_cast<std::int64_t>(label);
+}
 enum class Activation { relu, tanh, sigmoid, elu };
 enum class Pooling { sum, mean, max };
 enum class OptimizerKind { adam, sgd };

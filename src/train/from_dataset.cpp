@@ -200,9 +200,9 @@ LoadedDataset loadDataset(const std::filesystem::path& configPath, const LoadOpt
   };
   const std::vector<FiniteCheck> checks{{"training", &out.train, locate(trainOrigins)},
                                         {"validation", &out.validation, locate(validationOrigins)}};
-  checkFinite(checks, finiteNames(config, configPath));
-  out.train.validate();
+  out.train.validate();  // sizes first: checkFinite indexes by them
   out.validation.validate();
+  checkFinite(checks, finiteNames(config, configPath));
 
   for (const auto& record : inputs.records) {
     InputFileRecord file{record.path, record.size, record.entries, {}};

@@ -199,8 +199,7 @@ double lossWeight(const TensorSet& set, std::int64_t event, const ModelConfig& m
   double w = model.eventWeights && !set.weights.empty() ? set.weights[e] : 1.0;
   if (!model.classWeights.empty() && model.task != Task::regression) {
     const auto label = set.labels[e];
-    const auto cls = model.task == Task::binary ? (label > 0.5F ? 1 : 0) : static_cast<std::size_t>(label);
-    w *= model.classWeights[static_cast<std::size_t>(cls)];
+    w *= model.classWeights[static_cast<std::size_t>(classOf(label, model.task))];
   }
   return w;
 }
@@ -599,7 +598,7 @@ struct Trainer::Impl {
     if (config.model.task == Task::regression) return;
     std::vector<std::int64_t> perClass(static_cast<std::size_t>(std::max<std::int64_t>(outputs, 2)), 0);
     for (const float label : train.labels) {
-      const auto cls = config.model.task == Task::binary ? (label > 0.5F ? 1 : 0) : static_cast<std::int64_t>(label);
+      const auto cls = classOf(label, config.model.task);
       if (cls >= 0 && static_cast<std::size_t>(cls) < perClass.size()) ++perClass[static_cast<std::size_t>(cls)];
     }
     const auto present = std::count_if(perClass.begin(), perClass.end(), [](std::int64_t n) { return n > 0; });

@@ -165,6 +165,8 @@ TEST(CliUsage, BadOptionValuesExitTwoNamingTheOption) {
        "--shard 3 is not below --shards 2"},
       {{"batches", "none.yaml", "--specs", "none.json", "--shards", "0"}, "--shards: must be at least 1, got 0"},
       {{"generate", "-n", "5", "-o", out, "--basket-bytes", "0"}, "--basket-bytes: must be at least 1, got 0"},
+      {{"bench", "read", "f.root", "--repeat", "0"}, "--repeat: must be at least 1, got 0"},
+      {{"bench", "read", "f.root", "--threads", "0"}, "--threads: must be at least 1, got 0"},
       {{"generate", "-n", "5", "-o", out, "--compression", "606"}, "--compression: invalid compression setting 606"},
   };
   for (const auto& c : cases) {
